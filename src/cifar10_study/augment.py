@@ -1,0 +1,58 @@
+"""Batched augmentation on the training device: whole-batch tensor ops, no per-image PIL work.
+
+Images stay uint8 [B, 3, 32, 32] through crop and flip (a quarter of the float traffic), then are
+scaled to [0, 1] and normalised with the CIFAR-10 channel statistics. Later stages add Cutout (after
+normalisation) and MixUp (a batch transform in the engine) as further steps.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .config import AugmentConfig
+from .data import MEAN, STD
+
+
+def batch_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Random crop of each image's original size from a copy zero-padded by `padding` px on every side.
+
+    Equivalent to torchvision's RandomCrop(32, padding=4) per image, with offsets drawn uniformly
+    from 0..2*padding for rows and columns independently.
+    """
+    if padding == 0:
+        return images
+    b, _, h, w = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))
+    dy = torch.randint(0, 2 * padding + 1, (b,), device=images.device, generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (b,), device=images.device, generator=generator)
+    rows = (dy[:, None] + torch.arange(h, device=images.device))[:, :, None]  # [B, H, 1]
+    cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, :]  # [B, 1, W]
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    # Advanced indexing around the channel slice yields [B, H, W, C]; move channels back.
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2)
+
+
+def batch_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image left-right with probability 1/2."""
+    flip = torch.rand(images.shape[0], device=images.device, generator=generator) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+
+
+def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """uint8 [B, 3, H, W] -> float, scaled to [0, 1] and standardised per channel."""
+    mean = torch.tensor(MEAN, device=images.device, dtype=dtype).view(1, 3, 1, 1)
+    std = torch.tensor(STD, device=images.device, dtype=dtype).view(1, 3, 1, 1)
+    return (images.to(dtype) / 255 - mean) / std
+
+
+class TrainAugment:
+    """uint8 batch -> augmented, normalised float batch, drawing randomness from one seeded generator."""
+
+    def __init__(self, cfg: AugmentConfig, generator: torch.Generator):
+        self.cfg, self.generator = cfg, generator
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        images = batch_crop(images, self.cfg.crop_padding, self.generator)
+        if self.cfg.flip:
+            images = batch_flip(images, self.generator)
+        return normalize(images)

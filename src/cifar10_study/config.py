@@ -1,0 +1,184 @@
+"""params.yaml -> validated, typed, immutable config, before any work starts.
+
+Every problem becomes one line naming the key, e.g.
+    params.yaml: stage1.train.optimizer.lr: must be greater than 0 (got -0.1)
+params.yaml is read with ruamel.yaml (YAML 1.2, the parser DVC uses), so a value such as `1e-3`, or
+one written by `dvc exp run -S`, means the same number to DVC and to this code.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from .errors import ConfigError
+from .models import ModelConfig
+from .models.baseline import BaselineCNNConfig
+from .schema import NonNegativeFloat, PositiveInt, Section
+
+PROFILES = ("full", "quick", "smoke")
+Profile = Literal["full", "quick", "smoke"]
+
+
+class DataConfig(Section):
+    # None: download the official archive and verify its md5. Otherwise a local cifar-10-python.tar.gz
+    # or its extracted folder, in the official layout (relative paths are relative to the repo root).
+    source: str | None = None
+    val_size: PositiveInt = 5000  # images held out of the 50k training set, stratified by class
+    split_seed: int = Field(0, ge=0)
+
+
+class OptimizerConfig(Section):
+    name: Literal["sgd", "adam", "adamw"]
+    lr: float = Field(gt=0)
+    momentum: float = Field(0.0, ge=0, lt=1)  # SGD only
+    nesterov: bool = False  # SGD only
+    weight_decay: NonNegativeFloat = 0.0
+
+    @model_validator(mode="after")
+    def _sgd_only_keys(self):
+        if self.name != "sgd" and (self.momentum or self.nesterov):
+            raise ValueError(f"momentum/nesterov apply to sgd only, not {self.name}")
+        if self.nesterov and not self.momentum:
+            raise ValueError("nesterov needs momentum > 0")
+        return self
+
+
+class ScheduleConfig(Section):
+    name: Literal["constant", "cosine", "onecycle", "step"]
+    min_lr: NonNegativeFloat = 0.0  # cosine: the lr reached exactly after the last step
+    pct_start: float = Field(0.25, gt=0, lt=1)  # onecycle: fraction of steps spent warming up
+    milestones: list[PositiveInt] = []  # step: epochs after which the lr is multiplied by gamma
+    gamma: float = Field(0.1, gt=0, le=1)  # step
+
+
+class AugmentConfig(Section):
+    crop_padding: int = Field(4, ge=0, le=16)  # random crop of 32x32 from the zero-padded image
+    flip: bool = True  # random horizontal flip with probability 1/2
+
+
+class TrainConfig(Section):
+    epochs: PositiveInt
+    batch_size: PositiveInt
+    optimizer: OptimizerConfig
+    schedule: ScheduleConfig
+    augment: AugmentConfig = AugmentConfig()
+    label_smoothing: float = Field(0.0, ge=0, lt=1)
+    seed: int = Field(0, ge=0)
+    train_subset: PositiveInt | None = None  # None: all training images
+    val_subset: PositiveInt | None = None  # None: the whole validation split
+    eval_batch_size: PositiveInt = 1000
+
+    @model_validator(mode="after")
+    def _milestones_within_training(self):
+        if any(m >= self.epochs for m in self.schedule.milestones):
+            raise ValueError(f"schedule.milestones must be below epochs ({self.epochs})")
+        return self
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    out = dict(base)
+    for key, value in override.items():
+        out[key] = _deep_merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return out
+
+
+class TrainSection(Section):
+    """A training recipe (`train`, the full published one) and what the quick and smoke profiles change."""
+
+    train: TrainConfig
+    quick: dict[str, Any] = {}  # overrides of `train` keys, e.g. {epochs: 5, train_subset: 10000}
+    smoke: dict[str, Any] = {}
+
+    @field_validator("quick", "smoke")
+    @classmethod
+    def _override_keys_exist(cls, value: dict[str, Any]):
+        unknown = sorted(set(value) - set(TrainConfig.model_fields))
+        if unknown:
+            raise ValueError(f"unknown train key(s) {unknown}; valid: {sorted(TrainConfig.model_fields)}")
+        return value
+
+    @model_validator(mode="after")
+    def _overrides_give_valid_recipes(self):
+        for profile in ("quick", "smoke"):
+            try:
+                self.train_for(profile)
+            except ValidationError as exc:
+                raise ValueError(f"{profile} override gives an invalid recipe: {_describe(exc)}") from None
+        return self
+
+    def train_for(self, profile: Profile) -> TrainConfig:
+        """The recipe with the profile's overrides applied (`full` is the recipe itself)."""
+        if profile == "full":
+            return self.train
+        merged = _deep_merge(self.train.model_dump(), getattr(self, profile))
+        return TrainConfig.model_validate(merged)
+
+
+class Stage1Config(TrainSection):
+    model: BaselineCNNConfig
+
+
+class Stage1ExperimentsConfig(Section):
+    bottleneck_stage: int = Field(ge=0)  # index into stage1.model.channels of the layer to squeeze
+    bottleneck_widths: list[PositiveInt] = Field(min_length=1)
+
+
+class Params(Section):
+    profile: Profile
+    data: DataConfig
+    stage1: Stage1Config
+    stage1_experiments: Stage1ExperimentsConfig
+
+    @model_validator(mode="after")
+    def _bottleneck_stage_exists(self):
+        n = len(self.stage1.model.channels)
+        if self.stage1_experiments.bottleneck_stage >= n:
+            raise ValueError(
+                f"stage1_experiments.bottleneck_stage must index stage1.model.channels (0..{n - 1}), "
+                f"got {self.stage1_experiments.bottleneck_stage}"
+            )
+        return self
+
+
+def _describe(exc: ValidationError) -> str:
+    """One line for the first error: dotted key path, the problem, and the offending value."""
+    errors = exc.errors()
+    err = errors[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (misspelt, or not read by any stage)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif "input" in err and err["type"] not in ("model_type", "dict_type"):
+        msg += f" (got {err['input']!r})"
+    more = f" [and {len(errors) - 1} more problem(s)]" if len(errors) > 1 else ""
+    return (f"{loc}: {msg}" if loc else msg) + more
+
+
+def parse_params(raw: Any, source: str = "params.yaml") -> Params:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping of sections at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{source}: {_describe(exc)}") from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; any problem is a ConfigError with a one-line message."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: not found; run from the repository root, where params.yaml lives")
+    try:
+        raw = YAML(typ="safe", pure=True).load(path.read_text())
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}: not valid YAML{where}: {problem}") from None
+    return parse_params(raw, str(path))

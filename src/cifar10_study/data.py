@@ -1,0 +1,234 @@
+"""CIFAR-10: fetch or read the official archive, validate it, split it, and hold it as tensors.
+
+`prepare()` (the `download` stage) turns the official python-layout archive into compact uint8 arrays
+plus a fixed, seeded validation split carved from the 50k training images; the test set is kept apart
+for final reporting only. `load_splits()` brings them back in well under a second, onto the training
+device, where augmentation runs batched (see augment.py).
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+from sklearn.model_selection import train_test_split
+
+from .errors import DataError
+from .fileio import read_json, replace_dir, write_json
+
+OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+BATCH_DIR = "cifar-10-batches-py"
+TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+TEST_BATCH = "test_batch"
+# The usual CIFAR-10 channel statistics of the training set (pixels scaled to [0, 1]).
+MEAN = (0.4914, 0.4822, 0.4465)
+STD = (0.2470, 0.2435, 0.2616)
+SPLITS = ("train", "val", "test")
+
+
+# --- reading the official layout ---------------------------------------------------------------------
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles the CIFAR batch dicts and nothing else: a pickle from an untrusted archive could
+    otherwise run arbitrary code. Only numpy's array reconstruction is allowed."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) not in self.ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
+        return super().find_class(module, name)
+
+
+def _unpickle_batch(name: str, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file -> images uint8 [N, 3, 32, 32] and labels int64 [N], checked."""
+    try:
+        # latin1 reads the official (Python 2) pickles with str keys, and Python 3 ones unchanged.
+        batch = _ArrayUnpickler(io.BytesIO(payload), encoding="latin1").load()
+    except Exception as exc:
+        raise DataError(f"{name}: not a readable CIFAR-10 batch ({exc})") from None
+    if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
+        raise DataError(f"{name}: expected a dict with 'data' and 'labels' keys")
+    data, labels = batch["data"], np.asarray(batch["labels"])
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        raise DataError(f"{name}: 'data' must be a uint8 array, got {getattr(data, 'dtype', type(data).__name__)}")
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise DataError(f"{name}: 'data' must have shape [N, 3072] (32x32 RGB rows), got {list(data.shape)}")
+    if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
+        raise DataError(f"{name}: 'labels' must be {len(data)} integers, got shape {list(labels.shape)} of {labels.dtype}")
+    if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES)):
+        raise DataError(f"{name}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
+def _check_member_path(name: str) -> None:
+    """Reject members that would escape the folder if extracted (absolute paths or '..')."""
+    p = PurePosixPath(name)
+    if p.is_absolute() or ".." in p.parts:
+        raise DataError(f"archive member {name!r} points outside the archive folder; refusing this archive")
+
+
+def _read_archive(path: Path) -> dict[str, bytes]:
+    """The batch files' bytes, read straight from the tar.gz (nothing is extracted to disk)."""
+    wanted = {f"{BATCH_DIR}/{n}" for n in (*TRAIN_BATCHES, TEST_BATCH)}
+    found: dict[str, bytes] = {}
+    try:
+        with tarfile.open(path, "r:*") as tar:
+            for member in tar:
+                _check_member_path(member.name)
+                name = member.name.removeprefix("./")
+                if name in wanted:
+                    if not member.isfile():
+                        raise DataError(f"{path}: {name} is not a regular file")
+                    found[name.rsplit("/", 1)[1]] = tar.extractfile(member).read()
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
+        raise DataError(f"{path}: truncated or corrupt archive ({exc}); download it again") from None
+    return found
+
+
+def _read_folder(path: Path) -> dict[str, bytes]:
+    folder = path / BATCH_DIR if (path / BATCH_DIR).is_dir() else path
+    return {n: (folder / n).read_bytes() for n in (*TRAIN_BATCHES, TEST_BATCH) if (folder / n).is_file()}
+
+
+def read_cifar10(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Read an archive or extracted folder in the official layout -> (train, test) image/label arrays."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data.source {str(path)!r} does not exist; point it at cifar-10-python.tar.gz or its extracted folder")
+    files = _read_folder(path) if path.is_dir() else _read_archive(path)
+    missing = [n for n in (*TRAIN_BATCHES, TEST_BATCH) if n not in files]
+    if missing:
+        raise DataError(f"{path}: missing batch file(s) {', '.join(missing)} (expected {BATCH_DIR}/data_batch_1..5 and test_batch)")
+    train = [_unpickle_batch(n, files[n]) for n in TRAIN_BATCHES]
+    test = _unpickle_batch(TEST_BATCH, files[TEST_BATCH])
+    return (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])), test
+
+
+# --- fetching --------------------------------------------------------------------------------------------
+
+def md5sum(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch_official(cache_dir: Path, url: str = OFFICIAL_URL, md5: str = OFFICIAL_MD5) -> Path:
+    """Download the official archive into cache_dir (reused if already there and intact), md5-verified."""
+    target = cache_dir / "cifar-10-python.tar.gz"
+    if target.is_file() and md5sum(target) == md5:
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = target.with_suffix(".part")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
+            shutil.copyfileobj(response, out)
+    except (urllib.error.URLError, OSError) as exc:
+        partial.unlink(missing_ok=True)
+        reason = getattr(exc, "reason", exc)
+        raise DataError(
+            f"cannot download {url} ({reason}); on an offline machine set data.source in params.yaml "
+            f"to a local cifar-10-python.tar.gz or its extracted folder"
+        ) from None
+    got = md5sum(partial)
+    if got != md5:
+        partial.unlink()
+        raise DataError(f"downloaded archive has md5 {got}, expected {md5}: the download is corrupt or the file changed; run again")
+    os.replace(partial, target)
+    return target
+
+
+# --- the prepared arrays (the download stage's output) --------------------------------------------------
+
+def prepare(source: str | None, out_dir: str | os.PathLike, val_size: int, split_seed: int,
+            cache_dir: str | os.PathLike = ".cache/downloads") -> dict:
+    """Fetch/read CIFAR-10, carve a stratified validation split, write uint8 .npy arrays + meta.json.
+
+    The folder is written beside the target and renamed into place only when complete.
+    """
+    archive = Path(source) if source else fetch_official(Path(cache_dir))
+    (x_train, y_train), (x_test, y_test) = read_cifar10(archive)
+    if not 0 < val_size < len(y_train):
+        raise DataError(f"data.val_size must be between 1 and {len(y_train) - 1} (the training images), got {val_size}")
+    try:
+        train_idx, val_idx = train_test_split(
+            np.arange(len(y_train)), test_size=val_size, random_state=split_seed, stratify=y_train)
+    except ValueError as exc:
+        raise DataError(f"data.val_size {val_size}: cannot carve a class-stratified split ({exc})") from None
+    arrays = {
+        "train": (x_train[train_idx], y_train[train_idx]),
+        "val": (x_train[val_idx], y_train[val_idx]),
+        "test": (x_test, y_test),
+    }
+    out_dir = Path(out_dir)
+    tmp = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for split, (x, y) in arrays.items():
+            np.save(tmp / f"{split}_images.npy", np.ascontiguousarray(x))
+            np.save(tmp / f"{split}_labels.npy", y)
+        meta = {
+            "source": str(source) if source else OFFICIAL_URL,
+            "source_md5": md5sum(archive) if archive.is_file() else None,
+            "official": archive.is_file() and md5sum(archive) == OFFICIAL_MD5,
+            "classes": list(CLASSES),
+            "split_seed": split_seed,
+            "counts": {s: int(len(y)) for s, (_, y) in arrays.items()},
+        }
+        write_json(tmp / "meta.json", meta)
+        replace_dir(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
+
+
+@dataclass(frozen=True)
+class Split:
+    images: torch.Tensor  # uint8 [N, 3, 32, 32] on the training device
+    labels: torch.Tensor  # int64 [N]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def head(self, n: int | None) -> "Split":
+        """The first n images (the prepared splits are already in seeded random order)."""
+        return self if n is None or n >= len(self) else Split(self.images[:n], self.labels[:n])
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: Split
+    val: Split
+    test: Split
+    meta: dict
+
+
+def load_splits(data_dir: str | os.PathLike, device: torch.device | str = "cpu") -> Splits:
+    """Load the prepared arrays onto `device` (no DataLoader: the whole set fits in memory)."""
+    data_dir = Path(data_dir)
+    if not (data_dir / "meta.json").is_file():
+        raise DataError(f"{data_dir}: no prepared data; run `dvc repro download` first")
+    splits = {
+        s: Split(torch.from_numpy(np.load(data_dir / f"{s}_images.npy")).to(device),
+                 torch.from_numpy(np.load(data_dir / f"{s}_labels.npy")).to(device))
+        for s in SPLITS
+    }
+    return Splits(**splits, meta=read_json(data_dir / "meta.json"))

@@ -1,0 +1,109 @@
+"""Measurements of models and runs: parameter counts and tables, FLOPs, confusion matrices, provenance."""
+from __future__ import annotations
+
+import platform
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from sklearn.metrics import confusion_matrix
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .data import CLASSES
+
+INPUT_SHAPE = (1, 3, 32, 32)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def flops_per_image(model: nn.Module) -> int:
+    """Forward-pass FLOPs for one 32x32 image (a multiply-add counts as 2), counted by PyTorch's
+    FlopCounterMode over the ops actually dispatched (convolutions and matmuls)."""
+    device = next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(torch.zeros(INPUT_SHAPE, device=device))
+    model.train(was_training)
+    return int(counter.get_total_flops())
+
+
+def parameter_table(model: nn.Module) -> pd.DataFrame:
+    """One row per module that owns parameters: name, type, output shape, parameter count and share,
+    closed by a total row. Output shapes come from a forward pass on one image."""
+    shapes: dict[str, list[int]] = {}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, list(out.shape[1:])))
+             for name, m in model.named_modules() if name]
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        model(torch.zeros(INPUT_SHAPE, device=device))
+    for h in hooks:
+        h.remove()
+    rows = []
+    for name, module in model.named_modules():
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        if own:
+            rows.append({"layer": name, "type": type(module).__name__,
+                         "output_shape": "x".join(map(str, shapes.get(name, []))), "params": own})
+    table = pd.DataFrame(rows)
+    total = int(table["params"].sum())
+    table["share_%"] = (100 * table["params"] / total).round(2)
+    total_row = pd.DataFrame([{"layer": "total", "type": "", "output_shape": "", "params": total, "share_%": 100.0}])
+    return pd.concat([table, total_row], ignore_index=True)
+
+
+def confusion(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """[10, 10] counts, rows = true class, columns = predicted class (scikit-learn's convention)."""
+    return confusion_matrix(labels, predictions, labels=list(range(len(CLASSES))))
+
+
+def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+    cm = confusion(labels, predictions)
+    support = cm.sum(axis=1)
+    return {c: float(cm[i, i] / support[i]) if support[i] else float("nan") for i, c in enumerate(CLASSES)}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware(device: torch.device) -> str:
+    """A human-readable name of what trained: GPU model, or CPU model and thread count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{_cpu_name()} CPU, {torch.get_num_threads()} threads"
+
+
+def git_commit() -> str | None:
+    """HEAD's commit, suffixed '-dirty' when tracked files differ from it; None outside a git repo."""
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return commit + ("-dirty" if dirty else "")
+
+
+def provenance(profile: str, seed: int, device: torch.device, data_meta: dict) -> dict:
+    return {
+        "profile": profile,
+        "seed": seed,
+        "device": device.type,
+        "hardware": hardware(device),
+        "torch_version": torch.__version__,
+        "git_commit": git_commit(),
+        "data_source": data_meta.get("source"),
+        "data_official": data_meta.get("official"),
+    }

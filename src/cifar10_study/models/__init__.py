@@ -1,0 +1,19 @@
+"""Model registry: the params `name` selects a config class, and the config builds the module.
+
+The registry is a pydantic discriminated union, so an unknown `name` in params.yaml fails validation at
+once with the list of valid names, before any work starts.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from pydantic import Field
+from torch import nn
+
+from .baseline import BaselineCNNConfig, SoftmaxConfig
+
+ModelConfig = Annotated[Union[BaselineCNNConfig, SoftmaxConfig], Field(discriminator="name")]
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    return cfg.build()

@@ -1,0 +1,103 @@
+"""One training run, start to finish: seed, build, train, measure, and write its outputs atomically.
+
+Every stage trains through `train_run`, so every run leaves the same three artefacts:
+metrics JSON (results + provenance + resolved config), per-epoch history CSV, and weights.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import torch
+from torch import nn
+
+from .config import TrainConfig
+from .data import Splits
+from .engine import TrainResult, train
+from .errors import StudyError
+from .fileio import atomic_path, write_json
+from .metrics import count_parameters, flops_per_image, per_class_accuracy, provenance
+from .models import ModelConfig, build_model
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    metrics: Path  # JSON
+    history: Path  # CSV, one row per epoch
+    weights: Path | None  # .pt with state_dict + resolved config; None to skip
+
+    @classmethod
+    def under(cls, run: str, metrics_dir="metrics", plots_dir="plots", models_dir="models") -> "RunOutputs":
+        """The standard places: metrics/<run>.json, plots/<run>/history.csv, models/<run>.pt."""
+        return cls(Path(metrics_dir) / f"{run}.json", Path(plots_dir) / run / "history.csv",
+                   Path(models_dir) / f"{run}.pt")
+
+
+@dataclass
+class Run:
+    name: str
+    model: nn.Module
+    result: TrainResult
+    metrics: dict
+
+
+def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
+    """Build the model with its initial weights fixed by `seed`."""
+    torch.manual_seed(seed)
+    return build_model(model_cfg)
+
+
+def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Splits, *, profile: str,
+              device: torch.device, outputs: RunOutputs | None = None) -> Run:
+    model = build_seeded(model_cfg, train_cfg.seed)
+    params, flops = count_parameters(model), flops_per_image(model)
+    result = train(model, data, train_cfg, device=device, run=name)
+    last = result.history[-1]
+    metrics = {
+        "run": name,
+        "test_accuracy": result.test.accuracy,
+        "test_loss": result.test.loss,
+        "final_val_accuracy": last["val_acc"],
+        "final_train_accuracy": last["train_acc"],
+        "per_class_test_accuracy": per_class_accuracy(result.test.labels, result.test.predictions),
+        "params": params,
+        "flops_per_image": flops,
+        "epochs": train_cfg.epochs,
+        "train_images": min(len(data.train), train_cfg.train_subset or len(data.train)),
+        "train_seconds": result.train_seconds,
+        "images_per_second": result.images_per_second,
+        "provenance": provenance(profile, train_cfg.seed, device, data.meta),
+        "config": {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()},
+    }
+    if outputs is not None:
+        write_history(outputs.history, result.history)
+        if outputs.weights is not None:
+            save_weights(outputs.weights, model, metrics["config"])
+        write_json(outputs.metrics, metrics)
+    return Run(name, model, result, metrics)
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def save_weights(path: Path, model: nn.Module, config: dict) -> None:
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(path) as tmp:
+        torch.save({"state_dict": state, "config": config}, tmp)
+
+
+def load_weights(path: Path, model_cfg: ModelConfig) -> nn.Module:
+    """Rebuild the model described by `model_cfg` and load `path` into it (weights_only: no pickled code)."""
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, EOFError) as exc:
+        raise StudyError(f"{path}: cannot read weights ({exc}); rerun the stage that writes it") from None
+    if saved.get("config", {}).get("model") != model_cfg.model_dump():
+        raise StudyError(f"{path}: weights were trained for model {saved.get('config', {}).get('model')}, "
+                         f"not {model_cfg.model_dump()}; rerun the stage that writes it")
+    model = build_model(model_cfg)
+    model.load_state_dict(saved["state_dict"])
+    return model

@@ -1,0 +1,17 @@
+"""DVC stage `stage1_experiments`: linear collapse and bottleneck sweep around the baseline CNN."""
+from cifar10_study import stage1
+from cifar10_study.cli import setup, stage_entry
+from cifar10_study.data import load_splits
+
+
+@stage_entry
+def main() -> None:
+    params, device = setup()
+    summary = stage1.run_experiments(params, load_splits("data/prepared", device), device)
+    fit = summary["collapse"]["linear_avgpool"]
+    print(f"stage1_experiments: linear_avgpool is affine: {fit['is_affine']} "
+          f"(max relative logit difference {fit['max_rel_diff_float32']:.2e})")
+
+
+if __name__ == "__main__":
+    main()

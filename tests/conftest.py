@@ -1,0 +1,63 @@
+"""Shared test helpers: tiny CIFAR-10 archives in the official layout, made on the fly (no real data)."""
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cifar10_study.data import BATCH_DIR, CLASSES, Split, Splits
+
+BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+
+def batch_dict(n: int, seed: int) -> dict:
+    """A CIFAR batch dict with random pixels and balanced labels, as the official pickles hold."""
+    rng = np.random.default_rng(seed)
+    return {"batch_label": f"fake {seed}", "labels": [i % len(CLASSES) for i in range(n)],
+            "data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)}
+
+
+def write_archive(path: Path, per_batch: int = 60, n_test: int = 100, overrides: dict | None = None,
+                  extra_members: dict[str, bytes] | None = None, skip: tuple[str, ...] = ()) -> Path:
+    """Write a cifar-10-python.tar.gz look-alike. `overrides` maps batch name -> dict or raw bytes."""
+    overrides = overrides or {}
+    with tarfile.open(path, "w:gz") as tar:
+        def add(name: str, payload: bytes) -> None:
+            info = tarfile.TarInfo(name)
+            info.size = len(payload)
+            tar.addfile(info, io.BytesIO(payload))
+
+        add(f"{BATCH_DIR}/batches.meta", pickle.dumps({"label_names": list(CLASSES)}, protocol=2))
+        for i, name in enumerate(BATCHES):
+            if name in skip:
+                continue
+            obj = overrides.get(name, batch_dict(n_test if name == "test_batch" else per_batch, seed=i))
+            add(f"{BATCH_DIR}/{name}", obj if isinstance(obj, bytes) else pickle.dumps(obj, protocol=2))
+        for name, payload in (extra_members or {}).items():
+            add(name, payload)
+    return path
+
+
+@pytest.fixture
+def tiny_archive(tmp_path) -> Path:
+    return write_archive(tmp_path / "cifar-10-python.tar.gz")
+
+
+def learnable_splits(n_train: int = 256, n_val: int = 64, n_test: int = 64, seed: int = 0) -> Splits:
+    """In-memory splits whose class is written into the image (bright band at a class-specific row),
+    so a few steps of training can learn it."""
+    g = torch.Generator().manual_seed(seed)
+
+    def split(n: int) -> Split:
+        labels = torch.randint(0, 10, (n,), generator=g)
+        images = torch.randint(0, 60, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+        for i, y in enumerate(labels):
+            images[i, :, 3 * y:3 * y + 3, :] = 250
+        return Split(images, labels)
+
+    return Splits(split(n_train), split(n_val), split(n_test), meta={"source": "synthetic", "official": False})

@@ -1,0 +1,61 @@
+"""Batched augmentation: shapes, crop and flip correctness against per-image slicing, normalisation."""
+import torch
+import torch.nn.functional as F
+
+from cifar10_study.augment import TrainAugment, batch_crop, batch_flip, normalize
+from cifar10_study.config import AugmentConfig
+from cifar10_study.data import MEAN, STD
+
+
+def images(n=64, seed=0):
+    return torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
+
+
+def test_crop_is_a_window_of_the_zero_padded_image_at_a_uniform_offset():
+    x = images(256)
+    out = batch_crop(x, padding=4, generator=torch.Generator().manual_seed(1))
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    padded = F.pad(x, (4, 4, 4, 4))
+    offsets = []
+    for i in range(len(x)):
+        matches = [(dy, dx) for dy in range(9) for dx in range(9)
+                   if torch.equal(out[i], padded[i, :, dy:dy + 32, dx:dx + 32])]
+        assert matches, f"image {i} is not a 32x32 window of its padded copy"
+        offsets.append(matches[0])
+    dys = {dy for dy, _ in offsets}
+    dxs = {dx for _, dx in offsets}
+    assert dys == set(range(9)) and dxs == set(range(9))  # every offset 0..8 occurs in 256 draws
+    assert len(set(offsets)) > 40  # rows and columns drawn independently
+
+
+def test_crop_padding_zero_is_identity_and_crop_is_seeded():
+    x = images()
+    assert torch.equal(batch_crop(x, 0, torch.Generator()), x)
+    a = batch_crop(x, 4, torch.Generator().manual_seed(3))
+    b = batch_crop(x, 4, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def test_flip_mirrors_about_half_the_images_left_right():
+    x = images(400)
+    out = batch_flip(x, torch.Generator().manual_seed(0))
+    flipped = [torch.equal(out[i], x[i].flip(-1)) for i in range(len(x))]
+    kept = [torch.equal(out[i], x[i]) for i in range(len(x))]
+    assert all(f or k for f, k in zip(flipped, kept))
+    assert 150 < sum(flipped) < 250
+
+
+def test_normalize_scales_and_standardises_per_channel():
+    x = torch.full((2, 3, 4, 4), 255, dtype=torch.uint8)
+    out = normalize(x)
+    for c in range(3):
+        assert torch.allclose(out[:, c], torch.tensor((1 - MEAN[c]) / STD[c]))
+    assert out.dtype == torch.float32
+
+
+def test_train_augment_returns_normalised_float_batch():
+    aug = TrainAugment(AugmentConfig(crop_padding=4, flip=True), torch.Generator().manual_seed(0))
+    out = aug(images(16))
+    assert out.shape == (16, 3, 32, 32) and out.dtype == torch.float32
+    plain = TrainAugment(AugmentConfig(crop_padding=0, flip=False), torch.Generator())
+    assert torch.equal(plain(images(16)), normalize(images(16)))

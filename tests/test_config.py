@@ -1,0 +1,121 @@
+"""params.yaml validation: the shipped file is valid; every kind of bad value is one line naming the key."""
+import copy
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from cifar10_study.config import Params, load_params, parse_params
+from cifar10_study.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def raw() -> dict:
+    return YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+
+
+def test_shipped_params_are_valid_and_profiles_resolve(raw):
+    params = parse_params(raw)
+    assert isinstance(params, Params)
+    full, quick, smoke = (params.stage1.train_for(p) for p in ("full", "quick", "smoke"))
+    assert full == params.stage1.train
+    assert quick.epochs < full.epochs and quick.train_subset is not None
+    assert smoke.epochs <= quick.epochs
+    # Overrides touch only what they name.
+    assert quick.optimizer == full.optimizer and quick.batch_size == full.batch_size
+
+
+def _set(raw: dict, dotted: str, value):
+    out = copy.deepcopy(raw)
+    *parents, last = dotted.split(".")
+    node = out
+    for key in parents:
+        node = node[key]
+    if value is _DELETE:
+        del node[last]
+    else:
+        node[last] = value
+    return out
+
+
+_DELETE = object()
+
+BAD = [
+    ("profile", "huge", "profile: Input should be 'full', 'quick' or 'smoke'"),
+    ("typo_section", {}, "typo_section: unknown key"),
+    ("stage1.train.epochs", 0, "stage1.train.epochs: Input should be greater than 0 (got 0)"),
+    ("stage1.train.epochs", -3, "stage1.train.epochs: Input should be greater than 0"),
+    ("stage1.train.epochs", "ten", "stage1.train.epochs: Input should be a valid integer"),
+    ("stage1.train.epochs", 2.5, "stage1.train.epochs: Input should be a valid integer"),
+    ("stage1.train.batch_size", 0, "stage1.train.batch_size: Input should be greater than 0"),
+    ("stage1.train.optimizer.lr", -0.1, "stage1.train.optimizer.lr: Input should be greater than 0 (got -0.1)"),
+    ("stage1.train.optimizer.lr", "fast", "stage1.train.optimizer.lr: Input should be a valid number"),
+    ("stage1.train.optimizer.name", "lion", "stage1.train.optimizer.name: Input should be 'sgd', 'adam' or 'adamw'"),
+    ("stage1.train.optimizer.momentum", 1.5, "stage1.train.optimizer.momentum: Input should be less than 1"),
+    ("stage1.train.optimizer.weight_decay", -1e-4, "stage1.train.optimizer.weight_decay: Input should be greater than or equal to 0"),
+    ("stage1.train.schedule.name", "linear", "stage1.train.schedule.name: Input should be 'constant', 'cosine', 'onecycle' or 'step'"),
+    ("stage1.train.label_smoothing", 1.0, "stage1.train.label_smoothing: Input should be less than 1"),
+    ("stage1.train.label_smoothing", -0.1, "stage1.train.label_smoothing: Input should be greater than or equal to 0"),
+    ("stage1.train.augment.flip", "yes", "stage1.train.augment.flip: Input should be a valid boolean"),
+    ("stage1.train.augment.crop_padding", -4, "stage1.train.augment.crop_padding: Input should be greater than or equal to 0"),
+    ("stage1.train.augment.rotate", 10, "stage1.train.augment.rotate: unknown key"),
+    ("stage1.train.train_subset", 0, "stage1.train.train_subset: Input should be greater than 0"),
+    ("stage1.train.lr", 0.1, "stage1.train.lr: unknown key"),
+    ("stage1.train.epochs", _DELETE, "stage1.train.epochs: required key is missing"),
+    ("stage1.model.name", "resnet1000", "stage1.model.name: Input should be 'baseline_cnn'"),
+    ("stage1.model.channels", [], "stage1.model.channels: List should have at least 1 item"),
+    ("stage1.model.channels", [32, 64, 128, 128, 128, 128], "stage1.model.channels: List should have at most 5 items"),
+    ("stage1.model.channels", [32, 0, 64], "stage1.model.channels.1: Input should be greater than 0"),
+    ("stage1.model.activation", "gelu", "stage1.model.activation: Input should be 'relu' or 'identity'"),
+    ("stage1.quick", {"epoch": 3}, "stage1.quick: unknown train key(s) ['epoch']"),
+    ("stage1.smoke", {"epochs": 0}, "smoke override gives an invalid recipe: epochs: Input should be greater than 0"),
+    ("stage1_experiments.bottleneck_widths", [], "stage1_experiments.bottleneck_widths: List should have at least 1 item"),
+    ("stage1_experiments.bottleneck_stage", 7, "bottleneck_stage must index stage1.model.channels (0..2), got 7"),
+    ("data.val_size", 0, "data.val_size: Input should be greater than 0"),
+    ("data.source", 42, "data.source: Input should be a valid string"),
+    ("data", "somewhere", "data: Input should be a valid dictionary"),
+]
+
+
+@pytest.mark.parametrize("key,value,message", BAD, ids=[f"{k}={v!r}"[:60] for k, v, _ in BAD])
+def test_bad_value_is_one_line_naming_the_key(raw, key, value, message):
+    with pytest.raises(ConfigError) as err:
+        parse_params(_set(raw, key, value))
+    text = str(err.value)
+    assert "\n" not in text
+    assert text.startswith("params.yaml: ")
+    assert message in text
+
+
+def test_sgd_only_keys_rejected_for_adam(raw):
+    bad = _set(raw, "stage1.train.optimizer", {"name": "adam", "lr": 1e-3, "momentum": 0.9})
+    with pytest.raises(ConfigError, match="momentum/nesterov apply to sgd only"):
+        parse_params(bad)
+
+
+def test_step_milestones_must_fall_inside_training(raw):
+    bad = _set(raw, "stage1.train.schedule", {"name": "step", "milestones": [10, 40]})
+    with pytest.raises(ConfigError, match=r"milestones must be below epochs \(30\)"):
+        parse_params(bad)
+
+
+def test_missing_file_and_broken_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found; run from the repository root"):
+        load_params(tmp_path / "params.yaml")
+    broken = tmp_path / "params.yaml"
+    broken.write_text("profile: quick\ndata: {source: [unclosed\n")
+    with pytest.raises(ConfigError, match=r"not valid YAML at line \d+"):
+        load_params(broken)
+    broken.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="expected a mapping of sections"):
+        load_params(broken)
+
+
+def test_yaml_12_floats_match_dvc(tmp_path, raw):
+    """`1e-3` (no dot) is a float in YAML 1.2, as DVC reads it; PyYAML would make it a string."""
+    text = (ROOT / "params.yaml").read_text().replace("lr: 0.05", "lr: 1e-3")
+    path = tmp_path / "params.yaml"
+    path.write_text(text)
+    assert load_params(path).stage1.train.optimizer.lr == pytest.approx(1e-3)

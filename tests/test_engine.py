@@ -1,0 +1,147 @@
+"""The shared training loop: it learns, it is deterministic on CPU, schedules are right, failures are clear."""
+import math
+
+import pandas as pd
+import pytest
+import torch
+from torch import nn
+
+from cifar10_study.config import ScheduleConfig, TrainConfig
+from cifar10_study.engine import evaluate, make_optimizer, make_scheduler, train
+from cifar10_study.errors import ConfigError, StudyError, TrainingDiverged
+from cifar10_study.fileio import read_json
+from cifar10_study.models.baseline import BaselineCNNConfig
+from cifar10_study.runs import RunOutputs, build_seeded, load_weights, train_run
+from conftest import learnable_splits
+
+CPU = torch.device("cpu")
+MODEL = BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], hidden=32)
+
+
+def recipe(**kw) -> TrainConfig:
+    base = {"epochs": 3, "batch_size": 32, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+            "schedule": {"name": "cosine"}, "augment": {"crop_padding": 0, "flip": False}, "seed": 0}
+    return TrainConfig.model_validate({**base, **kw})
+
+
+def test_training_learns_a_learnable_task():
+    data = learnable_splits()
+    model = build_seeded(MODEL, 0)
+    before = evaluate(model, data.val, 64, CPU)
+    result = train(model, data, recipe(epochs=4), device=CPU)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.history[-1]["val_acc"] > before.accuracy + 0.3
+    assert [row["epoch"] for row in result.history] == [1, 2, 3, 4]
+    assert set(result.history[0]) == {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "epoch_seconds"}
+    assert result.images_seen == 4 * (256 // 32) * 32 and result.images_per_second > 0
+    assert len(result.test.predictions) == 64
+
+
+def test_same_seed_same_metrics_other_seed_other_metrics():
+    data = learnable_splits()
+    cfg = recipe(augment={"crop_padding": 4, "flip": True})
+    runs = [train(build_seeded(MODEL, s), data, recipe(**{**cfg.model_dump(), "seed": s}), device=CPU)
+            for s in (0, 0, 1)]
+    strip = lambda r: [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in r.history]
+    assert strip(runs[0]) == strip(runs[1])
+    assert (runs[0].test.predictions == runs[1].test.predictions).all()
+    assert strip(runs[0]) != strip(runs[2])
+
+
+def test_cosine_reaches_its_minimum_exactly_after_the_last_step():
+    model = nn.Linear(2, 2)
+    cfg = recipe(schedule={"name": "cosine", "min_lr": 0.001})
+    opt = make_optimizer(model, cfg.optimizer, CPU)
+    sched = make_scheduler(opt, cfg.schedule, epochs=3, steps_per_epoch=5)
+    lrs = []
+    for _ in range(15):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.05)
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))  # strictly decreasing
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.001, abs=1e-12)
+    assert min(lrs) > 0.001
+
+
+@pytest.mark.parametrize("schedule,check", [
+    ({"name": "constant"}, lambda lrs: set(lrs) == {0.05}),
+    ({"name": "step", "milestones": [1, 2], "gamma": 0.5},
+     lambda lrs: lrs[:4] == [0.05] * 4 and lrs[4] == pytest.approx(0.025) and lrs[8] == pytest.approx(0.0125)),
+    ({"name": "onecycle", "pct_start": 0.25}, lambda lrs: max(lrs) == pytest.approx(0.05) and lrs[0] < 0.01 and lrs[-1] < 1e-4),
+])
+def test_other_schedules(schedule, check):
+    model = nn.Linear(2, 2)
+    cfg = recipe(schedule=schedule)
+    opt = make_optimizer(model, cfg.optimizer, CPU)
+    sched = make_scheduler(opt, cfg.schedule, epochs=3, steps_per_epoch=4)
+    lrs = []
+    for _ in range(12):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert check(lrs), lrs
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_optimizers_by_name(name):
+    cfg = recipe(optimizer={"name": name, "lr": 1e-3, "weight_decay": 1e-4})
+    opt = make_optimizer(nn.Linear(2, 2), cfg.optimizer, CPU)
+    assert type(opt).__name__.lower() == name
+    assert opt.param_groups[0]["weight_decay"] == 1e-4
+
+
+def test_label_smoothing_is_applied_to_the_training_loss():
+    data = learnable_splits()
+    plain = train(build_seeded(MODEL, 0), data, recipe(epochs=1, label_smoothing=0.0), device=CPU)
+    smooth = train(build_seeded(MODEL, 0), data, recipe(epochs=1, label_smoothing=0.3), device=CPU)
+    assert smooth.history[0]["train_loss"] > plain.history[0]["train_loss"]
+
+
+def test_divergence_stops_the_run_with_epoch_and_step():
+    class Explodes(nn.Module):
+        """A model whose output becomes NaN from the 6th forward pass on."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3 * 32 * 32, 10)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += 1
+            out = self.fc(x.flatten(1))
+            return out * float("nan") if self.calls >= 6 else out
+
+    with pytest.raises(TrainingDiverged) as err:
+        train(Explodes(), learnable_splits(), recipe(), device=CPU, run="boom")
+    assert (err.value.epoch, err.value.step) == (1, 6) and math.isnan(err.value.loss)
+    assert "run 'boom' diverged: training loss became nan at epoch 1, step 6" in str(err.value)
+
+
+def test_batch_larger_than_the_training_set_is_a_clear_error():
+    with pytest.raises(ConfigError, match="batch_size 512 is larger than the 256 training images"):
+        train(build_seeded(MODEL, 0), learnable_splits(), recipe(batch_size=512), device=CPU)
+
+
+def test_train_run_writes_metrics_history_and_loadable_weights(tmp_path):
+    outputs = RunOutputs.under("demo", tmp_path / "metrics", tmp_path / "plots", tmp_path / "models")
+    run = train_run("demo", MODEL, recipe(epochs=2, train_subset=128), learnable_splits(), profile="smoke",
+                    device=CPU, outputs=outputs)
+    metrics = read_json(outputs.metrics)
+    assert metrics["test_accuracy"] == run.result.test.accuracy
+    assert metrics["train_images"] == 128 and metrics["epochs"] == 2
+    assert metrics["params"] == sum(p.numel() for p in run.model.parameters())
+    assert metrics["flops_per_image"] > 0
+    assert set(metrics["per_class_test_accuracy"]) == {"airplane", "automobile", "bird", "cat", "deer", "dog",
+                                                       "frog", "horse", "ship", "truck"}
+    assert metrics["provenance"]["profile"] == "smoke" and metrics["provenance"]["device"] == "cpu"
+    assert metrics["config"]["train"]["train_subset"] == 128
+    history = pd.read_csv(outputs.history)
+    assert list(history["epoch"]) == [1, 2]
+    loaded = load_weights(outputs.weights, MODEL)
+    x = torch.randn(2, 3, 32, 32)
+    run.model.eval()
+    assert torch.allclose(loaded(x), run.model.cpu()(x.contiguous(memory_format=torch.channels_last)), atol=1e-5)
+    other = MODEL.model_copy(update={"hidden": 64})
+    with pytest.raises(StudyError, match="weights were trained for model"):
+        load_weights(outputs.weights, other)

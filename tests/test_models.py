@@ -1,0 +1,62 @@
+"""Stage 1 models: shapes, exact parameter counts, the <1M budget, gradients, and the variant switches."""
+import pytest
+import torch
+from torch import nn
+
+from cifar10_study.config import load_params
+from cifar10_study.models import build_model
+from cifar10_study.models.baseline import BaselineCNNConfig, SoftmaxConfig
+from test_config import ROOT
+
+
+def conv(i, o):
+    return 9 * i * o + o
+
+
+def lin(i, o):
+    return i * o + o
+
+
+def baseline(**kw):
+    return BaselineCNNConfig(name="baseline_cnn", **{"channels": [32, 64, 128], "hidden": 256, **kw})
+
+
+def test_shipped_baseline_is_under_one_million_parameters_exactly_as_designed():
+    cfg = load_params(ROOT / "params.yaml").stage1.model
+    model = build_model(cfg)
+    n = sum(p.numel() for p in model.parameters())
+    assert n < 1_000_000
+    c = cfg.channels
+    expected = conv(3, c[0]) + conv(c[0], c[1]) + conv(c[1], c[2]) + lin(c[2] * 4 * 4, cfg.hidden) + lin(cfg.hidden, 10)
+    assert n == expected == 620_362
+
+
+@pytest.mark.parametrize("cfg", [baseline(), baseline(convs_per_stage=2), baseline(hidden=0),
+                                 baseline(activation="identity", pool="avg"), baseline(channels=[8, 8, 8, 8, 8]),
+                                 SoftmaxConfig(name="softmax")])
+def test_output_shape_and_every_parameter_gets_a_gradient(cfg):
+    torch.manual_seed(0)
+    model = build_model(cfg)
+    x = torch.randn(4, 3, 32, 32)
+    out = model(x)
+    assert out.shape == (4, 10)
+    out.square().sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_switches_change_the_module_graph():
+    relu = build_model(baseline())
+    linear = build_model(baseline(activation="identity", pool="avg"))
+    assert sum(isinstance(m, nn.ReLU) for m in relu.modules()) == 4  # 3 conv stages + hidden layer
+    assert not any(isinstance(m, (nn.ReLU, nn.MaxPool2d)) for m in linear.modules())
+    assert sum(isinstance(m, nn.AvgPool2d) for m in linear.modules()) == 3
+    deep = build_model(baseline(convs_per_stage=3))
+    assert sum(isinstance(m, nn.Conv2d) for m in deep.modules()) == 9
+    assert sum(p.numel() for p in build_model(baseline(hidden=0)).parameters()) == \
+        conv(3, 32) + conv(32, 64) + conv(64, 128) + lin(2048, 10)
+
+
+def test_softmax_classifier_is_one_linear_layer():
+    model = build_model(SoftmaxConfig(name="softmax"))
+    assert sum(p.numel() for p in model.parameters()) == lin(3072, 10)

@@ -1,0 +1,159 @@
+"""End to end: the real `dvc repro` on a tiny synthetic archive at the smoke profile, and the DVC wiring.
+
+The pipeline's tracked files are copied into a temporary git repo, so the test exercises exactly what a
+user runs, without touching this checkout's outputs.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from ruamel.yaml import YAML
+
+from cifar10_study.fileio import read_json
+from conftest import write_archive
+
+ROOT = Path(__file__).resolve().parents[1]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"]
+N_TEST = 100
+
+
+def _env(repo: Path) -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python` in dvc.yaml = this venv's
+    env["PYTHONPATH"] = str(repo / "src")  # the copied library, not the checkout's
+    return env
+
+
+def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=_env(repo), capture_output=True,
+                          text=True, timeout=900)
+
+
+def set_param(repo: Path, dotted: str, value) -> None:
+    yaml = YAML()  # round-trip: keeps the comments and layout, as `dvc exp run -S` does
+    path = repo / "params.yaml"
+    doc = yaml.load(path)
+    *parents, last = dotted.split(".")
+    node = doc
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    yaml.dump(doc, path)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = tmp_path_factory.mktemp("pipeline")
+    for name in COPIED:
+        src, dst = ROOT / name, repo / name
+        if src.is_dir():
+            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        else:
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dst)
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / "data" / "raw").mkdir(parents=True)
+    write_archive(repo / "data" / "raw" / "cifar-10-python.tar.gz", per_batch=60, n_test=N_TEST)
+    set_param(repo, "profile", "smoke")
+    set_param(repo, "data.source", "data/raw/cifar-10-python.tar.gz")
+    set_param(repo, "data.val_size", 50)
+    result = dvc(repo, "repro")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return repo
+
+
+def test_repro_produces_every_output(repo):
+    base = read_json(repo / "metrics/stage1.json")
+    assert 0.0 <= base["test_accuracy"] <= 1.0
+    assert base["provenance"]["profile"] == "smoke" and base["provenance"]["data_official"] is False
+    assert base["train_images"] == 250 and base["epochs"] == 1
+    cm = read_json(repo / "plots/stage1/confusion_matrix.json")["matrix"]
+    assert sum(map(sum, cm)) == N_TEST
+    assert len(pd.read_csv(repo / "plots/stage1/predictions.csv")) == N_TEST
+    table = pd.read_csv(repo / "plots/stage1/param_table.csv")
+    assert table["params"].iloc[-1] == base["params"] == table["params"].iloc[:-1].sum()
+    for png in ("plots/stage1/curves.png", "plots/stage1/confusion_matrix.png",
+                "plots/stage1_experiments/bottleneck.png"):
+        assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
+    saved = torch.load(repo / "models/stage1.pt", weights_only=True)
+    assert saved["config"]["model"]["name"] == "baseline_cnn"
+
+    exp = read_json(repo / "metrics/stage1_experiments.json")
+    assert exp["collapse"]["linear_avgpool"]["is_affine"] is True
+    assert exp["collapse"]["linear_maxpool"]["is_affine"] is False
+    widths = YAML(typ="safe").load((repo / "params.yaml").read_text())["stage1_experiments"]["bottleneck_widths"]
+    assert list(pd.read_csv(repo / "plots/stage1_experiments/bottleneck.csv")["width"]) == sorted(widths)
+    assert len(list((repo / "plots/stage1_experiments/history").glob("*.csv"))) == len(widths) + 3
+
+    report = (repo / "reports/report.md").read_text()
+    assert "**Profile: `smoke`**" in report and "## Stage 1: baseline CNN" in report
+    assert f"{100 * base['test_accuracy']:.2f}%" in report
+    assert "Network (b) equals a single affine map" in report
+
+
+def test_status_is_clean_after_repro(repo):
+    assert dvc(repo, "status", "--json").stdout.strip() in ("{}", "")
+
+
+def _stale_stages(repo: Path) -> set[str]:
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as r:
+        return {name.rsplit(":", 1)[-1] for name in r.status()}  # 'path/dvc.yaml:stage' -> 'stage'
+
+
+@pytest.mark.parametrize("key,value,expected", [
+    ("data.val_size", 40, {"download"}),
+    ("data.split_seed", 3, {"download"}),
+    ("profile", "quick", {"stage1", "stage1_experiments"}),
+    ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments"}),
+    ("stage1.quick.epochs", 2, {"stage1", "stage1_experiments"}),
+    ("stage1.model.hidden", 128, {"stage1", "stage1_experiments"}),
+    ("stage1_experiments.bottleneck_widths", [2, 8], {"stage1_experiments"}),
+])
+def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, expected):
+    original = (repo / "params.yaml").read_text()
+    try:
+        set_param(repo, key, value)
+        assert _stale_stages(repo) == expected
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert _stale_stages(repo) == set()
+
+
+@pytest.mark.parametrize("path,expected", [
+    ("src/cifar10_study/collapse.py", {"stage1_experiments"}),
+    ("src/cifar10_study/engine.py", {"stage1", "stage1_experiments"}),
+    ("src/cifar10_study/report.py", {"report"}),
+    ("src/cifar10_study/data.py", {"download", "stage1", "stage1_experiments"}),
+])
+def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected):
+    file = repo / path
+    original = file.read_text()
+    try:
+        file.write_text(original + "\n# touched\n")
+        assert _stale_stages(repo) == expected
+    finally:
+        file.write_text(original)
+
+
+def test_bad_params_fail_fast_with_one_line_and_keep_outputs(repo):
+    before = (repo / "metrics/stage1.json").read_bytes()
+    original = (repo / "params.yaml").read_text()
+    try:
+        set_param(repo, "stage1.train.optimizer.lr", -1)
+        env = _env(repo)
+        result = subprocess.run([sys.executable, "stages/stage1.py"], cwd=repo, env=env, capture_output=True, text=True)
+        assert result.returncode == 2
+        assert result.stderr.strip() == ("error: params.yaml: stage1.train.optimizer.lr: "
+                                         "Input should be greater than 0 (got -1)")
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert (repo / "metrics/stage1.json").read_bytes() == before
