@@ -1,12 +1,14 @@
 """DVC stage `stage1`: train the baseline CNN and write its curves, confusion matrix and parameter table."""
 from cifar10_study import stage1
-from cifar10_study.cli import setup, stage_entry
+from cifar10_study.cli import stage_entry
+from cifar10_study.config import load_params
 from cifar10_study.data import load_splits
+from cifar10_study.engine import init_device
 
 
 @stage_entry
 def main() -> None:
-    params, device = setup()
+    params, device = load_params(), init_device()
     run = stage1.run_baseline(params, load_splits("data/prepared", device), device)
     print(f"stage1: test accuracy {run.metrics['test_accuracy']:.4f} ({params.profile} profile)")
 

@@ -43,6 +43,14 @@ def write_archive(path: Path, per_batch: int = 60, n_test: int = 100, overrides:
     return path
 
 
+@pytest.fixture(autouse=True, scope="session")
+def deterministic_cpu():
+    """As the stage entry points do on CPU (engine.init_device), so tests check the same code path."""
+    torch.use_deterministic_algorithms(True)
+    yield
+    torch.use_deterministic_algorithms(False)
+
+
 @pytest.fixture
 def tiny_archive(tmp_path) -> Path:
     return write_archive(tmp_path / "cifar-10-python.tar.gz")

@@ -95,10 +95,13 @@ def test_sgd_only_keys_rejected_for_adam(raw):
         parse_params(bad)
 
 
-def test_step_milestones_must_fall_inside_training(raw):
-    bad = _set(raw, "stage1.train.schedule", {"name": "step", "milestones": [10, 40]})
-    with pytest.raises(ConfigError, match=r"milestones must be below epochs \(30\)"):
+def test_step_milestones_are_fractions_of_training(raw):
+    bad = _set(raw, "stage1.train.schedule", {"name": "step", "milestones": [0.5, 1.5]})
+    with pytest.raises(ConfigError, match=r"stage1.train.schedule.milestones.1: Input should be less than 1"):
         parse_params(bad)
+    # Fractions, so the quick profile's fewer epochs keep a valid (scaled) schedule.
+    good = parse_params(_set(raw, "stage1.train.schedule", {"name": "step", "milestones": [0.5, 0.75]}))
+    assert good.stage1.train_for("quick").schedule.milestones == [0.5, 0.75]
 
 
 def test_missing_file_and_broken_yaml(tmp_path):

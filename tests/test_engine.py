@@ -66,7 +66,7 @@ def test_cosine_reaches_its_minimum_exactly_after_the_last_step():
 
 @pytest.mark.parametrize("schedule,check", [
     ({"name": "constant"}, lambda lrs: set(lrs) == {0.05}),
-    ({"name": "step", "milestones": [1, 2], "gamma": 0.5},
+    ({"name": "step", "milestones": [1 / 3, 2 / 3], "gamma": 0.5},
      lambda lrs: lrs[:4] == [0.05] * 4 and lrs[4] == pytest.approx(0.025) and lrs[8] == pytest.approx(0.0125)),
     ({"name": "onecycle", "pct_start": 0.25}, lambda lrs: max(lrs) == pytest.approx(0.05) and lrs[0] < 0.01 and lrs[-1] < 1e-4),
 ])
@@ -78,6 +78,7 @@ def test_other_schedules(schedule, check):
     lrs = []
     for _ in range(12):
         lrs.append(opt.param_groups[0]["lr"])
+        assert opt.param_groups[0]["momentum"] == 0.9  # no schedule touches the configured momentum
         opt.step()
         sched.step()
     assert check(lrs), lrs

@@ -6,6 +6,8 @@ normalisation) and MixUp (a batch transform in the engine) as further steps.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -38,12 +40,20 @@ def batch_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
+@functools.lru_cache(maxsize=None)
+def _scale_shift(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel (1 / (255 std), mean / std) [1, 3, 1, 1], made once per device: building them per
+    batch would be a host-to-device copy, i.e. a synchronisation, at every CUDA step."""
+    std = torch.tensor(STD, dtype=torch.float64).view(1, 3, 1, 1)
+    mean = torch.tensor(MEAN, dtype=torch.float64).view(1, 3, 1, 1)
+    return (1 / (255 * std)).to(device, dtype), (mean / std).to(device, dtype)
+
+
 def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """uint8 [B, 3, H, W] -> float, scaled to [0, 1] and standardised per channel."""
     # (x / 255 - mean) / std folded into one multiply and one subtract, in place on the fresh float copy.
-    std = torch.tensor(STD, device=images.device, dtype=torch.float64).view(1, 3, 1, 1)
-    mean = torch.tensor(MEAN, device=images.device, dtype=torch.float64).view(1, 3, 1, 1)
-    return images.to(dtype).mul_((1 / (255 * std)).to(dtype)).sub_((mean / std).to(dtype))
+    scale, shift = _scale_shift(images.device, dtype)
+    return images.to(dtype).mul_(scale).sub_(shift)
 
 
 class TrainAugment:

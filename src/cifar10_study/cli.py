@@ -1,14 +1,10 @@
-"""What every stage entry point shares: one-line errors, params loading, device and determinism."""
+"""What every stage entry point shares: a StudyError becomes one line on stderr and exit status 2."""
 from __future__ import annotations
 
 import functools
 import sys
 from typing import Callable
 
-import torch
-
-from .config import Params, load_params
-from .engine import pick_device
 from .errors import StudyError
 
 
@@ -24,12 +20,3 @@ def stage_entry(main: Callable[[], None]) -> Callable[[], None]:
             sys.exit(2)
 
     return wrapper
-
-
-def setup(params_path: str = "params.yaml") -> tuple[Params, torch.device]:
-    """Validate params.yaml (before any work) and choose the device; CPU runs are made deterministic."""
-    params = load_params(params_path)
-    device = pick_device()
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    return params, device

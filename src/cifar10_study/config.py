@@ -8,7 +8,7 @@ one written by `dvc exp run -S`, means the same number to DVC and to this code.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from ruamel.yaml import YAML
@@ -51,7 +51,8 @@ class ScheduleConfig(Section):
     name: Literal["constant", "cosine", "onecycle", "step"]
     min_lr: NonNegativeFloat = 0.0  # cosine: the lr reached exactly after the last step
     pct_start: float = Field(0.25, gt=0, lt=1)  # onecycle: fraction of steps spent warming up
-    milestones: list[PositiveInt] = []  # step: epochs after which the lr is multiplied by gamma
+    # step: fractions of training (0..1) after which the lr is multiplied by gamma, e.g. [0.5, 0.75]
+    milestones: list[Annotated[float, Field(gt=0, lt=1)]] = []
     gamma: float = Field(0.1, gt=0, le=1)  # step
 
 
@@ -71,12 +72,6 @@ class TrainConfig(Section):
     train_subset: PositiveInt | None = None  # None: all training images
     val_subset: PositiveInt | None = None  # None: the whole validation split
     eval_batch_size: PositiveInt = 1000
-
-    @model_validator(mode="after")
-    def _milestones_within_training(self):
-        if any(m >= self.epochs for m in self.schedule.milestones):
-            raise ValueError(f"schedule.milestones must be below epochs ({self.epochs})")
-        return self
 
 
 def _deep_merge(base: dict, override: dict) -> dict:

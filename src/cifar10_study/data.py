@@ -8,6 +8,7 @@ device, where augmentation runs batched (see augment.py).
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import os
 import pickle
@@ -140,7 +141,7 @@ def fetch_official(cache_dir: Path, url: str = OFFICIAL_URL, md5: str = OFFICIAL
     try:
         with urllib.request.urlopen(url, timeout=60) as response, open(partial, "wb") as out:
             shutil.copyfileobj(response, out)
-    except (urllib.error.URLError, OSError) as exc:
+    except (urllib.error.URLError, http.client.HTTPException, OSError) as exc:
         partial.unlink(missing_ok=True)
         reason = getattr(exc, "reason", exc)
         raise DataError(

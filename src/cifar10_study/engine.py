@@ -34,6 +34,15 @@ def pick_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def init_device() -> torch.device:
+    """The training device for a stage: CUDA if present, else CPU, where every op is made
+    deterministic so the same params and seed give identical metrics."""
+    device = pick_device()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True)
+    return device
+
+
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; full fp32 on CPU (bf16 on CPU is slower here and changes the numbers)."""
     if device.type == "cuda":
@@ -73,11 +82,13 @@ def make_scheduler(optimizer: torch.optim.Optimizer, cfg: ScheduleConfig, epochs
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total, eta_min=cfg.min_lr)
     if cfg.name == "onecycle":
         max_lr = [g["lr"] for g in optimizer.param_groups]
+        # cycle_momentum=False: the momentum stays what optimizer.momentum says.
         return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=max_lr, total_steps=total,
-                                                   pct_start=cfg.pct_start)
+                                                   pct_start=cfg.pct_start, cycle_momentum=False)
     if cfg.name == "step":
+        # Milestones are fractions of training, so the quick and smoke profiles scale them with epochs.
         return torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=[m * steps_per_epoch for m in cfg.milestones], gamma=cfg.gamma)
+            optimizer, milestones=[round(m * total) for m in cfg.milestones], gamma=cfg.gamma)
     raise ConfigError(f"unknown schedule {cfg.name!r}; valid: constant, cosine, onecycle, step")
 
 

@@ -62,10 +62,11 @@ def confusion(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     return confusion_matrix(labels, predictions, labels=list(range(len(CLASSES))))
 
 
-def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float]:
+def per_class_accuracy(labels: np.ndarray, predictions: np.ndarray) -> dict[str, float | None]:
+    """Accuracy per true class; None (JSON null, not NaN) for a class absent from `labels`."""
     cm = confusion(labels, predictions)
     support = cm.sum(axis=1)
-    return {c: float(cm[i, i] / support[i]) if support[i] else float("nan") for i, c in enumerate(CLASSES)}
+    return {c: float(cm[i, i] / support[i]) if support[i] else None for i, c in enumerate(CLASSES)}
 
 
 def _cpu_name() -> str:
@@ -106,4 +107,5 @@ def provenance(profile: str, seed: int, device: torch.device, data_meta: dict) -
         "git_commit": git_commit(),
         "data_source": data_meta.get("source"),
         "data_official": data_meta.get("official"),
+        "data_counts": data_meta.get("counts"),
     }

@@ -32,6 +32,9 @@ def _header(base: dict) -> str:
     data = ("the official CIFAR-10 archive (md5-verified)" if prov["data_official"] else
             f"`{prov['data_source']}`, not the official archive (e.g. the JPEG-decoded stand-in): absolute "
             f"accuracies are not comparable with published numbers")
+    counts = prov.get("data_counts") or {}
+    if counts:
+        data += " (" + " / ".join(f"{n:,} {split}" for split, n in counts.items()) + " images)"
     subset = f"{train['train_subset']:,}-image training subset" if train["train_subset"] else "all training images"
     return "\n".join([
         "# CIFAR-10 study: report",
@@ -57,15 +60,25 @@ def _run_row(name: str, m: dict) -> dict:
     }
 
 
+def _describe_cnn(model: dict, params: int) -> str:
+    act = {"relu": "ReLU", "identity": "identity"}[model["activation"]]
+    pool = {"max": "MaxPool2x2", "avg": "AvgPool2x2"}[model["pool"]]
+    convs = f"[Conv3x3 -> {act}] x {model['convs_per_stage']}" if model["convs_per_stage"] > 1 else f"Conv3x3 -> {act}"
+    head = f"a hidden fully connected layer of {model['hidden']} units, then " if model["hidden"] else ""
+    budget = "under" if params < 1_000_000 else "OVER"
+    return (f"{len(model['channels'])} blocks of {convs} -> {pool} with {', '.join(map(str, model['channels']))} "
+            f"channels, {head}a linear classifier: {params:,} parameters ({budget} the 1M budget).")
+
+
 def _stage1(base: dict, exp: dict | None) -> list[str]:
-    per_class = pd.DataFrame([{"class": c, "test accuracy": pct(a)} for c, a in base["per_class_test_accuracy"].items()])
-    worst = min(base["per_class_test_accuracy"].items(), key=lambda kv: kv[1])
-    best = max(base["per_class_test_accuracy"].items(), key=lambda kv: kv[1])
+    accuracies = {c: a for c, a in base["per_class_test_accuracy"].items() if a is not None}
+    per_class = pd.DataFrame([{"class": c, "test accuracy": pct(a)} for c, a in accuracies.items()])
+    worst = min(accuracies.items(), key=lambda kv: kv[1])
+    best = max(accuracies.items(), key=lambda kv: kv[1])
     lines = [
         "## Stage 1: baseline CNN",
         "",
-        "Conv3x3 -> ReLU -> MaxPool2x2 blocks, then a hidden fully connected layer and the classifier "
-        f"({base['params']:,} parameters, under the 1M budget).",
+        _describe_cnn(base["config"]["model"], base["params"]),
         "",
         md(pd.DataFrame([_run_row("stage1 baseline", base)])),
         "",
@@ -108,6 +121,8 @@ def _stage1_experiments(base: dict, exp: dict) -> list[str]:
     table = pd.DataFrame([{"model": n, "params": f"{m['params']:,}", "val acc": pct(m["final_val_accuracy"]),
                            "test acc": pct(m["test_accuracy"])} for n, m in rows])
     verdict = "equals" if avg["is_affine"] else "does NOT equal"
+    agreement = ("the same as the network" if avg["affine_accuracy"] == avg["network_accuracy"]
+                 else f"against {pct(avg['network_accuracy'])} for the network")
     lines = [
         "### Linear collapse",
         "",
@@ -117,7 +132,7 @@ def _stage1_experiments(base: dict, exp: dict) -> list[str]:
         f"(b = f(0), column i of W = f(e_i) - f(0)), its float32 logits on {avg['images']:,} test images differ "
         f"from W·x + b by at most {avg['max_abs_diff_float32']:.2e} ({avg['max_rel_diff_float32']:.1e} of the "
         f"largest logit, {avg['max_abs_diff_float64']:.1e} in float64), and W·x + b classifies "
-        f"{pct(avg['affine_accuracy'])} of them correctly, as the network does ({pct(avg['network_accuracy'])}). "
+        f"{pct(avg['affine_accuracy'])} of them correctly, {agreement}. "
         f"Network (a) keeps max-pooling, which is not linear: the same construction misses its logits by up to "
         f"{mx['max_rel_diff_float32']:.2f} of the logit scale.",
         "",

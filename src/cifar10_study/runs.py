@@ -5,6 +5,7 @@ metrics JSON (results + provenance + resolved config), per-epoch history CSV, an
 """
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def load_weights(path: Path, model_cfg: ModelConfig) -> nn.Module:
     """Rebuild the model described by `model_cfg` and load `path` into it (weights_only: no pickled code)."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
         raise StudyError(f"{path}: cannot read weights ({exc}); rerun the stage that writes it") from None
     if saved.get("config", {}).get("model") != model_cfg.model_dump():
         raise StudyError(f"{path}: weights were trained for model {saved.get('config', {}).get('model')}, "
