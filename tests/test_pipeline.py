@@ -93,7 +93,27 @@ def test_repro_produces_every_output(repo):
     assert list(pd.read_csv(repo / "plots/stage1_experiments/bottleneck.csv")["width"]) == sorted(widths)
     assert len(list((repo / "plots/stage1_experiments/history").glob("*.csv"))) == len(widths) + 3
 
+    variants = YAML(typ="safe").load((repo / "params.yaml").read_text())["stage2"]["variants"]
+    diag = read_json(repo / "metrics/stage2_diagnostics.json")
+    assert set(diag["variants"]) == set(variants)
+    for name in variants:
+        metrics = read_json(repo / f"metrics/stage2/{name}.json")
+        assert diag["variants"][name]["test_accuracy"] == metrics["test_accuracy"]
+        steps = pd.read_csv(repo / f"plots/stage2/{name}/steps.csv")
+        assert len(steps) == metrics["epochs"] * (metrics["train_images"] // metrics["config"]["train"]["batch_size"])
+    vanishing = read_json(repo / "metrics/stage2_vanishing.json")
+    assert {r["depth"] for r in vanishing["runs"].values()} == {20, 30, 50}
+    grads = pd.read_csv(repo / "plots/stage2_vanishing/grad_norms.csv")
+    assert (grads[grads["step"] == 0].groupby("depth").size() == pd.Series({20: 21, 30: 31, 50: 51})).all()
+    explosion = read_json(repo / "metrics/stage2_explosion.json")
+    assert explosion["widths"]["x16"]["trained"] is False and explosion["widths"]["x16"]["reason"]
+    for png in ("plots/stage2_diagnostics/overfitting.png", "plots/stage2_diagnostics/stability.png",
+                "plots/stage2_vanishing/grad_norms.png", "plots/stage2_explosion/scaling.png"):
+        assert (repo / png).read_bytes()[:4] == b"\x89PNG", png
+
     report = (repo / "reports/report.md").read_text()
+    assert "## Stage 2: width and depth scaling" in report and "### Vanishing gradients" in report
+    assert "### Parameter explosion" in report
     assert "**Profile: `smoke`**" in report and "## Stage 1: baseline CNN" in report
     assert f"{100 * base['test_accuracy']:.2f}%" in report
     assert "Network (b) equals a single affine map" in report
@@ -114,14 +134,23 @@ def _stale_stages(repo: Path) -> set[str]:
 
 # check_params reads the whole file, so it is stale after any edit; its marker does not change, so that
 # alone reruns nothing downstream. Stages are listed when their own inputs changed (DVC's status).
+VARIANTS = {"stage2@baseline", "stage2@width_x2", "stage2@depth_x2", "stage2@depth_x3"}
+
+
 @pytest.mark.parametrize("key,value,expected", [
     ("data.val_size", 40, {"download"}),
     ("data.split_seed", 3, {"download"}),
-    ("profile", "quick", {"stage1", "stage1_experiments"}),
-    ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments"}),
+    ("profile", "quick", {"stage1", "stage1_experiments", *VARIANTS, "stage2_diagnostics", "stage2_vanishing",
+                          "stage2_explosion"}),
+    ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments", *VARIANTS}),
     ("stage1.quick.epochs", 2, {"stage1", "stage1_experiments"}),
-    ("stage1.model.hidden", 128, {"stage1", "stage1_experiments"}),
+    ("stage1.model.hidden", 128, {"stage1", "stage1_experiments", *VARIANTS, "stage2_explosion"}),
     ("stage1_experiments.bottleneck_widths", [2, 8], {"stage1_experiments"}),
+    ("stage2.variants.width_x2", {"width": 3, "convs_per_stage": 1}, {"stage2@width_x2", "stage2_diagnostics"}),
+    ("stage2.smoke.epochs", 1, VARIANTS),
+    ("stage2.loss_window", 5, {"stage2_diagnostics"}),
+    ("stage2_vanishing.depths", [10, 20], {"stage2_vanishing"}),
+    ("stage2_explosion.widths", [1, 2], {"stage2_explosion"}),
 ])
 def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, expected):
     original = (repo / "params.yaml").read_text()
@@ -135,10 +164,13 @@ def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, 
 
 @pytest.mark.parametrize("path,expected", [
     ("src/cifar10_study/collapse.py", {"stage1", "stage1_experiments"}),
-    ("src/cifar10_study/config.py", {"check_params", "download", "stage1", "stage1_experiments"}),
-    ("src/cifar10_study/engine.py", {"stage1", "stage1_experiments"}),
+    ("src/cifar10_study/config.py", {"check_params", "download", "stage1", "stage1_experiments", *VARIANTS,
+                                     "stage2_diagnostics", "stage2_vanishing", "stage2_explosion"}),
+    ("src/cifar10_study/engine.py", {"stage1", "stage1_experiments", *VARIANTS, "stage2_diagnostics",
+                                     "stage2_vanishing", "stage2_explosion"}),
+    ("src/cifar10_study/stress.py", {"stage2_vanishing", "stage2_explosion"}),
     ("src/cifar10_study/report.py", {"report"}),
-    ("src/cifar10_study/data.py", {"download", "stage1", "stage1_experiments"}),
+    ("src/cifar10_study/stage2.py", {*VARIANTS, "stage2_diagnostics"}),
 ])
 def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected):
     file = repo / path
@@ -186,6 +218,7 @@ def test_every_stage_declares_exactly_the_src_modules_it_imports():
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
     for name, stage in stages.items():
+        stage = stage.get("do", stage)  # a foreach stage's template
         script = stage["cmd"].split()[1]
         assert script in stage["deps"], name
         probe = subprocess.run([sys.executable, "-c", PROBE, script], cwd=ROOT, env=env, capture_output=True,

@@ -81,11 +81,10 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
-class TrainSection(Section):
-    """A training recipe (`train`, the full published one) and what the quick and smoke profiles change."""
+class ProfileOverrides(Section):
+    """What the quick and smoke profiles change in a training recipe (`full` is the recipe itself)."""
 
-    train: TrainConfig
-    quick: dict[str, Any] = {}  # overrides of `train` keys, e.g. {epochs: 5, train_subset: 10000}
+    quick: dict[str, Any] = {}  # overrides of train keys, e.g. {epochs: 5, train_subset: 10000}
     smoke: dict[str, Any] = {}
 
     @field_validator("quick", "smoke")
@@ -96,21 +95,32 @@ class TrainSection(Section):
             raise ValueError(f"unknown train key(s) {unknown}; valid: {sorted(TrainConfig.model_fields)}")
         return value
 
-    @model_validator(mode="after")
-    def _overrides_give_valid_recipes(self):
+    def recipe(self, train: TrainConfig, profile: Profile) -> TrainConfig:
+        """`train` with this profile's overrides applied."""
+        if profile == "full":
+            return train
+        return TrainConfig.model_validate(_deep_merge(train.model_dump(), getattr(self, profile)))
+
+    def check_recipes(self, train: TrainConfig) -> None:
         for profile in ("quick", "smoke"):
             try:
-                self.train_for(profile)
+                self.recipe(train, profile)
             except ValidationError as exc:
                 raise ValueError(f"{profile} override gives an invalid recipe: {_describe(exc)}") from None
+
+
+class TrainSection(ProfileOverrides):
+    """A training recipe (`train`, the full published one) and its profile overrides."""
+
+    train: TrainConfig
+
+    @model_validator(mode="after")
+    def _overrides_give_valid_recipes(self):
+        self.check_recipes(self.train)
         return self
 
     def train_for(self, profile: Profile) -> TrainConfig:
-        """The recipe with the profile's overrides applied (`full` is the recipe itself)."""
-        if profile == "full":
-            return self.train
-        merged = _deep_merge(self.train.model_dump(), getattr(self, profile))
-        return TrainConfig.model_validate(merged)
+        return self.recipe(self.train, profile)
 
 
 class Stage1Config(TrainSection):
@@ -122,11 +132,69 @@ class Stage1ExperimentsConfig(Section):
     bottleneck_widths: list[PositiveInt] = Field(min_length=1)
 
 
+class ScalingVariant(Section):
+    width: PositiveInt = 1  # multiplies the channels of every conv layer of the Stage 1 baseline
+    convs_per_stage: PositiveInt = 1  # conv -> ReLU layers per stage (no extra pooling); the baseline has 1
+
+
+class Stage2Config(ProfileOverrides):
+    """Scaling variants, trained with Stage 1's recipe (`stage1.train`) and these profile overrides."""
+
+    variants: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], ScalingVariant] = Field(min_length=1)
+    loss_window: int = Field(20, ge=2)  # steps per window of the loss-spread (stability) diagnostic
+
+
+class VanishingConfig(TrainSection):
+    """Plain deep CNNs (no BN, no residuals): depth/len(channels) conv -> ReLU layers per stage."""
+
+    channels: list[PositiveInt] = Field(min_length=1, max_length=5)
+    depths: list[PositiveInt] = Field(min_length=1)
+    grad_steps: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)  # 0 = at initialisation
+    learned_accuracy: float = Field(0.2, gt=0.1, lt=1)  # val accuracy that counts as learning (chance 0.1)
+
+    @model_validator(mode="after")
+    def _depths_split_evenly(self):
+        bad = [d for d in self.depths if d % len(self.channels)]
+        if bad:
+            raise ValueError(f"depths {bad} must be multiples of len(channels) = {len(self.channels)}")
+        return self
+
+
+class ProfileBudget(Section):
+    full: float = Field(gt=0)
+    quick: float = Field(gt=0)
+    smoke: float = Field(gt=0)
+
+
+class ExplosionConfig(TrainSection):
+    """Width multipliers of the Stage 1 baseline, up to sizes this machine cannot train."""
+
+    widths: list[PositiveInt] = Field(min_length=1)
+    measure_batch_size: PositiveInt = 32  # batch for the time / memory per step measurement
+    measure_max_gflops: float = Field(200.0, gt=0)  # a step costing more is not run: analytic figures only
+    train_budget_seconds: ProfileBudget  # a width is trained only if its estimated training time fits
+
+
 class Params(Section):
     profile: Profile
     data: DataConfig
     stage1: Stage1Config
     stage1_experiments: Stage1ExperimentsConfig
+    stage2: Stage2Config
+    stage2_vanishing: VanishingConfig
+    stage2_explosion: ExplosionConfig
+
+    @model_validator(mode="after")
+    def _stage2_recipes_valid(self):
+        try:
+            self.stage2.check_recipes(self.stage1.train)
+        except ValueError as exc:
+            raise ValueError(f"stage2: {exc}") from None
+        return self
+
+    def stage2_recipe(self) -> TrainConfig:
+        """Stage 1's recipe with Stage 2's profile overrides: every variant trains with it."""
+        return self.stage2.recipe(self.stage1.train, self.profile)
 
     @model_validator(mode="after")
     def _bottleneck_stage_exists(self):

@@ -11,7 +11,7 @@ import contextlib
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -126,7 +126,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.devi
 @dataclass
 class TrainResult:
     history: list[dict]  # one row per epoch: epoch, train_loss, train_acc, val_loss, val_acc, lr, epoch_seconds
-    test: EvalResult
+    test: EvalResult | None  # None when train() was asked not to evaluate the test set
     train_seconds: float  # wall time of the training steps, evaluation excluded
     images_seen: int  # training images processed (epochs x steps x batch)
 
@@ -168,12 +168,20 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothi
     return F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
 
 
+# Called after each backward pass, before the optimiser step: (global step from 0, model, loss).
+# Diagnostics (diagnostics.py) record gradient norms this way; they must not sync with the host.
+BackwardHook = Callable[[int, nn.Module, torch.Tensor], None]
+
+
 def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.device, run: str = "run",
-          batch_transform: Callable | None = None) -> TrainResult:
+          batch_transform: Callable | None = None, on_backward: Sequence[BackwardHook] = (),
+          evaluate_test: bool = True) -> TrainResult:
     """Train `model` on data.train with the recipe `cfg`, validating on data.val every epoch, then test.
 
     batch_transform: optional (images_float, labels) -> (images_float, targets) applied after the
     augmentation (MixUp); targets may be soft [B, C]. Training accuracy is always against `labels`.
+    on_backward: hooks run after every backward pass (gradient recording).
+    evaluate_test: False skips the final test evaluation (speed measurements).
     """
     train_split, val_split = data.train.head(cfg.train_subset), data.val.head(cfg.val_subset)
     steps_per_epoch = len(train_split) // cfg.batch_size  # the last partial batch is dropped
@@ -205,11 +213,14 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
             with autocast(device):
                 logits = model(x)
             loss = soft_cross_entropy(logits, target, cfg.label_smoothing)
-            if watch.update(loss.detach(), (epoch - 1) * steps_per_epoch + step):
+            global_step = (epoch - 1) * steps_per_epoch + step
+            if watch.update(loss.detach(), global_step):
                 bar.close()
                 watch.check(run, epoch, steps_per_epoch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            for hook in on_backward:
+                hook(global_step, model, loss)
             optimizer.step()
             scheduler.step()
             loss_sum += loss.detach() * len(y)
@@ -231,5 +242,5 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
             bar.close()
             raise TrainingDiverged(run, epoch, epoch * steps_per_epoch, val.loss)
     bar.close()
-    test = evaluate(model, data.test, cfg.eval_batch_size, device)
+    test = evaluate(model, data.test, cfg.eval_batch_size, device) if evaluate_test else None
     return TrainResult(history, test, train_seconds, cfg.epochs * steps_per_epoch * cfg.batch_size)

@@ -1,9 +1,12 @@
 """Measurements of models and runs: parameter counts and tables, FLOPs, confusion matrices, provenance."""
 from __future__ import annotations
 
+import contextlib
 import platform
+import re
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pandas as pd
@@ -55,6 +58,40 @@ def parameter_table(model: nn.Module) -> pd.DataFrame:
     table["share_%"] = (100 * table["params"] / total).round(2)
     total_row = pd.DataFrame([{"layer": "total", "type": "", "output_shape": "", "params": total, "share_%": 100.0}])
     return pd.concat([table, total_row], ignore_index=True)
+
+
+@contextlib.contextmanager
+def peak_memory(device: torch.device) -> Iterator[dict]:
+    """Peak memory while the block runs, in bytes, into the yielded dict's "bytes" (None if unknown).
+
+    CUDA: the caching allocator's peak of allocated tensor memory. CPU on Linux: the process's peak
+    resident set size (VmHWM, reset on entry through /proc/self/clear_refs), which includes the data,
+    the libraries and the interpreter, not just the model's tensors.
+    """
+    out = {"bytes": None, "start_bytes": None,
+           "kind": "cuda_allocated" if device.type == "cuda" else "process_peak_rss"}
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        out["start_bytes"] = int(torch.cuda.memory_allocated(device))
+        yield out
+        out["bytes"] = int(torch.cuda.max_memory_allocated(device))
+        return
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # 5: reset the peak RSS counter
+        out["start_bytes"] = _status_kb("VmRSS")
+        readable = out["start_bytes"] is not None
+    except OSError:
+        readable = False
+    yield out
+    if readable:
+        out["bytes"] = _status_kb("VmHWM")
+
+
+def _status_kb(field: str) -> int | None:
+    """A memory figure of this process from /proc/self/status, in bytes."""
+    match = re.search(rf"{field}:\s+(\d+) kB", Path("/proc/self/status").read_text())
+    return int(match.group(1)) * 1024 if match else None
 
 
 def confusion(labels: np.ndarray, predictions: np.ndarray) -> np.ndarray:

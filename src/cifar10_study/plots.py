@@ -8,6 +8,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
 
+from .diagnostics import loss_spread
 from .fileio import atomic_path
 
 
@@ -53,4 +54,89 @@ def accuracy_vs_width(table: pd.DataFrame, path: str | Path, title: str, baselin
     ax.grid(alpha=0.3)
     ax.legend()
     ax.set_title(title)
+    save(fig, path)
+
+
+def _colors(n: int):
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"]
+    return [cmap(i % 10) for i in range(n)]
+
+
+def overfitting(histories: dict[str, pd.DataFrame], path: str | Path, title: str) -> None:
+    """Per variant: train (solid) and validation (dashed) accuracy, and their gap, against epoch."""
+    fig = Figure(figsize=(11, 4))
+    acc, gap = fig.subplots(1, 2)
+    for color, (name, h) in zip(_colors(len(histories)), histories.items()):
+        acc.plot(h["epoch"], h["train_acc"], color=color, marker="o", label=f"{name} train")
+        acc.plot(h["epoch"], h["val_acc"], color=color, marker="s", linestyle="--", label=f"{name} val")
+        gap.plot(h["epoch"], h["train_acc"] - h["val_acc"], color=color, marker="o", label=name)
+        best = h.loc[h["val_loss"].idxmin()]
+        gap.axvline(best["epoch"], color=color, linestyle=":", alpha=0.6)
+    acc.set(xlabel="epoch", ylabel="accuracy", title="train (solid) vs validation (dashed)")
+    gap.set(xlabel="epoch", ylabel="train acc - val acc", title="generalisation gap (dotted: min val loss)")
+    for ax in (acc, gap):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def stability(steps: dict[str, pd.DataFrame], window: int, path: str | Path, title: str) -> None:
+    """Per variant: rolling std of the training loss and the global gradient norm, against step."""
+    fig = Figure(figsize=(11, 4))
+    spread, norm = fig.subplots(1, 2)
+    for color, (name, s) in zip(_colors(len(steps)), steps.items()):
+        spread.plot(s["step"], loss_spread(s, window), color=color, label=name)
+        norm.plot(s["step"], s["grad_norm"], color=color, alpha=0.8, linewidth=0.8, label=name)
+    spread.set(xlabel="step", ylabel=f"std of training loss over {window} steps", title="loss spread")
+    norm.set(xlabel="step", ylabel="gradient L2 norm", yscale="log", title="gradient norm")
+    for ax in (spread, norm):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    fig.suptitle(title)
+    save(fig, path)
+
+
+def grad_norms_by_layer(table: pd.DataFrame, path: str | Path, title: str) -> None:
+    """Gradient norm (log) against layer index, one colour per depth, one line style per step."""
+    fig = Figure(figsize=(8, 4.5))
+    ax = fig.subplots()
+    styles = ["-", "--", ":", "-."]
+    steps = sorted(table["step"].unique())
+    for color, (depth, g) in zip(_colors(table["depth"].nunique()), table.groupby("depth")):
+        for style, step in zip(styles, steps):
+            s = g[g["step"] == step]
+            if not s.empty:
+                label = f"depth {depth}, " + ("at init" if step == 0 else f"step {step}")
+                ax.plot(s["layer"], s["grad_norm"], color=color, linestyle=style, marker=".", label=label)
+    ax.set(xlabel="layer (1 = input side; last = classifier)", ylabel="gradient L2 norm of the weights",
+           yscale="log", title=title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=7, ncol=2)
+    save(fig, path)
+
+
+def scaling(table: pd.DataFrame, fits: dict, path: str | Path, title: str, batch_size: int) -> None:
+    """Parameters, FLOPs, memory and time per step against width, with the quadratic fits."""
+    fig = Figure(figsize=(10, 7))
+    axes = fig.subplots(2, 2).ravel()
+    panels = [("params", "parameters", 1), ("flops_per_image", "forward FLOPs per image", 1),
+              ("peak_memory_bytes", f"peak memory of a step, batch {batch_size} (MiB)", 2 ** 20),
+              ("seconds_per_step", f"seconds per training step, batch {batch_size}", 1)]
+    grid = np.linspace(table["width"].min(), table["width"].max(), 100)
+    for ax, (column, label, unit) in zip(axes, panels):
+        if column in table:  # memory and time exist only once some width was measured
+            points = table[table[column].notna()]
+            counted = column in ("params", "flops_per_image")
+            ax.plot(points["width"], points[column] / unit, "o", label="counted" if counted else "measured")
+        fit = fits.get(column)
+        if fit:
+            ax.plot(grid, (fit["a"] * grid ** 2 + fit["b"] * grid + fit["c"]) / unit, "--",
+                    label=f"quadratic fit, R² = {fit['r2']:.4f}")
+        ax.set(xlabel="width multiplier", ylabel=label)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
     save(fig, path)

@@ -163,11 +163,145 @@ def _stage1_experiments(base: dict, exp: dict) -> list[str]:
     return lines
 
 
+def _mib(x) -> str:
+    return "n/a" if x is None or pd.isna(x) else f"{x / 2 ** 20:,.0f} MiB"
+
+
+def _stage2(diag: dict, vanishing: dict, explosion: dict) -> list[str]:
+    variants = pd.read_csv("plots/stage2_diagnostics/variants.csv")
+    table = pd.DataFrame({
+        "variant": variants["variant"], "width": "x" + variants["width"].astype(str),
+        "convs/stage": variants["convs_per_stage"], "params": variants["params"].map("{:,}".format),
+        "FLOPs/image": (variants["flops_per_image"] / 1e6).map("{:.1f} M".format),
+        "train acc": variants["final_train_accuracy"].map(pct), "val acc": variants["final_val_accuracy"].map(pct),
+        "test acc": variants["test_accuracy"].map(pct), "final gap": variants["final_gap"].map(pct),
+        "min val loss at epoch": variants["best_val_loss_epoch"],
+        "epoch time": variants["mean_epoch_seconds"].map("{:.1f} s".format),
+        "peak memory": variants["peak_memory_bytes"].map(_mib),
+    })
+    best = variants.loc[variants["test_accuracy"].idxmax()]
+    base = variants.iloc[0]
+    widest_gap = variants.loc[variants["final_gap"].idxmax()]
+    noisiest = variants.loc[variants["loss_spread_median"].idxmax()]
+    calmest = variants.loc[variants["loss_spread_median"].idxmin()]
+    lines = [
+        "## Stage 2: width and depth scaling",
+        "",
+        "Each variant is the Stage 1 baseline made wider (channels of every conv layer multiplied) or deeper "
+        "(extra conv -> ReLU layers inside each stage), trained with the same recipe and seed. Peak memory is "
+        f"{variants['peak_memory_kind'].iloc[0].replace('_', ' ')} (on CPU it includes the data and libraries). "
+        "Train accuracy is measured on the augmented batches during the epoch.",
+        "",
+        md(table),
+        "",
+        f"`{best['variant']}` reaches the highest test accuracy, {pct(best['test_accuracy'])} with "
+        f"{best['params']:,} parameters, against {pct(base['test_accuracy'])} for `{base['variant']}` "
+        f"({base['params']:,}).",
+        "",
+        "### Overfitting",
+        "",
+        "![Stage 2 overfitting](../plots/stage2_diagnostics/overfitting.png)",
+        "",
+        f"The largest final generalisation gap (train - validation accuracy) is `{widest_gap['variant']}`'s, "
+        f"{pct(widest_gap['final_gap'])}; "
+        + "; ".join(f"`{r.variant}`'s validation loss is lowest at epoch {r.best_val_loss_epoch} of "
+                    f"{r.best_val_loss_epoch + r.epochs_past_best}" for r in variants.itertuples())
+        + ". A minimum before the last epoch means the run had begun to overfit.",
+        "",
+        "### Optimisation stability",
+        "",
+        "![Stage 2 stability](../plots/stage2_diagnostics/stability.png)",
+        "",
+        f"Over the second half of training, the median spread (std over {diag['loss_window']} steps) of the "
+        f"training loss is largest for `{noisiest['variant']}` ({noisiest['loss_spread_median']:.3f}) and smallest "
+        f"for `{calmest['variant']}` ({calmest['loss_spread_median']:.3f}); median gradient norms range from "
+        f"{variants['grad_norm_median'].min():.3f} to {variants['grad_norm_median'].max():.3f}, the largest single "
+        f"step's from {variants['grad_norm_max'].min():.2f} to {variants['grad_norm_max'].max():.2f}.",
+        "",
+    ]
+    return lines + _vanishing(vanishing) + _explosion(explosion)
+
+
+def _vanishing(v: dict) -> list[str]:
+    rows, sentences = [], []
+    for name, r in v["runs"].items():
+        init = r["grad_norms"].get("0", {})
+        rows.append({"conv layers": r["depth"], "params": f"{r['params']:,}",
+                     "grad norm layer 1 / last, at init": f"{init.get('first_over_last', float('nan')):.1e}",
+                     "final val acc": "diverged" if r["diverged"] else pct(r["final_val_accuracy"]),
+                     "test acc": "diverged" if r["diverged"] else pct(r["test_accuracy"]),
+                     f"epochs to {pct(v['learned_accuracy'])} val": r.get("epochs_to_learn") or "not reached"})
+        if r["diverged"]:
+            outcome = f"diverged at epoch {r['diverged_epoch']}, step {r['diverged_step']} (loss {r['diverged_loss']})"
+        elif r.get("epochs_to_learn"):
+            outcome = (f"learns: validation accuracy reaches {pct(v['learned_accuracy'])} after {r['epochs_to_learn']} "
+                       f"epoch(s), ending at {pct(r['final_val_accuracy'])}")
+        else:
+            outcome = (f"does not learn in {r['epochs']} epoch(s): validation accuracy {pct(r['final_val_accuracy'])} "
+                       f"(chance is 10.00%)")
+        sentences.append(f"depth {r['depth']}: the gradient norm at layer 1 is {init.get('first_over_last', float('nan')):.1e} "
+                         f"of the last layer's at initialisation; {outcome}.")
+    return [
+        "### Vanishing gradients",
+        "",
+        f"Plain CNNs (conv -> ReLU only, no batch norm, no residual connections, PyTorch's default initialisation), "
+        f"trained {v['epochs']} epoch(s) on {v['train_images']:,} images:",
+        "",
+        md(pd.DataFrame(rows)),
+        "",
+        "![Gradient norms per layer](../plots/stage2_vanishing/grad_norms.png)",
+        "",
+        *(f"- {s}" for s in sentences),
+        "",
+    ]
+
+
+def _explosion(e: dict) -> list[str]:
+    widths = pd.read_csv("plots/stage2_explosion/widths.csv")
+    cols = {"width": "x" + widths["width"].astype(str), "params": widths["params"].map("{:,}".format),
+            "FLOPs/image": (widths["flops_per_image"] / 1e9).map("{:.2f} G".format)}
+    if "seconds_per_step" in widths:
+        cols["s/step (batch %d)" % e["measure_batch_size"]] = widths["seconds_per_step"].map(
+            lambda x: "not run" if pd.isna(x) else f"{x:.3f}")
+        cols["peak memory"] = widths["peak_memory_bytes"].map(_mib)
+    if "test_accuracy" in widths:
+        cols["test acc"] = widths["test_accuracy"].map(lambda x: "" if pd.isna(x) else pct(x))
+        cols["acc points per M params"] = widths["accuracy_gain_per_million_params"].map(
+            lambda x: "" if pd.isna(x) else f"{x:+.2f}")
+    cols["trained"] = widths.apply(lambda r: "yes" if r["trained"] else f"no: {r['reason']}", axis=1)
+    fits = e["fits"]
+    fit_text = "; ".join(f"{name.replace('_', ' ')}: R² = {fit['r2']:.4f}" for name, fit in fits.items() if fit)
+    x1, top = widths.iloc[0], widths.iloc[-1]
+    return [
+        "### Parameter explosion",
+        "",
+        f"The baseline with every conv layer's channels multiplied by x1 to x{top['width']}. Parameters and FLOPs "
+        f"are counted for every width; time and memory are measured on this machine where a step is affordable; "
+        f"a width is trained ({e['train_steps']} steps) only if its estimated training time fits the "
+        f"{e['profile']} profile's budget of {e['budget_seconds']:,.0f} s.",
+        "",
+        md(pd.DataFrame(cols)),
+        "",
+        "![Cost against width](../plots/stage2_explosion/scaling.png)",
+        "",
+        f"From x1 to x{top['width']} the parameter count grows {top['params'] / x1['params']:,.1f}-fold and the "
+        f"FLOPs per image {top['flops_per_image'] / x1['flops_per_image']:,.1f}-fold (a {top['width']}-fold width): "
+        f"quadratic growth, as the fits confirm ({fit_text}).",
+        "",
+    ]
+
+
+def _optional(path: Path) -> dict | None:
+    return read_json(path) if path.is_file() else None
+
+
 def build_report(metrics_dir: Path = Path("metrics")) -> str:
     base = read_json(metrics_dir / "stage1.json")
-    exp_path = metrics_dir / "stage1_experiments.json"
-    exp = read_json(exp_path) if exp_path.is_file() else None
-    return "\n".join([_header(base), "", *_stage1(base, exp)])
+    lines = [_header(base), "", *_stage1(base, _optional(metrics_dir / "stage1_experiments.json"))]
+    stage2 = [_optional(metrics_dir / f"{name}.json") for name in ("stage2_diagnostics", "stage2_vanishing", "stage2_explosion")]
+    if all(stage2):
+        lines += _stage2(*stage2)
+    return "\n".join(lines)
 
 
 def write_report(path: Path = Path("reports/report.md")) -> None:

@@ -15,10 +15,11 @@ from torch import nn
 
 from .config import TrainConfig
 from .data import Splits
-from .engine import TrainResult, train
+from .diagnostics import StepRecorder
+from .engine import BackwardHook, TrainResult, train
 from .errors import StudyError
 from .fileio import atomic_path, write_json
-from .metrics import count_parameters, flops_per_image, per_class_accuracy, provenance
+from .metrics import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance
 from .models import ModelConfig, build_model
 
 
@@ -27,12 +28,13 @@ class RunOutputs:
     metrics: Path  # JSON
     history: Path  # CSV, one row per epoch
     weights: Path | None  # .pt with state_dict + resolved config; None to skip
+    steps: Path | None = None  # CSV, one row per step (loss, gradient norm); only with record_steps
 
     @classmethod
     def under(cls, run: str, metrics_dir="metrics", plots_dir="plots", models_dir="models") -> "RunOutputs":
-        """The standard places: metrics/<run>.json, plots/<run>/history.csv, models/<run>.pt."""
+        """The standard places: metrics/<run>.json, plots/<run>/history.csv (+ steps.csv), models/<run>.pt."""
         return cls(Path(metrics_dir) / f"{run}.json", Path(plots_dir) / run / "history.csv",
-                   Path(models_dir) / f"{run}.pt")
+                   Path(models_dir) / f"{run}.pt", Path(plots_dir) / run / "steps.csv")
 
 
 @dataclass
@@ -41,6 +43,7 @@ class Run:
     model: nn.Module
     result: TrainResult
     metrics: dict
+    steps: pd.DataFrame | None = None  # per-step loss and gradient norm, with record_steps
 
 
 def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
@@ -50,10 +53,15 @@ def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
 
 
 def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Splits, *, profile: str,
-              device: torch.device, outputs: RunOutputs | None = None) -> Run:
-    model = build_seeded(model_cfg, train_cfg.seed)
+              device: torch.device, outputs: RunOutputs | None = None, record_steps: bool = False,
+              on_backward: tuple[BackwardHook, ...] = (), model: nn.Module | None = None) -> Run:
+    """Train one run. `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded)."""
+    model = model if model is not None else build_seeded(model_cfg, train_cfg.seed)
     params, flops = count_parameters(model), flops_per_image(model)
-    result = train(model, data, train_cfg, device=device, run=name)
+    recorder = StepRecorder() if record_steps else None
+    hooks = (*on_backward, recorder) if recorder else tuple(on_backward)
+    with peak_memory(device) as memory:
+        result = train(model, data, train_cfg, device=device, run=name, on_backward=hooks)
     last = result.history[-1]
     metrics = {
         "run": name,
@@ -68,15 +76,21 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "train_images": min(len(data.train), train_cfg.train_subset or len(data.train)),
         "train_seconds": result.train_seconds,
         "images_per_second": result.images_per_second,
+        "peak_memory_bytes": memory["bytes"],
+        "peak_memory_kind": memory["kind"],
         "provenance": provenance(profile, train_cfg.seed, device, data.meta),
         "config": {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()},
     }
+    steps = recorder.frame() if recorder else None
     if outputs is not None:
         write_history(outputs.history, result.history)
+        if steps is not None and outputs.steps is not None:
+            with atomic_path(outputs.steps) as tmp:
+                steps.to_csv(tmp, index=False)
         if outputs.weights is not None:
             save_weights(outputs.weights, model, metrics["config"])
         write_json(outputs.metrics, metrics)
-    return Run(name, model, result, metrics)
+    return Run(name, model, result, metrics, steps)
 
 
 def write_history(path: Path, history: list[dict]) -> None:

@@ -1,0 +1,20 @@
+"""DVC stage `stage2@<variant>`: train one width/depth scaling variant of the baseline."""
+import sys
+
+from cifar10_study import stage2
+from cifar10_study.cli import stage_entry
+from cifar10_study.config import load_params
+from cifar10_study.data import load_splits
+from cifar10_study.engine import init_device
+
+
+@stage_entry
+def main() -> None:
+    name = sys.argv[1]
+    params, device = load_params(), init_device()
+    run = stage2.run_variant(params, name, load_splits("data/prepared", device), device)
+    print(f"stage2 {name}: test accuracy {run.metrics['test_accuracy']:.4f} ({params.profile} profile)")
+
+
+if __name__ == "__main__":
+    main()

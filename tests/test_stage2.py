@@ -1,0 +1,165 @@
+"""Stage 2: scaling variants, gradient recording, diagnostics summaries, and the stress tests as data."""
+import copy
+import math
+
+import pandas as pd
+import pytest
+import torch
+from ruamel.yaml import YAML
+
+from cifar10_study import stress
+from cifar10_study.config import parse_params
+from cifar10_study.diagnostics import LayerGradRecorder, StepRecorder, overfitting_summary, quadratic_fit, stability_summary
+from cifar10_study.engine import train
+from cifar10_study.fileio import read_json
+from cifar10_study.metrics import peak_memory
+from cifar10_study.models import build_model
+from cifar10_study.models.baseline import BaselineCNNConfig
+from cifar10_study.runs import build_seeded
+from cifar10_study.stage2 import variant_model
+from cifar10_study.config import ScalingVariant, TrainConfig
+from conftest import learnable_splits
+from test_config import ROOT
+
+CPU = torch.device("cpu")
+BASE = BaselineCNNConfig(name="baseline_cnn", channels=[32, 64, 128], hidden=256)
+
+
+def conv_params(model):
+    return sum(p.numel() for m in model.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters())
+
+
+def test_width_x2_has_about_four_times_the_conv_parameters_exactly_as_counted():
+    wide = build_model(variant_model(BASE, ScalingVariant(width=2)))
+    # conv k x k: k*k*in*out weights + out biases; the first layer's input stays 3 channels.
+    expected = (9 * 3 * 64 + 64) + (9 * 64 * 128 + 128) + (9 * 128 * 256 + 256)
+    assert conv_params(wide) == expected == 370_816
+    ratio = expected / conv_params(build_model(BASE))
+    assert 3.9 < ratio < 4.0  # 4x but for the 3-channel input layer and the biases
+
+
+def test_depth_variant_adds_exactly_the_extra_conv_layers():
+    base, deep = build_model(BASE), build_model(variant_model(BASE, ScalingVariant(convs_per_stage=3)))
+    count = lambda m, t: sum(isinstance(x, t) for x in m.modules())
+    assert count(deep, torch.nn.Conv2d) == count(base, torch.nn.Conv2d) + 2 * 3
+    assert count(deep, torch.nn.MaxPool2d) == count(base, torch.nn.MaxPool2d) == 3  # no extra pooling
+    assert count(deep, torch.nn.ReLU) == count(base, torch.nn.ReLU) + 2 * 3
+    extra = sum(2 * (9 * c * c + c) for c in (32, 64, 128))
+    assert sum(p.numel() for p in deep.parameters()) == sum(p.numel() for p in base.parameters()) + extra
+
+
+def recipe(**kw):
+    return TrainConfig.model_validate({"epochs": 2, "batch_size": 32, "optimizer": {"name": "sgd", "lr": 0.01},
+                                       "schedule": {"name": "constant"}, **kw})
+
+
+def test_gradient_recorders_give_one_value_per_layer_and_per_step():
+    cfg = BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], convs_per_stage=3, hidden=0)
+    model = build_seeded(cfg, 0)
+    layers = LayerGradRecorder(model, [0, 5, 999])
+    steps = StepRecorder()
+    train(model, learnable_splits(), recipe(), device=CPU, on_backward=(layers, steps))
+    frame = layers.frame()
+    assert sorted(frame["step"].unique()) == [0, 5]  # step 999 never happens: not recorded
+    assert (frame.groupby("step").size() == 7).all()  # 6 conv layers + the classifier
+    assert list(frame[frame["step"] == 0]["layer"]) == list(range(1, 8))
+    assert (frame["grad_norm"] > 0).all()
+    per_step = steps.frame()
+    assert list(per_step["step"]) == list(range(1, 2 * (256 // 32) + 1))
+    assert per_step["grad_norm"].gt(0).all() and per_step["loss"].gt(0).all()
+
+
+def test_plain_deep_cnn_gradients_vanish_towards_the_input():
+    model = build_seeded(BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], convs_per_stage=15, hidden=0), 0)
+    layers = LayerGradRecorder(model, [0])
+    train(model, learnable_splits(n_train=64), recipe(epochs=1), device=CPU, on_backward=(layers,))
+    norms = layers.frame()["grad_norm"].to_numpy()
+    assert norms[0] < 1e-6 * norms[-1]
+
+
+def test_summaries_against_hand_computed_values():
+    history = pd.DataFrame({"epoch": [1, 2, 3, 4], "train_acc": [0.3, 0.5, 0.7, 0.9], "val_acc": [0.3, 0.45, 0.5, 0.5],
+                            "val_loss": [2.0, 1.5, 1.4, 1.6]})
+    s = overfitting_summary(history)
+    assert s["best_val_loss_epoch"] == 3 and s["epochs_past_best"] == 1
+    assert s["final_gap"] == pytest.approx(0.4) and s["max_gap"] == pytest.approx(0.4)
+    steps = pd.DataFrame({"step": range(1, 9), "loss": [1, 3, 1, 3, 2, 2, 2, 2], "grad_norm": [1, 2, 3, 4, 5, 6, 7, 8]})
+    st = stability_summary(steps, window=2)
+    assert st["loss_spread_median"] == pytest.approx(0.0)  # the second half is flat
+    assert st["grad_norm_median"] == pytest.approx(6.5) and st["grad_norm_max"] == 8
+
+
+def test_quadratic_fit_recovers_an_exact_quadratic():
+    fit = quadratic_fit([1, 2, 4, 8], [2 * x * x + 3 * x + 1 for x in (1, 2, 4, 8)])
+    assert fit["a"] == pytest.approx(2) and fit["b"] == pytest.approx(3) and fit["c"] == pytest.approx(1)
+    assert fit["r2"] == pytest.approx(1.0)
+    assert quadratic_fit([1, 2], [1, 4]) is None
+    assert quadratic_fit([1, 2, 3, 4], [1, 4, float("nan"), 16])["a"] == pytest.approx(1)
+
+
+def test_peak_memory_sees_an_allocation():
+    with peak_memory(CPU) as memory:
+        block = torch.ones(50_000_000)  # 200 MB
+        del block
+    if memory["bytes"] is None:
+        pytest.skip("no /proc peak-RSS counter on this platform")
+    assert memory["bytes"] - memory["start_bytes"] > 150e6
+
+
+@pytest.fixture
+def params_raw():
+    return YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+
+
+def _params(raw, **sections):
+    raw = copy.deepcopy(raw)
+    raw["profile"] = "smoke"
+    for dotted, value in sections.items():
+        section, key = dotted.split("__")
+        raw[section][key] = value
+    return parse_params(raw)
+
+
+class PoisonAfter(torch.nn.Module):
+    """Wraps a model; its output becomes NaN from the `after`-th forward pass on (a forced divergence)."""
+
+    def __init__(self, inner, after):
+        super().__init__()
+        self.inner, self.after, self.calls = inner, after, 0
+
+    def forward(self, x):
+        self.calls += 1
+        out = self.inner(x)
+        return out * float("nan") if self.calls >= self.after else out
+
+
+def test_a_diverging_stress_run_is_recorded_not_raised(params_raw, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    real_build = stress.build_seeded
+    monkeypatch.setattr(stress, "build_seeded", lambda cfg, seed: PoisonAfter(real_build(cfg, seed), after=3))
+    params = _params(params_raw, stage2_vanishing__depths=[4, 6], stage2_vanishing__grad_steps=[0, 1])
+    summary = stress.run_vanishing(params, learnable_splits(), CPU)
+    assert set(summary["runs"]) == {"depth_4", "depth_6"}  # the other runs go on
+    run = summary["runs"]["depth_4"]
+    assert run["diverged"] is True and run["test_accuracy"] is None
+    # forward 1 is the FLOP count, 2 the first step: the 3rd forward pass is training step 2
+    assert run["diverged_epoch"] == 1 and run["diverged_step"] == 2 and not math.isfinite(run["diverged_loss"])
+    assert "0" in run["grad_norms"]  # what was recorded before the divergence is kept
+    assert read_json(tmp_path / "metrics/stage2_vanishing.json")["runs"]["depth_4"]["diverged"] is True
+
+
+def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_raw, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    params = _params(params_raw, stage2_explosion__widths=[1, 2, 4, 8], stage2_explosion__measure_batch_size=8,
+                     stage2_explosion__measure_max_gflops=5.0,
+                     stage2_explosion__train_budget_seconds={"full": 1.0, "quick": 1.0, "smoke": 1.0e+6})
+    summary = stress.run_explosion(params, learnable_splits(), CPU)
+    widths = summary["widths"]
+    assert [widths[k]["params"] for k in ("x1", "x2", "x4", "x8")] == [
+        sum(p.numel() for p in build_model(BASE.model_copy(update={"channels": [32 * w, 64 * w, 128 * w]})).parameters())
+        for w in (1, 2, 4, 8)]
+    assert widths["x1"]["trained"] and widths["x2"]["trained"] and widths["x1"]["measured"]
+    assert not widths["x8"]["measured"] and not widths["x8"]["trained"]
+    assert "exceeds measure_max_gflops" in widths["x8"]["reason"]
+    assert summary["fits"]["params"]["r2"] > 0.999
+    assert (tmp_path / "plots/stage2_explosion/scaling.png").is_file()
