@@ -1,5 +1,6 @@
 """DVC stage `stage1`: train the baseline CNN and write its curves, confusion matrix and parameter table."""
 from cifar10_study import stage1
+from cifar10_study.checkpoint import stage_checkpoints
 from cifar10_study.cli import stage_entry
 from cifar10_study.config import load_params
 from cifar10_study.data import load_splits
@@ -9,7 +10,8 @@ from cifar10_study.engine import init_device
 @stage_entry
 def main() -> None:
     params, device = load_params(), init_device()
-    run = stage1.run_baseline(params, load_splits("data/prepared", device), device)
+    with stage_checkpoints("stage1") as checkpoints:
+        run = stage1.run_baseline(params, load_splits("data/prepared", device), device, checkpoints)
     print(f"stage1: test accuracy {run.metrics['test_accuracy']:.4f} ({params.profile} profile)")
 
 

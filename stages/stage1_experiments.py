@@ -1,5 +1,6 @@
 """DVC stage `stage1_experiments`: linear collapse and bottleneck sweep around the baseline CNN."""
 from cifar10_study import stage1
+from cifar10_study.checkpoint import stage_checkpoints
 from cifar10_study.cli import stage_entry
 from cifar10_study.config import load_params
 from cifar10_study.data import load_splits
@@ -9,7 +10,8 @@ from cifar10_study.engine import init_device
 @stage_entry
 def main() -> None:
     params, device = load_params(), init_device()
-    summary = stage1.run_experiments(params, load_splits("data/prepared", device), device)
+    with stage_checkpoints("stage1_experiments") as checkpoints:
+        summary = stage1.run_experiments(params, load_splits("data/prepared", device), device, checkpoints)
     fit = summary["collapse"]["linear_avgpool"]
     print(f"stage1_experiments: linear_avgpool is affine: {fit['is_affine']} "
           f"(max relative logit difference {fit['max_rel_diff_float32']:.2e})")

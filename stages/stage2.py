@@ -2,6 +2,7 @@
 import sys
 
 from cifar10_study import stage2
+from cifar10_study.checkpoint import stage_checkpoints
 from cifar10_study.cli import stage_entry
 from cifar10_study.config import load_params
 from cifar10_study.data import load_splits
@@ -12,7 +13,8 @@ from cifar10_study.engine import init_device
 def main() -> None:
     name = sys.argv[1]
     params, device = load_params(), init_device()
-    run = stage2.run_variant(params, name, load_splits("data/prepared", device), device)
+    with stage_checkpoints(f"stage2/{name}") as checkpoints:
+        run = stage2.run_variant(params, name, load_splits("data/prepared", device), device, checkpoints)
     print(f"stage2 {name}: test accuracy {run.metrics['test_accuracy']:.4f} ({params.profile} profile)")
 
 

@@ -1,5 +1,6 @@
 """DVC stage `stage2_explosion`: parameters, FLOPs, memory and time against width, up to the extreme."""
 from cifar10_study import stress
+from cifar10_study.checkpoint import stage_checkpoints
 from cifar10_study.cli import stage_entry
 from cifar10_study.config import load_params
 from cifar10_study.data import load_splits
@@ -9,7 +10,8 @@ from cifar10_study.engine import init_device
 @stage_entry
 def main() -> None:
     params, device = load_params(), init_device()
-    summary = stress.run_explosion(params, load_splits("data/prepared", device), device)
+    with stage_checkpoints("stage2_explosion") as checkpoints:
+        summary = stress.run_explosion(params, load_splits("data/prepared", device), device, checkpoints)
     for key, row in summary["widths"].items():
         print(f"stage2_explosion {key}: {row['params']:,} params, trained {row['trained']}")
 

@@ -146,3 +146,38 @@ def test_train_run_writes_metrics_history_and_loadable_weights(tmp_path):
     other = MODEL.model_copy(update={"hidden": 64})
     with pytest.raises(StudyError, match="weights were trained for model"):
         load_weights(outputs.weights, other)
+
+
+def test_a_diverged_run_writes_no_metrics_and_keeps_its_last_good_checkpoint(tmp_path):
+    from cifar10_study.checkpoint import Checkpoints
+
+    class LateNaN(nn.Module):
+        """Finite for the FLOP count and the first epoch's 8 steps, NaN from the second epoch on."""
+
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3 * 32 * 32, 10)
+            self.training_calls = 0
+
+        def forward(self, x):
+            if self.training:
+                self.training_calls += 1
+            out = self.fc(x.flatten(1))
+            return out * float("nan") if self.training_calls > 8 else out
+
+    outputs = RunOutputs.under("boom", tmp_path / "metrics", tmp_path / "plots", tmp_path / "models")
+    checkpoints = Checkpoints("boom", root=tmp_path / "ckpt")
+    with pytest.raises(TrainingDiverged) as err:
+        train_run("boom", MODEL, recipe(), learnable_splits(), profile="smoke", device=CPU, outputs=outputs,
+                  model=LateNaN(), checkpoints=checkpoints)
+    assert (err.value.epoch, err.value.step) == (2, 9)
+    assert not outputs.metrics.exists() and not outputs.weights.exists()
+    [saved] = (tmp_path / "ckpt" / "boom").glob("*.pt")
+    assert torch.load(saved, weights_only=True)["epoch"] == 1
+
+
+def test_unreadable_weights_are_a_clear_error(tmp_path):
+    bad = tmp_path / "w.pt"
+    bad.write_bytes(b"not a torch file")
+    with pytest.raises(StudyError, match="cannot read weights"):
+        load_weights(bad, MODEL)

@@ -21,3 +21,32 @@ def test_unwritable_folder_raises_and_writes_nothing(tmp_path):
     with pytest.raises(OSError):
         write_json(blocker / "metrics.json", {"acc": 1})
     assert blocker.read_text() == "x"
+
+
+def test_disk_full_is_one_line_and_keeps_the_previous_output(tmp_path, monkeypatch, capsys):
+    import errno
+    import pathlib
+
+    from cifar10_study.cli import stage_entry
+
+    target = tmp_path / "metrics.json"
+    write_json(target, {"acc": 0.5})
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "write_text", full)
+
+    @stage_entry
+    def main():
+        write_json(target, {"acc": 0.9})
+
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert err.startswith("error: cannot access ") and "No space left on device" in err
+    monkeypatch.undo()
+    assert read_json(target) == {"acc": 0.5}
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]

@@ -49,9 +49,9 @@ def set_param(repo: Path, dotted: str, value) -> None:
     yaml.dump(doc, path)
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    repo = tmp_path_factory.mktemp("pipeline")
+def copy_pipeline(repo: Path) -> Path:
+    """The pipeline's tracked files in a fresh git repo at `repo`, with a synthetic archive as
+    data.source and the smoke profile."""
     for name in COPIED:
         src, dst = ROOT / name, repo / name
         if src.is_dir():
@@ -65,6 +65,12 @@ def repo(tmp_path_factory) -> Path:
     set_param(repo, "profile", "smoke")
     set_param(repo, "data.source", "data/raw/cifar-10-python.tar.gz")
     set_param(repo, "data.val_size", 50)
+    return repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    repo = copy_pipeline(tmp_path_factory.mktemp("pipeline"))
     result = dvc(repo, "repro")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return repo

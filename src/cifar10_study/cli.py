@@ -1,4 +1,5 @@
-"""What every stage entry point shares: a StudyError becomes one line on stderr and exit status 2."""
+"""What every stage entry point shares: a StudyError, or a failed read or write (disk full, no
+permission), becomes one line on stderr and exit status 2."""
 from __future__ import annotations
 
 import functools
@@ -9,7 +10,10 @@ from .errors import StudyError
 
 
 def stage_entry(main: Callable[[], None]) -> Callable[[], None]:
-    """Run `main`; a StudyError becomes `error: <one line>` on stderr and exit status 2."""
+    """Run `main`; a StudyError or OSError becomes `error: <one line>` on stderr and exit status 2.
+
+    Outputs are written atomically (fileio.py), so a failed write leaves the previous version in place.
+    """
 
     @functools.wraps(main)
     def wrapper() -> None:
@@ -17,6 +21,11 @@ def stage_entry(main: Callable[[], None]) -> Callable[[], None]:
             main()
         except StudyError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        except OSError as exc:
+            where = f" {exc.filename}" if exc.filename else ""
+            print(f"error: cannot access{where}: {exc.strerror or exc}; free disk space or fix the folder's "
+                  f"permissions, then rerun (the previous outputs are untouched)", file=sys.stderr)
             sys.exit(2)
 
     return wrapper

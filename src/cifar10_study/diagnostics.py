@@ -23,6 +23,12 @@ class StepRecorder:
         self.losses.append(loss.detach().float())
         self.grad_norms.append(torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None]))
 
+    def state_dict(self) -> dict:  # saved in training checkpoints
+        return {"losses": [t.cpu() for t in self.losses], "grad_norms": [t.cpu() for t in self.grad_norms]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.losses, self.grad_norms = list(state["losses"]), list(state["grad_norms"])
+
     def frame(self) -> pd.DataFrame:
         if not self.losses:
             return pd.DataFrame(columns=["step", "loss", "grad_norm"])
@@ -47,6 +53,12 @@ class LayerGradRecorder:
     def __call__(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
         if step in self.steps:
             self.records[step] = torch.stack([w.grad.detach().float().norm() for _, w in self.layers])
+
+    def state_dict(self) -> dict:  # saved in training checkpoints
+        return {"records": {step: t.cpu() for step, t in self.records.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.records = dict(state["records"])
 
     def frame(self) -> pd.DataFrame:
         rows = []

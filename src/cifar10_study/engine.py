@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -20,6 +21,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .augment import TrainAugment, normalize
+from .checkpoint import Checkpoint, rng_state, set_rng_state
 from .config import OptimizerConfig, ScheduleConfig, TrainConfig
 from .data import Split, Splits
 from .errors import ConfigError, TrainingDiverged
@@ -175,13 +177,16 @@ BackwardHook = Callable[[int, nn.Module, torch.Tensor], None]
 
 def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.device, run: str = "run",
           batch_transform: Callable | None = None, on_backward: Sequence[BackwardHook] = (),
-          evaluate_test: bool = True) -> TrainResult:
+          evaluate_test: bool = True, checkpoint: Checkpoint | None = None) -> TrainResult:
     """Train `model` on data.train with the recipe `cfg`, validating on data.val every epoch, then test.
 
     batch_transform: optional (images_float, labels) -> (images_float, targets) applied after the
     augmentation (MixUp); targets may be soft [B, C]. Training accuracy is always against `labels`.
     on_backward: hooks run after every backward pass (gradient recording).
     evaluate_test: False skips the final test evaluation (speed measurements).
+    checkpoint: where to save the full training state after every epoch, and to resume from if a
+    checkpoint is already there (a killed run). On CPU a resumed run ends bit-identical to an
+    uninterrupted one.
     """
     train_split, val_split = data.train.head(cfg.train_subset), data.val.head(cfg.val_subset)
     steps_per_epoch = len(train_split) // cfg.batch_size  # the last partial batch is dropped
@@ -194,9 +199,21 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
     augment = TrainAugment(cfg.augment, generator)
     watch = _DivergenceWatch(device)
-    history, train_seconds = [], 0.0
-    bar = tqdm(total=cfg.epochs * steps_per_epoch, desc=run, unit="step", disable=None, leave=False)
-    for epoch in range(1, cfg.epochs + 1):
+    history, train_seconds, first_epoch = [], 0.0, 1
+    saved = checkpoint.load() if checkpoint else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        set_rng_state(saved["rng"], generator)
+        history, train_seconds, first_epoch = saved["history"], saved["train_seconds"], saved["epoch"] + 1
+        for hook, state in zip(on_backward, saved["hooks"]):
+            if state is not None:
+                hook.load_state_dict(state)
+        print(f"resuming {run} from epoch {first_epoch} (checkpoint {checkpoint.path})", file=sys.stderr)
+    bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc=run,
+               unit="step", disable=None, leave=False)
+    for epoch in range(first_epoch, cfg.epochs + 1):
         model.train()
         lr = optimizer.param_groups[0]["lr"]  # the lr the epoch starts with
         loss_sum = torch.zeros((), device=device, dtype=torch.float64)
@@ -241,6 +258,12 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
         if not math.isfinite(val.loss):
             bar.close()
             raise TrainingDiverged(run, epoch, epoch * steps_per_epoch, val.loss)
+        if checkpoint:  # only after a finite epoch: a divergence keeps the last good checkpoint
+            checkpoint.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
+                             "history": history, "train_seconds": train_seconds,
+                             # recorders' data so far, so a resumed run's records are complete
+                             "hooks": [h.state_dict() if hasattr(h, "state_dict") else None for h in on_backward]})
     bar.close()
     test = evaluate(model, data.test, cfg.eval_batch_size, device) if evaluate_test else None
     return TrainResult(history, test, train_seconds, cfg.epochs * steps_per_epoch * cfg.batch_size)

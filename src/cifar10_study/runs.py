@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .checkpoint import Checkpoints, config_key
 from .config import TrainConfig
 from .data import Splits
 from .diagnostics import StepRecorder
@@ -54,14 +55,21 @@ def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
 
 def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Splits, *, profile: str,
               device: torch.device, outputs: RunOutputs | None = None, record_steps: bool = False,
-              on_backward: tuple[BackwardHook, ...] = (), model: nn.Module | None = None) -> Run:
-    """Train one run. `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded)."""
+              on_backward: tuple[BackwardHook, ...] = (), model: nn.Module | None = None,
+              checkpoints: Checkpoints | None = None) -> Run:
+    """Train one run. `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded).
+    With `checkpoints`, the run saves its state every epoch and resumes from it after a crash; the key
+    covers the run name, model, recipe and data, so any change starts the run afresh."""
     model = model if model is not None else build_seeded(model_cfg, train_cfg.seed)
     params, flops = count_parameters(model), flops_per_image(model)
     recorder = StepRecorder() if record_steps else None
     hooks = (*on_backward, recorder) if recorder else tuple(on_backward)
+    checkpoint = None
+    if checkpoints is not None:
+        key = config_key(name, model_cfg.model_dump(), train_cfg.model_dump(), data.meta, record_steps)
+        checkpoint = checkpoints.for_run(name, key)
     with peak_memory(device) as memory:
-        result = train(model, data, train_cfg, device=device, run=name, on_backward=hooks)
+        result = train(model, data, train_cfg, device=device, run=name, on_backward=hooks, checkpoint=checkpoint)
     last = result.history[-1]
     metrics = {
         "run": name,

@@ -13,16 +13,17 @@ from .data import CLASSES, Splits
 from .fileio import atomic_path, write_json, write_text
 from .metrics import confusion, parameter_table
 from .models.baseline import BaselineCNNConfig, SoftmaxConfig
+from .checkpoint import Checkpoints
 from .runs import Run, RunOutputs, train_run
 
 BASELINE = "stage1"
 EXPERIMENTS = "stage1_experiments"
 
 
-def run_baseline(params: Params, data: Splits, device: torch.device) -> Run:
+def run_baseline(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> Run:
     """Train the baseline; write its curves, confusion matrix (PNG, JSON, per-image CSV) and parameter table."""
     run = train_run(BASELINE, params.stage1.model, params.stage1.train_for(params.profile), data,
-                    profile=params.profile, device=device, outputs=RunOutputs.under(BASELINE))
+                    profile=params.profile, device=device, outputs=RunOutputs.under(BASELINE), checkpoints=checkpoints)
     out = Path("plots") / BASELINE
     table = parameter_table(run.model)
     with atomic_path(out / "param_table.csv") as tmp:
@@ -66,7 +67,7 @@ def _summary(run: Run) -> dict:
     return {k: run.metrics[k] for k in keys}
 
 
-def run_experiments(params: Params, data: Splits, device: torch.device) -> dict:
+def run_experiments(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
     """Train every variant; check the linear collapse numerically; sweep the bottleneck width."""
     train_cfg = params.stage1.train_for(params.profile)
     runs = {}
@@ -75,7 +76,7 @@ def run_experiments(params: Params, data: Splits, device: torch.device) -> dict:
                              Path("plots") / EXPERIMENTS / "history" / f"{name}.csv",
                              Path("models") / EXPERIMENTS / f"{name}.pt")
         runs[name] = train_run(f"{EXPERIMENTS}/{name}", model_cfg, train_cfg, data, profile=params.profile,
-                               device=device, outputs=outputs)
+                               device=device, outputs=outputs, checkpoints=checkpoints)
 
     collapse = {}
     for name in ("linear_avgpool", "linear_maxpool"):

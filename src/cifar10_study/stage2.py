@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from . import plots
+from .checkpoint import Checkpoints
 from .config import Params, ScalingVariant
 from .data import Splits
 from .diagnostics import overfitting_summary, stability_summary
@@ -30,12 +31,14 @@ def variant_model(base: BaselineCNNConfig, variant: ScalingVariant) -> BaselineC
                                    "convs_per_stage": variant.convs_per_stage})
 
 
-def run_variant(params: Params, name: str, data: Splits, device: torch.device) -> Run:
+def run_variant(params: Params, name: str, data: Splits, device: torch.device,
+                checkpoints: Checkpoints | None = None) -> Run:
     if name not in params.stage2.variants:
         raise ConfigError(f"unknown stage2 variant {name!r}; params.yaml stage2.variants has {sorted(params.stage2.variants)}")
     model_cfg = variant_model(params.stage1.model, params.stage2.variants[name])
     return train_run(f"{STAGE}/{name}", model_cfg, params.stage2_recipe(), data, profile=params.profile,
-                     device=device, outputs=RunOutputs.under(f"{STAGE}/{name}"), record_steps=True)
+                     device=device, outputs=RunOutputs.under(f"{STAGE}/{name}"), record_steps=True,
+                     checkpoints=checkpoints)
 
 
 def run_diagnostics(params: Params) -> dict:

@@ -18,6 +18,7 @@ import pandas as pd
 import torch
 
 from . import plots
+from .checkpoint import Checkpoints
 from .config import Params, TrainConfig, VanishingConfig
 from .data import Splits
 from .diagnostics import LayerGradRecorder, quadratic_fit
@@ -50,7 +51,7 @@ def plain_cnn(cfg: VanishingConfig, depth: int) -> BaselineCNNConfig:
                              hidden=0)
 
 
-def run_vanishing(params: Params, data: Splits, device: torch.device) -> dict:
+def run_vanishing(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
     cfg, recipe = params.stage2_vanishing, params.stage2_vanishing.train_for(params.profile)
     results, frames = {}, []
     for depth in cfg.depths:
@@ -60,7 +61,8 @@ def run_vanishing(params: Params, data: Splits, device: torch.device) -> dict:
         recorder = LayerGradRecorder(model, cfg.grad_steps)
         try:
             run = train_run(f"{VANISHING}/{name}", model_cfg, recipe, data, profile=params.profile, device=device,
-                            outputs=_run_outputs(VANISHING, name), on_backward=(recorder,), model=model)
+                            outputs=_run_outputs(VANISHING, name), on_backward=(recorder,), model=model,
+                            checkpoints=checkpoints)
             val = [row["val_acc"] for row in run.result.history]
             learned = [i + 1 for i, acc in enumerate(val) if acc >= cfg.learned_accuracy]
             outcome = {"diverged": False, "test_accuracy": run.metrics["test_accuracy"],
@@ -113,7 +115,7 @@ def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: 
             "peak_memory_kind": memory["kind"]}
 
 
-def run_explosion(params: Params, data: Splits, device: torch.device) -> dict:
+def run_explosion(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
     cfg = params.stage2_explosion
     recipe = cfg.train_for(params.profile)
     budget = getattr(cfg.train_budget_seconds, params.profile)
@@ -145,7 +147,8 @@ def run_explosion(params: Params, data: Splits, device: torch.device) -> dict:
         else:
             try:
                 run = train_run(f"{EXPLOSION}/width_x{width}", model_cfg, recipe, data, profile=params.profile,
-                                device=device, outputs=_run_outputs(EXPLOSION, f"width_x{width}"))
+                                device=device, outputs=_run_outputs(EXPLOSION, f"width_x{width}"),
+                                checkpoints=checkpoints)
                 row.update(trained=True, test_accuracy=run.metrics["test_accuracy"],
                            final_val_accuracy=run.metrics["final_val_accuracy"],
                            train_seconds=run.metrics["train_seconds"])
