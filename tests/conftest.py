@@ -56,6 +56,24 @@ def tiny_archive(tmp_path) -> Path:
     return write_archive(tmp_path / "cifar-10-python.tar.gz")
 
 
+class PoisonAfter(torch.nn.Module):
+    """Wraps a model; its output becomes NaN from the `after`-th training-mode forward pass on, i.e.
+    from training step `after` (a forced divergence). Eval-mode passes (FLOP count, validation) don't count."""
+
+    def __init__(self, inner: torch.nn.Module, after: int):
+        super().__init__()
+        self.inner, self.after, self.training_calls = inner, after, 0
+
+    def forward(self, x):
+        self.training_calls += self.training
+        out = self.inner(x)
+        return out * float("nan") if self.training_calls >= self.after else out
+
+
+def flat_linear() -> torch.nn.Module:
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 10))
+
+
 def learnable_splits(n_train: int = 256, n_val: int = 64, n_test: int = 64, seed: int = 0) -> Splits:
     """In-memory splits whose class is written into the image (bright band at a class-specific row),
     so a few steps of training can learn it."""

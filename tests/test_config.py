@@ -76,6 +76,21 @@ BAD = [
     ("data.val_size", 0, "data.val_size: Input should be greater than 0"),
     ("data.source", 42, "data.source: Input should be a valid string"),
     ("data", "somewhere", "data: Input should be a valid dictionary"),
+    ("stage2.variants", {}, "stage2.variants: Dictionary should have at least 1 item"),
+    ("stage2.variants", {"Wide X2!": {"width": 2}}, "stage2.variants.Wide X2!.[key]: String should match pattern"),
+    ("stage2.variants", {"wide": {"width": 0}}, "stage2.variants.wide.width: Input should be greater than 0"),
+    ("stage2.variants", {"wide": {"height": 2}}, "stage2.variants.wide.height: unknown key"),
+    ("stage2.loss_window", 1, "stage2.loss_window: Input should be greater than or equal to 2"),
+    ("stage2.smoke", {"batch_size": -1}, "stage2: smoke override gives an invalid recipe: batch_size: Input should be greater than 0"),
+    ("stage2_vanishing.depths", [20, 31], "depths [31] must be multiples of len(channels) = 2"),
+    ("stage2_vanishing.grad_steps", [-1], "stage2_vanishing.grad_steps.0: Input should be greater than or equal to 0"),
+    ("stage2_vanishing.learned_accuracy", 1.5, "stage2_vanishing.learned_accuracy: Input should be less than 1"),
+    ("stage2_vanishing.learned_accuracy", 0.05, "stage2_vanishing.learned_accuracy: Input should be greater than 0.1"),
+    ("stage2_explosion.widths", [], "stage2_explosion.widths: List should have at least 1 item"),
+    ("stage2_explosion.measure_max_gflops", 0, "stage2_explosion.measure_max_gflops: Input should be greater than 0"),
+    ("stage2_explosion.train_budget_seconds", {"full": 10.0, "quick": 5.0},
+     "stage2_explosion.train_budget_seconds.smoke: required key is missing"),
+    ("stage2_explosion.train.schedule.name", "warmup", "stage2_explosion.train.schedule.name: Input should be"),
 ]
 
 

@@ -12,7 +12,7 @@ from cifar10_study.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.runs import RunOutputs, build_seeded, load_weights, train_run
-from conftest import learnable_splits
+from conftest import PoisonAfter, flat_linear, learnable_splits
 
 CPU = torch.device("cpu")
 MODEL = BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], hidden=32)
@@ -100,21 +100,8 @@ def test_label_smoothing_is_applied_to_the_training_loss():
 
 
 def test_divergence_stops_the_run_with_epoch_and_step():
-    class Explodes(nn.Module):
-        """A model whose output becomes NaN from the 6th forward pass on."""
-
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(3 * 32 * 32, 10)
-            self.calls = 0
-
-        def forward(self, x):
-            self.calls += 1
-            out = self.fc(x.flatten(1))
-            return out * float("nan") if self.calls >= 6 else out
-
     with pytest.raises(TrainingDiverged) as err:
-        train(Explodes(), learnable_splits(), recipe(), device=CPU, run="boom")
+        train(PoisonAfter(flat_linear(), after=6), learnable_splits(), recipe(), device=CPU, run="boom")
     assert (err.value.epoch, err.value.step) == (1, 6) and math.isnan(err.value.loss)
     assert "run 'boom' diverged: training loss became nan at epoch 1, step 6" in str(err.value)
 
@@ -151,25 +138,11 @@ def test_train_run_writes_metrics_history_and_loadable_weights(tmp_path):
 def test_a_diverged_run_writes_no_metrics_and_keeps_its_last_good_checkpoint(tmp_path):
     from cifar10_study.checkpoint import Checkpoints
 
-    class LateNaN(nn.Module):
-        """Finite for the FLOP count and the first epoch's 8 steps, NaN from the second epoch on."""
-
-        def __init__(self):
-            super().__init__()
-            self.fc = nn.Linear(3 * 32 * 32, 10)
-            self.training_calls = 0
-
-        def forward(self, x):
-            if self.training:
-                self.training_calls += 1
-            out = self.fc(x.flatten(1))
-            return out * float("nan") if self.training_calls > 8 else out
-
     outputs = RunOutputs.under("boom", tmp_path / "metrics", tmp_path / "plots", tmp_path / "models")
     checkpoints = Checkpoints("boom", root=tmp_path / "ckpt")
     with pytest.raises(TrainingDiverged) as err:
         train_run("boom", MODEL, recipe(), learnable_splits(), profile="smoke", device=CPU, outputs=outputs,
-                  model=LateNaN(), checkpoints=checkpoints)
+                  model=PoisonAfter(flat_linear(), after=9), checkpoints=checkpoints)  # epoch 1 has 8 steps
     assert (err.value.epoch, err.value.step) == (2, 9)
     assert not outputs.metrics.exists() and not outputs.weights.exists()
     [saved] = (tmp_path / "ckpt" / "boom").glob("*.pt")

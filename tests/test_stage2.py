@@ -18,7 +18,7 @@ from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.runs import build_seeded
 from cifar10_study.stage2 import variant_model
 from cifar10_study.config import ScalingVariant, TrainConfig
-from conftest import learnable_splits
+from conftest import PoisonAfter, learnable_splits
 from test_config import ROOT
 
 CPU = torch.device("cpu")
@@ -120,29 +120,15 @@ def _params(raw, **sections):
     return parse_params(raw)
 
 
-class PoisonAfter(torch.nn.Module):
-    """Wraps a model; its output becomes NaN from the `after`-th forward pass on (a forced divergence)."""
-
-    def __init__(self, inner, after):
-        super().__init__()
-        self.inner, self.after, self.calls = inner, after, 0
-
-    def forward(self, x):
-        self.calls += 1
-        out = self.inner(x)
-        return out * float("nan") if self.calls >= self.after else out
-
-
 def test_a_diverging_stress_run_is_recorded_not_raised(params_raw, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     real_build = stress.build_seeded
-    monkeypatch.setattr(stress, "build_seeded", lambda cfg, seed: PoisonAfter(real_build(cfg, seed), after=3))
+    monkeypatch.setattr(stress, "build_seeded", lambda cfg, seed: PoisonAfter(real_build(cfg, seed), after=2))
     params = _params(params_raw, stage2_vanishing__depths=[4, 6], stage2_vanishing__grad_steps=[0, 1])
     summary = stress.run_vanishing(params, learnable_splits(), CPU)
     assert set(summary["runs"]) == {"depth_4", "depth_6"}  # the other runs go on
     run = summary["runs"]["depth_4"]
     assert run["diverged"] is True and run["test_accuracy"] is None
-    # forward 1 is the FLOP count, 2 the first step: the 3rd forward pass is training step 2
     assert run["diverged_epoch"] == 1 and run["diverged_step"] == 2 and not math.isfinite(run["diverged_loss"])
     assert "0" in run["grad_norms"]  # what was recorded before the divergence is kept
     assert read_json(tmp_path / "metrics/stage2_vanishing.json")["runs"]["depth_4"]["diverged"] is True

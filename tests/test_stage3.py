@@ -1,0 +1,119 @@
+"""Stage 3: every switch changes the module graph as it should; gradients; label smoothing; ablation wiring."""
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from ruamel.yaml import YAML
+from torch import nn
+
+from cifar10_study import stage3
+from cifar10_study.config import load_params
+from cifar10_study.engine import soft_cross_entropy
+from cifar10_study.models import build_model
+from cifar10_study.models.residual import Block, ResidualCNNConfig
+from test_config import ROOT
+
+
+def cfg(**kw):
+    return ResidualCNNConfig(name="residual_cnn", **{"channels": [8, 16, 32], "blocks_per_stage": 1, **kw})
+
+
+def count(model, kind):
+    return sum(isinstance(m, kind) for m in model.modules())
+
+
+@pytest.mark.parametrize("kw", [{}, {"residual": False}, {"batchnorm": False}, {"dropout": 0.5},
+                                {"blocks_per_stage": 2, "channels": [8, 8]}])
+def test_output_shape_and_every_parameter_gets_a_gradient(kw):
+    torch.manual_seed(0)
+    model = build_model(cfg(**kw))
+    out = model(torch.randn(4, 3, 32, 32))
+    assert out.shape == (4, 10)
+    out.square().sum().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_no_batchnorm_removes_every_batchnorm_and_gives_convs_biases():
+    with_bn, without = build_model(cfg()), build_model(cfg(batchnorm=False))
+    assert count(with_bn, nn.BatchNorm2d) == 1 + 3 * 2 + 2  # stem, two per block, two projection shortcuts
+    assert count(without, nn.BatchNorm2d) == 0
+    assert all(c.bias is None for c in with_bn.modules() if isinstance(c, nn.Conv2d))
+    assert all(c.bias is not None for c in without.modules() if isinstance(c, nn.Conv2d))
+
+
+def _skip_contributions(model, x):
+    """Per block, whether its output differs from ReLU(body(x)), i.e. whether a skip path was added."""
+    seen = []
+
+    def hook(block, inputs, output):
+        seen.append(not torch.allclose(output, block.act(block.body(inputs[0]))))
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, Block)]
+    model.eval()
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return seen
+
+
+def test_no_residual_removes_every_skip_addition():
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32)
+    assert _skip_contributions(build_model(cfg()), x) == [True, True, True]
+    plain = build_model(cfg(residual=False))
+    assert _skip_contributions(plain, x) == [False, False, False]
+    assert all(b.shortcut is None for b in plain.modules() if isinstance(b, Block))
+    assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in build_model(cfg()).parameters())
+
+
+def test_dropout_switch():
+    assert [m.p for m in build_model(cfg(dropout=0.3)).modules() if isinstance(m, nn.Dropout)] == [0.3]
+    model = build_model(cfg(dropout=0.5)).train()
+    x = torch.randn(2, 3, 32, 32)
+    torch.manual_seed(1)
+    a = model(x)
+    torch.manual_seed(2)
+    assert not torch.allclose(a, model(x))  # dropout is active in training mode
+    model.eval()
+    assert torch.allclose(model(x), model(x))
+
+
+def test_label_smoothing_matches_the_hand_computed_loss():
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    target = torch.tensor([0])
+    eps = 0.3
+    log_p = torch.log_softmax(logits, dim=1)[0]
+    # The target becomes (1 - eps) one-hot + eps / K uniform: loss = -sum(q_k log p_k).
+    expected = -((1 - eps + eps / 3) * log_p[0] + (eps / 3) * log_p[1] + (eps / 3) * log_p[2])
+    assert soft_cross_entropy(logits, target, eps).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert soft_cross_entropy(logits, target, 0.0).item() == pytest.approx(-log_p[0].item(), rel=1e-6)
+    # A confidently right prediction costs more with smoothing, a uniform one the same.
+    assert soft_cross_entropy(logits, target, eps) > soft_cross_entropy(logits, target, 0.0)
+    uniform = torch.zeros(1, 3)
+    assert soft_cross_entropy(uniform, target, eps).item() == pytest.approx(math.log(3), rel=1e-6)
+
+
+def test_each_ablation_turns_off_exactly_its_own_switch():
+    params = load_params(ROOT / "params.yaml")
+    full = stage3.switches(params)
+    for name, (key, off) in stage3.ABLATIONS.items():
+        values = stage3.switches(params, name)
+        assert values[key] == off and values[key] != full[key], name
+        assert {k: v for k, v in values.items() if k != key} == {k: v for k, v in full.items() if k != key}
+        train = stage3.recipe(params, values)
+        assert train.label_smoothing == values["label_smoothing"]
+        assert train.optimizer.weight_decay == values["weight_decay"]
+
+
+def test_ablation_stages_depend_on_every_switch_but_their_own():
+    stage = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]["stage3_ablations"]
+    assert set(stage["foreach"]) == set(stage3.ABLATIONS)
+    for name, item in stage["foreach"].items():
+        own = stage3.ABLATIONS[name][0]
+        assert sorted(item["others"]) == sorted(set(stage3.SWITCHES) - {own}), name
+    declared = stage["do"]["params"]
+    assert [f"stage3.${{item.others[{i}]}}" for i in range(4)] == [p for p in declared if "item.others" in p]
+    assert not any(p in declared for p in (f"stage3.{s}" for s in stage3.SWITCHES))
