@@ -117,9 +117,17 @@ def test_repro_produces_every_output(repo):
                 "plots/stage2_vanishing/grad_norms.png", "plots/stage2_explosion/scaling.png"):
         assert (repo / png).read_bytes()[:4] == b"\x89PNG", png
 
+    full = read_json(repo / "metrics/stage3.json")
+    assert full["config"]["model"]["residual"] and full["config"]["train"]["label_smoothing"] > 0
+    for name in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay"):
+        assert (repo / f"metrics/stage3_ablations/no_{name}.json").is_file(), name
+    assert read_json(repo / "metrics/stage3_ablations/no_batchnorm.json")["config"]["model"]["batchnorm"] is False
+    assert (repo / "reports/figures/convergence.png").read_bytes()[:4] == b"\x89PNG"
+
     report = (repo / "reports/report.md").read_text()
     assert "## Stage 2: width and depth scaling" in report and "### Vanishing gradients" in report
     assert "### Parameter explosion" in report
+    assert "## Stage 3: residual CNN" in report and "### Ablations" in report
     assert "**Profile: `smoke`**" in report and "## Stage 1: baseline CNN" in report
     assert f"{100 * base['test_accuracy']:.2f}%" in report
     assert "Network (b) equals a single affine map" in report
@@ -141,13 +149,15 @@ def _stale_stages(repo: Path) -> set[str]:
 # check_params reads the whole file, so it is stale after any edit; its marker does not change, so that
 # alone reruns nothing downstream. Stages are listed when their own inputs changed (DVC's status).
 VARIANTS = {"stage2@baseline", "stage2@width_x2", "stage2@depth_x2", "stage2@depth_x3"}
+ABLATIONS = {f"stage3_ablations@no_{c}" for c in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")}
+STAGE3 = {"stage3", *ABLATIONS}
+TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3}
 
 
 @pytest.mark.parametrize("key,value,expected", [
     ("data.val_size", 40, {"download"}),
     ("data.split_seed", 3, {"download"}),
-    ("profile", "quick", {"stage1", "stage1_experiments", *VARIANTS, "stage2_diagnostics", "stage2_vanishing",
-                          "stage2_explosion"}),
+    ("profile", "quick", TRAINING | {"stage2_diagnostics"}),
     ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments", *VARIANTS}),
     ("stage1.quick.epochs", 2, {"stage1", "stage1_experiments"}),
     ("stage1.model.hidden", 128, {"stage1", "stage1_experiments", *VARIANTS, "stage2_explosion"}),
@@ -157,6 +167,13 @@ VARIANTS = {"stage2@baseline", "stage2@width_x2", "stage2@depth_x2", "stage2@dep
     ("stage2.loss_window", 5, {"stage2_diagnostics"}),
     ("stage2_vanishing.depths", [10, 20], {"stage2_vanishing"}),
     ("stage2_explosion.widths", [1, 2], {"stage2_explosion"}),
+    # The documented ablation wiring: a switch reruns the full model and every ablation but its own.
+    ("stage3.dropout", 0.2, STAGE3 - {"stage3_ablations@no_dropout"}),
+    ("stage3.residual", False, STAGE3 - {"stage3_ablations@no_residual"}),
+    ("stage3.batchnorm", False, STAGE3 - {"stage3_ablations@no_batchnorm"}),
+    ("stage3.label_smoothing", 0.0, STAGE3 - {"stage3_ablations@no_label_smoothing"}),
+    ("stage3.weight_decay", 0.0, STAGE3 - {"stage3_ablations@no_weight_decay"}),
+    ("stage3.train.optimizer.lr", 0.05, STAGE3),
 ])
 def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, expected):
     original = (repo / "params.yaml").read_text()
@@ -170,12 +187,12 @@ def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, 
 
 @pytest.mark.parametrize("path,expected", [
     ("src/cifar10_study/collapse.py", {"stage1", "stage1_experiments"}),
-    ("src/cifar10_study/config.py", {"check_params", "download", "stage1", "stage1_experiments", *VARIANTS,
-                                     "stage2_diagnostics", "stage2_vanishing", "stage2_explosion"}),
-    ("src/cifar10_study/engine.py", {"stage1", "stage1_experiments", *VARIANTS, "stage2_diagnostics",
-                                     "stage2_vanishing", "stage2_explosion"}),
+    ("src/cifar10_study/config.py", TRAINING | {"check_params", "download", "stage2_diagnostics"}),
+    ("src/cifar10_study/engine.py", TRAINING | {"stage2_diagnostics"}),
+    ("src/cifar10_study/models/residual.py", TRAINING | {"check_params", "download", "stage2_diagnostics"}),
     ("src/cifar10_study/stress.py", {"stage2_vanishing", "stage2_explosion"}),
     ("src/cifar10_study/report.py", {"report"}),
+    ("src/cifar10_study/plots.py", (TRAINING - STAGE3) | {"stage2_diagnostics", "report"}),
     ("src/cifar10_study/stage2.py", {*VARIANTS, "stage2_diagnostics"}),
 ])
 def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected):

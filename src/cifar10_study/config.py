@@ -175,6 +175,31 @@ class ExplosionConfig(TrainSection):
     train_budget_seconds: ProfileBudget  # a width is trained only if its estimated training time fits
 
 
+class Stage3ModelConfig(Section):
+    """The residual CNN's shape; its component switches are the flat stage3 keys."""
+
+    channels: list[PositiveInt] = Field(min_length=1, max_length=5)
+    blocks_per_stage: PositiveInt = 1
+
+
+class Stage3Config(TrainSection):
+    """The five components under test, one key each, so an ablation can depend on all but its own."""
+
+    residual: bool
+    batchnorm: bool
+    dropout: float = Field(ge=0, lt=1)
+    label_smoothing: float = Field(ge=0, lt=1)
+    weight_decay: NonNegativeFloat
+    model: Stage3ModelConfig
+
+    @model_validator(mode="after")
+    def _switches_set_once(self):
+        # label smoothing and weight decay are switches here: a second value in `train` would be ambiguous.
+        if "label_smoothing" in self.train.model_fields_set or "weight_decay" in self.train.optimizer.model_fields_set:
+            raise ValueError("set label_smoothing and weight_decay with the stage3 switches, not in stage3.train")
+        return self
+
+
 class Params(Section):
     profile: Profile
     data: DataConfig
@@ -183,6 +208,7 @@ class Params(Section):
     stage2: Stage2Config
     stage2_vanishing: VanishingConfig
     stage2_explosion: ExplosionConfig
+    stage3: Stage3Config
 
     @model_validator(mode="after")
     def _stage2_recipes_valid(self):

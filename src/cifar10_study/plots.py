@@ -140,3 +140,19 @@ def scaling(table: pd.DataFrame, fits: dict, path: str | Path, title: str, batch
         ax.legend(fontsize=8)
     fig.suptitle(title)
     save(fig, path)
+
+
+def val_accuracy_curves(histories: dict[str, pd.DataFrame], path: str | Path, title: str, target: float) -> None:
+    """Validation accuracy against epoch and against cumulative training seconds, one line per model."""
+    fig = Figure(figsize=(11, 4))
+    by_epoch, by_time = fig.subplots(1, 2)
+    for color, (name, h) in zip(_colors(len(histories)), histories.items()):
+        by_epoch.plot(h["epoch"], h["val_acc"], color=color, marker="o", label=name)
+        by_time.plot(h["epoch_seconds"].cumsum(), h["val_acc"], color=color, marker="o", label=name)
+    for ax, xlabel in ((by_epoch, "epoch"), (by_time, "training seconds (this machine)")):
+        ax.axhline(target, color="grey", linestyle=":", label=f"target {100 * target:.1f}%")
+        ax.set(xlabel=xlabel, ylabel="validation accuracy")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title)
+    save(fig, path)

@@ -12,6 +12,8 @@ training time fits the profile's budget are trained briefly. Anything skipped sa
 from __future__ import annotations
 
 import json
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -101,13 +103,8 @@ def widened(base: BaselineCNNConfig, width: int) -> BaselineCNNConfig:
     return base.model_copy(update={"channels": [c * width for c in base.channels]})
 
 
-def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: int, data: Splits,
-                 device: torch.device) -> dict:
-    """Seconds per training step and peak memory, from the real training loop: two epochs of two
-    steps each; the second epoch is timed (the first pays one-time costs)."""
-    probe = TrainConfig.model_validate({**recipe.model_dump(), "epochs": 2, "batch_size": batch_size,
-                                        "train_subset": 2 * batch_size, "val_subset": batch_size})
-    model = build_seeded(model_cfg, recipe.seed)
+def _measure(model_cfg: BaselineCNNConfig, probe: TrainConfig, data: Splits, device: torch.device) -> dict:
+    model = build_seeded(model_cfg, probe.seed)
     with peak_memory(device) as memory:
         result = train(model, data, probe, device=device, run="measure", evaluate_test=False)
     extra = memory["bytes"] - memory["start_bytes"] if memory["bytes"] is not None else None
@@ -115,14 +112,30 @@ def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: 
             "peak_memory_kind": memory["kind"]}
 
 
+def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: int, data: Splits,
+                 device: torch.device) -> dict:
+    """Seconds per training step and peak memory, from the real training loop: two epochs of two
+    steps each; the second epoch is timed (the first pays one-time costs).
+
+    On CPU it runs in a fresh process: a process's resident memory does not shrink when tensors are
+    freed (the allocator keeps the pages), so a peak measured after an earlier, larger run would be wrong.
+    The figure is then that process's peak RSS growth during training, which includes a constant
+    one-time cost of the first training loop (see width x1). On CUDA, the allocator's own peak.
+    """
+    probe = TrainConfig.model_validate({**recipe.model_dump(), "epochs": 2, "batch_size": batch_size,
+                                        "train_subset": 2 * batch_size, "val_subset": batch_size})
+    if device.type == "cuda":
+        return _measure(model_cfg, probe, data, device)
+    small = Splits(data.train.head(2 * batch_size), data.val.head(batch_size), data.test.head(1), data.meta)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_measure, model_cfg, probe, small, device).result()
+
+
 def run_explosion(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
     cfg = params.stage2_explosion
     recipe = cfg.train_for(params.profile)
     budget = getattr(cfg.train_budget_seconds, params.profile)
     train_steps = recipe.epochs * (min(len(data.train), recipe.train_subset or len(data.train)) // recipe.batch_size)
-    # The first training loop of a process pays one-time costs (library initialisation, kernel caches)
-    # that would be charged to the first width's memory and time: pay them before measuring.
-    measure_step(widened(params.stage1.model, 1), recipe, cfg.measure_batch_size, data, device)
     rows = []
     for width in cfg.widths:
         model_cfg = widened(params.stage1.model, width)

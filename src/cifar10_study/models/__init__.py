@@ -11,8 +11,9 @@ from pydantic import Field
 from torch import nn
 
 from .baseline import BaselineCNNConfig, SoftmaxConfig
+from .residual import ResidualCNNConfig
 
-ModelConfig = Annotated[Union[BaselineCNNConfig, SoftmaxConfig], Field(discriminator="name")]
+ModelConfig = Annotated[Union[BaselineCNNConfig, SoftmaxConfig, ResidualCNNConfig], Field(discriminator="name")]
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
