@@ -31,6 +31,22 @@ def run_stage(repo):
     return subprocess.run([sys.executable, "stages/stage1.py"], cwd=repo, env=_env(repo), capture_output=True, text=True)
 
 
+def kill_after_an_epoch(repo) -> int:
+    """Start stage1, SIGKILL it once a checkpoint of at least one finished epoch exists; that epoch."""
+    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=_env(repo),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    folder, epoch, deadline = repo / ".cache/checkpoints/stage1", 0, time.monotonic() + 120
+    while epoch < 1 and time.monotonic() < deadline and proc.poll() is None:
+        for path in folder.glob("*.pt"):  # written atomically: a file that exists is complete
+            epoch = torch.load(path, weights_only=True)["epoch"]
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    assert 1 <= epoch < 12
+    return epoch
+
+
 def results(repo) -> tuple[dict, pd.DataFrame]:
     metrics = read_json(repo / "metrics/stage1.json")
     history = pd.read_csv(repo / "plots/stage1/history.csv").drop(columns="epoch_seconds")
@@ -44,17 +60,7 @@ def test_killed_run_resumes_and_matches_the_uninterrupted_run(repo):
     assert not (repo / ".cache/checkpoints/stage1").exists()  # a finished stage leaves no checkpoint
 
     (repo / "metrics/stage1.json").unlink()
-    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=_env(repo),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    folder, epoch, deadline = repo / ".cache/checkpoints/stage1", 0, time.monotonic() + 120
-    while epoch < 1 and time.monotonic() < deadline and proc.poll() is None:
-        for path in folder.glob("*.pt"):  # written atomically: a file that exists is complete
-            epoch = torch.load(path, weights_only=True)["epoch"]
-        time.sleep(0.02)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-    assert 1 <= epoch < 12
+    kill_after_an_epoch(repo)
     assert not (repo / "metrics/stage1.json").exists()  # nothing that looks like a success
 
     resumed = run_stage(repo)
@@ -63,15 +69,18 @@ def test_killed_run_resumes_and_matches_the_uninterrupted_run(repo):
     metrics, history = results(repo)
     assert metrics == reference[0]
     pd.testing.assert_frame_equal(history, reference[1])
-    assert not folder.exists()
+    assert not (repo / ".cache/checkpoints/stage1").exists()
 
 
 def test_a_changed_param_never_resumes_a_stale_checkpoint(repo):
-    folder = repo / ".cache/checkpoints/stage1"
-    folder.mkdir(parents=True, exist_ok=True)
-    stale = folder / "0123456789abcdef.pt"
-    torch.save({"epoch": 11}, stale)
-    result = run_stage(repo)
-    assert result.returncode == 0, result.stderr
-    assert "resuming" not in result.stderr
-    assert not stale.exists()
+    kill_after_an_epoch(repo)
+    [stale] = (repo / ".cache/checkpoints/stage1").glob("*.pt")
+    original = (repo / "params.yaml").read_text()
+    try:
+        set_param(repo, "stage1.train.optimizer.lr", 0.02)
+        result = run_stage(repo)
+        assert result.returncode == 0, result.stderr
+        assert "resuming" not in result.stderr
+        assert not stale.exists()
+    finally:
+        (repo / "params.yaml").write_text(original)

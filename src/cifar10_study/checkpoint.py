@@ -23,14 +23,22 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from .fileio import atomic_path
+from .fileio import save_torch
 
 ROOT = Path(".cache/checkpoints")
 
 
+def code_fingerprint() -> str:
+    """A hash of this package's source: a checkpoint written by other code never resumes."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
 def config_key(*parts) -> str:
-    """A short, stable hash of JSON-serialisable parts (resolved config, data identity, ...)."""
-    text = json.dumps(parts, sort_keys=True, default=str)
+    """A short, stable hash of JSON-serialisable parts (resolved config, data identity, ...) and the code."""
+    text = json.dumps([code_fingerprint(), *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -77,8 +85,7 @@ class Checkpoint:
             return None
 
     def save(self, state: dict) -> None:
-        with atomic_path(self.path) as tmp:
-            torch.save(state, tmp)
+        save_torch(state, self.path)
 
 
 @dataclass(frozen=True)

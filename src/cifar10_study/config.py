@@ -197,6 +197,10 @@ class Stage3Config(TrainSection):
         # label smoothing and weight decay are switches here: a second value in `train` would be ambiguous.
         if "label_smoothing" in self.train.model_fields_set or "weight_decay" in self.train.optimizer.model_fields_set:
             raise ValueError("set label_smoothing and weight_decay with the stage3 switches, not in stage3.train")
+        for profile in ("quick", "smoke"):
+            overrides = getattr(self, profile)
+            if "label_smoothing" in overrides or "weight_decay" in overrides.get("optimizer", {}):
+                raise ValueError(f"stage3.{profile} must not override the label_smoothing / weight_decay switches")
         return self
 
 

@@ -23,18 +23,24 @@ class StepRecorder:
         self.losses.append(loss.detach().float())
         self.grad_norms.append(torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None]))
 
+    def _stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """[steps] CPU tensors (one transfer each; a resumed run mixes CPU and device entries)."""
+        if not self.losses:
+            return torch.empty(0), torch.empty(0)
+        return (torch.stack([t.cpu() for t in self.losses]).float(),
+                torch.stack([t.cpu() for t in self.grad_norms]).float())
+
     def state_dict(self) -> dict:  # saved in training checkpoints
-        return {"losses": [t.cpu() for t in self.losses], "grad_norms": [t.cpu() for t in self.grad_norms]}
+        losses, grad_norms = self._stacked()
+        return {"losses": losses, "grad_norms": grad_norms}
 
     def load_state_dict(self, state: dict) -> None:
-        self.losses, self.grad_norms = list(state["losses"]), list(state["grad_norms"])
+        self.losses, self.grad_norms = list(state["losses"].unbind()), list(state["grad_norms"].unbind())
 
     def frame(self) -> pd.DataFrame:
-        if not self.losses:
-            return pd.DataFrame(columns=["step", "loss", "grad_norm"])
-        return pd.DataFrame({"step": np.arange(1, len(self.losses) + 1),
-                             "loss": torch.stack(self.losses).cpu().numpy(),
-                             "grad_norm": torch.stack(self.grad_norms).float().cpu().numpy()})
+        losses, grad_norms = self._stacked()
+        return pd.DataFrame({"step": np.arange(1, len(losses) + 1), "loss": losses.numpy(),
+                             "grad_norm": grad_norms.numpy()})
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:

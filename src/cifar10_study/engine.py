@@ -24,7 +24,7 @@ from .augment import TrainAugment, normalize
 from .checkpoint import Checkpoint, rng_state, set_rng_state
 from .config import OptimizerConfig, ScheduleConfig, TrainConfig
 from .data import Split, Splits
-from .errors import ConfigError, TrainingDiverged
+from .errors import ConfigError, StudyError, TrainingDiverged
 
 # channels_last (NHWC) is the fast layout for convolutions on CUDA tensor cores, and on this project's
 # 2-core x86 CPU it measured faster too (baseline CNN train step: 2,710 vs 1,842 images/s;
@@ -202,14 +202,18 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     history, train_seconds, first_epoch = [], 0.0, 1
     saved = checkpoint.load() if checkpoint else None
     if saved is not None:
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        set_rng_state(saved["rng"], generator)
+        try:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            set_rng_state(saved["rng"], generator)
+            for hook, state in zip(on_backward, saved["hooks"]):
+                if state is not None:
+                    hook.load_state_dict(state)
+        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+            # The key covers config, code and device, so this is a damaged file: start afresh.
+            raise StudyError(f"checkpoint {checkpoint.path} cannot be restored ({exc}); delete it and rerun") from None
         history, train_seconds, first_epoch = saved["history"], saved["train_seconds"], saved["epoch"] + 1
-        for hook, state in zip(on_backward, saved["hooks"]):
-            if state is not None:
-                hook.load_state_dict(state)
         print(f"resuming {run} from epoch {first_epoch} (checkpoint {checkpoint.path})", file=sys.stderr)
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc=run,
                unit="step", disable=None, leave=False)

@@ -38,6 +38,18 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    """torch.save, atomically. torch reports a failed write (e.g. a full disk) as RuntimeError: it is
+    re-raised as OSError, so the stage prints one line, as for any other failed write."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        try:
+            torch.save(obj, tmp)
+        except RuntimeError as exc:
+            raise OSError(f"cannot write {path}: {exc}".splitlines()[0]) from None
+
+
 def read_json(path: str | os.PathLike) -> Any:
     return json.loads(Path(path).read_text())
 

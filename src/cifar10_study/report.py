@@ -12,6 +12,8 @@ import pandas as pd
 from . import plots
 from .fileio import read_json, write_text
 
+CHANCE = 0.1  # accuracy of guessing among 10 balanced classes
+
 PROFILE_NOTES = {
     "full": "the full published recipe of every stage",
     "quick": "a short CPU run of every stage (few epochs, training subset): for checking the pipeline and "
@@ -182,9 +184,13 @@ def _stage2(diag: dict, vanishing: dict, explosion: dict) -> list[str]:
     })
     best = variants.loc[variants["test_accuracy"].idxmax()]
     base = variants.iloc[0]
-    widest_gap = variants.loc[variants["final_gap"].idxmax()]
-    noisiest = variants.loc[variants["loss_spread_median"].idxmax()]
-    calmest = variants.loc[variants["loss_spread_median"].idxmin()]
+    # A run whose validation accuracy stays within 2 points of chance never learned: its loss curve says
+    # nothing about overfitting or optimisation noise, so it is named and left out of those comparisons.
+    stuck = variants[variants["final_val_accuracy"] < CHANCE + 0.02]
+    learned = variants.drop(stuck.index)
+    stuck_text = (f" {', '.join(f'`{v}`' for v in stuck['variant'])} never learned with this recipe "
+                  f"(validation accuracy at chance, 10%), and {'is' if len(stuck) == 1 else 'are'} left out below."
+                  if len(stuck) else "")
     lines = [
         "## Stage 2: width and depth scaling",
         "",
@@ -197,27 +203,34 @@ def _stage2(diag: dict, vanishing: dict, explosion: dict) -> list[str]:
         "",
         f"`{best['variant']}` reaches the highest test accuracy, {pct(best['test_accuracy'])} with "
         f"{best['params']:,} parameters, against {pct(base['test_accuracy'])} for `{base['variant']}` "
-        f"({base['params']:,}).",
+        f"({base['params']:,}).{stuck_text}",
         "",
         "### Overfitting",
         "",
         "![Stage 2 overfitting](../plots/stage2_diagnostics/overfitting.png)",
         "",
+    ]
+    if learned.empty:
+        return lines + ["No variant learned, so there is nothing to compare.", ""] + _vanishing(vanishing) + _explosion(explosion)
+    widest_gap = learned.loc[learned["final_gap"].idxmax()]
+    noisiest = learned.loc[learned["loss_spread_median"].idxmax()]
+    calmest = learned.loc[learned["loss_spread_median"].idxmin()]
+    lines += [
         f"The largest final generalisation gap (train - validation accuracy) is `{widest_gap['variant']}`'s, "
         f"{pct(widest_gap['final_gap'])}; "
         + "; ".join(f"`{r.variant}`'s validation loss is lowest at epoch {r.best_val_loss_epoch} of "
-                    f"{r.best_val_loss_epoch + r.epochs_past_best}" for r in variants.itertuples())
+                    f"{r.best_val_loss_epoch + r.epochs_past_best}" for r in learned.itertuples())
         + ". A minimum before the last epoch means the run had begun to overfit.",
         "",
         "### Optimisation stability",
         "",
         "![Stage 2 stability](../plots/stage2_diagnostics/stability.png)",
         "",
-        f"Over the second half of training, the median spread (std over {diag['loss_window']} steps) of the "
+        f"Over the second half of training, the median spread (std over up to {diag['loss_window']} steps) of the "
         f"training loss is largest for `{noisiest['variant']}` ({noisiest['loss_spread_median']:.3f}) and smallest "
         f"for `{calmest['variant']}` ({calmest['loss_spread_median']:.3f}); median gradient norms range from "
-        f"{variants['grad_norm_median'].min():.3f} to {variants['grad_norm_median'].max():.3f}, the largest single "
-        f"step's from {variants['grad_norm_max'].min():.2f} to {variants['grad_norm_max'].max():.2f}.",
+        f"{learned['grad_norm_median'].min():.3f} to {learned['grad_norm_median'].max():.3f}, the largest single "
+        f"step's from {learned['grad_norm_max'].min():.2f} to {learned['grad_norm_max'].max():.2f}.",
         "",
     ]
     return lines + _vanishing(vanishing) + _explosion(explosion)
@@ -227,8 +240,10 @@ def _vanishing(v: dict) -> list[str]:
     rows, sentences = [], []
     for name, r in v["runs"].items():
         init = r["grad_norms"].get("0", {})
+        ratio = init.get("first_over_last")
+        ratio_text = "n/a" if ratio is None else f"{ratio:.1e}"
         rows.append({"conv layers": r["depth"], "params": f"{r['params']:,}",
-                     "grad norm layer 1 / last, at init": f"{init.get('first_over_last', float('nan')):.1e}",
+                     "grad norm layer 1 / last, at init": ratio_text,
                      "final val acc": "diverged" if r["diverged"] else pct(r["final_val_accuracy"]),
                      "test acc": "diverged" if r["diverged"] else pct(r["test_accuracy"]),
                      f"epochs to {pct(v['learned_accuracy'])} val": r.get("epochs_to_learn") or "not reached"})
@@ -240,8 +255,8 @@ def _vanishing(v: dict) -> list[str]:
         else:
             outcome = (f"does not learn in {r['epochs']} epoch(s): validation accuracy {pct(r['final_val_accuracy'])} "
                        f"(chance is 10.00%)")
-        sentences.append(f"depth {r['depth']}: the gradient norm at layer 1 is {init.get('first_over_last', float('nan')):.1e} "
-                         f"of the last layer's at initialisation; {outcome}.")
+        sentences.append(f"depth {r['depth']}: the gradient norm at layer 1 is {ratio_text} of the last layer's "
+                         f"at initialisation; {outcome}.")
     return [
         "### Vanishing gradients",
         "",
@@ -258,7 +273,7 @@ def _vanishing(v: dict) -> list[str]:
 
 
 def _explosion(e: dict) -> list[str]:
-    widths = pd.read_csv("plots/stage2_explosion/widths.csv")
+    widths = pd.read_csv("plots/stage2_explosion/widths.csv").sort_values("width", ignore_index=True)
     cols = {"width": "x" + widths["width"].astype(str), "params": widths["params"].map("{:,}".format),
             "FLOPs/image": (widths["flops_per_image"] / 1e9).map("{:.2f} G".format)}
     if "seconds_per_step" in widths:
@@ -269,10 +284,13 @@ def _explosion(e: dict) -> list[str]:
         cols["test acc"] = widths["test_accuracy"].map(lambda x: "" if pd.isna(x) else pct(x))
         cols["acc points per M params"] = widths["accuracy_gain_per_million_params"].map(
             lambda x: "" if pd.isna(x) else f"{x:+.2f}")
-    cols["trained"] = widths.apply(lambda r: "yes" if r["trained"] else f"no: {r['reason']}", axis=1)
+    diverged = widths["diverged"].fillna(False).astype(bool) if "diverged" in widths else pd.Series(False, widths.index)
+    cols["trained"] = [("yes, diverged" if d else "yes") if r["trained"] else f"no: {r['reason']}"
+                       for d, (_, r) in zip(diverged, widths.iterrows())]
     fits = e["fits"]
     fit_text = "; ".join(f"{name.replace('_', ' ')}: R² = {fit['r2']:.4f}" for name, fit in fits.items() if fit)
     x1, top = widths.iloc[0], widths.iloc[-1]
+    quadratic = all(fit and fit["r2"] > 0.99 for fit in (fits["params"], fits["flops_per_image"]))
     return [
         "### Parameter explosion",
         "",
@@ -285,9 +303,11 @@ def _explosion(e: dict) -> list[str]:
         "",
         "![Cost against width](../plots/stage2_explosion/scaling.png)",
         "",
-        f"From x1 to x{top['width']} the parameter count grows {top['params'] / x1['params']:,.1f}-fold and the "
-        f"FLOPs per image {top['flops_per_image'] / x1['flops_per_image']:,.1f}-fold (a {top['width']}-fold width): "
-        f"quadratic growth, as the fits confirm ({fit_text}).",
+        f"From x{x1['width']} to x{top['width']} the parameter count grows {top['params'] / x1['params']:,.1f}-fold "
+        f"and the FLOPs per image {top['flops_per_image'] / x1['flops_per_image']:,.1f}-fold for a "
+        f"{top['width'] / x1['width']:.0f}-fold width: "
+        + ("quadratic growth (a conv layer's weights scale with in x out channels)" if quadratic
+           else "not a clean quadratic") + f". Quadratic fits: {fit_text or 'too few points'}.",
         "",
     ]
 
@@ -355,15 +375,18 @@ def _stage3(base: dict, full: dict, ablations: dict[str, dict]) -> list[str]:
                       "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
                       "test acc": pct(m["test_accuracy"]),
                       "test acc vs full": f"{100 * (m['test_accuracy'] - full['test_accuracy']):+.2f} points"})
-    worst = min(ablations.items(), key=lambda kv: kv[1]["test_accuracy"])
-    lines += [
-        md(pd.DataFrame(table)),
-        "",
-        f"Removing {worst[0].removeprefix('no_').replace('_', ' ')} costs the most: test accuracy "
-        f"{pct(worst[1]['test_accuracy'])} against {pct(full['test_accuracy'])} for the full model. Each row is one "
-        f"seed: the seed-to-seed spread is not measured here, so small differences may be noise.",
-        "",
-    ]
+    lines += [md(pd.DataFrame(table)), ""]
+    if ablations:
+        hurt = {n: m for n, m in ablations.items() if m["test_accuracy"] < full["test_accuracy"]}
+        helped = sorted(n.removeprefix("no_").replace("_", " ") for n in ablations if n not in hurt)
+        if hurt:
+            worst = min(hurt.items(), key=lambda kv: kv[1]["test_accuracy"])
+            lines.append(f"Removing {worst[0].removeprefix('no_').replace('_', ' ')} costs the most: test accuracy "
+                         f"{pct(worst[1]['test_accuracy'])} against {pct(full['test_accuracy'])} for the full model.")
+        if helped:
+            lines.append(f"Removing {', '.join(helped)} did not lower test accuracy at this profile.")
+        lines += ["Each row is one seed: the seed-to-seed spread is not measured here, so small differences may "
+                  "be noise.", ""]
     return lines
 
 

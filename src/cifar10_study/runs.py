@@ -19,7 +19,7 @@ from .data import Splits
 from .diagnostics import StepRecorder
 from .engine import BackwardHook, TrainResult, train
 from .errors import StudyError
-from .fileio import atomic_path, write_json
+from .fileio import atomic_path, save_torch, write_json
 from .metrics import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance
 from .models import ModelConfig, build_model
 
@@ -66,7 +66,9 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     hooks = (*on_backward, recorder) if recorder else tuple(on_backward)
     checkpoint = None
     if checkpoints is not None:
-        key = config_key(name, model_cfg.model_dump(), train_cfg.model_dump(), data.meta, record_steps)
+        hook_configs = [getattr(h, "steps", None) for h in on_backward]  # e.g. which steps a recorder keeps
+        key = config_key(name, model_cfg.model_dump(), train_cfg.model_dump(), data.meta, record_steps,
+                         hook_configs, device.type)
         checkpoint = checkpoints.for_run(name, key)
     with peak_memory(device) as memory:
         result = train(model, data, train_cfg, device=device, run=name, on_backward=hooks, checkpoint=checkpoint)
@@ -108,8 +110,7 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def save_weights(path: Path, model: nn.Module, config: dict) -> None:
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(path) as tmp:
-        torch.save({"state_dict": state, "config": config}, tmp)
+    save_torch({"state_dict": state, "config": config}, path)
 
 
 def load_weights(path: Path, model_cfg: ModelConfig) -> nn.Module:

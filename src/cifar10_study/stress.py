@@ -41,7 +41,8 @@ def _run_outputs(stage: str, name: str) -> RunOutputs:
 
 
 def _diverged(exc: TrainingDiverged) -> dict:
-    return {"diverged": True, "diverged_epoch": exc.epoch, "diverged_step": exc.step, "diverged_loss": exc.loss,
+    # str(): JSON has no NaN or infinity
+    return {"diverged": True, "diverged_epoch": exc.epoch, "diverged_step": exc.step, "diverged_loss": str(exc.loss),
             "test_accuracy": None, "final_val_accuracy": None}
 
 
@@ -75,7 +76,8 @@ def run_vanishing(params: Params, data: Splits, device: torch.device, checkpoint
         grads = recorder.frame().assign(depth=depth)
         frames.append(grads)
         results[name] = {"depth": depth, "conv_layers": depth, "params": count_parameters(model), **outcome,
-                         "grad_norms": _grad_summary(grads)}
+                         "grad_norms": _grad_summary(grads),
+                         "grad_steps_not_reached": sorted(set(cfg.grad_steps) - set(grads["step"]))}
     table = pd.concat(frames, ignore_index=True)
     out = Path("plots") / VANISHING
     with atomic_path(out / "grad_norms.csv") as tmp:
