@@ -85,7 +85,7 @@ def run_vanishing(params: Params, data: Splits, device: torch.device, checkpoint
     plots.grad_norms_by_layer(table, out / "grad_norms.png",
                               f"Plain CNNs: gradient norm per layer ({params.profile} profile)")
     summary = {"profile": params.profile, "learned_accuracy": cfg.learned_accuracy, "epochs": recipe.epochs,
-               "train_images": min(len(data.train), recipe.train_subset or len(data.train)), "runs": results}
+               "train_images": len(data.train.head(recipe.train_subset)), "runs": results}
     write_json(Path("metrics") / f"{VANISHING}.json", summary)
     return summary
 
@@ -137,7 +137,7 @@ def run_explosion(params: Params, data: Splits, device: torch.device, checkpoint
     cfg = params.stage2_explosion
     recipe = cfg.train_for(params.profile)
     budget = getattr(cfg.train_budget_seconds, params.profile)
-    train_steps = recipe.epochs * (min(len(data.train), recipe.train_subset or len(data.train)) // recipe.batch_size)
+    train_steps = recipe.epochs * (len(data.train.head(recipe.train_subset)) // recipe.batch_size)
     rows = []
     for width in cfg.widths:
         model_cfg = widened(params.stage1.model, width)
