@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's two entry points (see README):
 #   ./run.sh [-S key=value ...]   set up .venv if needed, then run the whole pipeline (dvc repro; with -S
-#                                 overrides, `dvc exp run -S ...`, which also writes them into params.yaml)
+#                                 overrides, `dvc exp run -S ...`, which also writes them into params.yaml),
+#                                 then copy the generated summary table into README.md
 #   ./run.sh test [pytest args]   set up .venv if needed, then run the test suite (what CI runs)
 #   ./run.sh setup                only set up .venv
 set -euo pipefail
@@ -28,6 +29,8 @@ case "${1:-}" in
   test) shift; setup; exec python -m pytest "$@" ;;
   *)
     setup
-    if [ $# -gt 0 ]; then exec dvc exp run "$@"; else exec dvc repro; fi
+    if [ $# -gt 0 ]; then dvc exp run "$@"; else dvc repro; fi
+    # The README shows the study's summary table: copy the freshly generated one in.
+    python -m cifar10_study.summary --readme
     ;;
 esac

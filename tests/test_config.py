@@ -91,6 +91,23 @@ BAD = [
     ("stage2_explosion.train_budget_seconds", {"full": 10.0, "quick": 5.0},
      "stage2_explosion.train_budget_seconds.smoke: required key is missing"),
     ("stage2_explosion.train.schedule.name", "warmup", "stage2_explosion.train.schedule.name: Input should be"),
+    ("stage4.seeds.quick", [], "stage4.seeds.quick: List should have at least 1 item"),
+    ("stage4.seeds.full", [0, 0, 1], "stage4.seeds: full: seeds must be distinct, got [0, 0, 1]"),
+    ("stage4.seeds.full", [0, -1], "stage4.seeds.full.1: Input should be greater than or equal to 0"),
+    ("stage4.seeds", [0, 1], "stage4.seeds: Input should be a valid dictionary"),
+    ("stage4.train.seed", 3, "the seeds come from stage4.seeds; do not set seed in stage4.train/quick/smoke"),
+    ("stage4.quick", {"epochs": 1, "seed": 2}, "the seeds come from stage4.seeds"),
+    ("stage4.train.augment.cutout", 40, "stage4.train.augment.cutout: Input should be less than or equal to 32"),
+    ("stage4.train.mixup_alpha", -1, "stage4.train.mixup_alpha: Input should be greater than or equal to 0"),
+    ("stage4.train.compile", "yes please", "stage4.train.compile: Input should be a valid boolean"),
+    ("stage4.smoke", {"test_subset": 0}, "stage4: smoke override gives an invalid recipe: test_subset: Input should be greater than 0"),
+    ("stage5.cutout_size", 33, "stage5.cutout_size: Input should be less than or equal to 32 (got 33)"),
+    ("stage5.cutout_size", 0, "stage5.cutout_size: Input should be greater than or equal to 1"),
+    ("stage5.mixup_alpha", 0, "stage5.mixup_alpha: Input should be greater than 0 (got 0)"),
+    ("stage5.se_reduction", 0, "stage5.se_reduction: Input should be greater than 0"),
+    ("stage5.cutout", "sometimes", "stage5.cutout: Input should be a valid boolean"),
+    ("stage5.se", _DELETE, "stage5.se: required key is missing"),
+    ("stage5.dropout", 0.1, "stage5.dropout: unknown key"),
 ]
 
 

@@ -1,8 +1,9 @@
 """Batched augmentation on the training device: whole-batch tensor ops, no per-image PIL work.
 
 Images stay uint8 [B, 3, 32, 32] through crop and flip (a quarter of the float traffic), then are
-scaled to [0, 1] and normalised with the CIFAR-10 channel statistics. Later stages add Cutout (after
-normalisation) and MixUp (a batch transform in the engine) as further steps.
+scaled to [0, 1] and normalised with the CIFAR-10 channel statistics; Cutout, if on, zeroes a square of
+the normalised batch (zero = the dataset mean). MixUp is a batch transform (images, labels) ->
+(mixed images, soft targets) that the engine applies after this.
 """
 from __future__ import annotations
 
@@ -56,6 +57,40 @@ def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
     return images.to(dtype).mul_(scale).sub_(shift)
 
 
+def batch_cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero one size x size square per image, centred at a uniformly random pixel and clipped at the
+    border (DeVries & Taylor 2017), so a square near an edge covers less than size^2 pixels."""
+    b, _, h, w = images.shape
+    cy = torch.randint(0, h, (b, 1), device=images.device, generator=generator)
+    cx = torch.randint(0, w, (b, 1), device=images.device, generator=generator)
+    top, left = cy - size // 2, cx - size // 2  # the square spans [top, top + size) x [left, left + size)
+    rows, cols = torch.arange(h, device=images.device), torch.arange(w, device=images.device)
+    in_rows = (rows >= top) & (rows < top + size)  # [B, H]
+    in_cols = (cols >= left) & (cols < left + size)  # [B, W]
+    return images.masked_fill((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0)
+
+
+class MixUp:
+    """MixUp (Zhang et al. 2018) as a batch transform: with lambda ~ Beta(alpha, alpha), one per batch,
+    x' = lambda x + (1 - lambda) x[perm] and y' = lambda onehot(y) + (1 - lambda) onehot(y[perm]).
+
+    lambda is drawn from torch's global CPU generator (seeded by the run, saved in checkpoints) as a
+    Python float, so on CUDA it reaches the kernels as a scalar without a host synchronisation; the
+    pairing permutation comes from the run's device generator.
+    """
+
+    def __init__(self, alpha: float, generator: torch.Generator, num_classes: int = 10):
+        self.beta = torch.distributions.Beta(torch.tensor(float(alpha)), torch.tensor(float(alpha)))
+        self.generator, self.num_classes = generator, num_classes
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        lam = float(self.beta.sample())
+        perm = torch.randperm(images.shape[0], device=images.device, generator=self.generator)
+        onehot = F.one_hot(labels, self.num_classes).to(images.dtype)
+        return (images.mul(lam).add_(images[perm], alpha=1 - lam),
+                onehot.mul(lam).add_(onehot[perm], alpha=1 - lam))
+
+
 class TrainAugment:
     """uint8 batch -> augmented, normalised float batch, drawing randomness from one seeded generator."""
 
@@ -66,4 +101,7 @@ class TrainAugment:
         images = batch_crop(images, self.cfg.crop_padding, self.generator)
         if self.cfg.flip:
             images = batch_flip(images, self.generator)
-        return normalize(images)
+        images = normalize(images)
+        if self.cfg.cutout:
+            images = batch_cutout(images, self.cfg.cutout, self.generator)
+        return images

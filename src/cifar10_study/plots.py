@@ -156,3 +156,29 @@ def val_accuracy_curves(histories: dict[str, pd.DataFrame], path: str | Path, ti
         ax.legend(fontsize=8)
     fig.suptitle(title)
     save(fig, path)
+
+
+def seed_curves(histories: dict[int, pd.DataFrame], path: str | Path, title: str) -> None:
+    """Train (dashed) and validation (solid) accuracy per epoch, one colour per seed."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for color, (seed, h) in zip(_colors(len(histories)), histories.items()):
+        ax.plot(h["epoch"], h["train_acc"], color=color, linestyle="--", label=f"seed {seed} train")
+        ax.plot(h["epoch"], h["val_acc"], color=color, marker="o", label=f"seed {seed} val")
+    ax.set(xlabel="epoch", ylabel="accuracy", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def epoch_curves(curves: pd.DataFrame, path: str | Path, title: str, ylabel: str = "validation accuracy") -> None:
+    """One line per column of `curves` (index: epoch); columns may end at different epochs (NaN)."""
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    for color, column in zip(_colors(len(curves.columns)), curves.columns):
+        series = curves[column].dropna()
+        ax.plot(series.index, series.values, color=color, marker="o", markersize=3, label=column)
+    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save(fig, path)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plots
+from . import plots, report_resnet, summary
+from .comparisons import SeededRuns
 from .fileio import read_json, write_text
 
 CHANCE = 0.1  # accuracy of guessing among 10 balanced classes
@@ -396,7 +397,11 @@ def _optional(path: Path) -> dict | None:
 
 def build_report(metrics_dir: Path = Path("metrics")) -> str:
     base = read_json(metrics_dir / "stage1.json")
-    lines = [_header(base), "", *_stage1(base, _optional(metrics_dir / "stage1_experiments.json"))]
+    lines = [_header(base), "", "## Summary", "", summary.write(summary.collect()), "",
+             "![Best run of each stage](figures/study_val_accuracy.png)", "",
+             "Test accuracy is the final epoch's; where a stage has several seeds it is their mean +- std. The figure "
+             "shows, for each stage, the run with the best final validation accuracy.", "",
+             *_stage1(base, _optional(metrics_dir / "stage1_experiments.json"))]
     stage2 = [_optional(metrics_dir / f"{name}.json") for name in ("stage2_diagnostics", "stage2_vanishing", "stage2_explosion")]
     if all(stage2):
         lines += _stage2(*stage2)
@@ -404,6 +409,13 @@ def build_report(metrics_dir: Path = Path("metrics")) -> str:
     if full is not None and all(stage2):
         ablations = {p.stem: read_json(p) for p in sorted((metrics_dir / "stage3_ablations").glob("*.json"))}
         lines += _stage3(base, full, ablations)
+    if (metrics_dir / "stage4.json").is_file():
+        stage4 = SeededRuns.load("stage4")
+        lines += report_resnet.stage4_section(stage4)
+        if (metrics_dir / "stage5.json").is_file():
+            ablations5 = {p.stem: SeededRuns.load(f"stage5_ablations/{p.stem}")
+                          for p in sorted((metrics_dir / "stage5_ablations").glob("*.json"))}
+            lines += report_resnet.stage5_section(stage4, SeededRuns.load("stage5"), ablations5)
     return "\n".join(lines)
 
 

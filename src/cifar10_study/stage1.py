@@ -23,7 +23,7 @@ EXPERIMENTS = "stage1_experiments"
 def run_baseline(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> Run:
     """Train the baseline; write its curves, confusion matrix (PNG, JSON, per-image CSV) and parameter table."""
     run = train_run(BASELINE, params.stage1.model, params.stage1.train_for(params.profile), data,
-                    profile=params.profile, device=device, outputs=RunOutputs.under(BASELINE), checkpoints=checkpoints)
+                    profile=params.profile, device=device, outputs=RunOutputs.under(BASELINE, predictions=True), checkpoints=checkpoints)
     out = Path("plots") / BASELINE
     table = parameter_table(run.model)
     with atomic_path(out / "param_table.csv") as tmp:
@@ -34,10 +34,6 @@ def run_baseline(params: Params, data: Splits, device: torch.device, checkpoints
     cm = confusion(labels, predictions)
     write_json(out / "confusion_matrix.json", {"classes": list(CLASSES), "rows": "true class",
                                                "columns": "predicted class", "matrix": cm.tolist()})
-    # One row per test image, the form `dvc plots show` draws as a confusion matrix.
-    with atomic_path(out / "predictions.csv") as tmp:
-        pd.DataFrame({"actual": [CLASSES[i] for i in labels],
-                      "predicted": [CLASSES[i] for i in predictions]}).to_csv(tmp, index=False)
     plots.curves(pd.DataFrame(run.result.history), out / "curves.png",
                  f"Stage 1 baseline CNN ({params.profile} profile)")
     plots.confusion(cm, list(CLASSES), out / "confusion_matrix.png",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import torch
 
+from .ablations import switched
 from .checkpoint import Checkpoints
 from .config import Params, TrainConfig
 from .data import Splits
-from .errors import ConfigError
 from .models.residual import ResidualCNNConfig
 from .runs import Run, RunOutputs, train_run
 
@@ -30,13 +30,7 @@ ABLATIONS = {
 
 def switches(params: Params, ablation: str | None = None) -> dict:
     """The five component settings, with `ablation`'s one switched off."""
-    values = {name: getattr(params.stage3, name) for name in SWITCHES}
-    if ablation is not None:
-        if ablation not in ABLATIONS:
-            raise ConfigError(f"unknown stage3 ablation {ablation!r}; valid: {', '.join(ABLATIONS)}")
-        key, off = ABLATIONS[ablation]
-        values[key] = off
-    return values
+    return switched({name: getattr(params.stage3, name) for name in SWITCHES}, ABLATIONS, ablation, STAGE)
 
 
 def model_config(params: Params, values: dict) -> ResidualCNNConfig:

@@ -11,9 +11,9 @@ from pydantic import Field
 from torch import nn
 
 from .baseline import BaselineCNNConfig, SoftmaxConfig
-from .residual import ResidualCNNConfig
+from .residual import ResidualCNNConfig, ResNet18Config
 
-ModelConfig = Annotated[Union[BaselineCNNConfig, SoftmaxConfig, ResidualCNNConfig], Field(discriminator="name")]
+ModelConfig = Annotated[Union[BaselineCNNConfig, SoftmaxConfig, ResidualCNNConfig, ResNet18Config], Field(discriminator="name")]
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

@@ -1,0 +1,50 @@
+"""Stage 5: SE-ResNet-18 with MixUp and Cutout on Stage 4's recipe and seeds, and its ablations.
+
+The three components are boolean switches in params.yaml (stage5.se, .mixup, .cutout) with their
+settings as sibling keys (se_reduction, mixup_alpha, cutout_size). The full model uses them as set;
+each ablation turns one off, and its DVC stage declares neither that switch nor its setting.
+"""
+from __future__ import annotations
+
+import torch
+
+from . import stage4
+from .ablations import switched
+from .checkpoint import Checkpoints
+from .config import Params, TrainConfig
+from .data import Splits
+from .models.residual import ResNet18Config
+from .runs import train_seeds
+
+STAGE = "stage5"
+ABLATIONS_STAGE = "stage5_ablations"
+SWITCHES = ("se", "mixup", "cutout")
+ABLATIONS = {"no_se": ("se", False), "no_mixup": ("mixup", False), "no_cutout": ("cutout", False)}
+
+
+def switches(params: Params, ablation: str | None = None) -> dict[str, bool]:
+    return switched({name: getattr(params.stage5, name) for name in SWITCHES}, ABLATIONS, ablation, STAGE)
+
+
+def model_config(params: Params, values: dict[str, bool]) -> ResNet18Config:
+    return ResNet18Config(name="resnet18", se_reduction=params.stage5.se_reduction if values["se"] else None)
+
+
+def recipe(params: Params, values: dict[str, bool]) -> TrainConfig:
+    """Stage 4's recipe with MixUp and Cutout set from the switches (0 = off for both)."""
+    base = stage4.recipe(params).model_dump()
+    base["mixup_alpha"] = params.stage5.mixup_alpha if values["mixup"] else 0.0
+    base["augment"]["cutout"] = params.stage5.cutout_size if values["cutout"] else 0
+    return TrainConfig.model_validate(base)
+
+
+def run_name(ablation: str | None) -> str:
+    return STAGE if ablation is None else f"{ABLATIONS_STAGE}/{ablation}"
+
+
+def run(params: Params, data: Splits, device: torch.device, ablation: str | None = None,
+        checkpoints: Checkpoints | None = None) -> dict:
+    """Train the full model (ablation None) or one ablation once per Stage 4 seed; returns the summary."""
+    values = switches(params, ablation)
+    return train_seeds(run_name(ablation), model_config(params, values), recipe(params, values),
+                       stage4.seeds(params), data, profile=params.profile, device=device, checkpoints=checkpoints)

@@ -1,0 +1,20 @@
+"""DVC stage `stage4`: ResNet-18 with the published recipe, once per seed of the profile."""
+from cifar10_study import stage4
+from cifar10_study.checkpoint import stage_checkpoints
+from cifar10_study.cli import stage_entry
+from cifar10_study.config import load_params
+from cifar10_study.data import load_splits
+from cifar10_study.engine import init_device
+from cifar10_study.runs import describe_seeds
+
+
+@stage_entry
+def main() -> None:
+    params, device = load_params(), init_device()
+    with stage_checkpoints(stage4.STAGE) as checkpoints:
+        summary = stage4.run(params, load_splits("data/prepared", device), device, checkpoints)
+    print(f"stage4: {describe_seeds(summary)} ({params.profile} profile)")
+
+
+if __name__ == "__main__":
+    main()

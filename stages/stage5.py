@@ -1,0 +1,24 @@
+"""DVC stage `stage5` (no argument: all components on) and `stage5_ablations@<name>` (one off)."""
+import sys
+
+from cifar10_study import stage5
+from cifar10_study.checkpoint import stage_checkpoints
+from cifar10_study.cli import stage_entry
+from cifar10_study.config import load_params
+from cifar10_study.data import load_splits
+from cifar10_study.engine import init_device
+from cifar10_study.runs import describe_seeds
+
+
+@stage_entry
+def main() -> None:
+    ablation = sys.argv[1] if len(sys.argv) > 1 else None
+    params, device = load_params(), init_device()
+    name = stage5.run_name(ablation)
+    with stage_checkpoints(name) as checkpoints:
+        summary = stage5.run(params, load_splits("data/prepared", device), device, ablation, checkpoints)
+    print(f"{name}: {describe_seeds(summary)} ({params.profile} profile)")
+
+
+if __name__ == "__main__":
+    main()

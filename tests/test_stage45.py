@@ -1,0 +1,249 @@
+"""Stages 4 and 5: ResNet-18 and SE-ResNet-18 as specified, MixUp, Cutout, CUDA-only options on CPU,
+seeds and their summary, the Stage 5 switches, and the comparisons the report draws from the files."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cifar10_study import stage4, stage5
+from cifar10_study.augment import MixUp, TrainAugment, batch_cutout
+from cifar10_study.comparisons import SeededRuns, compare
+from cifar10_study.config import AugmentConfig, TrainConfig, load_params
+from cifar10_study.engine import autocast, compiled, make_optimizer, train
+from cifar10_study.errors import StudyError
+from cifar10_study.metrics import count_parameters
+from cifar10_study.models import build_model
+from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite
+from cifar10_study.runs import build_seeded, train_seeds
+from conftest import learnable_splits
+from test_config import ROOT
+
+CPU = torch.device("cpu")
+
+
+def conv(i, o, k=3):
+    return k * k * i * o  # no bias: batch norm follows
+
+
+def bn(c):
+    return 2 * c
+
+
+def resnet18_count(se_reduction=None) -> int:
+    """ResNet-18 (CIFAR) parameters from its definition: stem, 4 stages x 2 BasicBlocks, 1x1 projection
+    shortcuts where the shape changes, linear head; SE adds C -> C/r -> C 1x1 convs with biases per block."""
+    total, c_in = conv(3, 64) + bn(64), 64
+    for c in (64, 128, 256, 512):
+        for b in range(2):
+            total += conv(c_in, c) + bn(c) + conv(c, c) + bn(c)
+            if c_in != c:
+                total += conv(c_in, c, k=1) + bn(c)
+            if se_reduction:
+                h = c // se_reduction
+                total += c * h + h + h * c + c
+            c_in = c
+    return total + 512 * 10 + 10
+
+
+def test_resnet18_has_the_published_parameter_count_and_shape():
+    model = build_model(ResNet18Config(name="resnet18"))
+    assert count_parameters(model) == resnet18_count() == 11_173_962
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    stem = model.stem[0][0]
+    assert stem.kernel_size == (3, 3) and stem.stride == (1, 1)  # CIFAR variant: no 7x7/2 stem, no max-pool
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in model.modules())
+    assert sum(isinstance(m, Block) for m in model.modules()) == 8
+
+
+def test_se_resnet18_adds_exactly_the_se_parameters():
+    model = build_model(ResNet18Config(name="resnet18", se_reduction=16))
+    assert count_parameters(model) == resnet18_count(16) == 11_173_962 + 89_080
+    assert sum(isinstance(m, SqueezeExcite) for m in model.modules()) == 8
+
+
+def test_se_gates_lie_in_0_1_keep_the_shape_and_scale_channels():
+    torch.manual_seed(0)
+    se = SqueezeExcite(32, 4)
+    x = torch.randn(5, 32, 8, 8) * 10
+    gates = se.gates(x)
+    assert gates.shape == (5, 32, 1, 1) and bool(((gates > 0) & (gates < 1)).all())
+    out = se(x)
+    assert out.shape == x.shape
+    torch.testing.assert_close(out, x * gates)
+
+
+def test_a_few_steps_on_a_tiny_batch_reduce_the_loss():
+    torch.manual_seed(0)
+    model = build_model(ResNet18Config(name="resnet18", se_reduction=16))
+    x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 10
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    losses = []
+    for _ in range(5):
+        loss = F.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0] / 2, losses
+    assert all(p.grad is not None for p in model.parameters())
+
+
+# --- MixUp and Cutout ---------------------------------------------------------------------------------
+
+def test_mixup_targets_sum_to_one_and_are_the_convex_combination_of_the_images_labels():
+    x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
+    torch.manual_seed(0)
+    mixed, target = MixUp(0.4, torch.Generator().manual_seed(1))(x, y)
+    # The same draws by hand: lambda from the global generator, the pairing from the run's generator.
+    torch.manual_seed(0)
+    lam = float(torch.distributions.Beta(torch.tensor(0.4), torch.tensor(0.4)).sample())
+    perm = torch.randperm(16, generator=torch.Generator().manual_seed(1))
+    assert 0 < lam < 1 and not torch.equal(perm, torch.arange(16))
+    torch.testing.assert_close(target.sum(1), torch.ones(16))
+    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[perm])
+    torch.testing.assert_close(target, lam * F.one_hot(y, 10).float() + (1 - lam) * F.one_hot(y[perm], 10).float())
+
+
+def test_mixup_lambda_follows_beta_alpha():
+    torch.manual_seed(1)
+    mix = MixUp(0.2, torch.Generator().manual_seed(0))
+    x, y = torch.zeros(2, 3, 4, 4), torch.tensor([0, 1])
+    # When the pairing swaps the two images, image 0's target is [lambda, 1 - lambda]; otherwise it is
+    # mixed with itself ([1, 0]) and says nothing about lambda.
+    targets = [mix(x, y)[1][0] for _ in range(4000)]
+    weights = np.array([t[0].item() for t in targets if t[1] > 0])
+    assert len(weights) > 1500
+    # Beta(0.2, 0.2) is U-shaped and symmetric: mean 1/2, most draws near 0 or 1 (uniform would put 20% there).
+    assert abs(weights.mean() - 0.5) < 0.05 and ((weights < 0.1) | (weights > 0.9)).mean() > 0.6
+
+
+def _expected_cutout(h, w, cy, cx, size):
+    mask = torch.zeros(h, w, dtype=torch.bool)
+    mask[max(0, cy - size // 2):min(h, cy - size // 2 + size), max(0, cx - size // 2):min(w, cx - size // 2 + size)] = True
+    return mask
+
+
+@pytest.mark.parametrize("size", [16, 7, 1])
+def test_cutout_zeroes_exactly_the_clipped_square_and_nothing_else(size):
+    x = torch.randn(200, 3, 32, 32).abs() + 0.1  # no zeros before
+    out = batch_cutout(x, size, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # the same draws, in the same order, as batch_cutout makes
+    cy, cx = torch.randint(0, 32, (200, 1), generator=g), torch.randint(0, 32, (200, 1), generator=g)
+    clipped = 0
+    for i in range(200):
+        mask = _expected_cutout(32, 32, int(cy[i]), int(cx[i]), size)
+        assert bool((out[i][:, mask] == 0).all()) and torch.equal(out[i][:, ~mask], x[i][:, ~mask]), i
+        clipped += int(mask.sum()) < size * size
+    assert size == 1 or clipped > 0  # some squares reach over the border and are clipped
+
+
+def test_cutout_is_applied_after_normalisation_so_the_square_is_the_mean_pixel():
+    aug = TrainAugment(AugmentConfig(crop_padding=0, flip=False, cutout=8), torch.Generator().manual_seed(0))
+    x = torch.full((4, 3, 32, 32), 255, dtype=torch.uint8)
+    out = aug(x)
+    zeros = (out == 0).all(1)  # [B, H, W]
+    assert bool((zeros.sum((1, 2)) > 0).all()) and bool((zeros.sum((1, 2)) <= 64).all())
+
+
+# --- CUDA-only options, training accuracy under MixUp, seeds ------------------------------------------
+
+def recipe(**kw) -> TrainConfig:
+    base = {"epochs": 2, "batch_size": 32, "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+            "schedule": {"name": "cosine"}, "augment": {"crop_padding": 0, "flip": False}}
+    return TrainConfig.model_validate({**base, **kw})
+
+
+SMALL = ResidualCNNConfig(name="residual_cnn", channels=[8, 16], se_reduction=4)
+
+
+def test_cuda_only_options_are_skipped_cleanly_on_cpu():
+    model = torch.nn.Linear(2, 2)
+    assert compiled(model, True, CPU) is model
+    assert "fused" not in make_optimizer(model, recipe().optimizer, CPU).defaults or \
+        not make_optimizer(model, recipe().optimizer, CPU).defaults["fused"]
+    assert not torch.is_autocast_enabled() and autocast(CPU).__class__.__name__ == "nullcontext"
+    result = train(build_seeded(SMALL, 0), learnable_splits(), recipe(compile=True), device=CPU)
+    assert result.compiled is False and np.isfinite(result.history[-1]["train_loss"])
+
+
+class AlwaysClass(torch.nn.Module):
+    """Predicts class `c` for every image (a trainable bias, so the optimiser has something to step)."""
+
+    def __init__(self, c: int):
+        super().__init__()
+        self.logits = torch.nn.Parameter(10 * F.one_hot(torch.tensor(c), 10).float())
+
+    def forward(self, x):
+        return self.logits.expand(len(x), 10) + 0 * x.mean()
+
+
+def test_training_accuracy_under_mixup_counts_the_dominant_label():
+    def mix_towards_class_3(images, labels):  # 0.3 of the image's own label, 0.7 of class 3: dominant is 3
+        return images, 0.3 * F.one_hot(labels, 10).float() + 0.7 * F.one_hot(torch.full_like(labels, 3), 10).float()
+
+    data = learnable_splits()
+    result = train(AlwaysClass(3), data, recipe(epochs=1, optimizer={"name": "sgd", "lr": 1e-6}), device=CPU,
+                   batch_transform=mix_towards_class_3)
+    assert result.history[0]["train_acc"] == 1.0  # against the dominant label
+    assert (data.train.labels == 3).float().mean() < 0.2  # against the images' own labels it would be ~0.1
+
+
+def test_seeds_give_one_run_each_and_a_summary_with_mean_and_std(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    summary = train_seeds("stagex", SMALL, recipe(test_subset=40), [3, 7], learnable_splits(), profile="smoke",
+                          device=CPU)
+    per_seed = [json.loads((tmp_path / f"metrics/stagex/seed_{s}.json").read_text()) for s in (3, 7)]
+    assert [m["provenance"]["seed"] for m in per_seed] == [3, 7]
+    accs = [m["test_accuracy"] for m in per_seed]
+    assert summary["test_accuracy"]["mean"] == pytest.approx(np.mean(accs))
+    assert summary["test_accuracy"]["std"] == pytest.approx(np.std(accs, ddof=1))
+    assert summary["test_images"] == 40 and len(pd.read_csv(tmp_path / "plots/stagex/seed_3/predictions.csv")) == 40
+    assert json.loads((tmp_path / "metrics/stagex.json").read_text()) == summary
+    # The report's comparison reads these files back; a configuration against itself is no different.
+    runs = SeededRuns.load("stagex")
+    assert runs.accuracy == {3: accs[0], 7: accs[1]}
+    same = compare(runs, runs)
+    assert same["welch"]["difference"] == 0 and same["mcnemar"]["p_value"] == 1.0
+    assert same["verdict"] == "no significant difference"
+
+
+def test_comparing_runs_without_common_seeds_is_a_clear_error():
+    a = SeededRuns("a", {}, {0: 0.5}, {0: np.ones(4, bool)})
+    b = SeededRuns("b", {}, {1: 0.5}, {1: np.ones(4, bool)})
+    with pytest.raises(StudyError, match="not run on the same seeds"):
+        compare(a, b)
+
+
+# --- the shipped params --------------------------------------------------------------------------------
+
+def test_shipped_stage4_recipe_is_the_published_one():
+    params = load_params(ROOT / "params.yaml")
+    full = params.model_copy(update={"profile": "full"})
+    cfg = stage4.recipe(full)
+    assert (cfg.epochs, cfg.batch_size, cfg.optimizer.name, cfg.optimizer.lr, cfg.optimizer.momentum,
+            cfg.optimizer.weight_decay, cfg.schedule.name) == (200, 128, "sgd", 0.1, 0.9, 5e-4, "cosine")
+    assert (cfg.augment.crop_padding, cfg.augment.flip, cfg.augment.cutout, cfg.mixup_alpha) == (4, True, 0, 0)
+    assert cfg.train_subset is None and cfg.test_subset is None
+    assert len(stage4.seeds(full)) == 3 and len(stage4.seeds(params.model_copy(update={"profile": "quick"}))) == 1
+
+
+@pytest.mark.parametrize("ablation,model_se,mixup,cutout", [
+    (None, 16, 1.0, 16), ("no_se", None, 1.0, 16), ("no_mixup", 16, 0.0, 16), ("no_cutout", 16, 1.0, 0)])
+def test_each_stage5_ablation_turns_exactly_one_component_off(ablation, model_se, mixup, cutout):
+    params = load_params(ROOT / "params.yaml")
+    values = stage5.switches(params, ablation)
+    assert stage5.model_config(params, values).se_reduction == model_se
+    cfg = stage5.recipe(params, values)
+    assert (cfg.mixup_alpha, cfg.augment.cutout) == (mixup, cutout)
+    # Everything else is Stage 4's recipe.
+    base = stage4.recipe(params).model_dump()
+    assert {k: v for k, v in cfg.model_dump().items() if k not in ("mixup_alpha", "augment")} == \
+        {k: v for k, v in base.items() if k not in ("mixup_alpha", "augment")}
+
+
+def test_an_unknown_stage5_ablation_is_a_clear_error():
+    with pytest.raises(Exception, match="unknown stage5 ablation 'no_dropout'; valid: no_se, no_mixup, no_cutout"):
+        stage5.switches(load_params(ROOT / "params.yaml"), "no_dropout")
