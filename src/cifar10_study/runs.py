@@ -35,8 +35,8 @@ class RunOutputs:
     predictions: Path | None = None  # CSV, one row per test image (actual, predicted class); None to skip
 
     @classmethod
-    def under(cls, run: str, predictions: bool = False, metrics_dir="metrics", plots_dir="plots",
-              models_dir="models") -> "RunOutputs":
+    def under(cls, run: str, metrics_dir="metrics", plots_dir="plots", models_dir="models", *,
+              predictions: bool = False) -> "RunOutputs":
         """The standard places: metrics/<run>.json, plots/<run>/history.csv (+ steps.csv, and with
         `predictions` predictions.csv), models/<run>.pt."""
         return cls(Path(metrics_dir) / f"{run}.json", Path(plots_dir) / run / "history.csv",
