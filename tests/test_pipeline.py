@@ -124,7 +124,30 @@ def test_repro_produces_every_output(repo):
     assert read_json(repo / "metrics/stage3_ablations/no_batchnorm.json")["config"]["model"]["batchnorm"] is False
     assert (repo / "reports/figures/convergence.png").read_bytes()[:4] == b"\x89PNG"
 
+    seeds = YAML(typ="safe").load((repo / "params.yaml").read_text())["stage4"]["seeds"]["smoke"]
+    for name in ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup", "stage5_ablations/no_cutout"):
+        summary = read_json(repo / f"metrics/{name}.json")
+        assert summary["seeds"] == seeds and summary["test_accuracy"]["n"] == len(seeds), name
+        for seed in seeds:
+            run = read_json(repo / f"metrics/{name}/seed_{seed}.json")
+            assert run["provenance"]["seed"] == seed and run["test_images"] == summary["test_images"]
+            assert len(pd.read_csv(repo / f"plots/{name}/seed_{seed}/predictions.csv")) == run["test_images"]
+            assert (repo / f"models/{name}/seed_{seed}.pt").is_file()
+    assert read_json(repo / "metrics/stage4.json")["params"] == 11_173_962
+    assert read_json(repo / "metrics/stage5_ablations/no_se.json")["params"] == 11_173_962
+    assert read_json(repo / "metrics/stage5_ablations/no_mixup.json")["config"]["train"]["mixup_alpha"] == 0
+    assert read_json(repo / "metrics/stage5_ablations/no_cutout.json")["config"]["train"]["augment"]["cutout"] == 0
+    for table in ("summary.csv", "stage5.csv", "stage45_val_accuracy.csv"):
+        assert len(pd.read_csv(repo / "reports/tables" / table)) > 0, table
+    for png in ("study_val_accuracy.png", "stage4_curves.png", "stage5_ablations.png"):
+        assert (repo / "reports/figures" / png).read_bytes()[:4] == b"\x89PNG", png
+
     report = (repo / "reports/report.md").read_text()
+    summary_table = (repo / "reports/summary.md").read_text().strip()
+    assert report.index("## Summary") < report.index("## Stage 1") and summary_table in report
+    assert summary_table.count("\n| ") == 5  # one row per stage
+    assert "## Stage 4: ResNet-18 reproduction" in report and "## Stage 5: SE-ResNet-18" in report
+    assert "stage5 vs stage4" in report and "Welch 95% CI" in report
     assert "## Stage 2: width and depth scaling" in report and "### Vanishing gradients" in report
     assert "### Parameter explosion" in report
     assert "## Stage 3: residual CNN" in report and "### Ablations" in report
@@ -151,7 +174,10 @@ def _stale_stages(repo: Path) -> set[str]:
 VARIANTS = {"stage2@baseline", "stage2@width_x2", "stage2@depth_x2", "stage2@depth_x3"}
 ABLATIONS = {f"stage3_ablations@no_{c}" for c in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")}
 STAGE3 = {"stage3", *ABLATIONS}
-TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3}
+STAGE5_ABLATIONS = {f"stage5_ablations@no_{c}" for c in ("se", "mixup", "cutout")}
+STAGE5 = {"stage5", *STAGE5_ABLATIONS}
+TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, "stage4",
+            *STAGE5}
 
 
 @pytest.mark.parametrize("key,value,expected", [
@@ -174,6 +200,17 @@ TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stag
     ("stage3.label_smoothing", 0.0, STAGE3 - {"stage3_ablations@no_label_smoothing"}),
     ("stage3.weight_decay", 0.0, STAGE3 - {"stage3_ablations@no_weight_decay"}),
     ("stage3.train.optimizer.lr", 0.05, STAGE3),
+    # Stage 5's documented `dvc exp run -S stage5.cutout=false`: stage5 and the other two ablations (the
+    # report follows, as it depends on their metrics); the same for each switch and each setting.
+    ("stage5.cutout", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
+    ("stage5.mixup", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
+    ("stage5.se", False, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
+    ("stage5.cutout_size", 8, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
+    ("stage5.mixup_alpha", 0.4, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
+    ("stage5.se_reduction", 8, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
+    # Stage 5 trains with Stage 4's recipe and seeds, so both rerun together.
+    ("stage4.train.optimizer.lr", 0.05, {"stage4", *STAGE5}),
+    ("stage4.seeds.smoke", [0], {"stage4", *STAGE5}),
 ])
 def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, expected):
     original = (repo / "params.yaml").read_text()
@@ -194,7 +231,21 @@ def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, 
     ("src/cifar10_study/report.py", {"report"}),
     ("src/cifar10_study/plots.py", (TRAINING - STAGE3) | {"stage2_diagnostics", "report"}),
     ("src/cifar10_study/stage2.py", {*VARIANTS, "stage2_diagnostics"}),
+    ("src/cifar10_study/stage5.py", STAGE5),
+    ("src/cifar10_study/stage4.py", {"stage4", *STAGE5}),  # Stage 5 reads Stage 4's recipe through it
+    ("src/cifar10_study/augment.py", TRAINING | {"stage2_diagnostics"}),
+    ("src/cifar10_study/summary.py", {"report"}),
+    ("src/cifar10_study/stats.py", TRAINING | {"stage2_diagnostics", "report"}),
 ])
+
+
+def test_the_report_depends_on_every_stage4_and_stage5_output():
+    """So a rerun Stage 4/5 run or ablation reruns the report (DVC reruns a stage whose deps changed)."""
+    stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
+    deps = set(stages["report"]["deps"])
+    for name in ("stage4", "stage5"):
+        assert {f"metrics/{name}", f"metrics/{name}.json", f"plots/{name}"} <= deps, name
+    assert {"metrics/stage5_ablations", "plots/stage5_ablations"} <= deps
 def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected):
     file = repo / path
     original = file.read_text()
