@@ -114,10 +114,18 @@ def md_table(df: pd.DataFrame) -> str:
     return df.to_markdown(index=False)
 
 
+def _no_interval(c: dict) -> str | None:
+    """Why a comparison has no Welch interval (None if it has one)."""
+    w = c["welch"]
+    if w["ci_low"] is not None:
+        return None
+    return "one seed each" if min(w["n_a"], w["n_b"]) < 2 else "no spread across seeds"
+
+
 def _interval(c: dict) -> str:
     w = c["welch"]
     if w["ci_low"] is None:
-        return "n/a (needs 2+ seeds each)"
+        return f"n/a ({_no_interval(c)})"
     return f"[{100 * w['ci_low']:+.2f}, {100 * w['ci_high']:+.2f}]"
 
 
@@ -154,15 +162,14 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         curves.rename_axis("epoch").to_csv(tmp)
     plots.epoch_curves(curves, FIGURES / "stage5_ablations.png",
                        f"Stages 4 and 5, mean validation accuracy over seeds ({s['provenance']['profile']} profile)")
-    seeds = min(s["test_accuracy"]["n"], stage4.summary["test_accuracy"]["n"])
     if headline["verdict"] != "better":
         claim = "the data do not support the claim that Stage 5 beats the Stage 4 reproduction"
-    elif headline["welch"]["ci_low"] is not None:
-        claim = f"Stage 5 beats the Stage 4 reproduction, across {seeds} seeds"
+    elif _no_interval(headline) is None:
+        claim = f"Stage 5 beats the Stage 4 reproduction, across {headline['welch']['n_a']} seeds"
     else:
-        claim = (f"Stage 5's trained model beats Stage 4's on these test images, but with {seeds} seed per "
-                 f"configuration the seed-to-seed spread is unmeasured, so this does not establish that the "
-                 f"Stage 5 recipe is better (the full profile's seeds give the Welch interval that would)")
+        claim = (f"Stage 5's trained models beat Stage 4's on these test images, but without a Welch interval "
+                 f"({_no_interval(headline)}) seed-to-seed variation is not accounted for, so this does not "
+                 f"establish that the Stage 5 recipe is better (more seeds, as in the full profile, would)")
     lines = [
         "## Stage 5: SE-ResNet-18 + MixUp + Cutout",
         "",
@@ -179,24 +186,24 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         f"**{headline['verdict']}** ({headline['basis']}): {claim}.",
     ]
     for component, c in component_effects.items():
-        if c["welch"]["ci_low"] is not None:  # across seeds: a statement about the component
+        if _no_interval(c) is None:  # across seeds: a statement about the component
             effect = {"better": "helps (the full model beats the ablation)",
                       "worse": "hurts (the ablation beats the full model)",
                       "no significant difference": "has no significant effect"}[c["verdict"]]
-        else:  # one seed: a statement about two trained models only
+        else:  # McNemar only: a statement about these trained models, not about the component
             effect = {"better": "the full model scored higher than the ablation without it",
                       "worse": "the ablation without it scored higher than the full model",
                       "no significant difference": "no significant difference between the two models"}[c["verdict"]]
-            effect += " (one seed each: a difference between two trained models, not yet a component effect)"
+            effect += f" ({_no_interval(c)}: a difference between trained models, not yet a component effect)"
         lines.append(f"- {component}: {effect}; {100 * c['welch']['difference']:+.2f} points for the full model "
                      f"({c['basis']}).")
     lines += [
         "",
         "How to read this: the CI is Welch's 95% interval on the difference of mean test accuracy over seeds "
-        "(it needs at least two seeds per configuration); McNemar's exact test compares the two configurations "
-        "image by image on the same test images, pooled over matched seeds (seeds share the test images, so "
-        "pooling overstates independence). The verdict uses the CI when there are 2+ seeds, else McNemar at "
-        "p < 0.05. Training accuracy under MixUp is measured against each mixed image's dominant label.",
+        "(it needs at least two seeds per configuration, with some spread); McNemar's exact test compares the "
+        "two configurations image by image on the same test images, pooled over matched seeds (seeds share the "
+        "test images, so pooling overstates independence). The verdict uses the CI when there is one, else "
+        "McNemar at p < 0.05. Training accuracy under MixUp is measured against each mixed image's dominant label.",
         "",
         "![Stages 4 and 5](figures/stage5_ablations.png)",
         "",

@@ -27,8 +27,7 @@ DIAGNOSTICS = "stage2_diagnostics"
 
 
 def variant_model(base: BaselineCNNConfig, variant: ScalingVariant) -> BaselineCNNConfig:
-    return base.model_copy(update={"channels": [c * variant.width for c in base.channels],
-                                   "convs_per_stage": variant.convs_per_stage})
+    return base.scaled(variant.width, variant.convs_per_stage)
 
 
 def run_variant(params: Params, name: str, data: Splits, device: torch.device,

@@ -101,10 +101,6 @@ def _grad_summary(grads: pd.DataFrame) -> dict:
 
 # --- parameter explosion ---------------------------------------------------------------------------------
 
-def widened(base: BaselineCNNConfig, width: int) -> BaselineCNNConfig:
-    return base.model_copy(update={"channels": [c * width for c in base.channels]})
-
-
 def _measure(model_cfg: BaselineCNNConfig, probe: TrainConfig, data: Splits, device: torch.device) -> dict:
     model = build_seeded(model_cfg, probe.seed)
     with peak_memory(device) as memory:
@@ -140,7 +136,7 @@ def run_explosion(params: Params, data: Splits, device: torch.device, checkpoint
     train_steps = recipe.epochs * (len(data.train.head(recipe.train_subset)) // recipe.batch_size)
     rows = []
     for width in cfg.widths:
-        model_cfg = widened(params.stage1.model, width)
+        model_cfg = params.stage1.model.scaled(width)
         with torch.device("meta"):  # counts without allocating: x16 would need hundreds of MB
             meta = build_model(model_cfg)
         row = {"width": width, "params": count_parameters(meta), "flops_per_image": flops_per_image(meta)}

@@ -31,6 +31,14 @@ class BaselineCNNConfig(Section):
     def build(self) -> nn.Module:
         return BaselineCNN(self)
 
+    def scaled(self, width: int = 1, convs_per_stage: int | None = None) -> "BaselineCNNConfig":
+        """This network with every conv's channels multiplied by `width` and, if given, a new depth per
+        stage (Stage 2's scaling variants and its parameter-explosion widths)."""
+        update = {"channels": [c * width for c in self.channels]}
+        if convs_per_stage is not None:
+            update["convs_per_stage"] = convs_per_stage
+        return self.model_copy(update=update)
+
 
 class SoftmaxConfig(Section):
     """Multinomial logistic regression on the raw (normalised) pixels."""
