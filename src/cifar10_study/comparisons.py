@@ -8,7 +8,7 @@ difference".
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,19 +25,21 @@ class SeededRuns:
     summary: dict  # metrics/<name>.json
     accuracy: dict[int, float]  # seed -> test accuracy
     correct: dict[int, np.ndarray]  # seed -> bool [test images], prediction == label
+    per_seed: dict[int, dict] = field(default_factory=dict)  # seed -> that run's metrics/<name>/seed_<s>.json
+    histories: dict[int, pd.DataFrame] = field(default_factory=dict)  # seed -> per-epoch history
 
     @classmethod
     def load(cls, name: str, metrics_dir: Path = Path("metrics"), plots_dir: Path = Path("plots")) -> "SeededRuns":
+        """Every file of the configuration, each read once."""
         summary = read_json(metrics_dir / f"{name}.json")
-        accuracy, correct = {}, {}
+        accuracy, correct, per_seed, histories = {}, {}, {}, {}
         for seed in summary["seeds"]:
-            accuracy[seed] = summary["per_seed"][str(seed)]["test_accuracy"]
+            per_seed[seed] = read_json(metrics_dir / name / f"seed_{seed}.json")
+            accuracy[seed] = per_seed[seed]["test_accuracy"]
             predictions = pd.read_csv(plots_dir / name / f"seed_{seed}" / "predictions.csv")
             correct[seed] = (predictions["actual"] == predictions["predicted"]).to_numpy()
-        return cls(name, summary, accuracy, correct)
-
-    def histories(self, plots_dir: Path = Path("plots")) -> dict[int, pd.DataFrame]:
-        return {seed: pd.read_csv(plots_dir / self.name / f"seed_{seed}" / "history.csv") for seed in self.accuracy}
+            histories[seed] = pd.read_csv(plots_dir / name / f"seed_{seed}" / "history.csv")
+        return cls(name, summary, accuracy, correct, per_seed, histories)
 
 
 def compare(a: SeededRuns, b: SeededRuns, confidence: float = 0.95) -> dict:

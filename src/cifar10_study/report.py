@@ -12,6 +12,7 @@ import pandas as pd
 from . import plots, report_resnet, summary
 from .comparisons import SeededRuns
 from .fileio import read_json, write_text
+from .formatting import md, pct
 
 CHANCE = 0.1  # accuracy of guessing among 10 balanced classes
 
@@ -21,14 +22,6 @@ PROFILE_NOTES = {
              "comparing runs with each other, not a reproduction of published accuracies",
     "smoke": "a seconds-long run on tiny data for tests: the numbers mean nothing",
 }
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
-def md(df: pd.DataFrame) -> str:
-    return df.to_markdown(index=False)
 
 
 def _header(base: dict) -> str:

@@ -9,23 +9,13 @@ import pandas as pd
 from . import plots
 from .comparisons import SeededRuns, compare
 from .fileio import atomic_path
+from .formatting import md, mean_std, pct
 
 # The two reference points of the Stage 4 brief: the accuracy published for this recipe (ResNet-18,
 # crop + flip, SGD + cosine, 200 epochs) and the reproduction's pass mark.
 PUBLISHED_ACCURACY = 0.953
 TARGET_ACCURACY = 0.93
 FIGURES, TABLES = Path("reports/figures"), Path("reports/tables")
-
-
-def pct(x: float) -> str:
-    return f"{100 * x:.2f}%"
-
-
-def mean_std(summary: dict, key: str = "test_accuracy") -> str:
-    """'91.20% +- 0.15% (3 seeds)' or '91.20% (1 seed)'."""
-    s = summary[key]
-    spread = f" +- {pct(s['std'])}" if s["std"] is not None else ""
-    return f"{pct(s['mean'])}{spread} ({s['n']} seed{'s' if s['n'] > 1 else ''})"
 
 
 def _recipe(train: dict) -> str:
@@ -55,16 +45,16 @@ def _data_caveat(summary: dict) -> str:
 def stage4_section(runs: SeededRuns) -> list[str]:
     s = runs.summary
     rows = []
-    for seed, h in runs.histories().items():
-        m = s["per_seed"][str(seed)]
-        rows.append({"seed": seed, "train acc": pct(h["train_acc"].iloc[-1]), "val acc": pct(m["final_val_accuracy"]),
+    for seed, h in runs.histories.items():
+        m = runs.per_seed[seed]
+        rows.append({"seed": seed, "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
                      "test acc": pct(m["test_accuracy"]), "epoch time": f"{h['epoch_seconds'].mean():.1f} s"})
-    plots.seed_curves(runs.histories(), FIGURES / "stage4_curves.png",
+    plots.seed_curves(runs.histories, FIGURES / "stage4_curves.png",
                       f"Stage 4 ResNet-18 ({s['provenance']['profile']} profile)")
     mean = s["test_accuracy"]["mean"]
     reached = "reaches" if mean > TARGET_ACCURACY else "does not reach"
     literature = pd.DataFrame([
-        {"result": f"this run ({s['provenance']['profile']} profile)", "test accuracy": mean_std(s)},
+        {"result": f"this run ({s['provenance']['profile']} profile)", "test accuracy": mean_std(s["test_accuracy"])},
         {"result": "published, same recipe (crop + flip, 200 epochs)", "test accuracy": f"~{pct(PUBLISHED_ACCURACY)}"},
         {"result": "reproduction target", "test accuracy": f"> {pct(TARGET_ACCURACY)}"},
     ])
@@ -78,9 +68,9 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         f"{s['flops_per_image'] / 1e6:.0f} MFLOPs per image. Recipe: {_recipe(s['config']['train'])}. "
         f"One run per seed ({', '.join(map(str, s['seeds']))}); final-epoch accuracies.",
         "",
-        pd.DataFrame(rows).to_markdown(index=False),
+        md(pd.DataFrame(rows)),
         "",
-        md_table(literature),
+        md(literature),
         "",
         f"Mean test accuracy {pct(mean)} {reached} the {pct(TARGET_ACCURACY)} target and is "
         f"{100 * (PUBLISHED_ACCURACY - mean):.2f} points below the published ~{pct(PUBLISHED_ACCURACY)}. "
@@ -96,22 +86,16 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         f"({per_class.loc[per_class['test accuracy'].idxmin(), 'class']}) to {pct(per_class['test accuracy'].max())} "
         f"({per_class.loc[per_class['test accuracy'].idxmax(), 'class']}):",
         "",
-        md_table(per_class.assign(**{"test accuracy": per_class["test accuracy"].map(pct)})),
+        md(per_class.assign(**{"test accuracy": per_class["test accuracy"].map(pct)})),
         "",
     ]
 
 
 def _per_class(runs: SeededRuns) -> pd.DataFrame:
-    frames = []
-    for seed in runs.accuracy:
-        predictions = pd.read_csv(Path("plots") / runs.name / f"seed_{seed}" / "predictions.csv")
-        frames.append((predictions["actual"] == predictions["predicted"]).groupby(predictions["actual"]).mean())
-    mean = pd.concat(frames, axis=1).mean(axis=1)
+    """Each class's test accuracy as every run recorded it, mean over seeds."""
+    # A class absent from the test images has no accuracy (None): it is left out, not counted as 0.
+    mean = pd.DataFrame([m["per_class_test_accuracy"] for m in runs.per_seed.values()]).mean().dropna()
     return pd.DataFrame({"class": mean.index, "test accuracy": mean.values})
-
-
-def md_table(df: pd.DataFrame) -> str:
-    return df.to_markdown(index=False)
 
 
 def _no_interval(c: dict) -> str | None:
@@ -147,8 +131,9 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         train, model = runs.summary["config"]["train"], runs.summary["config"]["model"]
         rows.append({"configuration": label, "SE": model["se_reduction"] is not None,
                      "MixUp": train["mixup_alpha"] > 0, "Cutout": train["augment"]["cutout"] > 0,
-                     "params": f"{runs.summary['params']:,}", "train acc": mean_std(runs.summary, "final_train_accuracy"),
-                     "test acc": mean_std(runs.summary)})
+                     "params": f"{runs.summary['params']:,}",
+                     "train acc": mean_std(runs.summary["final_train_accuracy"]),
+                     "test acc": mean_std(runs.summary["test_accuracy"])})
     comparisons = [_comparison_row("stage5 vs stage4", headline)]
     comparisons += [_comparison_row(f"{name} vs stage4", compare(runs, stage4)) for name, runs in ablations.items()]
     comparisons += [_comparison_row(f"stage5 vs no_{component}", c) for component, c in component_effects.items()]
@@ -178,9 +163,9 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         f"({s['params'] - stage4.summary['params']:+,} for SE). Recipe: {_recipe(s['config']['train'])}. Each "
         f"ablation turns one component off. Same seeds as Stage 4 ({', '.join(map(str, s['seeds']))}).",
         "",
-        md_table(pd.DataFrame(rows).astype(str)),
+        md(pd.DataFrame(rows).astype(str)),
         "",
-        md_table(pd.DataFrame(comparisons)),
+        md(pd.DataFrame(comparisons)),
         "",
         f"Stage 5 against Stage 4: {100 * headline['welch']['difference']:+.2f} points, "
         f"**{headline['verdict']}** ({headline['basis']}): {claim}.",
@@ -219,7 +204,6 @@ def _mean_val_curves(configs: dict[str, SeededRuns]) -> pd.DataFrame:
     """Validation accuracy per epoch, mean over seeds; one column per configuration, index epoch."""
     columns = {}
     for label, runs in configs.items():
-        histories = runs.histories()
-        columns[label.split()[0]] = pd.concat([h.set_index("epoch")["val_acc"] for h in histories.values()],
+        columns[label.split()[0]] = pd.concat([h.set_index("epoch")["val_acc"] for h in runs.histories.values()],
                                               axis=1).mean(axis=1)
     return pd.DataFrame(columns)

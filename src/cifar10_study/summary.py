@@ -17,6 +17,7 @@ import pandas as pd
 from . import plots
 from .errors import StudyError
 from .fileio import atomic_path, read_json, write_text
+from .formatting import mean_std, pct
 
 FIGURE = Path("reports/figures/study_val_accuracy.png")
 TABLE_CSV, TABLE_MD = Path("reports/tables/summary.csv"), Path("reports/summary.md")
@@ -68,10 +69,7 @@ def collect() -> list[StageResult]:
 
 def _accuracy(metrics: dict) -> str:
     acc = metrics["test_accuracy"]
-    if isinstance(acc, float):
-        return f"{100 * acc:.2f}% (1 seed)"
-    spread = f" +- {100 * acc['std']:.2f}%" if acc["std"] is not None else ""
-    return f"{100 * acc['mean']:.2f}%{spread} ({acc['n']} seed{'s' if acc['n'] > 1 else ''})"
+    return mean_std(acc) if isinstance(acc, dict) else f"{pct(acc)} (1 seed)"
 
 
 def _mean(value) -> float:
