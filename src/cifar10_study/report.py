@@ -318,7 +318,7 @@ def _first_epoch_reaching(history: pd.DataFrame, target: float) -> tuple[int | N
 def _stage3(base: dict, full: dict, ablations: dict[str, dict]) -> list[str]:
     histories = {"Stage 1 baseline": pd.read_csv("plots/stage1/history.csv")}
     variants = pd.read_csv("plots/stage2_diagnostics/variants.csv")
-    best2 = variants.loc[variants["final_val_accuracy"].idxmax(), "variant"]  # chosen on validation, not test
+    best2 = summary.best_stage2_variant(variants)
     histories[f"Stage 2 best ({best2}, by val acc)"] = pd.read_csv(f"plots/stage2/{best2}/history.csv")
     histories["Stage 3 residual CNN"] = pd.read_csv("plots/stage3/history.csv")
     target = base["final_val_accuracy"]

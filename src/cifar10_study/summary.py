@@ -32,6 +32,12 @@ class StageResult:
     runs: dict[str, Path]  # every run of the stage: label -> history CSV, for picking the best by val acc
 
 
+def best_stage2_variant(variants: pd.DataFrame) -> str:
+    """The Stage 2 variant (plots/stage2_diagnostics/variants.csv) with the best final validation
+    accuracy: chosen on validation, never on test."""
+    return variants.loc[variants["final_val_accuracy"].idxmax(), "variant"]
+
+
 def _single(path: str) -> dict:
     return read_json(Path("metrics") / f"{path}.json")
 
@@ -49,7 +55,7 @@ def collect() -> list[StageResult]:
     variants = Path("plots/stage2_diagnostics/variants.csv")
     if variants.is_file():
         table = pd.read_csv(variants)
-        best = table.loc[table["final_val_accuracy"].idxmax(), "variant"]  # on validation, not test
+        best = best_stage2_variant(table)
         results.append(StageResult("2", f"scaled CNN, best variant by val acc: {best}", _single(f"stage2/{best}"),
                                    {f"stage2 {v}": Path(f"plots/stage2/{v}/history.csv") for v in table["variant"]}))
     if Path("metrics/stage3.json").is_file():
