@@ -9,8 +9,9 @@ from cifar10_study.engine import init_device
 
 @stage_entry
 def main() -> None:
-    params, device = load_params(), init_device()
-    with stage_checkpoints("stage1") as checkpoints:
+    params = load_params()
+    device = init_device(params.runtime)
+    with stage_checkpoints("stage1", params.runtime.checkpoint_interval_seconds) as checkpoints:
         run = stage1.run_baseline(params, load_splits("data/prepared", device), device, checkpoints)
     print(f"stage1: test accuracy {run.metrics['test_accuracy']:.4f} ({params.profile} profile)")
 

@@ -9,8 +9,9 @@ from cifar10_study.engine import init_device
 
 @stage_entry
 def main() -> None:
-    params, device = load_params(), init_device()
-    with stage_checkpoints("stage1_experiments") as checkpoints:
+    params = load_params()
+    device = init_device(params.runtime)
+    with stage_checkpoints("stage1_experiments", params.runtime.checkpoint_interval_seconds) as checkpoints:
         summary = stage1.run_experiments(params, load_splits("data/prepared", device), device, checkpoints)
     fit = summary["collapse"]["linear_avgpool"]
     print(f"stage1_experiments: linear_avgpool is affine: {fit['is_affine']} "

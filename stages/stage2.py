@@ -12,8 +12,9 @@ from cifar10_study.engine import init_device
 @stage_entry
 def main() -> None:
     name = sys.argv[1]
-    params, device = load_params(), init_device()
-    with stage_checkpoints(f"stage2/{name}") as checkpoints:
+    params = load_params()
+    device = init_device(params.runtime)
+    with stage_checkpoints(f"stage2/{name}", params.runtime.checkpoint_interval_seconds) as checkpoints:
         run = stage2.run_variant(params, name, load_splits("data/prepared", device), device, checkpoints)
     print(f"stage2 {name}: test accuracy {run.metrics['test_accuracy']:.4f} ({params.profile} profile)")
 

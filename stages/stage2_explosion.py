@@ -9,8 +9,9 @@ from cifar10_study.engine import init_device
 
 @stage_entry
 def main() -> None:
-    params, device = load_params(), init_device()
-    with stage_checkpoints("stage2_explosion") as checkpoints:
+    params = load_params()
+    device = init_device(params.runtime)
+    with stage_checkpoints("stage2_explosion", params.runtime.checkpoint_interval_seconds) as checkpoints:
         summary = stress.run_explosion(params, load_splits("data/prepared", device), device, checkpoints)
     for key, row in summary["widths"].items():
         print(f"stage2_explosion {key}: {row['params']:,} params, trained {row['trained']}")

@@ -9,8 +9,9 @@ from cifar10_study.engine import init_device
 
 @stage_entry
 def main() -> None:
-    params, device = load_params(), init_device()
-    with stage_checkpoints("stage2_vanishing") as checkpoints:
+    params = load_params()
+    device = init_device(params.runtime)
+    with stage_checkpoints("stage2_vanishing", params.runtime.checkpoint_interval_seconds) as checkpoints:
         summary = stress.run_vanishing(params, load_splits("data/prepared", device), device, checkpoints)
     for name, run in summary["runs"].items():
         print(f"stage2_vanishing {name}: val accuracy {run['final_val_accuracy']}, diverged {run['diverged']}")

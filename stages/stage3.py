@@ -12,9 +12,10 @@ from cifar10_study.engine import init_device
 @stage_entry
 def main() -> None:
     ablation = sys.argv[1] if len(sys.argv) > 1 else None
-    params, device = load_params(), init_device()
+    params = load_params()
+    device = init_device(params.runtime)
     prefix = "stage3" if ablation is None else f"stage3_ablations/{ablation}"
-    with stage_checkpoints(prefix) as checkpoints:
+    with stage_checkpoints(prefix, params.runtime.checkpoint_interval_seconds) as checkpoints:
         run = stage3.run(params, load_splits("data/prepared", device), device, ablation, checkpoints)
     print(f"{prefix}: test accuracy {run.metrics['test_accuracy']:.4f} ({params.profile} profile)")
 

@@ -10,8 +10,9 @@ from cifar10_study.runs import describe_seeds
 
 @stage_entry
 def main() -> None:
-    params, device = load_params(), init_device()
-    with stage_checkpoints(stage4.STAGE) as checkpoints:
+    params = load_params()
+    device = init_device(params.runtime)
+    with stage_checkpoints(stage4.STAGE, params.runtime.checkpoint_interval_seconds) as checkpoints:
         summary = stage4.run(params, load_splits("data/prepared", device), device, checkpoints)
     print(f"stage4: {describe_seeds(summary)} ({params.profile} profile)")
 

@@ -13,9 +13,10 @@ from cifar10_study.runs import describe_seeds
 @stage_entry
 def main() -> None:
     ablation = sys.argv[1] if len(sys.argv) > 1 else None
-    params, device = load_params(), init_device()
+    params = load_params()
+    device = init_device(params.runtime)
     name = stage5.run_name(ablation)
-    with stage_checkpoints(name) as checkpoints:
+    with stage_checkpoints(name, params.runtime.checkpoint_interval_seconds) as checkpoints:
         summary = stage5.run(params, load_splits("data/prepared", device), device, ablation, checkpoints)
     print(f"{name}: {describe_seeds(summary)} ({params.profile} profile)")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import tarfile
 from pathlib import Path
@@ -13,6 +14,9 @@ import torch
 from cifar10_study.data import BATCH_DIR, CLASSES, Split, Splits
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+
+# cuBLAS reads this once, at its first call: the CUDA resume test needs deterministic matrix products.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def batch_dict(n: int, seed: int) -> dict:

@@ -99,7 +99,12 @@ BAD = [
     ("stage4.quick", {"epochs": 1, "seed": 2}, "the seeds come from stage4.seeds"),
     ("stage4.train.augment.cutout", 40, "stage4.train.augment.cutout: Input should be less than or equal to 32"),
     ("stage4.train.mixup_alpha", -1, "stage4.train.mixup_alpha: Input should be greater than or equal to 0"),
-    ("stage4.train.compile", "yes please", "stage4.train.compile: Input should be a valid boolean"),
+    ("stage4.train.compile", "default", "stage4.train.compile: unknown key"),  # runtime.compile, not recipe
+    ("runtime.compile", True, "runtime.compile: Input should be 'off', 'default', 'reduce-overhead'"),
+    ("runtime.device", "tpu", "runtime.device: Input should be 'auto', 'cpu' or 'cuda'"),
+    ("runtime.checkpoint_interval_seconds", -1, "runtime.checkpoint_interval_seconds: Input should be greater than or equal to 0"),
+    ("runtime.eval_batch_size", 0, "runtime.eval_batch_size: Input should be greater than 0"),
+    ("runtime.workers", 4, "runtime.workers: unknown key"),
     ("stage4.smoke", {"test_subset": 0}, "stage4: smoke override gives an invalid recipe: test_subset: Input should be greater than 0"),
     ("stage5.cutout_size", 33, "stage5.cutout_size: Input should be less than or equal to 32 (got 33)"),
     ("stage5.cutout_size", 0, "stage5.cutout_size: Input should be greater than or equal to 1"),

@@ -77,8 +77,25 @@ class TrainConfig(Section):
     # None: the whole test set. Only the quick/smoke profiles set it (ResNet-18 evaluates at ~100
     # images/s on a 2-core CPU); every metrics file records how many test images it was measured on.
     test_subset: PositiveInt | None = None
-    eval_batch_size: PositiveInt = 1000
-    compile: bool = False  # torch.compile the model for training; CUDA only (skipped on CPU, recorded)
+
+
+# torch.compile modes for the training forward pass ("off": eager). "reduce-overhead" and "max-autotune"
+# also replay the compiled forward and backward as CUDA graphs (one launch instead of hundreds per step).
+CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"]
+
+
+class RuntimeConfig(Section):
+    """How to run, not what to compute: settings that change speed, never a CPU result. No DVC stage
+    declares them, so changing one reruns nothing; every run records them beside its metrics."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
+    compile: CompileMode = "default"  # CUDA only; on CPU training is always eager (recorded as not compiled)
+    eval_batch_size: PositiveInt = 1000  # images per evaluation forward pass
+    # Resume checkpoints: at most one per this many seconds of training, plus the last epoch; 0 = every epoch.
+    checkpoint_interval_seconds: NonNegativeFloat = 60.0
+    # CUDA: raise at any host synchronisation inside an epoch's training steps (after a compiled run's
+    # first, warm-up epoch). A debugging aid the CUDA tests use; off costs nothing.
+    check_syncs: bool = False
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -257,6 +274,7 @@ class Stage5Config(Section):
 class Params(Section):
     profile: Profile
     data: DataConfig
+    runtime: RuntimeConfig = RuntimeConfig()
     stage1: Stage1Config
     stage1_experiments: Stage1ExperimentsConfig
     stage2: Stage2Config

@@ -13,29 +13,33 @@ from torch import nn
 
 
 class StepRecorder:
-    """Training loss and global gradient L2 norm (before the optimiser step) at every step."""
+    """Training loss and global gradient L2 norm (before the optimiser step) at every step.
+
+    Each step appends two 0-d tensors on the training device; reading them (a checkpoint, the final
+    table) stacks them there and copies once. A resumed run's earlier records come back as `_earlier`.
+    """
 
     def __init__(self):
         self.losses: list[torch.Tensor] = []
         self.grad_norms: list[torch.Tensor] = []
+        self._earlier = (torch.empty(0), torch.empty(0))  # CPU [steps] each, from a checkpoint
 
     def __call__(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
         self.losses.append(loss.detach().float())
         self.grad_norms.append(torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None]))
 
     def _stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """[steps] CPU tensors (one transfer each; a resumed run mixes CPU and device entries)."""
-        if not self.losses:
-            return torch.empty(0), torch.empty(0)
-        return (torch.stack([t.cpu() for t in self.losses]).float(),
-                torch.stack([t.cpu() for t in self.grad_norms]).float())
+        """[steps] CPU float tensors: the earlier records, then this process's (one transfer each)."""
+        return tuple(torch.cat([earlier, torch.stack(new).float().cpu()]) if new else earlier
+                     for earlier, new in zip(self._earlier, (self.losses, self.grad_norms)))
 
     def state_dict(self) -> dict:  # saved in training checkpoints
         losses, grad_norms = self._stacked()
         return {"losses": losses, "grad_norms": grad_norms}
 
     def load_state_dict(self, state: dict) -> None:
-        self.losses, self.grad_norms = list(state["losses"].unbind()), list(state["grad_norms"].unbind())
+        self._earlier = (state["losses"].float(), state["grad_norms"].float())
+        self.losses, self.grad_norms = [], []
 
     def frame(self) -> pd.DataFrame:
         losses, grad_norms = self._stacked()

@@ -1,18 +1,22 @@
 """The one training loop used by every stage, and evaluation.
 
 Data lives on the training device as uint8 tensors; each step indexes a batch, augments it there
-(augment.py), and runs forward/backward/step. On CUDA: bf16 autocast, channels_last, fused optimiser,
-and no host synchronisation inside an epoch (losses and counts accumulate on the device and are read
-once per epoch). On CPU the same code runs deterministically for a given seed.
+(augment.py), and runs forward/backward/step. On CUDA: cuDNN autotuning, bf16 autocast, channels_last,
+fused optimiser, optionally torch.compile (with CUDA graphs in the "reduce-overhead" mode), and no host
+synchronisation inside an epoch (losses and counts accumulate on the device and are read once per
+epoch; `runtime.check_syncs` turns any sync there into an error). On CPU the same code runs
+deterministically for a given seed. How it runs (device, compile, evaluation batch, checkpoint
+interval) comes from params.yaml's `runtime` section, which never changes what a CPU run computes.
 """
 from __future__ import annotations
 
 import contextlib
 import math
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -22,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .augment import MixUp, TrainAugment, normalize
 from .checkpoint import Checkpoint, rng_state, set_rng_state
-from .config import OptimizerConfig, ScheduleConfig, TrainConfig
+from .config import CompileMode, OptimizerConfig, RuntimeConfig, ScheduleConfig, TrainConfig
 from .data import Split, Splits
 from .errors import ConfigError, StudyError, TrainingDiverged
 
@@ -33,16 +37,20 @@ from .errors import ConfigError, StudyError, TrainingDiverged
 CHANNELS_LAST = {"cpu": True, "cuda": True}
 
 
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+def init_device(runtime: RuntimeConfig = RuntimeConfig()) -> torch.device:
+    """The training device for a stage, from `runtime.device` (auto: CUDA if present, else CPU).
 
-
-def init_device() -> torch.device:
-    """The training device for a stage: CUDA if present, else CPU, where every op is made
-    deterministic so the same params and seed give identical metrics."""
-    device = pick_device()
+    CPU: every op is made deterministic, so the same params and seed give identical metrics.
+    CUDA: cuDNN autotuning on; every step has the same shapes, so the algorithm search runs once per
+    layer shape, in the first steps, and the fastest kernels are kept.
+    """
+    if runtime.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("runtime.device is cuda, but torch sees no CUDA device; set runtime.device to auto or cpu")
+    device = torch.device("cuda" if runtime.device != "cpu" and torch.cuda.is_available() else "cpu")
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True)
+    else:
+        torch.backends.cudnn.benchmark = True
     return device
 
 
@@ -132,10 +140,31 @@ class TrainResult:
     test: EvalResult | None  # None when train() was asked not to evaluate the test set
     train_seconds: float  # wall time of the training steps, evaluation excluded
     images_seen: int  # training images processed (epochs x steps x batch)
-    compiled: bool = False  # whether the training forward pass ran through torch.compile
+    images_per_epoch: int = 0  # steps per epoch x batch
+    # The first epoch this process trained pays one-time costs (torch.compile, cuDNN autotuning, CUDA
+    # graph capture, allocator growth); the median of the later ones is the steady-state epoch time.
+    first_epoch_seconds: float | None = None
+    steady_epoch_seconds: float | None = None  # None when this process trained a single epoch
+    compile: dict = field(default_factory=dict)  # TrainForward.stats(): mode, graphs compiled, graph breaks
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the training forward pass really ran compiled code (Dynamo produced a graph)."""
+        return self.compile.get("graphs", 0) > 0
+
+    @property
+    def warmup_seconds(self) -> float | None:
+        """What the first epoch cost beyond a steady-state one (compile, autotuning, graph capture)."""
+        if self.steady_epoch_seconds is None:
+            return None
+        return max(0.0, self.first_epoch_seconds - self.steady_epoch_seconds)
 
     @property
     def images_per_second(self) -> float:
+        """Steady-state training throughput (warm-up excluded) where there is a steady state, else the
+        average over all training time."""
+        if self.steady_epoch_seconds:
+            return self.images_per_epoch / self.steady_epoch_seconds
         return self.images_seen / self.train_seconds if self.train_seconds else 0.0
 
 
@@ -172,16 +201,62 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothi
     return F.cross_entropy(logits.float(), target, label_smoothing=label_smoothing)
 
 
-def compiled(model: nn.Module, wanted: bool, device: torch.device) -> Callable:
-    """The module to call for training steps: torch.compile(model) when asked and on CUDA, else model.
+def _dynamo_counts() -> dict[str, int]:
+    """Dynamo's and inductor's own tallies, cumulative over the process."""
+    from torch._dynamo.utils import counters
 
-    CUDA only: on CPU, inductor's compile time outweighs the gain at this project's CPU budgets and its
-    kernels are not covered by use_deterministic_algorithms. The compiled wrapper shares the
-    parameters, so checkpoints and saved weights keep using `model`'s own state_dict keys.
+    return {"graphs": counters["stats"]["unique_graphs"], "graph_breaks": sum(counters["graph_break"].values()),
+            # inductor's count of graphs it ran without CUDA graphs in a CUDA-graph mode (and why, in its log)
+            "cudagraph_skips": counters["inductor"]["cudagraph_skips"]}
+
+
+class TrainForward:
+    """What the training steps call: the model itself, or torch.compile(model, mode=...) on CUDA.
+
+    CUDA only: on CPU, inductor's compile time outweighs the gain at this project's CPU budgets (measured
+    in the README) and its kernels are not covered by use_deterministic_algorithms. The compiled wrapper
+    shares the parameters, so checkpoints and saved weights keep using `model`'s own state_dict keys.
+    `stats()` counts what Dynamo really compiled for this run, so a skipped frame or an eager fallback
+    is not reported as compiled.
     """
-    if not wanted or device.type != "cuda":
-        return model
-    return torch.compile(model)
+
+    CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
+
+    def __init__(self, model: nn.Module, mode: CompileMode, device: torch.device):
+        self.mode = mode if device.type == "cuda" else "off"
+        if self.mode == "off":
+            self._call = model
+        else:
+            # Dynamo's caches outlive a model: a second run of the same architecture in this process could
+            # reuse the first one's graphs and count none. A reset makes each run's count its own.
+            import torch._dynamo
+
+            torch._dynamo.reset()
+            self._call = torch.compile(model, mode=None if self.mode == "default" else self.mode)
+        self._start = _dynamo_counts()
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode in self.CUDA_GRAPH_MODES:
+            # A new iteration: the graphs may now overwrite the previous step's outputs (all consumed).
+            torch.compiler.cudagraph_mark_step_begin()
+        return self._call(x)
+
+    def stats(self) -> dict:
+        now = _dynamo_counts()
+        return {"mode": self.mode, **{k: now[k] - self._start[k] for k in now}}
+
+
+@contextlib.contextmanager
+def no_syncs_allowed(device: torch.device, enabled: bool) -> Iterator[None]:
+    """With `enabled` on CUDA, any host synchronisation inside the block raises (torch's sync debug mode)."""
+    if not enabled or device.type != "cuda":
+        yield
+        return
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        yield
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
 
 
 # Called after each backward pass, before the optimiser step: (global step from 0, model, loss).
@@ -190,18 +265,20 @@ BackwardHook = Callable[[int, nn.Module, torch.Tensor], None]
 
 
 def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.device, run: str = "run",
-          batch_transform: Callable | None = None, on_backward: Sequence[BackwardHook] = (),
-          evaluate_test: bool = True, checkpoint: Checkpoint | None = None) -> TrainResult:
+          runtime: RuntimeConfig = RuntimeConfig(), batch_transform: Callable | None = None,
+          on_backward: Sequence[BackwardHook] = (), evaluate_test: bool = True,
+          checkpoint: Checkpoint | None = None) -> TrainResult:
     """Train `model` on data.train with the recipe `cfg`, validating on data.val every epoch, then test.
 
     batch_transform: optional (images_float, labels) -> (images_float, targets) applied after the
     augmentation; targets may be soft [B, C]. None: MixUp if cfg.mixup_alpha > 0. Training accuracy is
     against the dominant label of a soft target (the larger MixUp share).
     on_backward: hooks run after every backward pass (gradient recording).
+    runtime: how to run (compile mode, evaluation batch size, sync checks); never changes a CPU result.
     evaluate_test: False skips the final test evaluation (speed measurements).
-    checkpoint: where to save the full training state after every epoch, and to resume from if a
-    checkpoint is already there (a killed run). On CPU a resumed run ends bit-identical to an
-    uninterrupted one.
+    checkpoint: where to save the full training state at the end of an epoch when it is due (see
+    Checkpoint.due; always after the last), and to resume from if a checkpoint is already there (a
+    killed run). On CPU a resumed run ends bit-identical to an uninterrupted one.
     """
     train_split, val_split = data.train.head(cfg.train_subset), data.val.head(cfg.val_subset)
     test_split = data.test.head(cfg.test_subset)
@@ -216,7 +293,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     augment = TrainAugment(cfg.augment, generator)
     if batch_transform is None and cfg.mixup_alpha > 0:
         batch_transform = MixUp(cfg.mixup_alpha, generator)
-    forward = compiled(model, cfg.compile, device)
+    forward = TrainForward(model, runtime.compile, device)
     watch = _DivergenceWatch(device)
     history, train_seconds, first_epoch = [], 0.0, 1
     saved = checkpoint.load() if checkpoint else None
@@ -236,58 +313,74 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
         print(f"resuming {run} from epoch {first_epoch} (checkpoint {checkpoint.path})", file=sys.stderr)
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc=run,
                unit="step", disable=None, leave=False)
-    for epoch in range(first_epoch, cfg.epochs + 1):
-        model.train()
-        lr = optimizer.param_groups[0]["lr"]  # the lr the epoch starts with
-        loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        started = time.perf_counter()
-        order = torch.randperm(len(train_split), device=device, generator=generator)
-        for step in range(steps_per_epoch):
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            x, y = augment(train_split.images[idx]), train_split.labels[idx]
-            target = y
-            if batch_transform is not None:
-                x, target = batch_transform(x, y)
-            x = to_memory_format(x, device)
-            with autocast(device):
-                logits = forward(x)
-            loss = soft_cross_entropy(logits, target, cfg.label_smoothing)
-            global_step = (epoch - 1) * steps_per_epoch + step
-            if watch.update(loss.detach(), global_step):
-                bar.close()
-                watch.check(run, epoch, steps_per_epoch)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            for hook in on_backward:
-                hook(global_step, model, loss)
-            optimizer.step()
-            scheduler.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == (target.argmax(1) if target.is_floating_point() else y)).sum()
-            bar.update()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        seconds = time.perf_counter() - started
-        train_seconds += seconds
-        watch.check(run, epoch, steps_per_epoch)
-        seen = steps_per_epoch * cfg.batch_size
-        val = evaluate(model, val_split, cfg.eval_batch_size, device)
-        history.append({
-            "epoch": epoch, "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
-            "val_loss": val.loss, "val_acc": val.accuracy, "lr": lr, "epoch_seconds": seconds,
-        })
-        bar.set_postfix(epoch=epoch, val_acc=f"{val.accuracy:.3f}")
-        if not math.isfinite(val.loss):
-            bar.close()
-            raise TrainingDiverged(run, epoch, epoch * steps_per_epoch, val.loss)
-        if checkpoint:  # only after a finite epoch: a divergence keeps the last good checkpoint
-            checkpoint.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
-                             "history": history, "train_seconds": train_seconds,
-                             # recorders' data so far, so a resumed run's records are complete
-                             "hooks": [h.state_dict() if hasattr(h, "state_dict") else None for h in on_backward]})
-    bar.close()
-    test = evaluate(model, test_split, cfg.eval_batch_size, device) if evaluate_test else None
+    epoch_seconds = []  # the epochs this process trains
+    try:
+        for epoch in range(first_epoch, cfg.epochs + 1):
+            model.train()
+            lr = optimizer.param_groups[0]["lr"]  # the lr the epoch starts with
+            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+            correct = torch.zeros((), device=device, dtype=torch.long)
+            started = time.perf_counter()
+            order = torch.randperm(len(train_split), device=device, generator=generator)
+            # The first epoch may sync while it compiles and autotunes; every later one must not.
+            with no_syncs_allowed(device, runtime.check_syncs and epoch > first_epoch):
+                for step in range(steps_per_epoch):
+                    idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                    x, y = augment(train_split.images[idx]), train_split.labels[idx]
+                    target = y
+                    if batch_transform is not None:
+                        x, target = batch_transform(x, y)
+                    x = to_memory_format(x, device)
+                    with autocast(device):
+                        logits = forward(x)
+                    loss = soft_cross_entropy(logits, target, cfg.label_smoothing)
+                    global_step = (epoch - 1) * steps_per_epoch + step
+                    if watch.update(loss.detach(), global_step):
+                        watch.check(run, epoch, steps_per_epoch)
+                    # Tallied before the backward pass: under CUDA graphs the logits live in the graphs'
+                    # memory pool and are only guaranteed until the next graph replays.
+                    loss_sum += loss.detach() * len(y)
+                    correct += (logits.argmax(1) == (target.argmax(1) if target.is_floating_point() else y)).sum()
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    for hook in on_backward:
+                        hook(global_step, model, loss)
+                    optimizer.step()
+                    scheduler.step()
+                    bar.update()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            seconds = time.perf_counter() - started
+            epoch_seconds.append(seconds)
+            train_seconds += seconds
+            watch.check(run, epoch, steps_per_epoch)
+            seen = steps_per_epoch * cfg.batch_size
+            # No validation split (a run that trains on every training image): no validation columns' values.
+            val = evaluate(model, val_split, runtime.eval_batch_size, device) if len(val_split) else None
+            history.append({
+                "epoch": epoch, "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
+                "val_loss": val.loss if val else None, "val_acc": val.accuracy if val else None,
+                "lr": lr, "epoch_seconds": seconds,
+            })
+            if val is not None:
+                bar.set_postfix(epoch=epoch, val_acc=f"{val.accuracy:.3f}")
+                if not math.isfinite(val.loss):
+                    raise TrainingDiverged(run, epoch, epoch * steps_per_epoch, val.loss)
+            # Only after a finite epoch: a divergence keeps the last good checkpoint.
+            if checkpoint and checkpoint.due(last_epoch=epoch == cfg.epochs):
+                checkpoint.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                 "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
+                                 "history": history, "train_seconds": train_seconds,
+                                 # recorders' data so far, so a resumed run's records are complete
+                                 "hooks": [h.state_dict() if hasattr(h, "state_dict") else None
+                                           for h in on_backward]})
+    finally:
+        bar.close()
+        if checkpoint:
+            checkpoint.wait()  # the last write is on disk (or its error raised) before the run returns
+    test = evaluate(model, test_split, runtime.eval_batch_size, device) if evaluate_test else None
     return TrainResult(history, test, train_seconds, cfg.epochs * steps_per_epoch * cfg.batch_size,
-                       compiled=forward is not model)
+                       images_per_epoch=steps_per_epoch * cfg.batch_size,
+                       first_epoch_seconds=epoch_seconds[0] if epoch_seconds else None,
+                       steady_epoch_seconds=statistics.median(epoch_seconds[1:]) if len(epoch_seconds) > 1 else None,
+                       compile=forward.stats())

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .checkpoint import Checkpoints, config_key
-from .config import TrainConfig
+from .config import RuntimeConfig, TrainConfig
 from .data import CLASSES, Splits
 from .diagnostics import StepRecorder
 from .engine import BackwardHook, TrainResult, train
@@ -59,9 +59,9 @@ def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
 
 
 def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Splits, *, profile: str,
-              device: torch.device, outputs: RunOutputs | None = None, record_steps: bool = False,
-              on_backward: tuple[BackwardHook, ...] = (), model: nn.Module | None = None,
-              checkpoints: Checkpoints | None = None) -> Run:
+              device: torch.device, runtime: RuntimeConfig = RuntimeConfig(), outputs: RunOutputs | None = None,
+              record_steps: bool = False, on_backward: tuple[BackwardHook, ...] = (),
+              model: nn.Module | None = None, checkpoints: Checkpoints | None = None) -> Run:
     """Train one run. `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded).
     With `checkpoints`, the run saves its state every epoch and resumes from it after a crash; the key
     covers the run name, model, recipe and data, so any change starts the run afresh."""
@@ -76,7 +76,8 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
                          hook_configs, device.type)
         checkpoint = checkpoints.for_run(name, key)
     with peak_memory(device) as memory:
-        result = train(model, data, train_cfg, device=device, run=name, on_backward=hooks, checkpoint=checkpoint)
+        result = train(model, data, train_cfg, device=device, run=name, runtime=runtime, on_backward=hooks,
+                       checkpoint=checkpoint)
     last = result.history[-1]
     metrics = {
         "run": name,
@@ -91,12 +92,16 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "train_images": len(data.train.head(train_cfg.train_subset)),
         "test_images": len(result.test.labels),
         "train_seconds": result.train_seconds,
-        "images_per_second": result.images_per_second,
+        "images_per_second": result.images_per_second,  # steady state: the first epoch's warm-up excluded
+        "steady_epoch_seconds": result.steady_epoch_seconds,
+        "warmup_seconds": result.warmup_seconds,
         "peak_memory_bytes": memory["bytes"],
         "peak_memory_kind": memory["kind"],
         "compiled": result.compiled,
+        "compile": result.compile,
         "provenance": provenance(profile, train_cfg.seed, device, data.meta),
         "config": {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()},
+        "runtime": runtime.model_dump(),
     }
     steps = recorder.frame() if recorder else None
     if outputs is not None:
@@ -113,14 +118,15 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
 
 
 def train_seeds(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, seeds: list[int], data: Splits, *,
-                profile: str, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+                profile: str, device: torch.device, runtime: RuntimeConfig = RuntimeConfig(),
+                checkpoints: Checkpoints | None = None) -> dict:
     """One run of `train_cfg` per seed, named <name>/seed_<seed> (standard outputs, with predictions for
     paired tests), then metrics/<name>.json: every seed's results and their mean and std."""
     runs = []
     for seed in seeds:
         run = f"{name}/seed_{seed}"
         runs.append(train_run(run, model_cfg, train_cfg.model_copy(update={"seed": seed}), data, profile=profile,
-                              device=device, outputs=RunOutputs.under(run, predictions=True),
+                              device=device, runtime=runtime, outputs=RunOutputs.under(run, predictions=True),
                               checkpoints=checkpoints).metrics)
     first = runs[0]
     summary = {
@@ -132,7 +138,7 @@ def train_seeds(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, seeds
         "per_seed": {str(seed): {"test_accuracy": m["test_accuracy"], "final_val_accuracy": m["final_val_accuracy"]}
                      for seed, m in zip(seeds, runs)},
         **{key: first[key] for key in ("params", "flops_per_image", "epochs", "train_images", "test_images",
-                                       "peak_memory_bytes", "peak_memory_kind", "compiled")},
+                                       "peak_memory_bytes", "peak_memory_kind", "compiled", "runtime")},
         "provenance": {k: v for k, v in first["provenance"].items() if k != "seed"},
         "config": {"model": first["config"]["model"],
                    "train": {k: v for k, v in first["config"]["train"].items() if k != "seed"}},

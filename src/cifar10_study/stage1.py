@@ -23,7 +23,8 @@ EXPERIMENTS = "stage1_experiments"
 def run_baseline(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> Run:
     """Train the baseline; write its curves, confusion matrix (PNG, JSON, per-image CSV) and parameter table."""
     run = train_run(BASELINE, params.stage1.model, params.stage1.train_for(params.profile), data,
-                    profile=params.profile, device=device, outputs=RunOutputs.under(BASELINE, predictions=True), checkpoints=checkpoints)
+                    profile=params.profile, device=device, runtime=params.runtime,
+                    outputs=RunOutputs.under(BASELINE, predictions=True), checkpoints=checkpoints)
     out = Path("plots") / BASELINE
     table = parameter_table(run.model)
     with atomic_path(out / "param_table.csv") as tmp:
@@ -72,7 +73,7 @@ def run_experiments(params: Params, data: Splits, device: torch.device, checkpoi
                              Path("plots") / EXPERIMENTS / "history" / f"{name}.csv",
                              Path("models") / EXPERIMENTS / f"{name}.pt")
         runs[name] = train_run(f"{EXPERIMENTS}/{name}", model_cfg, train_cfg, data, profile=params.profile,
-                               device=device, outputs=outputs, checkpoints=checkpoints)
+                               device=device, runtime=params.runtime, outputs=outputs, checkpoints=checkpoints)
 
     collapse = {}
     for name in ("linear_avgpool", "linear_maxpool"):

@@ -36,8 +36,8 @@ def run_variant(params: Params, name: str, data: Splits, device: torch.device,
         raise ConfigError(f"unknown stage2 variant {name!r}; params.yaml stage2.variants has {sorted(params.stage2.variants)}")
     model_cfg = variant_model(params.stage1.model, params.stage2.variants[name])
     return train_run(f"{STAGE}/{name}", model_cfg, params.stage2_recipe(), data, profile=params.profile,
-                     device=device, outputs=RunOutputs.under(f"{STAGE}/{name}"), record_steps=True,
-                     checkpoints=checkpoints)
+                     device=device, runtime=params.runtime, outputs=RunOutputs.under(f"{STAGE}/{name}"),
+                     record_steps=True, checkpoints=checkpoints)
 
 
 def run_diagnostics(params: Params) -> dict:

@@ -51,4 +51,4 @@ def run(params: Params, data: Splits, device: torch.device, ablation: str | None
     values = switches(params, ablation)
     name = STAGE if ablation is None else f"{ABLATIONS_STAGE}/{ablation}"
     return train_run(name, model_config(params, values), recipe(params, values), data, profile=params.profile,
-                     device=device, outputs=RunOutputs.under(name), checkpoints=checkpoints)
+                     device=device, runtime=params.runtime, outputs=RunOutputs.under(name), checkpoints=checkpoints)

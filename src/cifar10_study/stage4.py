@@ -29,4 +29,4 @@ def seeds(params: Params) -> list[int]:
 def run(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
     """Train ResNet-18 once per seed; returns the across-seed summary written to metrics/stage4.json."""
     return train_seeds(STAGE, ResNet18Config(name="resnet18"), recipe(params), seeds(params), data,
-                       profile=params.profile, device=device, checkpoints=checkpoints)
+                       profile=params.profile, device=device, runtime=params.runtime, checkpoints=checkpoints)

@@ -47,4 +47,5 @@ def run(params: Params, data: Splits, device: torch.device, ablation: str | None
     """Train the full model (ablation None) or one ablation once per Stage 4 seed; returns the summary."""
     values = switches(params, ablation)
     return train_seeds(run_name(ablation), model_config(params, values), recipe(params, values),
-                       stage4.seeds(params), data, profile=params.profile, device=device, checkpoints=checkpoints)
+                       stage4.seeds(params), data, profile=params.profile, device=device, runtime=params.runtime,
+                       checkpoints=checkpoints)

@@ -64,8 +64,8 @@ def run_vanishing(params: Params, data: Splits, device: torch.device, checkpoint
         recorder = LayerGradRecorder(model, cfg.grad_steps)
         try:
             run = train_run(f"{VANISHING}/{name}", model_cfg, recipe, data, profile=params.profile, device=device,
-                            outputs=_run_outputs(VANISHING, name), on_backward=(recorder,), model=model,
-                            checkpoints=checkpoints)
+                            runtime=params.runtime, outputs=_run_outputs(VANISHING, name), on_backward=(recorder,),
+                            model=model, checkpoints=checkpoints)
             val = [row["val_acc"] for row in run.result.history]
             learned = [i + 1 for i, acc in enumerate(val) if acc >= cfg.learned_accuracy]
             outcome = {"diverged": False, "test_accuracy": run.metrics["test_accuracy"],
@@ -101,30 +101,37 @@ def _grad_summary(grads: pd.DataFrame) -> dict:
 
 # --- parameter explosion ---------------------------------------------------------------------------------
 
+# Training steps per timed epoch. A CPU step of a wide CNN takes seconds, so two are enough there; a GPU
+# step takes milliseconds, where two would time mostly launch jitter.
+MEASURE_STEPS = {"cpu": 2, "cuda": 50}
+
+
 def _measure(model_cfg: BaselineCNNConfig, probe: TrainConfig, data: Splits, device: torch.device) -> dict:
     model = build_seeded(model_cfg, probe.seed)
     with peak_memory(device) as memory:
         result = train(model, data, probe, device=device, run="measure", evaluate_test=False)
     extra = memory["bytes"] - memory["start_bytes"] if memory["bytes"] is not None else None
-    return {"seconds_per_step": result.history[-1]["epoch_seconds"] / 2, "peak_memory_bytes": extra,
+    steps = len(data.train.head(probe.train_subset)) // probe.batch_size
+    return {"seconds_per_step": result.steady_epoch_seconds / steps, "peak_memory_bytes": extra,
             "peak_memory_kind": memory["kind"]}
 
 
 def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: int, data: Splits,
                  device: torch.device) -> dict:
-    """Seconds per training step and peak memory, from the real training loop: two epochs of two
-    steps each; the second epoch is timed (the first pays one-time costs).
+    """Seconds per training step and peak memory, from the real training loop: two epochs of
+    MEASURE_STEPS steps each; the second epoch is timed (the first pays one-time costs).
 
     On CPU it runs in a fresh process: a process's resident memory does not shrink when tensors are
     freed (the allocator keeps the pages), so a peak measured after an earlier, larger run would be wrong.
     The figure is then that process's peak RSS growth during training, which includes a constant
     one-time cost of the first training loop (see width x1). On CUDA, the allocator's own peak.
     """
+    steps = MEASURE_STEPS[device.type]
     probe = TrainConfig.model_validate({**recipe.model_dump(), "epochs": 2, "batch_size": batch_size,
-                                        "train_subset": 2 * batch_size, "val_subset": batch_size})
+                                        "train_subset": steps * batch_size, "val_subset": batch_size})
     if device.type == "cuda":
         return _measure(model_cfg, probe, data, device)
-    small = Splits(data.train.head(2 * batch_size), data.val.head(batch_size), data.test.head(1), data.meta)
+    small = Splits(data.train.head(steps * batch_size), data.val.head(batch_size), data.test.head(1), data.meta)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_measure, model_cfg, probe, small, device).result()
 
@@ -158,7 +165,8 @@ def run_explosion(params: Params, data: Splits, device: torch.device, checkpoint
         else:
             try:
                 run = train_run(f"{EXPLOSION}/width_x{width}", model_cfg, recipe, data, profile=params.profile,
-                                device=device, outputs=_run_outputs(EXPLOSION, f"width_x{width}"),
+                                device=device, runtime=params.runtime,
+                                outputs=_run_outputs(EXPLOSION, f"width_x{width}"),
                                 checkpoints=checkpoints)
                 row.update(trained=True, test_accuracy=run.metrics["test_accuracy"],
                            final_val_accuracy=run.metrics["final_val_accuracy"],

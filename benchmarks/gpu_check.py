@@ -1,0 +1,326 @@
+"""The measuring half of `benchmarks/gpu_check.sh` (which also installs missing wheels and runs the CUDA
+tests); see that script for the whole check.
+
+    python benchmarks/gpu_check.py prepare-data            # make data/prepared if it is missing
+    python benchmarks/gpu_check.py measure OUT_DIR --deadline UNIX_SECONDS [--pytest-log FILE]
+
+`measure` writes, refreshing them after every phase so a cut-off run still leaves what it measured:
+  OUT_DIR/gpu_check.json      environment, CUDA tests' summary, throughput per variant, the recipe run,
+                              and the full-profile time estimated from the measured epoch time
+  OUT_DIR/throughput.csv      one row per variant
+  OUT_DIR/stage4_history.csv  the recipe run, one row per epoch
+Phases: (1) environment and a bf16 matrix-product rate (the practical peak); (2) ResNet-18 training
+throughput with the project's engine over the full 50,000 training images at batch 128, for each
+torch.compile variant (eager, default, CUDA graphs via "reduce-overhead"), each timed over 3 epochs:
+the first pays compile / autotune / graph capture, the median of the others is the steady epoch;
+(3) SE-ResNet-18 + MixUp + Cutout (Stage 5), eager, against eager ResNet-18, for the Stage 5 estimate;
+(4) one ResNet-18 run with the Stage 4 recipe (params.yaml stage4.train: SGD 0.1, momentum 0.9, weight
+decay 5e-4, batch 128, crop + flip, cosine to 0 over the run) on all 50,000 training images, in the
+fastest variant, for as many epochs as the time left holds; its final-epoch test accuracy (10,000 images).
+
+--smoke --device cpu runs the same code on a small network and random images in seconds (the tests
+use it, so the script cannot rot between GPU sessions).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from cifar10_study import engine
+from cifar10_study.config import RuntimeConfig, TrainConfig, load_params
+from cifar10_study.data import Split, Splits, load_splits, prepare
+from cifar10_study.fileio import write_json
+from cifar10_study.metrics import count_parameters, flops_per_image
+from cifar10_study.models.residual import ResidualCNNConfig, ResNet18Config
+from cifar10_study.runs import build_seeded
+
+REPO = Path(__file__).resolve().parent.parent
+PREPARED = REPO / "data/prepared"
+# Where an archive in the official layout is looked for, in order, when data/prepared is missing.
+ARCHIVES = [REPO / "data/raw/cifar-10-python.tar.gz"]
+# Where the JPEG stand-in and its builder are looked for (../shared/data on the project's machines;
+# .gpu-data/ is the copy carried to a lent GPU machine, see README "Running on a GPU").
+STAND_IN_DIRS = [REPO / ".gpu-data", REPO.parent / "shared/data"]
+VARIANTS = ("off", "default", "reduce-overhead")  # runtime.compile modes timed in phase 2
+# Dense bf16 tensor-core rate without sparsity, from NVIDIA's datasheets (SXM parts), TFLOP/s.
+DATASHEET_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
+FULL_PROFILE_EPOCHS = 200
+
+
+def log(message: str) -> None:
+    print(f"[gpu_check {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- data ---------------------------------------------------------------------------------------------
+
+def prepare_data() -> None:
+    """data/prepared from the first archive found, else from the JPEG stand-in (built to data/raw)."""
+    if (PREPARED / "meta.json").is_file():
+        log(f"data: using {PREPARED}")
+        return
+    archive = next((a for a in ARCHIVES if a.is_file()), None)
+    if archive is None:
+        stand_in = next((d for d in STAND_IN_DIRS if (d / "cifar10-jpeg.tar.gz").is_file()), None)
+        if stand_in is None:
+            sys.exit(f"gpu_check: no CIFAR-10 data: expected {PREPARED}, an archive at "
+                     f"{', '.join(map(str, ARCHIVES))}, or cifar10-jpeg.tar.gz + make_cifar10_archive.py in "
+                     f"{' or '.join(map(str, STAND_IN_DIRS))}")
+        archive = ARCHIVES[0]
+        log(f"data: building {archive} from the JPEG stand-in in {stand_in}")
+        subprocess.run([sys.executable, str(stand_in / "make_cifar10_archive.py"), str(archive)], check=True)
+    data_cfg = load_params(REPO / "params.yaml").data
+    meta = prepare(str(archive), PREPARED, data_cfg.val_size, data_cfg.split_seed)
+    log(f"data: prepared {meta['counts']} from {archive} (official: {meta['official']})")
+
+
+def full_training_data(device: torch.device, smoke: bool) -> Splits:
+    """All 50,000 training images (the prepared train + val splits) as the training set, no validation
+    split (nothing is selected here), and the 10,000 test images."""
+    if smoke:
+        g = torch.Generator().manual_seed(0)
+        images = torch.randint(0, 256, (640, 3, 32, 32), generator=g, dtype=torch.uint8)
+        labels = torch.randint(0, 10, (640,), generator=g)
+        host = Splits(Split(images[:512], labels[:512]), Split(images[:0], labels[:0]),
+                      Split(images[512:], labels[512:]), meta={"source": "random pixels (smoke)"})
+    else:
+        prepared = load_splits(PREPARED, "cpu")
+        train = Split(torch.cat([prepared.train.images, prepared.val.images]),
+                      torch.cat([prepared.train.labels, prepared.val.labels]))
+        host = Splits(train, prepared.val.head(0), prepared.test, prepared.meta)
+    return Splits(*(Split(s.images.to(device), s.labels.to(device)) for s in (host.train, host.val, host.test)),
+                  meta=host.meta)
+
+
+# --- measurements -------------------------------------------------------------------------------------
+
+def environment(device: torch.device) -> dict:
+    env = {"python": platform.python_version(), "torch": torch.__version__, "device": device.type,
+           "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()}
+    if device.type != "cuda":
+        return env
+    props = torch.cuda.get_device_properties(device)
+    env.update(gpu=props.name, compute_capability=f"{props.major}.{props.minor}",
+               gpu_memory_gib=round(props.total_memory / 2**30, 1), multiprocessors=props.multi_processor_count)
+    if shutil.which("nvidia-smi"):
+        smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version,clocks.max.sm,power.limit",
+                              "--format=csv,noheader"], capture_output=True, text=True)
+        env["nvidia_smi"] = smi.stdout.strip()
+    env["bf16_matmul_tflops"] = bf16_matmul_tflops(device)
+    env["datasheet_bf16_tflops"] = next((v for k, v in DATASHEET_BF16_TFLOPS.items() if k in props.name), None)
+    return env
+
+
+def bf16_matmul_tflops(device: torch.device, n: int = 8192, repeats: int = 10) -> float:
+    """The practical bf16 peak: an n x n x n matrix product on random data, timed with CUDA events."""
+    a, b = (torch.randn(n, n, device=device, dtype=torch.bfloat16) for _ in range(2))
+    for _ in range(3):
+        a @ b
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(repeats):
+        a @ b
+    end.record()
+    torch.cuda.synchronize(device)
+    return 2 * n**3 * repeats / (start.elapsed_time(end) / 1e3) / 1e12
+
+
+def recipe(epochs: int, smoke: bool, **overrides) -> TrainConfig:
+    """params.yaml's stage4.train (the published recipe) for `epochs` epochs."""
+    train = load_params(REPO / "params.yaml").stage4.train.model_dump()
+    train.update(epochs=epochs, **overrides)
+    if smoke:
+        train.update(batch_size=64)
+    return TrainConfig.model_validate(train)
+
+
+def model_config(smoke: bool, se: bool = False):
+    if smoke:
+        return ResidualCNNConfig(name="residual_cnn", channels=[8, 16], se_reduction=4 if se else None)
+    return ResNet18Config(name="resnet18", se_reduction=16 if se else None)
+
+
+def timed_variant(name: str, model_cfg, cfg: TrainConfig, data: Splits, device: torch.device, mode: str,
+                  peak_tflops: float | None) -> dict:
+    """Train `cfg.epochs` epochs, no test evaluation; the first epoch's extra time is the warm-up."""
+    model = build_seeded(model_cfg, 0)
+    train_flops = 3 * flops_per_image(model)  # forward + backward (inputs and weights), per image
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    result = engine.train(model, data, cfg, device=device, run=name, evaluate_test=False,
+                          runtime=RuntimeConfig(compile=mode))
+    row = {"variant": name, "compile": mode, "params": count_parameters(model), "epochs": cfg.epochs,
+           "images_per_epoch": result.images_per_epoch, "first_epoch_seconds": result.first_epoch_seconds,
+           "steady_epoch_seconds": result.steady_epoch_seconds, "warmup_seconds": result.warmup_seconds,
+           "images_per_second": result.images_per_second, "compiled": result.compiled, **{
+               f"compile_{k}": v for k, v in result.compile.items() if k != "mode"},
+           "train_tflops": result.images_per_second * train_flops / 1e12,
+           "peak_memory_gib": torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None}
+    row["fraction_of_peak"] = row["train_tflops"] / peak_tflops if peak_tflops else None
+    return row
+
+
+def stage4_run(model_cfg, epochs: int, data: Splits, device: torch.device, mode: str, smoke: bool) -> tuple[dict, list]:
+    cfg = recipe(epochs, smoke)
+    model = build_seeded(model_cfg, 0)
+    result = engine.train(model, data, cfg, device=device, run="stage4-recipe", runtime=RuntimeConfig(compile=mode))
+    summary = {"epochs": epochs, "compile": mode, "train_images": len(data.train), "test_images": len(result.test.labels),
+               "test_accuracy": result.test.accuracy, "test_loss": result.test.loss,
+               "final_train_accuracy": result.history[-1]["train_acc"], "train_seconds": result.train_seconds,
+               "steady_epoch_seconds": result.steady_epoch_seconds, "warmup_seconds": result.warmup_seconds,
+               "images_per_second": result.images_per_second, "compiled": result.compiled,
+               "recipe": cfg.model_dump()}
+    return summary, result.history
+
+
+def full_profile_estimate(steady_50k: float, stage5_ratio: float | None, seeds: int) -> dict:
+    """GPU time of the full profile's ResNet runs from the measured steady epoch (Stages 4 and 5 train on
+    45,000 images today: data.val_size holds 5,000 out; evaluation adds a few percent, not included)."""
+    epoch_45k = steady_50k * 45 / 50
+    stage4 = seeds * FULL_PROFILE_EPOCHS * epoch_45k
+    out = {"epoch_seconds_45k": epoch_45k, "stage4_run_hours": FULL_PROFILE_EPOCHS * epoch_45k / 3600,
+           "stage4_hours": stage4 / 3600}
+    if stage5_ratio is not None:
+        # stage5 (SE + MixUp + Cutout), no_mixup and no_cutout (SE), no_se (plain): bounded by the SE ratio
+        out["stage5_and_ablations_hours"] = 4 * stage4 * stage5_ratio / 3600
+        out["stage4_and_5_hours"] = out["stage4_hours"] + out["stage5_and_ablations_hours"]
+    return out
+
+
+def pytest_summary(log_path: Path | None) -> dict:
+    if log_path is None or not log_path.is_file():
+        return {"ran": False}
+    lines = [line for line in log_path.read_text().splitlines() if line.strip()]
+    last = next((line for line in reversed(lines) if " in " in line and ("passed" in line or "failed" in line
+                                                                       or "error" in line)), None)
+    rc = next((line.split("=", 1)[1] for line in reversed(lines) if line.startswith("exit_status=")), None)
+    failed = [line for line in lines if line.startswith(("FAILED", "ERROR"))]
+    return {"ran": True, "summary": last.strip("= ") if last else None, "exit_status": rc, "failures": failed}
+
+
+# --- driver -------------------------------------------------------------------------------------------
+
+class Report:
+    """The results so far, rewritten after every phase."""
+
+    def __init__(self, out: Path):
+        self.out, self.data = out, {"started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+        out.mkdir(parents=True, exist_ok=True)
+
+    def update(self, **items) -> None:
+        self.data.update(items)
+        write_json(self.out / "gpu_check.json", self.data)
+
+
+def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytest_log: Path | None) -> int:
+    report = Report(out)
+    report.update(cuda_tests=pytest_summary(pytest_log))
+    env = environment(device)
+    report.update(environment=env)
+    log(f"environment: {env}")
+    peak = env.get("bf16_matmul_tflops")
+    data = full_training_data(device, smoke)
+    report.update(data={"source": data.meta.get("source"), "official": data.meta.get("official"),
+                        "train_images": len(data.train), "test_images": len(data.test)})
+
+    epochs = 3  # the first pays the warm-up; the median of the other two is the steady epoch
+    rows, errors = [], {}
+    name = "small_residual_cnn(smoke)" if smoke else "resnet18"
+    for mode in VARIANTS:
+        # An eager variant needs ~3 epochs; a compiled one adds its compile (~1 min for ResNet-18).
+        need = 30 if mode == "off" else 120
+        if not smoke and time.time() + need > deadline - 120:
+            errors[f"{name}/{mode}"] = "skipped: not enough time left"
+            continue
+        try:
+            rows.append(timed_variant(f"{name}/{mode}", model_config(smoke), recipe(epochs, smoke), data, device,
+                                      mode, peak))
+            log(f"throughput {rows[-1]['variant']}: steady epoch {rows[-1]['steady_epoch_seconds']:.2f} s, "
+                f"{rows[-1]['images_per_second']:,.0f} images/s, warm-up {rows[-1]['warmup_seconds']:.1f} s")
+        except Exception as exc:  # one failing variant must not cost the others their figures
+            errors[f"{name}/{mode}"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log(f"throughput {name}/{mode} FAILED: {errors[f'{name}/{mode}']}")
+        pd.DataFrame(rows).to_csv(out / "throughput.csv", index=False)
+        report.update(throughput=rows, errors=errors)
+    usable = [r for r in rows if r["compile"] == "off" or r["compiled"]]
+    if not usable:
+        log("no variant trained: nothing more to measure")
+        return 1
+    best = min(usable, key=lambda r: r["steady_epoch_seconds"])
+    report.update(fastest_variant=best["variant"])
+
+    # Stage 5's network and augmentation, eager (a compile would cost another warm-up), against eager ResNet-18.
+    stage5_ratio, eager = None, next((r for r in rows if r["compile"] == "off"), None)
+    if eager and (smoke or time.time() + 3 * eager["first_epoch_seconds"] < deadline - 150):
+        try:
+            se_row = timed_variant(f"se_{name}+mixup+cutout/off", model_config(smoke, se=True),
+                                   recipe(epochs, smoke, mixup_alpha=1.0,
+                                          augment={"crop_padding": 4, "flip": True, "cutout": 16}),
+                                   data, device, "off", peak)
+            rows.append(se_row)
+            stage5_ratio = se_row["steady_epoch_seconds"] / eager["steady_epoch_seconds"]
+            log(f"throughput {se_row['variant']}: steady epoch {se_row['steady_epoch_seconds']:.2f} s "
+                f"({stage5_ratio:.2f}x eager ResNet-18)")
+        except Exception as exc:
+            errors["se_resnet18"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        pd.DataFrame(rows).to_csv(out / "throughput.csv", index=False)
+    seeds = len(load_params(REPO / "params.yaml").stage4.seeds.full)
+    report.update(throughput=rows, errors=errors,
+                  full_profile_estimate=full_profile_estimate(best["steady_epoch_seconds"], stage5_ratio, seeds))
+
+    # What the time left holds: 20 s for loading and the test evaluation, the warm-up again (at most half
+    # the measured one: Dynamo recompiles, but inductor's kernels come from its on-disk cache by now), and
+    # each epoch at the steady time plus 5%.
+    left = deadline - time.time() - 20 - best["warmup_seconds"] / 2
+    run_epochs = 2 if smoke else min(FULL_PROFILE_EPOCHS, math.floor(left / (1.05 * best["steady_epoch_seconds"])))
+    if run_epochs < 2:
+        report.update(stage4_recipe_run={"skipped": f"only {left:.0f} s left"})
+        return 1 if errors else 0
+    log(f"stage 4 recipe: {run_epochs} epochs on {len(data.train):,} images, compile={best['compile']}")
+    try:
+        summary, history = stage4_run(model_config(smoke), run_epochs, data, device, best["compile"], smoke)
+        pd.DataFrame(history).to_csv(out / "stage4_history.csv", index=False)
+        report.update(stage4_recipe_run=summary)
+        log(f"stage 4 recipe: test accuracy {summary['test_accuracy']:.4f} after {run_epochs} epochs, "
+            f"{summary['train_seconds']:.0f} s of training")
+    except Exception as exc:
+        errors["stage4_recipe_run"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        report.update(errors=errors)
+        log(f"stage 4 recipe FAILED: {errors['stage4_recipe_run']}")
+    report.update(finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    return 1 if errors else 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("prepare-data", help="make data/prepared if missing")
+    m = sub.add_parser("measure", help="environment, throughput, the Stage 4 recipe run")
+    m.add_argument("out", type=Path)
+    m.add_argument("--deadline", type=float, required=True, help="unix time by which to have finished")
+    m.add_argument("--pytest-log", type=Path, help="the CUDA tests' output, summarised into the JSON")
+    m.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
+    m.add_argument("--smoke", action="store_true", help="a small network on random images (tests, CPU)")
+    args = parser.parse_args()
+    if args.command == "prepare-data":
+        prepare_data()
+        return
+    if args.device == "cuda" and not torch.cuda.is_available():
+        sys.exit("gpu_check: torch sees no CUDA device; run this on a machine with an NVIDIA GPU")
+    device = engine.init_device(RuntimeConfig(device=args.device))
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(False)  # a measurement, not a stage: no need for the CPU guarantee
+    sys.exit(measure(args.out, args.deadline, device, args.smoke, args.pytest_log))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# benchmarks/gpu_check.sh [OUT_DIR]: the one-command check of the CUDA path, on a machine with an NVIDIA GPU.
+#
+# Within GPU_CHECK_BUDGET_S seconds (default 480, i.e. inside 9 minutes with room for start-up) and with no
+# network, it prints and writes to OUT_DIR (default benchmarks/results/gpu_check-<date>):
+#   gpu_check.json      GPU, driver, torch / CUDA / cuDNN versions and a measured bf16 matmul rate; the CUDA
+#                       tests' result; ResNet-18 throughput per torch.compile variant (eager, default,
+#                       reduce-overhead = CUDA graphs): steady epoch time over 50,000 images at batch 128,
+#                       images/s, compile warm-up, fraction of the bf16 peak; SE-ResNet-18 + MixUp + Cutout;
+#                       the full profile's GPU time estimated from those; one ResNet-18 run with the Stage 4
+#                       recipe on all 50,000 training images for as many epochs as the budget holds (cosine
+#                       over those epochs) and its final test accuracy
+#   throughput.csv, stage4_history.csv, pytest.log (the CUDA tests, `pytest -m cuda`), data.log, gpu_check.log
+# It runs from the source tree (PYTHONPATH=src) with the machine's own torch, so it needs no `pip install`
+# and no DVC. Missing pure-Python dependencies (pydantic, ruamel.yaml) are installed from wheels in .whl/
+# if present (README "Running on a GPU" says how to make that folder). Data: data/prepared if present; else
+# the archive data/raw/cifar-10-python.tar.gz; else it builds that from the JPEG stand-in
+# (cifar10-jpeg.tar.gz + make_cifar10_archive.py in .gpu-data/ or ../shared/data/), in the background
+# while the tests run. Without a CUDA device it prints one line and exits 1.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+BUDGET=${GPU_CHECK_BUDGET_S:-480}
+deadline=$(( $(date +%s) + BUDGET ))
+
+if ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+  echo "gpu_check: no CUDA device visible to $PY (torch.cuda.is_available() is False, or torch is missing); run it on a machine with an NVIDIA GPU" >&2
+  exit 1
+fi
+OUT=${1:-benchmarks/results/gpu_check-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$OUT"
+
+if ! "$PY" -c 'import pydantic, ruamel.yaml' >/dev/null 2>&1; then
+  if ! compgen -G ".whl/*.whl" >/dev/null; then
+    echo "gpu_check: $PY lacks pydantic / ruamel.yaml and there is no .whl/ folder to install them from (README: Running on a GPU)" >&2
+    exit 1
+  fi
+  site=$(mktemp -d)
+  "$PY" -m pip install -q --no-index --no-deps --target "$site" .whl/*.whl || exit 1
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}"
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+
+echo "gpu_check: results in $OUT, budget ${BUDGET} s"
+"$PY" benchmarks/gpu_check.py prepare-data >"$OUT/data.log" 2>&1 &
+data_pid=$!
+
+# The CUDA tests, at most a third of the budget (they compile a small network a few times).
+timeout $(( BUDGET / 3 )) "$PY" -m pytest -m cuda -p no:cacheprovider tests/test_cuda.py >"$OUT/pytest.log" 2>&1
+echo "exit_status=$?" >>"$OUT/pytest.log"
+tail -n 12 "$OUT/pytest.log"
+
+if ! wait "$data_pid"; then
+  echo "gpu_check: preparing the data failed:" >&2
+  tail -n 5 "$OUT/data.log" >&2
+  exit 1
+fi
+"$PY" benchmarks/gpu_check.py measure "$OUT" --deadline "$deadline" --pytest-log "$OUT/pytest.log" 2>&1 | tee "$OUT/gpu_check.log"
+status=${PIPESTATUS[0]}
+grep -q "exit_status=0$" "$OUT/pytest.log" || status=1
+echo "gpu_check: finished with status $status; results in $OUT"
+exit "$status"
