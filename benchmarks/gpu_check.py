@@ -3,18 +3,21 @@ tests); see that script for the whole check.
 
     python benchmarks/gpu_check.py prepare-data            # make data/prepared if it is missing
     python benchmarks/gpu_check.py measure OUT_DIR --deadline UNIX_SECONDS [--pytest-log FILE]
+                                          [--variants off default reduce-overhead] [--no-recipe-run]
 
 `measure` writes, refreshing them after every phase so a cut-off run still leaves what it measured:
   OUT_DIR/gpu_check.json      environment, CUDA tests' summary, throughput per variant, the recipe run,
                               and the full-profile time estimated from the measured epoch time
   OUT_DIR/throughput.csv      one row per variant
   OUT_DIR/stage4_history.csv  the recipe run, one row per epoch
+  OUT_DIR/profile.csv         the profiled steps' GPU kernels, copies and memsets, largest device time first
 Phases: (1) environment and a bf16 matrix-product rate (the practical peak); (2) ResNet-18 training
 throughput with the project's engine over the full 50,000 training images at batch 128, for each
 torch.compile variant (eager, default, CUDA graphs via "reduce-overhead"), each timed over 3 epochs:
 the first pays compile / autotune / graph capture, the median of the others is the steady epoch;
-(3) SE-ResNet-18 + MixUp + Cutout (Stage 5), eager, against eager ResNet-18, for the Stage 5 estimate;
-(4) one ResNet-18 run with the Stage 4 recipe (params.yaml stage4.train: SGD 0.1, momentum 0.9, weight
+(3) SE-ResNet-18 + MixUp + Cutout (Stage 5) in the fastest variant, for the Stage 5 estimate;
+(4) torch.profiler over 20 steady steps of the fastest variant: GPU time per step against wall time;
+(5) one ResNet-18 run with the Stage 4 recipe (params.yaml stage4.train: SGD 0.1, momentum 0.9, weight
 decay 5e-4, batch 128, crop + flip, cosine to 0 over the run) on all 50,000 training images, in the
 fastest variant, for as many epochs as the time left holds; its final-epoch test accuracy (10,000 images).
 
@@ -169,6 +172,31 @@ def timed_variant(name: str, model_cfg, cfg: TrainConfig, data: Splits, device: 
     return row
 
 
+def profile_steps(model_cfg, cfg: TrainConfig, data: Splits, device: torch.device, mode: str,
+                  steps: int = 20) -> tuple[dict, pd.DataFrame]:
+    """Device time per training step, from torch.profiler over `steps` steady steps of epoch 2: with the
+    measured wall time per step it says whether a step waits on the GPU (busy near 1) or the host."""
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    steps_per_epoch = len(data.train) // cfg.batch_size
+    steps = min(steps, steps_per_epoch - 4)  # all inside epoch 2 (smoke epochs are short)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    plan = schedule(wait=steps_per_epoch + 1, warmup=2, active=steps, repeat=1)
+    with profile(activities=activities, schedule=plan) as prof:
+        engine.train(build_seeded(model_cfg, 0), data, cfg, device=device, run="profile", evaluate_test=False,
+                     runtime=RuntimeConfig(compile=mode), on_backward=(lambda step, model, loss: prof.step(),))
+    events = prof.key_averages()
+    # Kernels, copies and memsets are events of their own on the device; CPU ops are listed apart (their
+    # "device time" repeats their kernels' time, so only the device events are summed).
+    kernels = pd.DataFrame([{"name": e.key, "calls": e.count, "device_ms": e.self_device_time_total / 1e3}
+                            for e in events if e.device_type == torch.autograd.DeviceType.CUDA],
+                           columns=["name", "calls", "device_ms"]).sort_values("device_ms", ascending=False)
+    host_ms = sum(e.cpu_time_total for e in events if e.key.startswith("ProfilerStep")) / 1e3
+    return {"steps": steps, "device_ms_per_step": kernels["device_ms"].sum() / steps,
+            "host_ms_per_step_profiled": host_ms / steps, "kernels_per_step": kernels["calls"].sum() / steps,
+            "top_kernels": kernels.head(5).to_dict("records")}, kernels
+
+
 def stage4_run(model_cfg, epochs: int, data: Splits, device: torch.device, mode: str, smoke: bool) -> tuple[dict, list]:
     cfg = recipe(epochs, smoke)
     model = build_seeded(model_cfg, 0)
@@ -221,7 +249,8 @@ class Report:
         write_json(self.out / "gpu_check.json", self.data)
 
 
-def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytest_log: Path | None) -> int:
+def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytest_log: Path | None,
+            variants: list[str], recipe_run: bool) -> int:
     report = Report(out)
     report.update(cuda_tests=pytest_summary(pytest_log))
     env = environment(device)
@@ -232,23 +261,35 @@ def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytes
     report.update(data={"source": data.meta.get("source"), "official": data.meta.get("official"),
                         "train_images": len(data.train), "test_images": len(data.test)})
 
+    def left() -> float:
+        return math.inf if smoke else deadline - time.time()
+
+    reserve = 120 if recipe_run else 10  # seconds kept for the recipe run (at least a few epochs)
+
+    def attempt(key: str, phase):
+        """Run one phase; a failure is recorded and the check goes on (each phase's figures stand alone)."""
+        try:
+            return phase()
+        except Exception as exc:
+            errors[key] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log(f"{key} FAILED: {errors[key]}")
+            report.update(errors=errors)
+            return None
+
     epochs = 3  # the first pays the warm-up; the median of the other two is the steady epoch
-    rows, errors = [], {}
     name = "small_residual_cnn(smoke)" if smoke else "resnet18"
-    for mode in VARIANTS:
-        # An eager variant needs ~3 epochs; a compiled one adds its compile (~1 min for ResNet-18).
-        need = 30 if mode == "off" else 120
-        if not smoke and time.time() + need > deadline - 120:
+    rows, errors = [], {}
+    for mode in variants:
+        # An eager variant needs ~3 epochs; a compiled one adds its compile (~20 s for ResNet-18 on an H200).
+        if left() < (30 if mode == "off" else 90) + reserve:
             errors[f"{name}/{mode}"] = "skipped: not enough time left"
             continue
-        try:
-            rows.append(timed_variant(f"{name}/{mode}", model_config(smoke), recipe(epochs, smoke), data, device,
-                                      mode, peak))
-            log(f"throughput {rows[-1]['variant']}: steady epoch {rows[-1]['steady_epoch_seconds']:.2f} s, "
-                f"{rows[-1]['images_per_second']:,.0f} images/s, warm-up {rows[-1]['warmup_seconds']:.1f} s")
-        except Exception as exc:  # one failing variant must not cost the others their figures
-            errors[f"{name}/{mode}"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            log(f"throughput {name}/{mode} FAILED: {errors[f'{name}/{mode}']}")
+        row = attempt(f"{name}/{mode}", lambda: timed_variant(f"{name}/{mode}", model_config(smoke),
+                                                              recipe(epochs, smoke), data, device, mode, peak))
+        if row:
+            rows.append(row)
+            log(f"throughput {row['variant']}: steady epoch {row['steady_epoch_seconds']:.2f} s, "
+                f"{row['images_per_second']:,.0f} images/s, warm-up {row['warmup_seconds']:.1f} s")
         pd.DataFrame(rows).to_csv(out / "throughput.csv", index=False)
         report.update(throughput=rows, errors=errors)
     usable = [r for r in rows if r["compile"] == "off" or r["compiled"]]
@@ -256,46 +297,57 @@ def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytes
         log("no variant trained: nothing more to measure")
         return 1
     best = min(usable, key=lambda r: r["steady_epoch_seconds"])
+    mode = best["compile"]
     report.update(fastest_variant=best["variant"])
 
-    # Stage 5's network and augmentation, eager (a compile would cost another warm-up), against eager ResNet-18.
-    stage5_ratio, eager = None, next((r for r in rows if r["compile"] == "off"), None)
-    if eager and (smoke or time.time() + 3 * eager["first_epoch_seconds"] < deadline - 150):
-        try:
-            se_row = timed_variant(f"se_{name}+mixup+cutout/off", model_config(smoke, se=True),
-                                   recipe(epochs, smoke, mixup_alpha=1.0,
-                                          augment={"crop_padding": 4, "flip": True, "cutout": 16}),
-                                   data, device, "off", peak)
+    # Stage 5's network and augmentation in the same variant, for the Stage 5 estimate.
+    stage5_ratio = None
+    if left() > 2 * best["warmup_seconds"] + 3 * best["steady_epoch_seconds"] + reserve + 30:
+        se_row = attempt("se_resnet18", lambda: timed_variant(
+            f"se_{name}+mixup+cutout/{mode}", model_config(smoke, se=True),
+            recipe(epochs, smoke, mixup_alpha=1.0, augment={"crop_padding": 4, "flip": True, "cutout": 16}),
+            data, device, mode, peak))
+        if se_row:
             rows.append(se_row)
-            stage5_ratio = se_row["steady_epoch_seconds"] / eager["steady_epoch_seconds"]
+            stage5_ratio = se_row["steady_epoch_seconds"] / best["steady_epoch_seconds"]
             log(f"throughput {se_row['variant']}: steady epoch {se_row['steady_epoch_seconds']:.2f} s "
-                f"({stage5_ratio:.2f}x eager ResNet-18)")
-        except Exception as exc:
-            errors["se_resnet18"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+                f"({stage5_ratio:.2f}x ResNet-18)")
         pd.DataFrame(rows).to_csv(out / "throughput.csv", index=False)
     seeds = len(load_params(REPO / "params.yaml").stage4.seeds.full)
     report.update(throughput=rows, errors=errors,
                   full_profile_estimate=full_profile_estimate(best["steady_epoch_seconds"], stage5_ratio, seeds))
 
+    if left() > best["warmup_seconds"] + 2 * best["steady_epoch_seconds"] + reserve + 20:
+        profiled = attempt("profile", lambda: profile_steps(model_config(smoke), recipe(2, smoke), data, device, mode))
+        if profiled:
+            summary, table = profiled
+            steps_per_epoch = best["images_per_epoch"] / recipe(2, smoke).batch_size
+            summary["wall_ms_per_step"] = 1e3 * best["steady_epoch_seconds"] / steps_per_epoch
+            summary["device_busy_fraction"] = summary["device_ms_per_step"] / summary["wall_ms_per_step"]
+            table.head(60).to_csv(out / "profile.csv", index=False)
+            report.update(profile={"variant": best["variant"], **summary})
+            log(f"profile {best['variant']}: {summary['device_ms_per_step']:.2f} ms of GPU work per step of "
+                f"{summary['wall_ms_per_step']:.2f} ms")
+
+    if not recipe_run:
+        report.update(finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+        return 1 if errors else 0
     # What the time left holds: 20 s for loading and the test evaluation, the warm-up again (at most half
     # the measured one: Dynamo recompiles, but inductor's kernels come from its on-disk cache by now), and
     # each epoch at the steady time plus 5%.
-    left = deadline - time.time() - 20 - best["warmup_seconds"] / 2
-    run_epochs = 2 if smoke else min(FULL_PROFILE_EPOCHS, math.floor(left / (1.05 * best["steady_epoch_seconds"])))
+    budget = left() - 20 - best["warmup_seconds"] / 2
+    run_epochs = 2 if smoke else min(FULL_PROFILE_EPOCHS, math.floor(budget / (1.05 * best["steady_epoch_seconds"])))
     if run_epochs < 2:
-        report.update(stage4_recipe_run={"skipped": f"only {left:.0f} s left"})
-        return 1 if errors else 0
-    log(f"stage 4 recipe: {run_epochs} epochs on {len(data.train):,} images, compile={best['compile']}")
-    try:
-        summary, history = stage4_run(model_config(smoke), run_epochs, data, device, best["compile"], smoke)
+        report.update(stage4_recipe_run={"skipped": f"only {budget:.0f} s left"})
+        return 1
+    log(f"stage 4 recipe: {run_epochs} epochs on {len(data.train):,} images, compile={mode}")
+    ran = attempt("stage4_recipe_run", lambda: stage4_run(model_config(smoke), run_epochs, data, device, mode, smoke))
+    if ran:
+        summary, history = ran
         pd.DataFrame(history).to_csv(out / "stage4_history.csv", index=False)
         report.update(stage4_recipe_run=summary)
         log(f"stage 4 recipe: test accuracy {summary['test_accuracy']:.4f} after {run_epochs} epochs, "
             f"{summary['train_seconds']:.0f} s of training")
-    except Exception as exc:
-        errors["stage4_recipe_run"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        report.update(errors=errors)
-        log(f"stage 4 recipe FAILED: {errors['stage4_recipe_run']}")
     report.update(finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
     return 1 if errors else 0
 
@@ -310,6 +362,9 @@ def main() -> None:
     m.add_argument("--pytest-log", type=Path, help="the CUDA tests' output, summarised into the JSON")
     m.add_argument("--device", choices=["cuda", "cpu"], default="cuda")
     m.add_argument("--smoke", action="store_true", help="a small network on random images (tests, CPU)")
+    m.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
+                   help="runtime.compile modes to time (default: all)")
+    m.add_argument("--no-recipe-run", dest="recipe_run", action="store_false", help="skip phase 5")
     args = parser.parse_args()
     if args.command == "prepare-data":
         prepare_data()
@@ -319,7 +374,7 @@ def main() -> None:
     device = engine.init_device(RuntimeConfig(device=args.device))
     if device.type == "cpu":
         torch.use_deterministic_algorithms(False)  # a measurement, not a stage: no need for the CPU guarantee
-    sys.exit(measure(args.out, args.deadline, device, args.smoke, args.pytest_log))
+    sys.exit(measure(args.out, args.deadline, device, args.smoke, args.pytest_log, args.variants, args.recipe_run))
 
 
 if __name__ == "__main__":
