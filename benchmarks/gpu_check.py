@@ -188,8 +188,10 @@ def profile_steps(model_cfg, cfg: TrainConfig, data: Splits, device: torch.devic
     events = prof.key_averages()
     # Kernels, copies and memsets are events of their own on the device; CPU ops are listed apart (their
     # "device time" repeats their kernels' time, so only the device events are summed).
+    # The profiler's own step annotations ("ProfilerStep#n") show up as device events spanning each step.
     kernels = pd.DataFrame([{"name": e.key, "calls": e.count, "device_ms": e.self_device_time_total / 1e3}
-                            for e in events if e.device_type == torch.autograd.DeviceType.CUDA],
+                            for e in events if e.device_type == torch.autograd.DeviceType.CUDA
+                            and not e.key.startswith("ProfilerStep")],
                            columns=["name", "calls", "device_ms"]).sort_values("device_ms", ascending=False)
     host_ms = sum(e.cpu_time_total for e in events if e.key.startswith("ProfilerStep")) / 1e3
     return {"steps": steps, "device_ms_per_step": kernels["device_ms"].sum() / steps,
