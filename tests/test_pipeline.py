@@ -223,6 +223,12 @@ TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stag
     # Stage 5 trains with Stage 4's recipe and seeds, so both rerun together.
     ("stage4.train.optimizer.lr", 0.05, {"stage4", *STAGE5}),
     ("stage4.seeds.smoke", [0], {"stage4", *STAGE5}),
+    # runtime: how to run, never what: no stage declares it, so changing it reruns nothing.
+    ("runtime.compile", "off", set()),
+    ("runtime.device", "cpu", set()),
+    ("runtime.eval_batch_size", 500, set()),
+    ("runtime.checkpoint_interval_seconds", 5.0, set()),
+    ("runtime.check_syncs", True, set()),
 ])
 def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, expected):
     original = (repo / "params.yaml").read_text()

@@ -16,13 +16,14 @@ from test_pipeline import ROOT, _env, copy_pipeline, set_param
 from conftest import write_archive
 
 # Fields that measure time or memory, which differ between any two runs.
-TIMING = {"train_seconds", "images_per_second", "peak_memory_bytes"}
+TIMING = {"train_seconds", "images_per_second", "peak_memory_bytes", "steady_epoch_seconds", "warmup_seconds"}
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = copy_pipeline(tmp_path_factory.mktemp("resume"))
     set_param(repo, "stage1.smoke.epochs", 12)
+    set_param(repo, "runtime.checkpoint_interval_seconds", 0.0)  # every epoch, so a kill finds one to resume
     subprocess.run([sys.executable, "stages/download.py"], cwd=repo, env=_env(repo), check=True, capture_output=True)
     return repo
 
@@ -32,17 +33,18 @@ def run_stage(repo):
 
 
 def kill_after_an_epoch(repo) -> int:
-    """Start stage1, SIGKILL it once a checkpoint of at least one finished epoch exists; that epoch."""
+    """Start stage1, SIGKILL it as soon as a checkpoint exists (one finished epoch); the epoch it holds."""
     proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=_env(repo),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    folder, epoch, deadline = repo / ".cache/checkpoints/stage1", 0, time.monotonic() + 120
-    while epoch < 1 and time.monotonic() < deadline and proc.poll() is None:
-        for path in folder.glob("*.pt"):  # written atomically: a file that exists is complete
-            epoch = torch.load(path, weights_only=True)["epoch"]
-        time.sleep(0.02)
+    folder, deadline = repo / ".cache/checkpoints/stage1", time.monotonic() + 120
+    # Only look for the file while the run goes on (an epoch takes ~0.1 s): reading it would let the run finish.
+    while not any(folder.glob("*.pt")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    [checkpoint] = folder.glob("*.pt")  # written atomically: a file that exists is complete
+    epoch = torch.load(checkpoint, weights_only=True)["epoch"]
     assert 1 <= epoch < 12
     return epoch
 

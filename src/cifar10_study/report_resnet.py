@@ -79,8 +79,10 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         "![Stage 4 curves](figures/stage4_curves.png)",
         "",
         f"Training took {s['train_seconds']['mean']:.0f} s per run ({s['train_seconds']['mean'] / s['epochs']:.1f} s "
-        f"per epoch, {s['images_per_second']['mean']:,.0f} images/s, evaluation excluded) on {prov['hardware']} "
-        f"({prov['device']}; torch.compile {'on' if s['compiled'] else 'off'}).",
+        f"per epoch; {s['images_per_second']['mean']:,.0f} images/s after the first epoch's warm-up; evaluation "
+        f"excluded) on {prov['hardware']} ({prov['device']}; "
+        + (f"torch.compile mode {s['runtime']['compile']})." if s["compiled"] else "eager, not compiled).")
+        + " `benchmarks/gpu_check.sh` measures the GPU figures (README: Running on a GPU).",
         "",
         f"Per-class test accuracy (mean over seeds) ranges from {pct(per_class['test accuracy'].min())} "
         f"({per_class.loc[per_class['test accuracy'].idxmin(), 'class']}) to {pct(per_class['test accuracy'].max())} "
