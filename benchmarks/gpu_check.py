@@ -39,13 +39,13 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from cifar10_study import engine
-from cifar10_study.config import RuntimeConfig, TrainConfig, load_params
-from cifar10_study.data import Split, Splits, load_splits, prepare
-from cifar10_study.fileio import write_json
-from cifar10_study.metrics import count_parameters, flops_per_image
+from cifar10_study.training import engine
+from cifar10_study.core.config import RuntimeConfig, TrainConfig, load_params
+from cifar10_study.data.cifar10 import Split, Splits, load_splits, prepare
+from cifar10_study.core.fileio import write_json
+from cifar10_study.training.measure import count_parameters, flops_per_image
 from cifar10_study.models.residual import ResidualCNNConfig, ResNet18Config
-from cifar10_study.runs import build_seeded
+from cifar10_study.training.runs import build_seeded
 
 REPO = Path(__file__).resolve().parent.parent
 PREPARED = REPO / "data/prepared"

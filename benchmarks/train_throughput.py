@@ -37,13 +37,13 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cifar10_study import engine
-from cifar10_study.config import TrainConfig, load_params
-from cifar10_study.data import MEAN, STD, Split, Splits, load_splits
-from cifar10_study.engine import make_optimizer, to_memory_format
-from cifar10_study.metrics import count_parameters, hardware
+from cifar10_study.training import engine
+from cifar10_study.core.config import TrainConfig, load_params
+from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits, load_splits
+from cifar10_study.training.engine import make_optimizer, to_memory_format
+from cifar10_study.training.measure import count_parameters, hardware
 from cifar10_study.models.residual import ResNet18Config
-from cifar10_study.runs import build_seeded
+from cifar10_study.training.runs import build_seeded
 
 MODELS: dict[str, Callable] = {
     "stage1": lambda: load_params().stage1.model,

@@ -4,9 +4,9 @@ Every other stage depends on this one's marker file, so DVC runs it first. DVC d
 outputs just before running it; validating here means a broken params.yaml stops the pipeline before
 any output is touched. The marker's content never changes, so a valid edit reruns nothing extra.
 """
-from cifar10_study.cli import stage_entry
-from cifar10_study.config import load_params
-from cifar10_study.fileio import write_text
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
+from cifar10_study.core.fileio import write_text
 
 MARKER = "data/params.ok"
 

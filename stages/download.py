@@ -1,7 +1,7 @@
 """DVC stage `download`: fetch (or read data.source), validate, split -> data/prepared/."""
-from cifar10_study.cli import stage_entry
-from cifar10_study.config import load_params
-from cifar10_study.data import prepare
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
+from cifar10_study.data.cifar10 import prepare
 
 
 @stage_entry

@@ -1,8 +1,8 @@
 """DVC stage `report`: reports/report.md from the metrics and plots of every stage."""
 from pathlib import Path
 
-from cifar10_study.cli import stage_entry
-from cifar10_study.report import write_report
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.reporting.report import write_report
 
 
 @stage_entry

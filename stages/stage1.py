@@ -1,10 +1,10 @@
 """DVC stage `stage1`: train the baseline CNN and write its curves, confusion matrix and parameter table."""
-from cifar10_study import stage1
-from cifar10_study.checkpoint import stage_checkpoints
-from cifar10_study.cli import stage_entry
-from cifar10_study.config import load_params
-from cifar10_study.data import load_splits
-from cifar10_study.engine import init_device
+from cifar10_study.experiments import stage1
+from cifar10_study.training.checkpoint import stage_checkpoints
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
+from cifar10_study.data.cifar10 import load_splits
+from cifar10_study.training.engine import init_device
 
 
 @stage_entry

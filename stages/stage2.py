@@ -1,12 +1,12 @@
 """DVC stage `stage2@<variant>`: train one width/depth scaling variant of the baseline."""
 import sys
 
-from cifar10_study import stage2
-from cifar10_study.checkpoint import stage_checkpoints
-from cifar10_study.cli import stage_entry
-from cifar10_study.config import load_params
-from cifar10_study.data import load_splits
-from cifar10_study.engine import init_device
+from cifar10_study.experiments import stage2
+from cifar10_study.training.checkpoint import stage_checkpoints
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
+from cifar10_study.data.cifar10 import load_splits
+from cifar10_study.training.engine import init_device
 
 
 @stage_entry

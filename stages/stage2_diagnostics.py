@@ -1,7 +1,7 @@
 """DVC stage `stage2_diagnostics`: overfitting and stability summaries and figures of the variants."""
-from cifar10_study import stage2
-from cifar10_study.cli import stage_entry
-from cifar10_study.config import load_params
+from cifar10_study.experiments import stage2
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
 
 
 @stage_entry

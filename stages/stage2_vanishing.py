@@ -1,10 +1,10 @@
 """DVC stage `stage2_vanishing`: gradient norms per layer of very deep plain CNNs, and whether they train."""
-from cifar10_study import stress
-from cifar10_study.checkpoint import stage_checkpoints
-from cifar10_study.cli import stage_entry
-from cifar10_study.config import load_params
-from cifar10_study.data import load_splits
-from cifar10_study.engine import init_device
+from cifar10_study.experiments import stress
+from cifar10_study.training.checkpoint import stage_checkpoints
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
+from cifar10_study.data.cifar10 import load_splits
+from cifar10_study.training.engine import init_device
 
 
 @stage_entry

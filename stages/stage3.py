@@ -1,12 +1,12 @@
 """DVC stage `stage3` (no argument: the full model) and `stage3_ablations@<name>` (one component off)."""
 import sys
 
-from cifar10_study import stage3
-from cifar10_study.checkpoint import stage_checkpoints
-from cifar10_study.cli import stage_entry
-from cifar10_study.config import load_params
-from cifar10_study.data import load_splits
-from cifar10_study.engine import init_device
+from cifar10_study.experiments import stage3
+from cifar10_study.training.checkpoint import stage_checkpoints
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
+from cifar10_study.data.cifar10 import load_splits
+from cifar10_study.training.engine import init_device
 
 
 @stage_entry

@@ -1,11 +1,11 @@
 """DVC stage `stage4`: ResNet-18 with the published recipe, once per seed of the profile."""
-from cifar10_study import stage4
-from cifar10_study.checkpoint import stage_checkpoints
-from cifar10_study.cli import stage_entry
-from cifar10_study.config import load_params
-from cifar10_study.data import load_splits
-from cifar10_study.engine import init_device
-from cifar10_study.runs import describe_seeds
+from cifar10_study.experiments import stage4
+from cifar10_study.training.checkpoint import stage_checkpoints
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
+from cifar10_study.data.cifar10 import load_splits
+from cifar10_study.training.engine import init_device
+from cifar10_study.training.runs import describe_seeds
 
 
 @stage_entry

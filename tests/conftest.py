@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from cifar10_study.data import BATCH_DIR, CLASSES, Split, Splits
+from cifar10_study.data.cifar10 import BATCH_DIR, CLASSES, Split, Splits
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 

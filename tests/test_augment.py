@@ -2,9 +2,9 @@
 import torch
 import torch.nn.functional as F
 
-from cifar10_study.augment import TrainAugment, batch_crop, batch_flip, normalize
-from cifar10_study.config import AugmentConfig
-from cifar10_study.data import MEAN, STD
+from cifar10_study.data.augment import TrainAugment, batch_crop, batch_flip, normalize
+from cifar10_study.core.config import AugmentConfig
+from cifar10_study.data.cifar10 import MEAN, STD
 
 
 def images(n=64, seed=0):

@@ -1,8 +1,8 @@
 """The linear-collapse check: a network without non-linearities equals one affine map, others do not."""
 import torch
 
-from cifar10_study.collapse import affine_fit, affine_map, is_affine
-from cifar10_study.data import Split
+from cifar10_study.experiments.collapse import affine_fit, affine_map, is_affine
+from cifar10_study.data.cifar10 import Split
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 

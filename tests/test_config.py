@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from cifar10_study.config import Params, load_params, parse_params
-from cifar10_study.errors import ConfigError
+from cifar10_study.core.config import Params, load_params, parse_params
+from cifar10_study.core.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -12,16 +12,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cifar10_study.augment import normalize
-from cifar10_study.checkpoint import Checkpoint
-from cifar10_study.config import RuntimeConfig, TrainConfig
-from cifar10_study.data import Split, Splits
-from cifar10_study.diagnostics import StepRecorder
-from cifar10_study.engine import evaluate, make_optimizer, train
-from cifar10_study.errors import TrainingDiverged
+from cifar10_study.data.augment import normalize
+from cifar10_study.training.checkpoint import Checkpoint
+from cifar10_study.core.config import RuntimeConfig, TrainConfig
+from cifar10_study.data.cifar10 import Split, Splits
+from cifar10_study.training.recorders import StepRecorder
+from cifar10_study.training.engine import evaluate, make_optimizer, train
+from cifar10_study.core.errors import TrainingDiverged
 from cifar10_study.models.residual import ResidualCNNConfig
-from cifar10_study.runs import build_seeded
-from cifar10_study.stress import measure_step
+from cifar10_study.training.runs import build_seeded
+from cifar10_study.experiments.stress import measure_step
 from conftest import PoisonAfter, flat_linear, learnable_splits
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -6,9 +6,9 @@ import tarfile
 import numpy as np
 import pytest
 
-from cifar10_study import data as data_mod
-from cifar10_study.data import BATCH_DIR, load_splits, prepare, read_cifar10
-from cifar10_study.errors import DataError
+from cifar10_study.data import cifar10 as data_mod
+from cifar10_study.data.cifar10 import BATCH_DIR, load_splits, prepare, read_cifar10
+from cifar10_study.core.errors import DataError
 from conftest import batch_dict, write_archive
 
 

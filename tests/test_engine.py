@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from cifar10_study.config import ScheduleConfig, TrainConfig
-from cifar10_study.engine import evaluate, make_optimizer, make_scheduler, train
-from cifar10_study.errors import ConfigError, StudyError, TrainingDiverged
-from cifar10_study.fileio import read_json
+from cifar10_study.core.config import ScheduleConfig, TrainConfig
+from cifar10_study.training.engine import evaluate, make_optimizer, make_scheduler, train
+from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
+from cifar10_study.core.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.runs import RunOutputs, build_seeded, load_weights, train_run
+from cifar10_study.training.runs import RunOutputs, build_seeded, load_weights, train_run
 from conftest import PoisonAfter, flat_linear, learnable_splits
 
 CPU = torch.device("cpu")
@@ -136,7 +136,7 @@ def test_train_run_writes_metrics_history_and_loadable_weights(tmp_path):
 
 
 def test_a_diverged_run_writes_no_metrics_and_keeps_its_last_good_checkpoint(tmp_path):
-    from cifar10_study.checkpoint import Checkpoints
+    from cifar10_study.training.checkpoint import Checkpoints
 
     outputs = RunOutputs.under("boom", tmp_path / "metrics", tmp_path / "plots", tmp_path / "models")
     checkpoints = Checkpoints("boom", root=tmp_path / "ckpt")

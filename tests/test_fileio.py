@@ -1,7 +1,7 @@
 """Atomic writes: a failure mid-write leaves the previous file intact and no temporary file behind."""
 import pytest
 
-from cifar10_study.fileio import atomic_path, read_json, write_json
+from cifar10_study.core.fileio import atomic_path, read_json, write_json
 
 
 def test_failed_write_keeps_previous_file(tmp_path):
@@ -27,7 +27,7 @@ def test_disk_full_is_one_line_and_keeps_the_previous_output(tmp_path, monkeypat
     import errno
     import pathlib
 
-    from cifar10_study.cli import stage_entry
+    from cifar10_study.core.cli import stage_entry
 
     target = tmp_path / "metrics.json"
     write_json(target, {"acc": 0.5})

@@ -17,7 +17,7 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
-from cifar10_study.fileio import read_json
+from cifar10_study.core.fileio import read_json
 from conftest import write_archive
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cifar10_study.fileio import read_json
+from cifar10_study.core.fileio import read_json
 from test_pipeline import ROOT, _env, copy_pipeline, set_param
 from conftest import write_archive
 

@@ -12,14 +12,14 @@ import sys
 import pytest
 import torch
 
-from cifar10_study.checkpoint import Checkpoint
-from cifar10_study.config import RuntimeConfig, TrainConfig
-from cifar10_study.data import Split, Splits
-from cifar10_study.diagnostics import StepRecorder
-from cifar10_study.engine import init_device, train
-from cifar10_study.errors import ConfigError
+from cifar10_study.training.checkpoint import Checkpoint
+from cifar10_study.core.config import RuntimeConfig, TrainConfig
+from cifar10_study.data.cifar10 import Split, Splits
+from cifar10_study.training.recorders import StepRecorder
+from cifar10_study.training.engine import init_device, train
+from cifar10_study.core.errors import ConfigError
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.runs import build_seeded
+from cifar10_study.training.runs import build_seeded
 from conftest import learnable_splits
 from test_config import ROOT
 

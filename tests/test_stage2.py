@@ -6,17 +6,18 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
-from cifar10_study import stress
-from cifar10_study.config import parse_params
-from cifar10_study.diagnostics import LayerGradRecorder, StepRecorder, overfitting_summary, quadratic_fit, stability_summary
-from cifar10_study.engine import train
-from cifar10_study.fileio import read_json
-from cifar10_study.metrics import peak_memory
+from cifar10_study.experiments import stress
+from cifar10_study.core.config import parse_params
+from cifar10_study.training.recorders import LayerGradRecorder, StepRecorder
+from cifar10_study.analysis.diagnostics import overfitting_summary, quadratic_fit, stability_summary
+from cifar10_study.training.engine import train
+from cifar10_study.core.fileio import read_json
+from cifar10_study.training.measure import peak_memory
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.runs import build_seeded
-from cifar10_study.stage2 import variant_model
-from cifar10_study.config import ScalingVariant, TrainConfig
+from cifar10_study.training.runs import build_seeded
+from cifar10_study.experiments.stage2 import variant_model
+from cifar10_study.core.config import ScalingVariant, TrainConfig
 from conftest import PoisonAfter, learnable_splits
 from test_config import ROOT
 

@@ -7,9 +7,9 @@ import torch.nn.functional as F
 from ruamel.yaml import YAML
 from torch import nn
 
-from cifar10_study import stage3
-from cifar10_study.config import load_params
-from cifar10_study.engine import soft_cross_entropy
+from cifar10_study.experiments import stage3
+from cifar10_study.core.config import load_params
+from cifar10_study.training.engine import soft_cross_entropy
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig
 from test_config import ROOT

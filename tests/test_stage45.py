@@ -8,16 +8,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cifar10_study import stage4, stage5
-from cifar10_study.augment import MixUp, TrainAugment, batch_cutout
-from cifar10_study.comparisons import SeededRuns, compare
-from cifar10_study.config import AugmentConfig, RuntimeConfig, TrainConfig, load_params
-from cifar10_study.engine import TrainForward, autocast, make_optimizer, train
-from cifar10_study.errors import StudyError
-from cifar10_study.metrics import count_parameters
+from cifar10_study.experiments import stage4, stage5
+from cifar10_study.data.augment import MixUp, TrainAugment, batch_cutout
+from cifar10_study.analysis.comparisons import SeededRuns, compare
+from cifar10_study.core.config import AugmentConfig, RuntimeConfig, TrainConfig, load_params
+from cifar10_study.training.engine import TrainForward, autocast, make_optimizer, train
+from cifar10_study.core.errors import StudyError
+from cifar10_study.training.measure import count_parameters
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite
-from cifar10_study.runs import build_seeded, train_seeds
+from cifar10_study.training.runs import build_seeded, train_seeds
 from conftest import learnable_splits
 from test_config import ROOT
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from cifar10_study.stats import mcnemar, pooled_mcnemar, summarize, verdict, welch_difference
+from cifar10_study.analysis.stats import mcnemar, pooled_mcnemar, summarize, verdict, welch_difference
 
 
 def pair(a_only: int, b_only: int, both: int = 5, neither: int = 3):

@@ -1,8 +1,8 @@
 """The README shows the generated summary table, byte for byte, and the sync replaces only its block."""
 import pytest
 
-from cifar10_study.errors import StudyError
-from cifar10_study.summary import README_END, README_START, readme_block, sync_readme
+from cifar10_study.core.errors import StudyError
+from cifar10_study.reporting.summary import README_END, README_START, readme_block, sync_readme
 from test_config import ROOT
 
 

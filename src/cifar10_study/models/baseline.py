@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field
 from torch import nn
 
-from ..schema import PositiveInt, Section
+from ..core.schema import PositiveInt, Section
 
 IMAGE_SHAPE = (3, 32, 32)
 NUM_CLASSES = 10

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import Field
 from torch import nn
 
-from ..schema import PositiveInt, Section
+from ..core.schema import PositiveInt, Section
 from .baseline import IMAGE_SHAPE, NUM_CLASSES
 
 

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
-from .errors import DataError
-from .fileio import read_json, replace_dir, write_json
+from ..core.errors import DataError
+from ..core.fileio import read_json, replace_dir, write_json
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"

@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 
 from .ablations import switched
-from .checkpoint import Checkpoints
-from .config import Params, TrainConfig
-from .data import Splits
-from .models.residual import ResidualCNNConfig
-from .runs import Run, RunOutputs, train_run
+from ..training.checkpoint import Checkpoints
+from ..core.config import Params, TrainConfig
+from ..data.cifar10 import Splits
+from ..models.residual import ResidualCNNConfig
+from ..training.runs import Run, RunOutputs, train_run
 
 STAGE = "stage3"
 ABLATIONS_STAGE = "stage3_ablations"

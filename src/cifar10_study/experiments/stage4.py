@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import torch
 
-from .checkpoint import Checkpoints
-from .config import Params, TrainConfig
-from .data import Splits
-from .models.residual import ResNet18Config
-from .runs import train_seeds
+from ..training.checkpoint import Checkpoints
+from ..core.config import Params, TrainConfig
+from ..data.cifar10 import Splits
+from ..models.residual import ResNet18Config
+from ..training.runs import train_seeds
 
 STAGE = "stage4"
 

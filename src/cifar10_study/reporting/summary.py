@@ -15,8 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import plots
-from .errors import StudyError
-from .fileio import atomic_path, read_json, write_text
+from ..core.errors import StudyError
+from ..core.fileio import atomic_path, read_json, write_text
 from .formatting import mean_std, pct
 
 FIGURE = Path("reports/figures/study_val_accuracy.png")

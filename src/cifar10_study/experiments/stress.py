@@ -19,18 +19,19 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import plots
-from .checkpoint import Checkpoints
-from .config import Params, TrainConfig, VanishingConfig
-from .data import Splits
-from .diagnostics import LayerGradRecorder, quadratic_fit
-from .engine import train
-from .errors import TrainingDiverged
-from .fileio import atomic_path, write_json
-from .metrics import count_parameters, flops_per_image, peak_memory
-from .models import build_model
-from .models.baseline import BaselineCNNConfig
-from .runs import RunOutputs, build_seeded, train_run
+from ..reporting import plots
+from ..training.checkpoint import Checkpoints
+from ..core.config import Params, TrainConfig, VanishingConfig
+from ..data.cifar10 import Splits
+from ..training.recorders import LayerGradRecorder
+from ..analysis.diagnostics import quadratic_fit
+from ..training.engine import train
+from ..core.errors import TrainingDiverged
+from ..core.fileio import atomic_path, write_json
+from ..training.measure import count_parameters, flops_per_image, peak_memory
+from ..models import build_model
+from ..models.baseline import BaselineCNNConfig
+from ..training.runs import RunOutputs, build_seeded, train_run
 
 VANISHING = "stage2_vanishing"
 EXPLOSION = "stage2_explosion"

@@ -12,8 +12,8 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from .config import AugmentConfig
-from .data import MEAN, STD
+from ..core.config import AugmentConfig
+from .cifar10 import MEAN, STD
 
 
 def batch_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:

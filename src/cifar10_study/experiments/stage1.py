@@ -6,15 +6,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import plots
+from ..reporting import plots
 from .collapse import affine_fit, is_affine
-from .config import Params
-from .data import CLASSES, Splits
-from .fileio import atomic_path, write_json, write_text
-from .metrics import confusion, parameter_table
-from .models.baseline import BaselineCNNConfig, SoftmaxConfig
-from .checkpoint import Checkpoints
-from .runs import Run, RunOutputs, train_run
+from ..core.config import Params
+from ..data.cifar10 import CLASSES, Splits
+from ..core.fileio import atomic_path, write_json, write_text
+from ..training.measure import confusion
+from ..reporting.tables import parameter_table
+from ..models.baseline import BaselineCNNConfig, SoftmaxConfig
+from ..training.checkpoint import Checkpoints
+from ..training.runs import Run, RunOutputs, train_run
 
 BASELINE = "stage1"
 EXPERIMENTS = "stage1_experiments"

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import StudyError
-from .fileio import read_json
+from ..core.errors import StudyError
+from ..core.fileio import read_json
 from .stats import pooled_mcnemar, verdict, welch_difference
 
 

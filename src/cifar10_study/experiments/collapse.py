@@ -12,9 +12,9 @@ import copy
 import torch
 from torch import nn
 
-from .data import Split
-from .engine import to_memory_format
-from .augment import normalize
+from ..data.cifar10 import Split
+from ..training.engine import to_memory_format
+from ..data.augment import normalize
 
 IMAGE_DIM = 3 * 32 * 32
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .errors import ConfigError
+from ..core.errors import ConfigError
 
 
 def switched(values: Mapping[str, Any], ablations: Mapping[str, tuple[str, Any]], ablation: str | None,

@@ -24,11 +24,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .augment import MixUp, TrainAugment, normalize
+from ..data.augment import MixUp, TrainAugment, normalize
 from .checkpoint import Checkpoint, rng_state, set_rng_state
-from .config import CompileMode, OptimizerConfig, RuntimeConfig, ScheduleConfig, TrainConfig
-from .data import Split, Splits
-from .errors import ConfigError, StudyError, TrainingDiverged
+from ..core.config import CompileMode, OptimizerConfig, RuntimeConfig, ScheduleConfig, TrainConfig
+from ..data.cifar10 import Split, Splits
+from ..core.errors import ConfigError, StudyError, TrainingDiverged
 
 # channels_last (NHWC) is the fast layout for convolutions on CUDA tensor cores, and on this project's
 # 2-core x86 CPU it measured faster too (training step, images/s, channels_last vs contiguous NCHW:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import plots
-from .comparisons import SeededRuns, compare
-from .fileio import atomic_path
+from ..analysis.comparisons import SeededRuns, compare
+from ..core.fileio import atomic_path
 from .formatting import md, mean_std, pct
 
 # The two reference points of the Stage 4 brief: the accuracy published for this recipe (ResNet-18,

@@ -10,11 +10,11 @@ import torch
 
 from . import stage4
 from .ablations import switched
-from .checkpoint import Checkpoints
-from .config import Params, TrainConfig
-from .data import Splits
-from .models.residual import ResNet18Config
-from .runs import train_seeds
+from ..training.checkpoint import Checkpoints
+from ..core.config import Params, TrainConfig
+from ..data.cifar10 import Splits
+from ..models.residual import ResNet18Config
+from ..training.runs import train_seeds
 
 STAGE = "stage5"
 ABLATIONS_STAGE = "stage5_ablations"

@@ -15,8 +15,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from .errors import ConfigError
-from .models import ModelConfig
-from .models.baseline import IMAGE_SHAPE, BaselineCNNConfig
+from ..models import ModelConfig
+from ..models.baseline import IMAGE_SHAPE, BaselineCNNConfig
 from .schema import NonNegativeFloat, PositiveInt, Section
 
 IMAGE_SIZE = IMAGE_SHAPE[1]  # px; CIFAR-10 images are square

@@ -8,8 +8,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
 
-from .diagnostics import loss_spread
-from .fileio import atomic_path
+from ..analysis.diagnostics import loss_spread
+from ..core.fileio import atomic_path
 
 
 def save(fig: Figure, path: str | Path) -> None:

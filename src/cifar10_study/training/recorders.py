@@ -1,8 +1,8 @@
-"""Training diagnostics: what to record during a run (per-step loss and gradient norm, per-layer
-gradient norms) and how to summarise it (overfitting point, generalisation gap, loss spread).
+"""What to record during a run: per-step loss and gradient norm, per-layer gradient norms.
 
 Recorders are `on_backward(step, model, loss)` callbacks for engine.train(). They keep what they record
 on the training device as tensors and read it back once, after training, so they add no host sync.
+Their summaries (overfitting, stability) are analysis: analysis/diagnostics.py reads the files they fill.
 """
 from __future__ import annotations
 
@@ -76,49 +76,3 @@ class LayerGradRecorder:
             for index, ((name, _), norm) in enumerate(zip(self.layers, norms.cpu().numpy()), start=1):
                 rows.append({"step": step, "layer": index, "name": name, "grad_norm": float(norm)})
         return pd.DataFrame(rows, columns=["step", "layer", "name", "grad_norm"])
-
-
-def overfitting_summary(history: pd.DataFrame) -> dict:
-    """Where validation loss bottoms out, and the train-minus-val accuracy gap."""
-    gap = history["train_acc"] - history["val_acc"]
-    best = int(history.loc[history["val_loss"].idxmin(), "epoch"])
-    return {
-        "best_val_loss_epoch": best,
-        "best_val_loss": float(history["val_loss"].min()),
-        "final_val_loss": float(history["val_loss"].iloc[-1]),
-        "epochs_past_best": int(history["epoch"].iloc[-1]) - best,
-        "final_gap": float(gap.iloc[-1]),
-        "max_gap": float(gap.max()),
-    }
-
-
-def loss_spread(steps: pd.DataFrame, window: int) -> pd.Series:
-    """Rolling standard deviation of the training loss over `window` steps (optimisation noise); the
-    window shrinks to half the run for runs shorter than two windows."""
-    window = max(2, min(window, len(steps) // 2))
-    return steps["loss"].rolling(window, min_periods=window).std()
-
-
-def stability_summary(steps: pd.DataFrame, window: int) -> dict:
-    """Loss spread and gradient norm over the second half of training (after the initial transient)."""
-    spread = loss_spread(steps, window)
-    late = steps.index >= len(steps) // 2
-    return {
-        "loss_spread_median": float(spread[late].median()),
-        "grad_norm_median": float(steps["grad_norm"][late].median()),
-        "grad_norm_max": float(steps["grad_norm"].max()),
-    }
-
-
-def quadratic_fit(x, y) -> dict:
-    """Least-squares y = a x^2 + b x + c and its R^2, over the finite points; None with fewer than 3."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3:
-        return None
-    coeffs = np.polyfit(x, y, 2)
-    pred = np.polyval(coeffs, x)
-    ss_res, ss_tot = float(((y - pred) ** 2).sum()), float(((y - y.mean()) ** 2).sum())
-    return {"a": float(coeffs[0]), "b": float(coeffs[1]), "c": float(coeffs[2]),
-            "r2": 1.0 - ss_res / ss_tot if ss_tot else 1.0}

@@ -28,7 +28,7 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from .fileio import save_torch
+from ..core.fileio import save_torch
 
 ROOT = Path(".cache/checkpoints")
 

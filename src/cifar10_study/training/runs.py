@@ -15,15 +15,15 @@ import torch
 from torch import nn
 
 from .checkpoint import Checkpoints, config_key
-from .config import RuntimeConfig, TrainConfig
-from .data import CLASSES, Splits
-from .diagnostics import StepRecorder
+from ..core.config import RuntimeConfig, TrainConfig
+from ..data.cifar10 import CLASSES, Splits
+from .recorders import StepRecorder
 from .engine import BackwardHook, TrainResult, train
-from .errors import StudyError
-from .fileio import atomic_path, save_torch, write_json
-from .metrics import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance
-from .models import ModelConfig, build_model
-from .stats import summarize
+from ..core.errors import StudyError
+from ..core.fileio import atomic_path, save_torch, write_json
+from .measure import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance
+from ..models import ModelConfig, build_model
+from ..analysis.stats import summarize
 
 
 @dataclass(frozen=True)

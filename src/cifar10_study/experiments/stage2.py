@@ -12,15 +12,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import plots
-from .checkpoint import Checkpoints
-from .config import Params, ScalingVariant
-from .data import Splits
-from .diagnostics import overfitting_summary, stability_summary
-from .errors import ConfigError
-from .fileio import atomic_path, read_json, write_json
-from .models.baseline import BaselineCNNConfig
-from .runs import Run, RunOutputs, train_run
+from ..reporting import plots
+from ..training.checkpoint import Checkpoints
+from ..core.config import Params, ScalingVariant
+from ..data.cifar10 import Splits
+from ..analysis.diagnostics import overfitting_summary, stability_summary
+from ..core.errors import ConfigError
+from ..core.fileio import atomic_path, read_json, write_json
+from ..models.baseline import BaselineCNNConfig
+from ..training.runs import Run, RunOutputs, train_run
 
 STAGE = "stage2"
 DIAGNOSTICS = "stage2_diagnostics"

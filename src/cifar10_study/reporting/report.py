@@ -10,8 +10,8 @@ from pathlib import Path
 import pandas as pd
 
 from . import plots, report_resnet, summary
-from .comparisons import SeededRuns
-from .fileio import read_json, write_text
+from ..analysis.comparisons import SeededRuns
+from ..core.fileio import read_json, write_text
 from .formatting import md, pct
 
 CHANCE = 0.1  # accuracy of guessing among 10 balanced classes

@@ -1,4 +1,4 @@
-"""Measurements of models and runs: parameter counts and tables, FLOPs, confusion matrices, provenance."""
+"""Measurements of models and runs: parameter counts, FLOPs, peak memory, confusion matrices, provenance."""
 from __future__ import annotations
 
 import contextlib
@@ -15,7 +15,7 @@ from sklearn.metrics import confusion_matrix
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from .data import CLASSES
+from ..data.cifar10 import CLASSES
 
 INPUT_SHAPE = (1, 3, 32, 32)
 
@@ -34,30 +34,6 @@ def flops_per_image(model: nn.Module) -> int:
         model(torch.zeros(INPUT_SHAPE, device=device))
     model.train(was_training)
     return int(counter.get_total_flops())
-
-
-def parameter_table(model: nn.Module) -> pd.DataFrame:
-    """One row per module that owns parameters: name, type, output shape, parameter count and share,
-    closed by a total row. Output shapes come from a forward pass on one image."""
-    shapes: dict[str, list[int]] = {}
-    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, list(out.shape[1:])))
-             for name, m in model.named_modules() if name]
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        model(torch.zeros(INPUT_SHAPE, device=device))
-    for h in hooks:
-        h.remove()
-    rows = []
-    for name, module in model.named_modules():
-        own = sum(p.numel() for p in module.parameters(recurse=False))
-        if own:
-            rows.append({"layer": name, "type": type(module).__name__,
-                         "output_shape": "x".join(map(str, shapes.get(name, []))), "params": own})
-    table = pd.DataFrame(rows)
-    total = int(table["params"].sum())
-    table["share_%"] = (100 * table["params"] / total).round(2)
-    total_row = pd.DataFrame([{"layer": "total", "type": "", "output_shape": "", "params": total, "share_%": 100.0}])
-    return pd.concat([table, total_row], ignore_index=True)
 
 
 @contextlib.contextmanager
