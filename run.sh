@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The project's two entry points (see README):
 #   ./run.sh [-S key=value ...]   set up .venv if needed, then run the whole pipeline (dvc repro; with -S
-#                                 overrides, `dvc exp run -S ...`, which also writes them into params.yaml),
-#                                 then copy the generated summary table into README.md
+#                                 overrides, `dvc exp run -S ...`, which also writes them into params.yaml)
 #   ./run.sh test [pytest args]   set up .venv if needed, then run the test suite (what CI runs)
+#   ./run.sh readme               copy the generated summary table (reports/summary.md) into README.md, for
+#                                 results you mean to commit (experiments leave the README alone)
 #   ./run.sh setup                only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -27,10 +28,9 @@ setup() {
 case "${1:-}" in
   setup) setup ;;
   test) shift; setup; exec python -m pytest "$@" ;;
+  readme) setup; exec python -m cifar10_study.reporting.summary --readme ;;
   *)
     setup
-    if [ $# -gt 0 ]; then dvc exp run "$@"; else dvc repro; fi
-    # The README shows the study's summary table: copy the freshly generated one in.
-    python -m cifar10_study.summary --readme
+    if [ $# -gt 0 ]; then exec dvc exp run "$@"; else exec dvc repro; fi
     ;;
 esac

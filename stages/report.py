@@ -1,4 +1,4 @@
-"""DVC stage `report`: reports/report.md from the metrics and plots of every stage."""
+"""DVC stage `report`: reports/report.md, its figures and the study summary, from every stage's runs."""
 from pathlib import Path
 
 from cifar10_study.core.cli import stage_entry

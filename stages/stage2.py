@@ -1,22 +1,15 @@
-"""DVC stage `stage2@<variant>`: train one width/depth scaling variant of the baseline."""
-import sys
-
+"""DVC stage `stage2@<variant>`: train one width/depth scaling variant of the baseline (runs/stage2/<variant>/)."""
+from cifar10_study.core.cli import stage_argument, stage_entry
 from cifar10_study.experiments import stage2
-from cifar10_study.training.checkpoint import stage_checkpoints
-from cifar10_study.core.cli import stage_entry
-from cifar10_study.core.config import load_params
-from cifar10_study.data.cifar10 import load_splits
-from cifar10_study.training.engine import init_device
+from cifar10_study.training.stage import training_stage
 
 
 @stage_entry
 def main() -> None:
-    name = sys.argv[1]
-    params = load_params()
-    device = init_device(params.runtime)
-    with stage_checkpoints(f"stage2/{name}", params.runtime.checkpoint_interval_seconds) as checkpoints:
-        run = stage2.run_variant(params, name, load_splits("data/prepared", device), device, checkpoints)
-    print(f"stage2 {name}: test accuracy {run.metrics['test_accuracy']:.4f} ({params.profile} profile)")
+    name = stage_argument("variant (a key of stage2.variants in params.yaml)", required=True)
+    with training_stage(f"{stage2.STAGE}/{name}") as stage:
+        run = stage2.run_variant(stage.params, name, stage.data, stage.device, stage.checkpoints)
+    print(f"stage2 {name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")
 
 
 if __name__ == "__main__":

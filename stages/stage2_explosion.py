@@ -1,20 +1,16 @@
-"""DVC stage `stage2_explosion`: parameters, FLOPs, memory and time against width, up to the extreme."""
-from cifar10_study.experiments import stress
-from cifar10_study.training.checkpoint import stage_checkpoints
+"""DVC stage `stage2_explosion`: parameters, FLOPs, step time and memory of ever wider CNNs, and the
+affordable ones trained (runs/stage2_explosion/)."""
 from cifar10_study.core.cli import stage_entry
-from cifar10_study.core.config import load_params
-from cifar10_study.data.cifar10 import load_splits
-from cifar10_study.training.engine import init_device
+from cifar10_study.experiments import stress
+from cifar10_study.training.stage import training_stage
 
 
 @stage_entry
 def main() -> None:
-    params = load_params()
-    device = init_device(params.runtime)
-    with stage_checkpoints("stage2_explosion", params.runtime.checkpoint_interval_seconds) as checkpoints:
-        summary = stress.run_explosion(params, load_splits("data/prepared", device), device, checkpoints)
-    for key, row in summary["widths"].items():
-        print(f"stage2_explosion {key}: {row['params']:,} params, trained {row['trained']}")
+    with training_stage(stress.EXPLOSION) as stage:
+        stress.run_explosion(stage.params, stage.data, stage.device, stage.checkpoints)
+    print(f"stage2_explosion: widths {stage.params.stage2_explosion.widths} counted, measured and trained "
+          f"where affordable (runs/stage2_explosion/widths.csv)")
 
 
 if __name__ == "__main__":

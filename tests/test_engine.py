@@ -11,7 +11,7 @@ from cifar10_study.training.engine import evaluate, make_optimizer, make_schedul
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.training.runs import RunOutputs, build_seeded, load_weights, train_run
+from cifar10_study.training.runs import RESULT_KEYS, RunFiles, build_seeded, load_weights, train_run
 from conftest import PoisonAfter, flat_linear, learnable_splits
 
 CPU = torch.device("cpu")
@@ -111,40 +111,45 @@ def test_batch_larger_than_the_training_set_is_a_clear_error():
         train(build_seeded(MODEL, 0), learnable_splits(), recipe(batch_size=512), device=CPU)
 
 
-def test_train_run_writes_metrics_history_and_loadable_weights(tmp_path):
-    outputs = RunOutputs.under("demo", tmp_path / "metrics", tmp_path / "plots", tmp_path / "models")
+def test_train_run_writes_results_info_history_and_loadable_weights(tmp_path):
+    files = RunFiles(tmp_path / "demo")
     run = train_run("demo", MODEL, recipe(epochs=2, train_subset=128), learnable_splits(), profile="smoke",
-                    device=CPU, outputs=outputs)
-    metrics = read_json(outputs.metrics)
-    assert metrics["test_accuracy"] == run.result.test.accuracy
-    assert metrics["train_images"] == 128 and metrics["epochs"] == 2
-    assert metrics["params"] == sum(p.numel() for p in run.model.parameters())
-    assert metrics["flops_per_image"] > 0
-    assert set(metrics["per_class_test_accuracy"]) == {"airplane", "automobile", "bird", "cat", "deer", "dog",
-                                                       "frog", "horse", "ship", "truck"}
-    assert metrics["provenance"]["profile"] == "smoke" and metrics["provenance"]["device"] == "cpu"
-    assert metrics["config"]["train"]["train_subset"] == 128
-    history = pd.read_csv(outputs.history)
+                    device=CPU, files=files, predictions=True)
+    results, info = read_json(files.results), read_json(files.info)
+    assert tuple(results) == RESULT_KEYS  # results only: no config, provenance or timing among them
+    assert results["test_accuracy"] == run.result.test.accuracy
+    assert results["train_images"] == 128 and results["epochs"] == 2
+    assert results["params"] == sum(p.numel() for p in run.model.parameters())
+    assert results["flops_per_image"] > 0
+    assert set(info["per_class_test_accuracy"]) == {"airplane", "automobile", "bird", "cat", "deer", "dog",
+                                                    "frog", "horse", "ship", "truck"}
+    assert info["provenance"]["profile"] == "smoke" and info["provenance"]["device"] == "cpu"
+    assert info["config"]["train"]["train_subset"] == 128 and info["train_seconds"] > 0
+    assert info["runtime"] == {"device": "auto", "compile": "reduce-overhead", "eval_batch_size": 1000,
+                               "checkpoint_interval_seconds": 60.0, "check_syncs": False}
+    history = pd.read_csv(files.history)
     assert list(history["epoch"]) == [1, 2]
-    loaded = load_weights(outputs.weights, MODEL)
+    predictions = pd.read_csv(files.predictions)
+    assert (predictions["actual"] == predictions["predicted"]).mean() == pytest.approx(results["test_accuracy"])
+    loaded = load_weights(files.weights, MODEL)
     x = torch.randn(2, 3, 32, 32)
     run.model.eval()
     assert torch.allclose(loaded(x), run.model.cpu()(x.contiguous(memory_format=torch.channels_last)), atol=1e-5)
     other = MODEL.model_copy(update={"hidden": 64})
     with pytest.raises(StudyError, match="weights were trained for model"):
-        load_weights(outputs.weights, other)
+        load_weights(files.weights, other)
 
 
-def test_a_diverged_run_writes_no_metrics_and_keeps_its_last_good_checkpoint(tmp_path):
+def test_a_diverged_run_writes_no_results_and_keeps_its_last_good_checkpoint(tmp_path):
     from cifar10_study.training.checkpoint import Checkpoints
 
-    outputs = RunOutputs.under("boom", tmp_path / "metrics", tmp_path / "plots", tmp_path / "models")
+    files = RunFiles(tmp_path / "boom")
     checkpoints = Checkpoints("boom", root=tmp_path / "ckpt")
     with pytest.raises(TrainingDiverged) as err:
-        train_run("boom", MODEL, recipe(), learnable_splits(), profile="smoke", device=CPU, outputs=outputs,
+        train_run("boom", MODEL, recipe(), learnable_splits(), profile="smoke", device=CPU, files=files,
                   model=PoisonAfter(flat_linear(), after=9), checkpoints=checkpoints)  # epoch 1 has 8 steps
     assert (err.value.epoch, err.value.step) == (2, 9)
-    assert not outputs.metrics.exists() and not outputs.weights.exists()
+    assert not files.folder.exists()
     [saved] = (tmp_path / "ckpt" / "boom").glob("*.pt")
     assert torch.load(saved, weights_only=True)["epoch"] == 1
 

@@ -76,71 +76,81 @@ def repo(tmp_path_factory) -> Path:
     return repo
 
 
+def _params(repo: Path) -> dict:
+    return YAML(typ="safe").load((repo / "params.yaml").read_text())
+
+
+def _png(path: Path) -> bool:
+    return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_repro_produces_every_output(repo):
-    base = read_json(repo / "metrics/stage1.json")
-    assert 0.0 <= base["test_accuracy"] <= 1.0
-    assert base["provenance"]["profile"] == "smoke" and base["provenance"]["data_official"] is False
-    assert base["train_images"] == 250 and base["epochs"] == 1
+    params = _params(repo)
+    # Stage 1: the run folder (DVC-cached) and the analysis outputs (git-tracked)
+    base, info = read_json(repo / "runs/stage1/results.json"), read_json(repo / "runs/stage1/info.json")
+    assert 0.0 <= base["test_accuracy"] <= 1.0 and base["train_images"] == 250 and base["epochs"] == 1
+    assert info["provenance"]["profile"] == "smoke" and info["provenance"]["data_official"] is False
+    assert read_json(repo / "metrics/stage1.json") == {k: base[k] for k in (
+        "test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "params", "flops_per_image")}
     cm = read_json(repo / "plots/stage1/confusion_matrix.json")["matrix"]
-    assert sum(map(sum, cm)) == N_TEST
-    assert len(pd.read_csv(repo / "plots/stage1/predictions.csv")) == N_TEST
-    table = pd.read_csv(repo / "plots/stage1/param_table.csv")
+    assert sum(map(sum, cm)) == N_TEST and len(pd.read_csv(repo / "plots/stage1/predictions.csv")) == N_TEST
+    table = pd.read_csv(repo / "reports/tables/stage1_param_table.csv")
     assert table["params"].iloc[-1] == base["params"] == table["params"].iloc[:-1].sum()
-    for png in ("plots/stage1/curves.png", "plots/stage1/confusion_matrix.png",
-                "plots/stage1_experiments/bottleneck.png"):
-        assert (repo / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
-    saved = torch.load(repo / "models/stage1.pt", weights_only=True)
+    saved = torch.load(repo / "runs/stage1/weights.pt", weights_only=True)
     assert saved["config"]["model"]["name"] == "baseline_cnn"
 
     exp = read_json(repo / "metrics/stage1_experiments.json")
     assert exp["collapse"]["linear_avgpool"]["is_affine"] is True
     assert exp["collapse"]["linear_maxpool"]["is_affine"] is False
-    widths = YAML(typ="safe").load((repo / "params.yaml").read_text())["stage1_experiments"]["bottleneck_widths"]
+    widths = params["stage1_experiments"]["bottleneck_widths"]
     assert list(pd.read_csv(repo / "plots/stage1_experiments/bottleneck.csv")["width"]) == sorted(widths)
-    assert len(list((repo / "plots/stage1_experiments/history").glob("*.csv"))) == len(widths) + 3
+    assert len(pd.read_csv(repo / "plots/stage1_experiments/val_accuracy.csv").columns) == 1 + len(widths) + 3
 
-    variants = YAML(typ="safe").load((repo / "params.yaml").read_text())["stage2"]["variants"]
-    diag = read_json(repo / "metrics/stage2_diagnostics.json")
-    assert set(diag["variants"]) == set(variants)
+    variants = params["stage2"]["variants"]
+    stage2 = read_json(repo / "metrics/stage2.json")
+    assert set(stage2["variants"]) == set(variants)
     for name in variants:
-        metrics = read_json(repo / f"metrics/stage2/{name}.json")
-        assert diag["variants"][name]["test_accuracy"] == metrics["test_accuracy"]
-        steps = pd.read_csv(repo / f"plots/stage2/{name}/steps.csv")
-        assert len(steps) == metrics["epochs"] * (metrics["train_images"] // metrics["config"]["train"]["batch_size"])
+        results, info = read_json(repo / f"runs/stage2/{name}/results.json"), read_json(repo / f"runs/stage2/{name}/info.json")
+        assert stage2["variants"][name]["test_accuracy"] == results["test_accuracy"]
+        steps = pd.read_csv(repo / f"runs/stage2/{name}/steps.csv")
+        assert len(steps) == results["epochs"] * (results["train_images"] // info["config"]["train"]["batch_size"])
     vanishing = read_json(repo / "metrics/stage2_vanishing.json")
-    assert {r["depth"] for r in vanishing["runs"].values()} == {20, 30, 50}
+    assert set(vanishing["depths"]) == {"depth_20", "depth_30", "depth_50"}
     grads = pd.read_csv(repo / "plots/stage2_vanishing/grad_norms.csv")
     assert (grads[grads["step"] == 0].groupby("depth").size() == pd.Series({20: 21, 30: 31, 50: 51})).all()
-    explosion = read_json(repo / "metrics/stage2_explosion.json")
-    assert explosion["widths"]["x16"]["trained"] is False and explosion["widths"]["x16"]["reason"]
-    for png in ("plots/stage2_diagnostics/overfitting.png", "plots/stage2_diagnostics/stability.png",
-                "plots/stage2_vanishing/grad_norms.png", "plots/stage2_explosion/scaling.png"):
-        assert (repo / png).read_bytes()[:4] == b"\x89PNG", png
+    explosion = pd.read_csv(repo / "plots/stage2_explosion/widths.csv").set_index("width")
+    assert not explosion.loc[16, "trained"] and explosion.loc[16, "reason"]
+    assert set(read_json(repo / "metrics/stage2_explosion.json")["widths"]) == {"x1", "x2", "x4", "x8", "x16"}
 
-    full = read_json(repo / "metrics/stage3.json")
-    assert full["config"]["model"]["residual"] and full["config"]["train"]["label_smoothing"] > 0
-    for name in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay"):
-        assert (repo / f"metrics/stage3_ablations/no_{name}.json").is_file(), name
-    assert read_json(repo / "metrics/stage3_ablations/no_batchnorm.json")["config"]["model"]["batchnorm"] is False
-    assert (repo / "reports/figures/convergence.png").read_bytes()[:4] == b"\x89PNG"
+    stage3 = read_json(repo / "metrics/stage3.json")["configurations"]
+    assert set(stage3) == {"stage3", "no_residual", "no_batchnorm", "no_dropout", "no_label_smoothing",
+                           "no_weight_decay"}
+    full_info = read_json(repo / "runs/stage3/info.json")
+    assert full_info["config"]["model"]["residual"] and full_info["config"]["train"]["label_smoothing"] > 0
+    assert read_json(repo / "runs/stage3_ablations/no_batchnorm/info.json")["config"]["model"]["batchnorm"] is False
 
-    seeds = YAML(typ="safe").load((repo / "params.yaml").read_text())["stage4"]["seeds"]["smoke"]
+    seeds = params["stage4"]["seeds"]["smoke"]
     for name in ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup", "stage5_ablations/no_cutout"):
-        summary = read_json(repo / f"metrics/{name}.json")
-        assert summary["seeds"] == seeds and summary["test_accuracy"]["n"] == len(seeds), name
         for seed in seeds:
-            run = read_json(repo / f"metrics/{name}/seed_{seed}.json")
-            assert run["provenance"]["seed"] == seed and run["test_images"] == summary["test_images"]
-            assert len(pd.read_csv(repo / f"plots/{name}/seed_{seed}/predictions.csv")) == run["test_images"]
-            assert (repo / f"models/{name}/seed_{seed}.pt").is_file()
-    assert read_json(repo / "metrics/stage4.json")["params"] == 11_173_962
-    assert read_json(repo / "metrics/stage5_ablations/no_se.json")["params"] == 11_173_962
-    assert read_json(repo / "metrics/stage5_ablations/no_mixup.json")["config"]["train"]["mixup_alpha"] == 0
-    assert read_json(repo / "metrics/stage5_ablations/no_cutout.json")["config"]["train"]["augment"]["cutout"] == 0
-    for table in ("summary.csv", "stage5.csv", "stage45_val_accuracy.csv"):
-        assert len(pd.read_csv(repo / "reports/tables" / table)) > 0, table
-    for png in ("study_val_accuracy.png", "stage4_curves.png", "stage5_ablations.png"):
-        assert (repo / "reports/figures" / png).read_bytes()[:4] == b"\x89PNG", png
+            run = repo / f"runs/{name}/seed_{seed}"
+            assert read_json(run / "info.json")["provenance"]["seed"] == seed, name
+            assert len(pd.read_csv(run / "predictions.csv")) == read_json(run / "results.json")["test_images"]
+            assert (run / "weights.pt").is_file()
+    stage4 = read_json(repo / "metrics/stage4.json")
+    assert stage4["params"] == 11_173_962 and set(stage4["per_seed_test_accuracy"]) == {str(s) for s in seeds}
+    stage5 = read_json(repo / "metrics/stage5.json")
+    assert stage5["configurations"]["no_se"]["params"] == 11_173_962
+    assert set(stage5["comparisons"]) == {"stage5 vs stage4", "no_se vs stage4", "no_mixup vs stage4",
+                                          "no_cutout vs stage4", "stage5 vs no_se", "stage5 vs no_mixup",
+                                          "stage5 vs no_cutout"}
+    assert read_json(repo / "runs/stage5_ablations/no_mixup/seed_0/info.json")["config"]["train"]["mixup_alpha"] == 0
+    assert len(pd.read_csv(repo / "plots/stage4/predictions.csv")) == len(seeds) * stage4_test_images(repo)
+    for table in ("plots/stage45/test_accuracy.csv", "plots/stage45/val_accuracy.csv", "reports/tables/summary.csv"):
+        assert len(pd.read_csv(repo / table)) > 0, table
+    for png in ("stage1_curves", "stage1_confusion_matrix", "stage1_bottleneck", "stage2_overfitting", "stage2_stability",
+                "stage2_grad_norms", "stage2_scaling", "convergence", "study_val_accuracy", "stage4_curves",
+                "stage5_ablations"):
+        assert _png(repo / f"reports/figures/{png}.png"), png
 
     report = (repo / "reports/report.md").read_text()
     summary_table = (repo / "reports/summary.md").read_text().strip()
@@ -155,6 +165,41 @@ def test_repro_produces_every_output(repo):
     assert "**Profile: `smoke`**" in report and "## Stage 1: baseline CNN" in report
     assert f"{100 * base['test_accuracy']:.2f}%" in report
     assert "Network (b) equals a single affine map" in report
+    for figure in report.split("](")[1:]:  # every image the report shows exists beside it
+        assert (repo / "reports" / figure.split(")")[0]).is_file(), figure.split(")")[0]
+
+
+def stage4_test_images(repo: Path) -> int:
+    return read_json(repo / "runs/stage4/seed_0/results.json")["test_images"]
+
+
+def _metric_values(repo: Path) -> dict[str, object]:
+    """Every value `dvc metrics show` lists, by flattened key (file:key.subkey)."""
+    result = dvc(repo, "metrics", "show", "--json")
+    assert result.returncode == 0, result.stderr
+    flat = {}
+
+    def walk(prefix, value):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}" if prefix else str(k), v)
+        else:
+            flat[prefix] = value
+
+    for workspace in json.loads(result.stdout).values():
+        for file, content in workspace["data"].items():
+            walk(file + ":", content["data"])
+    return flat
+
+
+def test_metrics_are_few_results_with_no_config_or_timing(repo):
+    values = _metric_values(repo)
+    assert 100 < len(values) < 300, len(values)
+    # No key (or part of one) names config, provenance or a measurement of time or memory.
+    sections = {"config", "provenance", "runtime", "hardware", "device", "git_commit", "per_class_test_accuracy"}
+    parts = {key: key.split(":", 1)[1].strip(".").split(".") for key in values}
+    assert not [k for k, p in parts.items() if sections & set(p) or any(w in x for x in p for w in ("second", "memory"))]
+    assert "metrics/stage5.json:.comparisons.stage5 vs stage4.verdict" in values
 
 
 def test_every_declared_plot_renders(repo):
@@ -190,19 +235,26 @@ STAGE5_ABLATIONS = {f"stage5_ablations@no_{c}" for c in ("se", "mixup", "cutout"
 STAGE5 = {"stage5", *STAGE5_ABLATIONS}
 TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, "stage4",
             *STAGE5}
+ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "report"}
 
 
 @pytest.mark.parametrize("key,value,expected", [
     ("data.val_size", 40, {"download"}),
     ("data.split_seed", 3, {"download"}),
-    ("profile", "quick", TRAINING | {"stage2_diagnostics"}),
+    ("profile", "quick", TRAINING | {"stage45_analysis", "report"}),
     ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments", *VARIANTS}),
-    ("stage1.quick.epochs", 2, {"stage1", "stage1_experiments"}),
+    # A stage declares only the active profile's block (here smoke): the quick block is not its input.
+    ("stage1.smoke.epochs", 2, {"stage1", "stage1_experiments"}),
+    ("stage1.quick.epochs", 2, set()),
+    ("stage1.full", {"epochs": 3}, set()),
     ("stage1.model.hidden", 128, {"stage1", "stage1_experiments", *VARIANTS, "stage2_explosion"}),
     ("stage1_experiments.bottleneck_widths", [2, 8], {"stage1_experiments"}),
-    ("stage2.variants.width_x2", {"width": 3, "convs_per_stage": 1}, {"stage2@width_x2", "stage2_diagnostics"}),
+    ("stage2.variants.width_x2", {"width": 3, "convs_per_stage": 1}, {"stage2@width_x2", "stage2_analysis", "report"}),
     ("stage2.smoke.epochs", 1, VARIANTS),
-    ("stage2.loss_window", 5, {"stage2_diagnostics"}),
+    ("stage2.quick.epochs", 1, set()),
+    # Analysis-only params rerun the analysis and the report, never a training run.
+    ("stage2.loss_window", 5, {"stage2_analysis", "report"}),
+    ("stage2_vanishing.learned_accuracy", 0.3, {"stage2_analysis", "report"}),
     ("stage2_vanishing.depths", [10, 20], {"stage2_vanishing"}),
     ("stage2_explosion.widths", [1, 2], {"stage2_explosion"}),
     # The documented ablation wiring: a switch reruns the full model and every ablation but its own.
@@ -213,7 +265,7 @@ TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stag
     ("stage3.weight_decay", 0.0, STAGE3 - {"stage3_ablations@no_weight_decay"}),
     ("stage3.train.optimizer.lr", 0.05, STAGE3),
     # Stage 5's documented `dvc exp run -S stage5.cutout=false`: stage5 and the other two ablations (the
-    # report follows, as it depends on their metrics); the same for each switch and each setting.
+    # analysis and report follow, as they read their runs); the same for each switch and each setting.
     ("stage5.cutout", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
     ("stage5.mixup", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
     ("stage5.se", False, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
@@ -222,7 +274,8 @@ TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stag
     ("stage5.se_reduction", 8, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
     # Stage 5 trains with Stage 4's recipe and seeds, so both rerun together.
     ("stage4.train.optimizer.lr", 0.05, {"stage4", *STAGE5}),
-    ("stage4.seeds.smoke", [0], {"stage4", *STAGE5}),
+    ("stage4.seeds.smoke", [0], {"stage4", *STAGE5, "stage45_analysis", "report"}),
+    ("stage4.seeds.full", [5, 6], set()),
     # runtime: how to run, never what: no stage declares it, so changing it reruns nothing.
     ("runtime.compile", "off", set()),
     ("runtime.device", "cpu", set()),
@@ -240,20 +293,21 @@ def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, 
     assert _stale_stages(repo) == set()
 
 
+PKG = "src/cifar10_study"
+
+
 @pytest.mark.parametrize("path,expected", [
-    ("src/cifar10_study/collapse.py", {"stage1", "stage1_experiments"}),
-    ("src/cifar10_study/config.py", TRAINING | {"check_params", "download", "stage2_diagnostics"}),
-    ("src/cifar10_study/engine.py", TRAINING | {"stage2_diagnostics"}),
-    ("src/cifar10_study/models/residual.py", TRAINING | {"check_params", "download", "stage2_diagnostics"}),
-    ("src/cifar10_study/stress.py", {"stage2_vanishing", "stage2_explosion"}),
-    ("src/cifar10_study/report.py", {"report"}),
-    ("src/cifar10_study/plots.py", (TRAINING - STAGE3 - {"stage4", *STAGE5}) | {"stage2_diagnostics", "report"}),
-    ("src/cifar10_study/stage2.py", {*VARIANTS, "stage2_diagnostics"}),
-    ("src/cifar10_study/stage5.py", STAGE5),
-    ("src/cifar10_study/stage4.py", {"stage4", *STAGE5}),  # Stage 5 reads Stage 4's recipe through it
-    ("src/cifar10_study/augment.py", TRAINING | {"stage2_diagnostics"}),
-    ("src/cifar10_study/summary.py", {"report"}),
-    ("src/cifar10_study/stats.py", TRAINING | {"stage2_diagnostics", "report"}),
+    (f"{PKG}/reporting/report.py", {"report"}),
+    (f"{PKG}/reporting/plots.py", {"report"}),
+    (f"{PKG}/analysis/stats.py", {"stage45_analysis", "report"}),
+    (f"{PKG}/analysis/diagnostics.py", {"stage2_analysis", "report"}),
+    (f"{PKG}/experiments/collapse.py", {"stage1", "stage1_experiments", "stage1_analysis", "report"}),
+    (f"{PKG}/experiments/stage2.py", {*VARIANTS, "stage2_analysis", "report"}),
+    (f"{PKG}/experiments/stage5.py", {*STAGE5, "stage45_analysis", "report"}),
+    (f"{PKG}/experiments/stage4.py", {"stage4", *STAGE5, "stage45_analysis", "report"}),  # Stage 5 reads its recipe
+    (f"{PKG}/training/engine.py", TRAINING | ANALYSIS),
+    (f"{PKG}/data/augment.py", TRAINING | ANALYSIS),
+    (f"{PKG}/core/config.py", TRAINING | ANALYSIS | {"check_params", "download"}),
 ])
 def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected):
     file = repo / path
@@ -265,18 +319,32 @@ def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected
         file.write_text(original)
 
 
-def test_the_report_depends_on_every_stage4_and_stage5_output():
-    """So a rerun Stage 4/5 run or ablation reruns the report (DVC reruns a stage whose deps changed)."""
+def test_editing_analysis_or_reporting_code_never_reruns_training(repo):
+    """The point of the layout: a statistic, a figure or a sentence of the report is not a training input."""
+    modules = sorted((repo / PKG / "analysis").glob("*.py")) + sorted((repo / PKG / "reporting").glob("*.py"))
+    for file in modules:
+        original = file.read_text()
+        try:
+            file.write_text(original + "\n# touched\n")
+            stale = _stale_stages(repo)
+        finally:
+            file.write_text(original)
+        assert stale and not stale & TRAINING, (file.name, stale & TRAINING)
+
+
+def test_the_analysis_and_report_read_every_run():
+    """So a rerun run reruns what summarises it (DVC reruns a stage whose deps changed)."""
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
-    deps = set(stages["report"]["deps"])
-    for name in ("stage4", "stage5"):
-        assert {f"metrics/{name}", f"metrics/{name}.json", f"plots/{name}"} <= deps, name
-    assert {"metrics/stage5_ablations", "plots/stage5_ablations"} <= deps
+    assert "runs" in stages["report"]["deps"]
+    assert {"runs/stage4", "runs/stage5", "runs/stage5_ablations"} <= set(stages["stage45_analysis"]["deps"])
+    assert {"runs/stage2", "runs/stage2_vanishing", "runs/stage2_explosion"} <= set(stages["stage2_analysis"]["deps"])
+    assert {"runs/stage3", "runs/stage3_ablations"} <= set(stages["stage3_analysis"]["deps"])
+    assert {"runs/stage1", "runs/stage1_experiments"} <= set(stages["stage1_analysis"]["deps"])
 
 
 def test_bad_params_stop_dvc_repro_before_any_output_is_touched(repo):
     outputs = ["metrics/stage1.json", "metrics/stage1_experiments.json", "plots/stage1/history.csv",
-               "reports/report.md", "models/stage1.pt"]
+               "reports/report.md", "runs/stage1/weights.pt", "runs/stage1/results.json"]
     before = {name: (repo / name).read_bytes() for name in outputs}
     original = (repo / "params.yaml").read_text()
     try:
@@ -316,3 +384,32 @@ def test_every_stage_declares_exactly_the_src_modules_it_imports():
         probe = subprocess.run([sys.executable, "-c", PROBE, script], cwd=ROOT, env=env, capture_output=True,
                                text=True, check=True)
         assert set(json.loads(probe.stdout)) == _declared_src_deps(stage), name
+
+
+def test_a_retrained_stage_gives_byte_identical_metrics(repo):
+    """Metrics are deterministic on CPU: forcing Stage 1 to train again, then reproducing what depends on
+    it, rewrites its metrics byte for byte (and `dvc metrics diff` would show nothing)."""
+    before = {p: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
+    for args in (("repro", "-f", "stage1"), ("repro",)):
+        result = dvc(repo, *args)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    assert {p: p.read_bytes() for p in before} == before
+    assert json.loads(dvc(repo, "status", "--json").stdout) == {}
+
+
+def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):
+    """The documented `dvc exp run -S stage5.cutout=false`, then back to true: the second restores
+    stage5 and the two ablations that read the switch from DVC's run cache; nothing trains."""
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
+                   cwd=repo, check=True, capture_output=True)
+    off = dvc(repo, "exp", "run", "-S", "stage5.cutout=false")
+    assert off.returncode == 0, off.stdout[-2000:] + off.stderr[-2000:]
+    retrained = {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}
+    assert all(f"Running stage '{stage}'" in off.stdout for stage in retrained)
+    back = dvc(repo, "exp", "run", "-S", "stage5.cutout=true")
+    assert back.returncode == 0, back.stdout[-2000:] + back.stderr[-2000:]
+    for stage in retrained:
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in back.stdout, stage
+    assert "Running stage 'stage4'" not in back.stdout and "Running stage 'stage5" not in back.stdout
+

@@ -15,8 +15,6 @@ from cifar10_study.core.fileio import read_json
 from test_pipeline import ROOT, _env, copy_pipeline, set_param
 from conftest import write_archive
 
-# Fields that measure time or memory, which differ between any two runs.
-TIMING = {"train_seconds", "images_per_second", "peak_memory_bytes", "steady_epoch_seconds", "warmup_seconds"}
 
 
 @pytest.fixture(scope="module")
@@ -50,9 +48,8 @@ def kill_after_an_epoch(repo) -> int:
 
 
 def results(repo) -> tuple[dict, pd.DataFrame]:
-    metrics = read_json(repo / "metrics/stage1.json")
-    history = pd.read_csv(repo / "plots/stage1/history.csv").drop(columns="epoch_seconds")
-    return {k: v for k, v in metrics.items() if k not in TIMING}, history
+    history = pd.read_csv(repo / "runs/stage1/history.csv").drop(columns="epoch_seconds")
+    return read_json(repo / "runs/stage1/results.json"), history
 
 
 def test_killed_run_resumes_and_matches_the_uninterrupted_run(repo):
@@ -61,9 +58,9 @@ def test_killed_run_resumes_and_matches_the_uninterrupted_run(repo):
     reference = results(repo)
     assert not (repo / ".cache/checkpoints/stage1").exists()  # a finished stage leaves no checkpoint
 
-    (repo / "metrics/stage1.json").unlink()
+    (repo / "runs/stage1/results.json").unlink()
     kill_after_an_epoch(repo)
-    assert not (repo / "metrics/stage1.json").exists()  # nothing that looks like a success
+    assert not (repo / "runs/stage1/results.json").exists()  # nothing that looks like a success
 
     resumed = run_stage(repo)
     assert resumed.returncode == 0, resumed.stderr
@@ -83,6 +80,28 @@ def test_a_changed_param_never_resumes_a_stale_checkpoint(repo):
         result = run_stage(repo)
         assert result.returncode == 0, result.stderr
         assert "resuming" not in result.stderr
+        assert f"discarding checkpoint {stale.relative_to(repo)} of run stage1: recipe changed since it was written" \
+            in result.stderr
         assert not stale.exists()
     finally:
         (repo / "params.yaml").write_text(original)
+
+
+def test_an_edit_to_code_the_stage_does_not_run_keeps_its_checkpoint(repo):
+    """The key covers the code the stage imports: editing the report resumes; editing the engine does not."""
+    report, engine = repo / "src/cifar10_study/reporting/report.py", repo / "src/cifar10_study/training/engine.py"
+    originals = {f: f.read_text() for f in (report, engine)}
+    try:
+        kill_after_an_epoch(repo)
+        report.write_text(originals[report] + "\n# an edited sentence\n")
+        resumed = run_stage(repo)
+        assert resumed.returncode == 0 and "resuming stage1 from epoch" in resumed.stderr, resumed.stderr
+        kill_after_an_epoch(repo)
+        engine.write_text(originals[engine] + "\n# an edited loop\n")
+        restarted = run_stage(repo)
+        assert restarted.returncode == 0 and "resuming" not in restarted.stderr
+        assert "code: src/cifar10_study/training/engine.py changed" in restarted.stderr
+    finally:
+        for f, text in originals.items():
+            f.write_text(text)
+

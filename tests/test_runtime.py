@@ -61,14 +61,14 @@ def test_runtime_settings_leave_cpu_results_unchanged():
 def checkpoint_epochs_seen(interval: float, tmp_path) -> tuple[list, int]:
     """Train 3 epochs; at the first step of each epoch, note which epoch the checkpoint file holds."""
     path = tmp_path / f"every_{interval}.pt"
-    seen = []
+    checkpoint, seen = Checkpoint(path, interval_seconds=interval), []
 
     def look(step, model, loss):
         if step % STEPS_PER_EPOCH == 0:
+            checkpoint.wait()  # the background write of the previous epoch's checkpoint, if one was due
             seen.append(torch.load(path, weights_only=True)["epoch"] if path.exists() else None)
 
-    train(build_seeded(MODEL, 0), learnable_splits(), recipe(), device=CPU, on_backward=(look,),
-          checkpoint=Checkpoint(path, interval_seconds=interval))
+    train(build_seeded(MODEL, 0), learnable_splits(), recipe(), device=CPU, on_backward=(look,), checkpoint=checkpoint)
     return seen, torch.load(path, weights_only=True)["epoch"]
 
 

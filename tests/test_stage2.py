@@ -6,6 +6,7 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
+from cifar10_study.analysis import stage2 as stage2_analysis
 from cifar10_study.experiments import stress
 from cifar10_study.core.config import parse_params
 from cifar10_study.training.recorders import LayerGradRecorder, StepRecorder
@@ -125,13 +126,15 @@ def test_a_diverging_stress_run_is_recorded_not_raised(params_raw, tmp_path, mon
     real_build = stress.build_seeded
     monkeypatch.setattr(stress, "build_seeded", lambda cfg, seed: PoisonAfter(real_build(cfg, seed), after=2))
     params = _params(params_raw, stage2_vanishing__depths=[4, 6], stage2_vanishing__grad_steps=[0, 1])
-    summary = stress.run_vanishing(params, learnable_splits(), CPU)
-    assert set(summary["runs"]) == {"depth_4", "depth_6"}  # the other runs go on
-    run = summary["runs"]["depth_4"]
-    assert run["diverged"] is True and run["test_accuracy"] is None
-    assert run["diverged_epoch"] == 1 and run["diverged_step"] == 2 and run["diverged_loss"] == "nan"
-    assert "0" in run["grad_norms"]  # what was recorded before the divergence is kept
-    assert read_json(tmp_path / "metrics/stage2_vanishing.json")["runs"]["depth_4"]["diverged"] is True
+    record = stress.run_vanishing(params, learnable_splits(), CPU)
+    assert set(record["depths"]) == {"depth_4", "depth_6"}  # the other runs go on
+    run = record["depths"]["depth_4"]
+    assert run["diverged"] is True and run["diverged_epoch"] == 1 and run["diverged_step"] == 2
+    assert run["diverged_loss"] == "nan" and not (tmp_path / "runs/stage2_vanishing/depth_4").exists()
+    # The analysis reads the record: the diverged depth has no accuracy, and what was recorded before
+    # the divergence (the gradient norms at step 0) is kept.
+    summary = stage2_analysis.vanishing(learned_accuracy=0.2)["runs"]["depth_4"]
+    assert summary["diverged"] is True and summary.get("test_accuracy") is None and "0" in summary["grad_norms"]
 
 
 def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_raw, tmp_path, monkeypatch):
@@ -139,13 +142,14 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
     params = _params(params_raw, stage2_explosion__widths=[1, 2, 4, 8], stage2_explosion__measure_batch_size=8,
                      stage2_explosion__measure_max_gflops=5.0,
                      stage2_explosion__train_budget_seconds={"full": 1.0, "quick": 1.0, "smoke": 1.0e+6})
-    summary = stress.run_explosion(params, learnable_splits(), CPU)
-    widths = summary["widths"]
-    assert [widths[k]["params"] for k in ("x1", "x2", "x4", "x8")] == [
+    stress.run_explosion(params, learnable_splits(), CPU)
+    table, summary = stage2_analysis.explosion()
+    widths = table.set_index("width")
+    assert widths["params"].tolist() == [
         sum(p.numel() for p in build_model(BASE.model_copy(update={"channels": [32 * w, 64 * w, 128 * w]})).parameters())
         for w in (1, 2, 4, 8)]
-    assert widths["x1"]["trained"] and widths["x2"]["trained"] and widths["x1"]["measured"]
-    assert not widths["x8"]["measured"] and not widths["x8"]["trained"]
-    assert "exceeds measure_max_gflops" in widths["x8"]["reason"]
+    assert widths.loc[1, "trained"] and widths.loc[2, "trained"] and widths.loc[1, "measured"]
+    assert not widths.loc[8, "measured"] and not widths.loc[8, "trained"]
+    assert "exceeds measure_max_gflops" in widths.loc[8, "reason"]
     assert summary["fits"]["params"]["r2"] > 0.999
-    assert (tmp_path / "plots/stage2_explosion/scaling.png").is_file()
+    assert (tmp_path / "runs/stage2_explosion/width_x1/results.json").is_file()

@@ -198,17 +198,18 @@ def test_training_accuracy_under_mixup_counts_the_dominant_label():
 
 def test_seeds_give_one_run_each_and_a_summary_with_mean_and_std(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    summary = train_seeds("stagex", SMALL, recipe(test_subset=40), [3, 7], learnable_splits(), profile="smoke",
+    trained = train_seeds("stagex", SMALL, recipe(test_subset=40), [3, 7], learnable_splits(), profile="smoke",
                           device=CPU)
-    per_seed = [json.loads((tmp_path / f"metrics/stagex/seed_{s}.json").read_text()) for s in (3, 7)]
-    assert [m["provenance"]["seed"] for m in per_seed] == [3, 7]
-    accs = [m["test_accuracy"] for m in per_seed]
+    per_seed = [json.loads((tmp_path / f"runs/stagex/seed_{s}/info.json").read_text()) for s in (3, 7)]
+    assert [m["provenance"]["seed"] for m in per_seed] == [3, 7] == [r.info["provenance"]["seed"] for r in trained]
+    accs = [json.loads((tmp_path / f"runs/stagex/seed_{s}/results.json").read_text())["test_accuracy"] for s in (3, 7)]
+    assert len(pd.read_csv(tmp_path / "runs/stagex/seed_3/predictions.csv")) == 40
+    # The analysis reads these files back: mean and std over seeds, and comparisons.
+    runs = SeededRuns.load("stagex", [3, 7])
+    summary = runs.summary
     assert summary["test_accuracy"]["mean"] == pytest.approx(np.mean(accs))
     assert summary["test_accuracy"]["std"] == pytest.approx(np.std(accs, ddof=1))
-    assert summary["test_images"] == 40 and len(pd.read_csv(tmp_path / "plots/stagex/seed_3/predictions.csv")) == 40
-    assert json.loads((tmp_path / "metrics/stagex.json").read_text()) == summary
-    # The report's comparison reads these files back; a configuration against itself is no different.
-    runs = SeededRuns.load("stagex")
+    assert summary["test_images"] == 40 and summary["seeds"] == [3, 7]
     assert runs.accuracy == {3: accs[0], 7: accs[1]}
     same = compare(runs, runs)
     assert same["welch"]["difference"] == 0 and same["mcnemar"]["p_value"] == 1.0

@@ -9,7 +9,7 @@ from test_config import ROOT
 def test_readme_shows_the_committed_generated_summary():
     generated = (ROOT / "reports/summary.md").read_text().strip()
     assert generated.count("\n| ") >= 4  # a header, a rule and a row per stage
-    assert readme_block(ROOT / "README.md") == generated, "run: python -m cifar10_study.summary --readme"
+    assert readme_block(ROOT / "README.md") == generated, "run: ./run.sh readme"
 
 
 def test_sync_replaces_only_the_block_between_the_markers(tmp_path):

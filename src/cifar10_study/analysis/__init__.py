@@ -1,0 +1,2 @@
+"""Numbers about runs, read from their files: statistics, comparisons, diagnostics, and the per-stage
+summaries written to metrics/ and plots/. Never imported by training code."""

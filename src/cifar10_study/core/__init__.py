@@ -1,0 +1,1 @@
+"""What every layer shares: typed params (config, schema), errors, atomic file output, the stage CLI wrapper."""

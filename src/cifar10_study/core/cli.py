@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Callable
+from typing import Callable, Iterable
 
 from .errors import StudyError
 
@@ -29,3 +29,16 @@ def stage_entry(main: Callable[[], None]) -> Callable[[], None]:
             sys.exit(2)
 
     return wrapper
+
+
+def stage_argument(what: str, required: bool, valid: Iterable[str] | None = None) -> str | None:
+    """The stage's one command-line argument (dvc.yaml passes it, e.g. `stages/stage2.py ${key}`); a
+    missing required one, or one not in `valid`, is a StudyError that says what is expected."""
+    if len(sys.argv) < 2:
+        if required:
+            raise StudyError(f"usage: python {sys.argv[0]} <{what}>" + (f", one of: {', '.join(valid)}" if valid else
+                                                                         " (dvc.yaml passes it)"))
+        return None
+    if valid is not None and sys.argv[1] not in valid:
+        raise StudyError(f"unknown {what} {sys.argv[1]!r}; valid: {', '.join(valid)}")
+    return sys.argv[1]

@@ -16,10 +16,10 @@ from ruamel.yaml.error import YAMLError
 
 from .errors import ConfigError
 from ..models import ModelConfig
-from ..models.baseline import IMAGE_SHAPE, BaselineCNNConfig
+from ..data import IMAGE_SIZE
+from ..models.baseline import BaselineCNNConfig
 from .schema import NonNegativeFloat, PositiveInt, Section
 
-IMAGE_SIZE = IMAGE_SHAPE[1]  # px; CIFAR-10 images are square
 PROFILES = ("full", "quick", "smoke")
 Profile = Literal["full", "quick", "smoke"]
 
@@ -109,12 +109,15 @@ def _deep_merge(base: dict, override: dict) -> dict:
 
 
 class ProfileOverrides(Section):
-    """What the quick and smoke profiles change in a training recipe (`full` is the recipe itself)."""
+    """What each profile changes in a training recipe (`train`, the published one): one block per profile,
+    so a stage declares only the active profile's block (`stage1.${profile}` in dvc.yaml) and editing
+    another profile's block reruns nothing. `full` is normally empty: the recipe as published."""
 
+    full: dict[str, Any] = {}
     quick: dict[str, Any] = {}  # overrides of train keys, e.g. {epochs: 5, train_subset: 10000}
     smoke: dict[str, Any] = {}
 
-    @field_validator("quick", "smoke")
+    @field_validator("full", "quick", "smoke")
     @classmethod
     def _override_keys_exist(cls, value: dict[str, Any]):
         unknown = sorted(set(value) - set(TrainConfig.model_fields))
@@ -124,12 +127,11 @@ class ProfileOverrides(Section):
 
     def recipe(self, train: TrainConfig, profile: Profile) -> TrainConfig:
         """`train` with this profile's overrides applied."""
-        if profile == "full":
-            return train
-        return TrainConfig.model_validate(_deep_merge(train.model_dump(), getattr(self, profile)))
+        overrides = getattr(self, profile)
+        return TrainConfig.model_validate(_deep_merge(train.model_dump(), overrides)) if overrides else train
 
     def check_recipes(self, train: TrainConfig) -> None:
-        for profile in ("quick", "smoke"):
+        for profile in PROFILES:
             try:
                 self.recipe(train, profile)
             except ValidationError as exc:
@@ -224,7 +226,7 @@ class Stage3Config(TrainSection):
         # label smoothing and weight decay are switches here: a second value in `train` would be ambiguous.
         if "label_smoothing" in self.train.model_fields_set or "weight_decay" in self.train.optimizer.model_fields_set:
             raise ValueError("set label_smoothing and weight_decay with the stage3 switches, not in stage3.train")
-        for profile in ("quick", "smoke"):
+        for profile in PROFILES:
             overrides = getattr(self, profile)
             if "label_smoothing" in overrides or "weight_decay" in overrides.get("optimizer", {}):
                 raise ValueError(f"stage3.{profile} must not override the label_smoothing / weight_decay switches")
@@ -257,7 +259,7 @@ class Stage4Config(TrainSection):
 
     @model_validator(mode="after")
     def _seed_set_once(self):
-        if "seed" in self.train.model_fields_set or any("seed" in getattr(self, p) for p in ("quick", "smoke")):
+        if "seed" in self.train.model_fields_set or any("seed" in getattr(self, p) for p in PROFILES):
             raise ValueError("the seeds come from stage4.seeds; do not set seed in stage4.train/quick/smoke")
         return self
 

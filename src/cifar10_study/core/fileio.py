@@ -6,6 +6,7 @@ or the new one, never a truncated mix. Every metrics, weights, history and figur
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -38,16 +39,23 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def write_csv(path: str | os.PathLike, frame, index: bool = False) -> None:
+    """A pandas DataFrame as CSV."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=index)
+
+
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
-    """torch.save, atomically. torch reports a failed write (e.g. a full disk) as RuntimeError: it is
-    re-raised as OSError, so the stage prints one line, as for any other failed write."""
+    """torch.save, atomically and byte-reproducibly. Saved through memory: torch names the zip's root
+    folder after the file it writes to, so saving to the temporary file would give the same weights a
+    different hash on every run (and DVC a changed output). A failed write (e.g. a full disk) is an
+    OSError, one line for the stage to print, as for any other failed write."""
     import torch
 
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
     with atomic_path(path) as tmp:
-        try:
-            torch.save(obj, tmp)
-        except RuntimeError as exc:
-            raise OSError(f"cannot write {path}: {exc}".splitlines()[0]) from None
+        tmp.write_bytes(buffer.getbuffer())
 
 
 def read_json(path: str | os.PathLike) -> Any:

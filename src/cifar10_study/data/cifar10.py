@@ -24,12 +24,12 @@ import numpy as np
 import torch
 from sklearn.model_selection import train_test_split
 
+from . import CLASSES, IMAGE_SHAPE, PIXELS
 from ..core.errors import DataError
 from ..core.fileio import read_json, replace_dir, write_json
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
-CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
@@ -37,6 +37,7 @@ TEST_BATCH = "test_batch"
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 SPLITS = ("train", "val", "test")
+PREPARED = Path("data/prepared")  # the download stage's output
 
 
 # --- reading the official layout ---------------------------------------------------------------------
@@ -68,13 +69,13 @@ def _unpickle_batch(name: str, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
     data, labels = batch["data"], np.asarray(batch["labels"])
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
         raise DataError(f"{name}: 'data' must be a uint8 array, got {getattr(data, 'dtype', type(data).__name__)}")
-    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
-        raise DataError(f"{name}: 'data' must have shape [N, 3072] (32x32 RGB rows), got {list(data.shape)}")
+    if data.ndim != 2 or data.shape[1] != PIXELS:
+        raise DataError(f"{name}: 'data' must have shape [N, {PIXELS}] (32x32 RGB rows), got {list(data.shape)}")
     if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
         raise DataError(f"{name}: 'labels' must be {len(data)} integers, got shape {list(labels.shape)} of {labels.dtype}")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES)):
         raise DataError(f"{name}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
-    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+    return data.reshape(-1, *IMAGE_SHAPE), labels.astype(np.int64)
 
 
 def _check_member_path(name: str) -> None:

@@ -12,20 +12,18 @@ import copy
 import torch
 from torch import nn
 
+from ..data import IMAGE_SHAPE, PIXELS
 from ..data.cifar10 import Split
 from ..training.engine import to_memory_format
 from ..data.augment import normalize
-
-IMAGE_DIM = 3 * 32 * 32
-
 
 @torch.no_grad()
 def affine_map(model: nn.Module, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """W [classes, 3072] and b [classes] in float64 such that f(x) = W @ x.flatten() + b if f is affine."""
     net = copy.deepcopy(model).cpu().double().eval()
-    b = net(torch.zeros(1, 3, 32, 32, dtype=torch.float64))[0]
-    basis = torch.eye(IMAGE_DIM, dtype=torch.float64).view(IMAGE_DIM, 3, 32, 32)
-    columns = torch.cat([net(basis[i:i + chunk]) - b for i in range(0, IMAGE_DIM, chunk)])
+    b = net(torch.zeros(1, *IMAGE_SHAPE, dtype=torch.float64))[0]
+    basis = torch.eye(PIXELS, dtype=torch.float64).view(PIXELS, *IMAGE_SHAPE)
+    columns = torch.cat([net(basis[i:i + chunk]) - b for i in range(0, PIXELS, chunk)])
     return columns.T.contiguous(), b
 
 

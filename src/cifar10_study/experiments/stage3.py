@@ -13,7 +13,7 @@ from ..training.checkpoint import Checkpoints
 from ..core.config import Params, TrainConfig
 from ..data.cifar10 import Splits
 from ..models.residual import ResidualCNNConfig
-from ..training.runs import Run, RunOutputs, train_run
+from ..training.runs import Run, train_run
 
 STAGE = "stage3"
 ABLATIONS_STAGE = "stage3_ablations"
@@ -45,10 +45,13 @@ def recipe(params: Params, values: dict) -> TrainConfig:
     return TrainConfig.model_validate(base)
 
 
+def run_name(ablation: str | None) -> str:
+    return STAGE if ablation is None else f"{ABLATIONS_STAGE}/{ablation}"
+
+
 def run(params: Params, data: Splits, device: torch.device, ablation: str | None = None,
         checkpoints: Checkpoints | None = None) -> Run:
-    """Train the full model (ablation None) or one ablation; standard outputs under its run name."""
+    """Train the full model (ablation None) or one ablation, into runs/<run_name(ablation)>/."""
     values = switches(params, ablation)
-    name = STAGE if ablation is None else f"{ABLATIONS_STAGE}/{ablation}"
-    return train_run(name, model_config(params, values), recipe(params, values), data, profile=params.profile,
-                     device=device, runtime=params.runtime, outputs=RunOutputs.under(name), checkpoints=checkpoints)
+    return train_run(run_name(ablation), model_config(params, values), recipe(params, values), data,
+                     profile=params.profile, device=device, runtime=params.runtime, checkpoints=checkpoints)

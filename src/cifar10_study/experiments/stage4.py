@@ -12,7 +12,7 @@ from ..training.checkpoint import Checkpoints
 from ..core.config import Params, TrainConfig
 from ..data.cifar10 import Splits
 from ..models.residual import ResNet18Config
-from ..training.runs import train_seeds
+from ..training.runs import Run, train_seeds
 
 STAGE = "stage4"
 
@@ -26,7 +26,7 @@ def seeds(params: Params) -> list[int]:
     return getattr(params.stage4.seeds, params.profile)
 
 
-def run(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
-    """Train ResNet-18 once per seed; returns the across-seed summary written to metrics/stage4.json."""
+def run(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> list[Run]:
+    """Train ResNet-18 once per seed of the profile, into runs/stage4/seed_<s>/."""
     return train_seeds(STAGE, ResNet18Config(name="resnet18"), recipe(params), seeds(params), data,
                        profile=params.profile, device=device, runtime=params.runtime, checkpoints=checkpoints)

@@ -14,7 +14,7 @@ from ..training.checkpoint import Checkpoints
 from ..core.config import Params, TrainConfig
 from ..data.cifar10 import Splits
 from ..models.residual import ResNet18Config
-from ..training.runs import train_seeds
+from ..training.runs import Run, train_seeds
 
 STAGE = "stage5"
 ABLATIONS_STAGE = "stage5_ablations"
@@ -43,8 +43,9 @@ def run_name(ablation: str | None) -> str:
 
 
 def run(params: Params, data: Splits, device: torch.device, ablation: str | None = None,
-        checkpoints: Checkpoints | None = None) -> dict:
-    """Train the full model (ablation None) or one ablation once per Stage 4 seed; returns the summary."""
+        checkpoints: Checkpoints | None = None) -> list[Run]:
+    """Train the full model (ablation None) or one ablation once per Stage 4 seed, into
+    runs/<run_name(ablation)>/seed_<s>/."""
     values = switches(params, ablation)
     return train_seeds(run_name(ablation), model_config(params, values), recipe(params, values),
                        stage4.seeds(params), data, profile=params.profile, device=device, runtime=params.runtime,

@@ -8,43 +8,38 @@ Parameter explosion: the baseline's conv widths multiplied up to sizes this mach
 Parameters and FLOPs are counted for every width (on PyTorch's meta device: no memory is allocated);
 time and memory per training step are measured where a step is affordable; widths whose estimated
 training time fits the profile's budget are trained briefly. Anything skipped says why.
+
+Each stage writes its runs and an experiment record under runs/<stage>/; summaries, fits and figures
+are analysis (analysis/stage2.py) and reporting.
 """
 from __future__ import annotations
 
-import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 
 import pandas as pd
 import torch
 
-from ..reporting import plots
-from ..training.checkpoint import Checkpoints
 from ..core.config import Params, TrainConfig, VanishingConfig
-from ..data.cifar10 import Splits
-from ..training.recorders import LayerGradRecorder
-from ..analysis.diagnostics import quadratic_fit
-from ..training.engine import train
 from ..core.errors import TrainingDiverged
 from ..core.fileio import atomic_path, write_json
-from ..training.measure import count_parameters, flops_per_image, peak_memory
+from ..data.cifar10 import Splits
 from ..models import build_model
 from ..models.baseline import BaselineCNNConfig
-from ..training.runs import RunOutputs, build_seeded, train_run
+from ..training.checkpoint import Checkpoints
+from ..training.engine import train
+from ..training.measure import count_parameters, flops_per_image, peak_memory
+from ..training.recorders import LayerGradRecorder
+from ..training.runs import RUNS, build_seeded, train_run
 
 VANISHING = "stage2_vanishing"
 EXPLOSION = "stage2_explosion"
-
-
-def _run_outputs(stage: str, name: str) -> RunOutputs:
-    return RunOutputs(Path("metrics") / stage / f"{name}.json", Path("plots") / stage / "history" / f"{name}.csv", None)
+RECORD = "experiment.json"  # in each stage's runs folder: what was run, and what happened to each run
 
 
 def _diverged(exc: TrainingDiverged) -> dict:
     # str(): JSON has no NaN or infinity
-    return {"diverged": True, "diverged_epoch": exc.epoch, "diverged_step": exc.step, "diverged_loss": str(exc.loss),
-            "test_accuracy": None, "final_val_accuracy": None}
+    return {"diverged": True, "diverged_epoch": exc.epoch, "diverged_step": exc.step, "diverged_loss": str(exc.loss)}
 
 
 # --- vanishing gradients ---------------------------------------------------------------------------------
@@ -56,48 +51,32 @@ def plain_cnn(cfg: VanishingConfig, depth: int) -> BaselineCNNConfig:
 
 
 def run_vanishing(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+    """Train each depth (runs/stage2_vanishing/depth_<d>/), recording every layer's gradient norm at the
+    chosen steps (grad_norms.csv); a diverged depth is recorded, and the others go on."""
     cfg, recipe = params.stage2_vanishing, params.stage2_vanishing.train_for(params.profile)
-    results, frames = {}, []
+    depths, frames = {}, []
     for depth in cfg.depths:
         name = f"depth_{depth}"
         model_cfg = plain_cnn(cfg, depth)
         model = build_seeded(model_cfg, recipe.seed)
         recorder = LayerGradRecorder(model, cfg.grad_steps)
         try:
-            run = train_run(f"{VANISHING}/{name}", model_cfg, recipe, data, profile=params.profile, device=device,
-                            runtime=params.runtime, outputs=_run_outputs(VANISHING, name), on_backward=(recorder,),
-                            model=model, checkpoints=checkpoints)
-            val = [row["val_acc"] for row in run.result.history]
-            learned = [i + 1 for i, acc in enumerate(val) if acc >= cfg.learned_accuracy]
-            outcome = {"diverged": False, "test_accuracy": run.metrics["test_accuracy"],
-                       "final_val_accuracy": val[-1], "val_accuracy_per_epoch": val,
-                       "epochs_to_learn": learned[0] if learned else None, "epochs": len(val)}
+            train_run(f"{VANISHING}/{name}", model_cfg, recipe, data, profile=params.profile, device=device,
+                      runtime=params.runtime, weights=False, on_backward=(recorder,), model=model,
+                      checkpoints=checkpoints)
+            outcome = {"diverged": False}
         except TrainingDiverged as exc:
             outcome = _diverged(exc)
         grads = recorder.frame().assign(depth=depth)
         frames.append(grads)
-        results[name] = {"depth": depth, "conv_layers": depth, "params": count_parameters(model), **outcome,
-                         "grad_norms": _grad_summary(grads),
-                         "grad_steps_not_reached": sorted(set(cfg.grad_steps) - set(grads["step"]))}
-    table = pd.concat(frames, ignore_index=True)
-    out = Path("plots") / VANISHING
-    with atomic_path(out / "grad_norms.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    plots.grad_norms_by_layer(table, out / "grad_norms.png",
-                              f"Plain CNNs: gradient norm per layer ({params.profile} profile)")
-    summary = {"profile": params.profile, "learned_accuracy": cfg.learned_accuracy, "epochs": recipe.epochs,
-               "train_images": len(data.train.head(recipe.train_subset)), "runs": results}
-    write_json(Path("metrics") / f"{VANISHING}.json", summary)
-    return summary
-
-
-def _grad_summary(grads: pd.DataFrame) -> dict:
-    """Per recorded step: gradient norm of the first and last weight layer and their ratio."""
-    out = {}
-    for step, g in grads.groupby("step"):
-        first, last = float(g["grad_norm"].iloc[0]), float(g["grad_norm"].iloc[-1])
-        out[str(step)] = {"first_layer": first, "last_layer": last, "first_over_last": first / last if last else None}
-    return out
+        depths[name] = {"depth": depth, "params": count_parameters(model), **outcome,
+                        "grad_steps_not_reached": sorted(set(cfg.grad_steps) - set(grads["step"]))}
+    with atomic_path(RUNS / VANISHING / "grad_norms.csv") as tmp:
+        pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
+    record = {"profile": params.profile, "epochs": recipe.epochs,
+              "train_images": len(data.train.head(recipe.train_subset)), "depths": depths}
+    write_json(RUNS / VANISHING / RECORD, record)
+    return record
 
 
 # --- parameter explosion ---------------------------------------------------------------------------------
@@ -138,6 +117,8 @@ def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: 
 
 
 def run_explosion(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+    """Count, measure and (where the budget allows) train every width: runs/stage2_explosion/widths.csv
+    (one row per width, with why anything was skipped) and width_x<w>/ for each trained width."""
     cfg = params.stage2_explosion
     recipe = cfg.train_for(params.profile)
     budget = getattr(cfg.train_budget_seconds, params.profile)
@@ -166,48 +147,16 @@ def run_explosion(params: Params, data: Splits, device: torch.device, checkpoint
         else:
             try:
                 run = train_run(f"{EXPLOSION}/width_x{width}", model_cfg, recipe, data, profile=params.profile,
-                                device=device, runtime=params.runtime,
-                                outputs=_run_outputs(EXPLOSION, f"width_x{width}"),
-                                checkpoints=checkpoints)
-                row.update(trained=True, test_accuracy=run.metrics["test_accuracy"],
-                           final_val_accuracy=run.metrics["final_val_accuracy"],
-                           train_seconds=run.metrics["train_seconds"])
+                                device=device, runtime=params.runtime, weights=False, checkpoints=checkpoints)
+                row.update(trained=True, diverged=False, test_accuracy=run.results["test_accuracy"],
+                           final_val_accuracy=run.results["final_val_accuracy"],
+                           train_seconds=run.info["train_seconds"])
             except TrainingDiverged as exc:
                 row.update(trained=True, **_diverged(exc))
         rows.append(row)
-    table = pd.DataFrame(rows)
-    _accuracy_per_parameter(table)
-    measured = table[table["measured"]]
-    fits = {
-        "params": quadratic_fit(table["width"], table["params"]),
-        "flops_per_image": quadratic_fit(table["width"], table["flops_per_image"]),
-        "seconds_per_step": quadratic_fit(measured["width"], measured["seconds_per_step"]),
-        "peak_memory_bytes": quadratic_fit(measured["width"], measured["peak_memory_bytes"].astype(float)),
-    }
-    out = Path("plots") / EXPLOSION
-    with atomic_path(out / "widths.csv") as tmp:
-        table.to_csv(tmp, index=False)
-    plots.scaling(table, fits, out / "scaling.png",
-                  f"Width x1..x{max(cfg.widths)}: cost against width ({params.profile} profile)",
-                  cfg.measure_batch_size)
-    summary = {"profile": params.profile, "budget_seconds": budget, "measure_batch_size": cfg.measure_batch_size,
-               "train_steps": train_steps, "fits": fits,
-               # via pandas' JSON writer: numpy scalars become plain numbers, NaN becomes null (dropped)
-               "widths": {f"x{r['width']}": {k: v for k, v in r.items() if v is not None}
-                          for r in json.loads(table.to_json(orient="records"))}}
-    write_json(Path("metrics") / f"{EXPLOSION}.json", summary)
-    return summary
-
-
-def _accuracy_per_parameter(table: pd.DataFrame) -> None:
-    """Test-accuracy points gained per million extra parameters, against the narrowest trained width."""
-    table["accuracy_gain_per_million_params"] = float("nan")
-    if "test_accuracy" not in table:
-        return
-    trained = table[table["test_accuracy"].notna()]
-    if trained.empty:
-        return
-    ref = trained.iloc[0]
-    extra = (trained["params"] - ref["params"]) / 1e6
-    gain = 100 * (trained["test_accuracy"] - ref["test_accuracy"]) / extra.where(extra > 0)
-    table.loc[trained.index, "accuracy_gain_per_million_params"] = gain
+    with atomic_path(RUNS / EXPLOSION / "widths.csv") as tmp:
+        pd.DataFrame(rows).to_csv(tmp, index=False)
+    record = {"profile": params.profile, "budget_seconds": budget, "measure_batch_size": cfg.measure_batch_size,
+              "train_steps": train_steps}
+    write_json(RUNS / EXPLOSION / RECORD, record)
+    return record

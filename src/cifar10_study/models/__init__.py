@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Union
 
-from pydantic import Field
+from pydantic import Field, TypeAdapter
 from torch import nn
 
 from .baseline import BaselineCNNConfig, SoftmaxConfig
@@ -18,3 +18,8 @@ ModelConfig = Annotated[Union[BaselineCNNConfig, SoftmaxConfig, ResidualCNNConfi
 
 def build_model(cfg: ModelConfig) -> nn.Module:
     return cfg.build()
+
+
+def model_config(recorded: dict) -> ModelConfig:
+    """The config object of a model config recorded as a dict (e.g. in a run's info file)."""
+    return TypeAdapter(ModelConfig).validate_python(recorded)

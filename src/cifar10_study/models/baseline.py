@@ -12,9 +12,8 @@ from pydantic import Field
 from torch import nn
 
 from ..core.schema import PositiveInt, Section
+from ..data import IMAGE_SHAPE, NUM_CLASSES, PIXELS
 
-IMAGE_SHAPE = (3, 32, 32)
-NUM_CLASSES = 10
 ACTIVATIONS = {"relu": nn.ReLU, "identity": nn.Identity}
 POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
 
@@ -46,7 +45,7 @@ class SoftmaxConfig(Section):
     name: Literal["softmax"]
 
     def build(self) -> nn.Module:
-        return nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc=nn.Linear(3 * 32 * 32, NUM_CLASSES)))
+        return nn.Sequential(OrderedDict(flatten=nn.Flatten(), fc=nn.Linear(PIXELS, NUM_CLASSES)))
 
 
 class BaselineCNN(nn.Module):

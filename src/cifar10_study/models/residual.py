@@ -14,7 +14,7 @@ from pydantic import Field
 from torch import nn
 
 from ..core.schema import PositiveInt, Section
-from .baseline import IMAGE_SHAPE, NUM_CLASSES
+from ..data import IMAGE_SHAPE, NUM_CLASSES
 
 
 class ResidualCNNConfig(Section):

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..analysis.comparisons import SeededRuns
+from ..analysis.stage45 import comparisons, mean_val_curves
 from . import plots
-from ..analysis.comparisons import SeededRuns, compare
-from ..core.fileio import atomic_path
 from .formatting import md, mean_std, pct
 
 # The two reference points of the Stage 4 brief: the accuracy published for this recipe (ResNet-18,
 # crop + flip, SGD + cosine, 200 epochs) and the reproduction's pass mark.
 PUBLISHED_ACCURACY = 0.953
 TARGET_ACCURACY = 0.93
-FIGURES, TABLES = Path("reports/figures"), Path("reports/tables")
+FIGURES = Path("reports/figures")
 
 
 def _recipe(train: dict) -> str:
@@ -125,9 +125,10 @@ def _comparison_row(label: str, c: dict) -> dict:
 def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns]) -> list[str]:
     s = full.summary
     configs = {"stage5 (all on)": full, **{f"{name} (ablation)": runs for name, runs in ablations.items()}}
-    headline = compare(full, stage4)
+    tests = comparisons(stage4, full, ablations)
+    headline = tests["stage5 vs stage4"]
     # A = the full model, B = the ablation: "better" means the component that the ablation removes helps.
-    component_effects = {name.removeprefix("no_"): compare(full, runs) for name, runs in ablations.items()}
+    component_effects = {name.removeprefix("no_"): tests[f"stage5 vs {name}"] for name in ablations}
     rows = []
     for label, runs in {"stage4 (ResNet-18)": stage4, **configs}.items():
         train, model = runs.summary["config"]["train"], runs.summary["config"]["model"]
@@ -136,17 +137,8 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
                      "params": f"{runs.summary['params']:,}",
                      "train acc": mean_std(runs.summary["final_train_accuracy"]),
                      "test acc": mean_std(runs.summary["test_accuracy"])})
-    comparisons = [_comparison_row("stage5 vs stage4", headline)]
-    comparisons += [_comparison_row(f"{name} vs stage4", compare(runs, stage4)) for name, runs in ablations.items()]
-    comparisons += [_comparison_row(f"stage5 vs no_{component}", c) for component, c in component_effects.items()]
-    TABLES.mkdir(parents=True, exist_ok=True)
-    with atomic_path(TABLES / "stage5.csv") as tmp:
-        pd.DataFrame([{"configuration": label, "test_accuracy": runs.summary["test_accuracy"]["mean"],
-                       "test_accuracy_std": runs.summary["test_accuracy"]["std"]}
-                      for label, runs in {"stage4": stage4, **configs}.items()]).to_csv(tmp, index=False)
-    curves = _mean_val_curves({"stage4": stage4, **configs})
-    with atomic_path(TABLES / "stage45_val_accuracy.csv") as tmp:
-        curves.rename_axis("epoch").to_csv(tmp)
+    table = [_comparison_row(label, c) for label, c in tests.items()]
+    curves = mean_val_curves({"stage4": stage4, "stage5": full, **ablations})
     plots.epoch_curves(curves, FIGURES / "stage5_ablations.png",
                        f"Stages 4 and 5, mean validation accuracy over seeds ({s['provenance']['profile']} profile)")
     if headline["verdict"] != "better":
@@ -167,7 +159,7 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         "",
         md(pd.DataFrame(rows).astype(str)),
         "",
-        md(pd.DataFrame(comparisons)),
+        md(pd.DataFrame(table)),
         "",
         f"Stage 5 against Stage 4: {100 * headline['welch']['difference']:+.2f} points, "
         f"**{headline['verdict']}** ({headline['basis']}): {claim}.",
@@ -200,12 +192,3 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
 
 def _se_reduction(runs: SeededRuns) -> str:
     return str(runs.summary["config"]["model"]["se_reduction"] or "off")
-
-
-def _mean_val_curves(configs: dict[str, SeededRuns]) -> pd.DataFrame:
-    """Validation accuracy per epoch, mean over seeds; one column per configuration, index epoch."""
-    columns = {}
-    for label, runs in configs.items():
-        columns[label.split()[0]] = pd.concat([h.set_index("epoch")["val_acc"] for h in runs.histories.values()],
-                                              axis=1).mean(axis=1)
-    return pd.DataFrame(columns)

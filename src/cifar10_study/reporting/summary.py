@@ -2,8 +2,10 @@
 validation accuracy per epoch for the best run of each stage (chosen on validation accuracy, never test).
 
 The table goes to the top of reports/report.md, to reports/summary.md and reports/tables/summary.csv;
-`python -m cifar10_study.summary --readme` copies reports/summary.md into README.md between markers, so
-the README shows generated numbers (tests/test_summary.py checks that it is in sync).
+`./run.sh readme` (`python -m cifar10_study.reporting.summary --readme`) copies reports/summary.md into
+README.md between markers, so the README shows generated numbers (tests/test_summary.py checks that the
+committed README matches the committed report). Experiments never rewrite the README: refreshing it is
+an explicit step, for results meant to be committed.
 """
 from __future__ import annotations
 
@@ -14,62 +16,59 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import plots
+from ..analysis import stage2 as stage2_analysis
+from ..analysis import stage3 as stage3_analysis
+from ..analysis import stage45
+from ..analysis.comparisons import SeededRuns
+from ..analysis.runs import exists, history, read_run
+from ..core.config import Params
 from ..core.errors import StudyError
-from ..core.fileio import atomic_path, read_json, write_text
+from ..core.fileio import write_csv, write_text
+from ..experiments.stage4 import seeds as stage4_seeds
+from . import plots
 from .formatting import mean_std, pct
 
 FIGURE = Path("reports/figures/study_val_accuracy.png")
 TABLE_CSV, TABLE_MD = Path("reports/tables/summary.csv"), Path("reports/summary.md")
-README_START, README_END = "<!-- summary:start (generated: python -m cifar10_study.summary --readme) -->", "<!-- summary:end -->"
+README_START = "<!-- summary:start (generated: ./run.sh readme) -->"
+README_END = "<!-- summary:end -->"
 
 
 @dataclass(frozen=True)
 class StageResult:
     stage: str
     model: str
-    metrics: dict  # a run's metrics, or a train_seeds summary (accuracies as {"n", "mean", "std"})
-    runs: dict[str, Path]  # every run of the stage: label -> history CSV, for picking the best by val acc
+    metrics: dict  # a run's record, or a configuration's summary over seeds (accuracies as {"n", "mean", "std"})
+    histories: dict[str, pd.DataFrame]  # every run of the stage: label -> history, for picking the best by val acc
 
 
-def best_stage2_variant(variants: pd.DataFrame) -> str:
-    """The Stage 2 variant (plots/stage2_diagnostics/variants.csv) with the best final validation
-    accuracy: chosen on validation, never on test."""
-    return variants.loc[variants["final_val_accuracy"].idxmax(), "variant"]
+def _seeded(runs: SeededRuns) -> dict[str, pd.DataFrame]:
+    return {f"{runs.name} seed {seed}": h for seed, h in runs.histories.items()}
 
 
-def _single(path: str) -> dict:
-    return read_json(Path("metrics") / f"{path}.json")
-
-
-def _seeded_runs(name: str) -> dict[str, Path]:
-    summary = _single(name)
-    return {f"{name} seed {s}": Path("plots") / name / f"seed_{s}" / "history.csv" for s in summary["seeds"]}
-
-
-def collect() -> list[StageResult]:
-    """The stages whose metrics exist, in order (a partial pipeline gives a partial table)."""
+def collect(params: Params) -> list[StageResult]:
+    """The stages whose runs exist, in order (a partial pipeline gives a partial table)."""
     results = []
-    if Path("metrics/stage1.json").is_file():
-        results.append(StageResult("1", "baseline CNN", _single("stage1"), {"stage1": Path("plots/stage1/history.csv")}))
-    variants = Path("plots/stage2_diagnostics/variants.csv")
-    if variants.is_file():
-        table = pd.read_csv(variants)
-        best = best_stage2_variant(table)
-        results.append(StageResult("2", f"scaled CNN, best variant by val acc: {best}", _single(f"stage2/{best}"),
-                                   {f"stage2 {v}": Path(f"plots/stage2/{v}/history.csv") for v in table["variant"]}))
-    if Path("metrics/stage3.json").is_file():
-        runs = {"stage3": Path("plots/stage3/history.csv")}
-        runs |= {f"stage3 {p.stem}": Path("plots/stage3_ablations") / p.stem / "history.csv"
-                 for p in sorted(Path("metrics/stage3_ablations").glob("*.json"))}
-        results.append(StageResult("3", "residual CNN + BN, dropout, label smoothing, weight decay", _single("stage3"), runs))
-    if Path("metrics/stage4.json").is_file():
-        results.append(StageResult("4", "ResNet-18", _single("stage4"), _seeded_runs("stage4")))
-    if Path("metrics/stage5.json").is_file():
-        runs = _seeded_runs("stage5")
-        for p in sorted(Path("metrics/stage5_ablations").glob("*.json")):
-            runs |= _seeded_runs(f"stage5_ablations/{p.stem}")
-        results.append(StageResult("5", "SE-ResNet-18 + MixUp + Cutout", _single("stage5"), runs))
+    if exists("stage1"):
+        results.append(StageResult("1", "baseline CNN", read_run("stage1"), {"stage1": history("stage1")}))
+    if all(exists(f"stage2/{v}") for v in params.stage2.variants):
+        best = stage2_analysis.best_variant(stage2_analysis.variants_table(params))
+        results.append(StageResult("2", f"scaled CNN, best variant by val acc: {best}", read_run(f"stage2/{best}"),
+                                   {f"stage2 {v}": h for v, h in stage2_analysis.variant_histories(params).items()}))
+    if exists("stage3"):
+        runs = stage3_analysis.configurations()
+        results.append(StageResult("3", "residual CNN + BN, dropout, label smoothing, weight decay", read_run("stage3"),
+                                   {label: history(run) for label, run in runs.items() if exists(run)}))
+    seed = stage4_seeds(params)[0]
+    if exists(f"stage4/seed_{seed}"):
+        stage4 = stage45.stage4_runs(params)
+        results.append(StageResult("4", "ResNet-18", stage4.summary, _seeded(stage4)))
+        if exists(f"stage5/seed_{seed}"):
+            full, ablations = stage45.stage5_runs(params)
+            histories = _seeded(full)
+            for runs in ablations.values():
+                histories |= _seeded(runs)
+            results.append(StageResult("5", "SE-ResNet-18 + MixUp + Cutout", full.summary, histories))
     return results
 
 
@@ -105,17 +104,15 @@ def best_histories(results: list[StageResult]) -> dict[str, pd.DataFrame]:
     """Per stage, the history of its run with the highest final validation accuracy."""
     best = {}
     for r in results:
-        histories = {label: pd.read_csv(path) for label, path in r.runs.items()}
-        label = max(histories, key=lambda k: histories[k]["val_acc"].iloc[-1])
-        best[f"Stage {r.stage}: {label}"] = histories[label]
+        label = max(r.histories, key=lambda k: r.histories[k]["val_acc"].iloc[-1])
+        best[f"Stage {r.stage}: {label}"] = r.histories[label]
     return best
 
 
 def write(results: list[StageResult]) -> str:
     """Writes the CSV, the Markdown table and the figure; returns the Markdown for the report's top."""
     markdown = table(results).to_markdown(index=False)
-    with atomic_path(TABLE_CSV) as tmp:
-        csv_table(results).to_csv(tmp, index=False)
+    write_csv(TABLE_CSV, csv_table(results))
     write_text(TABLE_MD, markdown + "\n")
     profile = results[0].metrics["provenance"]["profile"]
     curves = pd.DataFrame({label: h.set_index("epoch")["val_acc"] for label, h in best_histories(results).items()})

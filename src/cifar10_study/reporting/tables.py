@@ -2,23 +2,22 @@
 from __future__ import annotations
 
 import pandas as pd
-import torch
 from torch import nn
 
-from ..training.measure import INPUT_SHAPE
+from ..training.measure import forward_one_image
 
 
 def parameter_table(model: nn.Module) -> pd.DataFrame:
     """One row per module that owns parameters: name, type, output shape, parameter count and share,
-    closed by a total row. Output shapes come from a forward pass on one image."""
+    closed by a total row. Output shapes come from an eval-mode forward pass on one image."""
     shapes: dict[str, list[int]] = {}
     hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, list(out.shape[1:])))
              for name, m in model.named_modules() if name]
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        model(torch.zeros(INPUT_SHAPE, device=device))
-    for h in hooks:
-        h.remove()
+    try:
+        forward_one_image(model)
+    finally:
+        for h in hooks:
+            h.remove()
     rows = []
     for name, module in model.named_modules():
         own = sum(p.numel() for p in module.parameters(recurse=False))

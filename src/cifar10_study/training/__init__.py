@@ -1,0 +1,1 @@
+"""Training: the one engine, checkpoints, recorders, measurements, and one run start to finish."""

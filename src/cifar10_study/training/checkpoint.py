@@ -4,8 +4,11 @@
 A checkpoint holds everything the next epoch depends on: model, optimiser and scheduler state, the
 training generator (batch order, augmentation), the global torch / numpy / python RNG states, the
 epoch, the history so far and the training time so far. It lives in a git-ignored folder that is not a
-DVC output (`.cache/checkpoints/<run>/<key>.pt`), where `key` hashes the run's resolved config and
-data, so a changed param never resumes a stale run. Written atomically; loaded with weights_only=True.
+DVC output (`.cache/checkpoints/<run>/<key>.pt`), where `key` hashes what the run's result depends on:
+its model, recipe, data and device type, and the source of the code the stage runs (CheckpointKey).
+A changed param or an edit to that code never resumes a stale run, while an edit elsewhere (the report)
+keeps it; a discarded checkpoint says in one line what changed. Written atomically; loaded with
+weights_only=True.
 Saving copies the state to host memory (the only time the training device waits) and writes the file
 on a background thread while the next epoch trains.
 
@@ -19,6 +22,7 @@ import hashlib
 import json
 import random
 import shutil
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -28,23 +32,59 @@ from typing import Any, Iterator
 import numpy as np
 import torch
 
-from ..core.fileio import save_torch
+from ..core.fileio import save_torch, write_json
 
 ROOT = Path(".cache/checkpoints")
+PACKAGE = __name__.split(".")[0]  # cifar10_study
 
 
-def code_fingerprint() -> str:
-    """A hash of this package's source: a checkpoint written by other code never resumes."""
-    digest = hashlib.sha256()
-    for path in sorted(Path(__file__).parent.rglob("*.py")):
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+def code_fingerprint() -> dict[str, str]:
+    """A hash of each source file of this package that the running process has imported, plus the entry
+    script: the code the stage runs, which is what its dvc.yaml entry declares. A change to a module the
+    stage never imports (the report, a figure) leaves its checkpoints valid."""
+    files = {Path(m.__file__) for name, m in list(sys.modules.items())
+             if (name == PACKAGE or name.startswith(PACKAGE + ".")) and getattr(m, "__file__", None)}
+    main = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main and Path(main).suffix == ".py":
+        files.add(Path(main))
+    return {_display(f): hashlib.sha256(f.read_bytes()).hexdigest()[:16] for f in sorted(files)}
 
 
-def config_key(*parts) -> str:
-    """A short, stable hash of JSON-serialisable parts (resolved config, data identity, ...) and the code."""
-    text = json.dumps([code_fingerprint(), *parts], sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def _display(path: Path) -> str:
+    """A source file's path from the repository root when it lies there (stages/x.py, src/...), else its name."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CheckpointKey:
+    """What a checkpoint belongs to: a digest per part (model, recipe, data, ...) and per source file.
+    `key` names the file; `parts` is saved beside it so a discarded checkpoint can say what changed."""
+
+    parts: dict
+
+    @property
+    def key(self) -> str:
+        return _digest(self.parts)
+
+    def changes_from(self, older: dict) -> list[str]:
+        """The parts that differ from an older key's, e.g. ['recipe', 'code: src/.../engine.py']."""
+        changed = [name for name in sorted(set(self.parts) | set(older))
+                   if name != "code" and self.parts.get(name) != older.get(name)]
+        code, old_code = self.parts.get("code", {}), older.get("code", {})
+        changed += [f"code: {f}" for f in sorted(set(code) | set(old_code)) if code.get(f) != old_code.get(f)]
+        return changed
+
+
+def config_key(**parts) -> CheckpointKey:
+    """The key of a run's checkpoint: each part (JSON-serialisable) digested, plus the code being run."""
+    return CheckpointKey({**{name: _digest(value) for name, value in parts.items()}, "code": code_fingerprint()})
 
 
 def rng_state(generator: torch.Generator) -> dict:
@@ -106,7 +146,9 @@ class Checkpoint:
             return None
         try:
             return torch.load(self.path, map_location="cpu", weights_only=True)
-        except Exception:  # a checkpoint from an older layout or a damaged file: start the run afresh
+        except Exception as exc:  # a damaged file (e.g. a full disk during an older version's write)
+            print(f"discarding checkpoint {self.path}: unreadable ({type(exc).__name__}); the run starts afresh",
+                  file=sys.stderr)
             return None
 
     def due(self, last_epoch: bool) -> bool:
@@ -134,13 +176,23 @@ class Checkpoints:
     root: Path = ROOT
     interval_seconds: float = 0.0  # see Checkpoint.due
 
-    def for_run(self, run: str, key: str) -> Checkpoint:
+    def for_run(self, run: str, key: CheckpointKey) -> Checkpoint:
+        """The run's checkpoint under `key`. One left by another config or other code can never resume:
+        it is deleted, with one line saying what changed."""
         folder = self.root / run
-        # Checkpoints of the same run under another config can never resume: drop them.
         for stale in folder.glob("*.pt"):
-            if stale.stem != key:
-                stale.unlink(missing_ok=True)
-        return Checkpoint(folder / f"{key}.pt", self.interval_seconds)
+            if stale.stem == key.key:
+                continue
+            sidecar = stale.with_suffix(".json")
+            older = json.loads(sidecar.read_text()) if sidecar.is_file() else {}
+            what = ", ".join(key.changes_from(older)) if older else "written by an older version"
+            print(f"discarding checkpoint {stale} of run {run}: {what} changed since it was written",
+                  file=sys.stderr)
+            stale.unlink(missing_ok=True)
+            sidecar.unlink(missing_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / f"{key.key}.json", key.parts)
+        return Checkpoint(folder / f"{key.key}.pt", self.interval_seconds)
 
     def clear(self) -> None:
         """Remove every checkpoint of this stage (called once the stage has written all its outputs)."""

@@ -15,24 +15,30 @@ from sklearn.metrics import confusion_matrix
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..data.cifar10 import CLASSES
-
-INPUT_SHAPE = (1, 3, 32, 32)
+from ..data import CLASSES, IMAGE_SHAPE
 
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def forward_one_image(model: nn.Module) -> torch.Tensor:
+    """The model applied to one blank image, in eval mode and without gradients; the model's mode is
+    restored afterwards (a train-mode pass would update batch-norm running statistics)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(torch.zeros(1, *IMAGE_SHAPE, device=next(model.parameters()).device))
+    finally:
+        model.train(was_training)
+
+
 def flops_per_image(model: nn.Module) -> int:
     """Forward-pass FLOPs for one 32x32 image (a multiply-add counts as 2), counted by PyTorch's
     FlopCounterMode over the ops actually dispatched (convolutions and matmuls)."""
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(torch.zeros(INPUT_SHAPE, device=device))
-    model.train(was_training)
+    with FlopCounterMode(display=False) as counter:
+        forward_one_image(model)
     return int(counter.get_total_flops())
 
 
@@ -99,15 +105,16 @@ def hardware(device: torch.device) -> str:
     return f"{_cpu_name()} CPU, {torch.get_num_threads()} threads"
 
 
-def git_commit() -> str | None:
-    """HEAD's commit, suffixed '-dirty' when tracked files differ from it; None outside a git repo."""
+def git_state() -> dict:
+    """HEAD's commit and whether tracked files differ from it (during `dvc repro` dvc.lock usually does);
+    None for both outside a git repository."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
                                capture_output=True, text=True, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        return None
-    return commit + ("-dirty" if dirty else "")
+        return {"git_commit": None, "git_dirty": None}
+    return {"git_commit": commit, "git_dirty": bool(dirty)}
 
 
 def provenance(profile: str, seed: int, device: torch.device, data_meta: dict) -> dict:
@@ -117,7 +124,7 @@ def provenance(profile: str, seed: int, device: torch.device, data_meta: dict) -
         "device": device.type,
         "hardware": hardware(device),
         "torch_version": torch.__version__,
-        "git_commit": git_commit(),
+        **git_state(),
         "data_source": data_meta.get("source"),
         "data_official": data_meta.get("official"),
         "data_counts": data_meta.get("counts"),

@@ -1,8 +1,10 @@
 """One training run, start to finish: seed, build, train, measure, and write its outputs atomically.
 
-Every stage trains through `train_run`, so every run leaves the same three artefacts:
-metrics JSON (results + provenance + resolved config), per-epoch history CSV, and weights (plus, where
-asked, one row per test image). `train_seeds` repeats a run over seeds and writes their summary.
+Every stage trains through `train_run`, and every run leaves the same files in its own folder under
+runs/ (a DVC-cached stage output, see RunFiles): results (the few numbers compared across
+experiments), info (config, provenance, timings, memory, per-class accuracy), the per-epoch history,
+weights, and where asked the test predictions and per-step records. Summaries across runs (means over
+seeds, comparisons, figures) are analysis: they read these files and never run here.
 """
 from __future__ import annotations
 
@@ -14,34 +16,56 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .checkpoint import Checkpoints, config_key
 from ..core.config import RuntimeConfig, TrainConfig
-from ..data.cifar10 import CLASSES, Splits
-from .recorders import StepRecorder
-from .engine import BackwardHook, TrainResult, train
 from ..core.errors import StudyError
 from ..core.fileio import atomic_path, save_torch, write_json
-from .measure import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance
+from ..data import CLASSES
+from ..data.cifar10 import Splits
 from ..models import ModelConfig, build_model
-from ..analysis.stats import summarize
+from .checkpoint import Checkpoints, config_key
+from .engine import BackwardHook, TrainResult, train
+from .measure import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance
+from .recorders import StepRecorder
+
+RUNS = Path("runs")
+# The results of a run: deterministic on CPU for given params and seed, the numbers `dvc metrics` compares.
+RESULT_KEYS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "params",
+               "flops_per_image", "epochs", "train_images", "test_images")
 
 
 @dataclass(frozen=True)
-class RunOutputs:
-    metrics: Path  # JSON
-    history: Path  # CSV, one row per epoch
-    weights: Path | None  # .pt with state_dict + resolved config; None to skip
-    steps: Path | None = None  # CSV, one row per step (loss, gradient norm); only with record_steps
-    predictions: Path | None = None  # CSV, one row per test image (actual, predicted class); None to skip
+class RunFiles:
+    """The files of one run, in its folder (runs/<run name>/)."""
+
+    folder: Path
 
     @classmethod
-    def under(cls, run: str, metrics_dir="metrics", plots_dir="plots", models_dir="models", *,
-              predictions: bool = False) -> "RunOutputs":
-        """The standard places: metrics/<run>.json, plots/<run>/history.csv (+ steps.csv, and with
-        `predictions` predictions.csv), models/<run>.pt."""
-        return cls(Path(metrics_dir) / f"{run}.json", Path(plots_dir) / run / "history.csv",
-                   Path(models_dir) / f"{run}.pt", Path(plots_dir) / run / "steps.csv",
-                   Path(plots_dir) / run / "predictions.csv" if predictions else None)
+    def of(cls, run: str, root: Path = RUNS) -> "RunFiles":
+        return cls(Path(root) / run)
+
+    @property
+    def results(self) -> Path:  # JSON: RESULT_KEYS
+        return self.folder / "results.json"
+
+    @property
+    def info(self) -> Path:  # JSON: config, provenance, runtime, timings, memory, per-class accuracy
+        return self.folder / "info.json"
+
+    @property
+    def history(self) -> Path:  # CSV, one row per epoch
+        return self.folder / "history.csv"
+
+    @property
+    def weights(self) -> Path:  # state_dict + resolved config
+        return self.folder / "weights.pt"
+
+    @property
+    def predictions(self) -> Path:  # CSV, one row per test image: actual and predicted class
+        return self.folder / "predictions.csv"
+
+    @property
+    def steps(self) -> Path:  # CSV, one row per training step: loss and gradient norm
+        return self.folder / "steps.csv"
 
 
 @dataclass
@@ -49,7 +73,13 @@ class Run:
     name: str
     model: nn.Module
     result: TrainResult
-    metrics: dict
+    results: dict  # what results.json holds
+    info: dict  # what info.json holds
+
+    @property
+    def record(self) -> dict:
+        """Results and info together."""
+        return {**self.results, **self.info}
 
 
 def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
@@ -59,12 +89,16 @@ def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
 
 
 def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Splits, *, profile: str,
-              device: torch.device, runtime: RuntimeConfig = RuntimeConfig(), outputs: RunOutputs | None = None,
-              record_steps: bool = False, on_backward: tuple[BackwardHook, ...] = (),
-              model: nn.Module | None = None, checkpoints: Checkpoints | None = None) -> Run:
-    """Train one run. `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded).
-    With `checkpoints`, the run saves its state every epoch and resumes from it after a crash; the key
-    covers the run name, model, recipe and data, so any change starts the run afresh."""
+              device: torch.device, runtime: RuntimeConfig = RuntimeConfig(), files: RunFiles | None = None,
+              predictions: bool = False, weights: bool = True, record_steps: bool = False,
+              on_backward: tuple[BackwardHook, ...] = (), model: nn.Module | None = None,
+              checkpoints: Checkpoints | None = None) -> Run:
+    """Train one run and write its files to `files` (default runs/<name>/): results, info, history, and
+    as asked weights, test predictions and per-step records.
+
+    `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded). With
+    `checkpoints`, the run saves its state and resumes from it after a crash; the key covers the model,
+    the recipe, the data, the device type and the code the stage runs, so any change starts afresh."""
     model = model if model is not None else build_seeded(model_cfg, train_cfg.seed)
     params, flops = count_parameters(model), flops_per_image(model)
     recorder = StepRecorder() if record_steps else None
@@ -72,25 +106,27 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     checkpoint = None
     if checkpoints is not None:
         hook_configs = [getattr(h, "steps", None) for h in on_backward]  # e.g. which steps a recorder keeps
-        key = config_key(name, model_cfg.model_dump(), train_cfg.model_dump(), data.meta, record_steps,
-                         hook_configs, device.type)
-        checkpoint = checkpoints.for_run(name, key)
+        checkpoint = checkpoints.for_run(name, config_key(
+            model=model_cfg.model_dump(), recipe=train_cfg.model_dump(), data=data.meta,
+            recording={"steps": record_steps, "hooks": hook_configs}, device=device.type))
     with peak_memory(device) as memory:
         result = train(model, data, train_cfg, device=device, run=name, runtime=runtime, on_backward=hooks,
                        checkpoint=checkpoint)
     last = result.history[-1]
-    metrics = {
-        "run": name,
+    results = {
         "test_accuracy": result.test.accuracy,
         "test_loss": result.test.loss,
         "final_val_accuracy": last["val_acc"],
         "final_train_accuracy": last["train_acc"],
-        "per_class_test_accuracy": per_class_accuracy(result.test.labels, result.test.predictions),
         "params": params,
         "flops_per_image": flops,
         "epochs": train_cfg.epochs,
         "train_images": len(data.train.head(train_cfg.train_subset)),
         "test_images": len(result.test.labels),
+    }
+    info = {
+        "run": name,
+        "per_class_test_accuracy": per_class_accuracy(result.test.labels, result.test.predictions),
         "train_seconds": result.train_seconds,
         "images_per_second": result.images_per_second,  # steady state: the first epoch's warm-up excluded
         "steady_epoch_seconds": result.steady_epoch_seconds,
@@ -103,48 +139,28 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "config": {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()},
         "runtime": runtime.model_dump(),
     }
-    steps = recorder.frame() if recorder else None
-    if outputs is not None:
-        write_history(outputs.history, result.history)
-        if steps is not None and outputs.steps is not None:
-            with atomic_path(outputs.steps) as tmp:
-                steps.to_csv(tmp, index=False)
-        if outputs.predictions is not None:
-            write_predictions(outputs.predictions, result.test.labels, result.test.predictions)
-        if outputs.weights is not None:
-            save_weights(outputs.weights, model, metrics["config"])
-        write_json(outputs.metrics, metrics)
-    return Run(name, model, result, metrics)
+    files = RunFiles.of(name) if files is None else files
+    write_history(files.history, result.history)
+    if recorder is not None:
+        with atomic_path(files.steps) as tmp:
+            recorder.frame().to_csv(tmp, index=False)
+    if predictions:
+        write_predictions(files.predictions, result.test.labels, result.test.predictions)
+    if weights:
+        save_weights(files.weights, model, info["config"])
+    write_json(files.info, info)
+    write_json(files.results, results)  # last: a run folder with results in it is complete
+    return Run(name, model, result, results, info)
 
 
 def train_seeds(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, seeds: list[int], data: Splits, *,
                 profile: str, device: torch.device, runtime: RuntimeConfig = RuntimeConfig(),
-                checkpoints: Checkpoints | None = None) -> dict:
-    """One run of `train_cfg` per seed, named <name>/seed_<seed> (standard outputs, with predictions for
-    paired tests), then metrics/<name>.json: every seed's results and their mean and std."""
-    runs = []
-    for seed in seeds:
-        run = f"{name}/seed_{seed}"
-        runs.append(train_run(run, model_cfg, train_cfg.model_copy(update={"seed": seed}), data, profile=profile,
-                              device=device, runtime=runtime, outputs=RunOutputs.under(run, predictions=True),
-                              checkpoints=checkpoints).metrics)
-    first = runs[0]
-    summary = {
-        "run": name,
-        "seeds": list(seeds),
-        **{key: summarize([m[key] for m in runs])
-           for key in ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy",
-                       "train_seconds", "images_per_second")},
-        "per_seed": {str(seed): {"test_accuracy": m["test_accuracy"], "final_val_accuracy": m["final_val_accuracy"]}
-                     for seed, m in zip(seeds, runs)},
-        **{key: first[key] for key in ("params", "flops_per_image", "epochs", "train_images", "test_images",
-                                       "peak_memory_bytes", "peak_memory_kind", "compiled", "runtime")},
-        "provenance": {k: v for k, v in first["provenance"].items() if k != "seed"},
-        "config": {"model": first["config"]["model"],
-                   "train": {k: v for k, v in first["config"]["train"].items() if k != "seed"}},
-    }
-    write_json(Path("metrics") / f"{name}.json", summary)
-    return summary
+                checkpoints: Checkpoints | None = None) -> list[Run]:
+    """One run of `train_cfg` per seed, each in runs/<name>/seed_<seed>/ with its test predictions (the
+    paired tests of the analysis need them). Their mean and spread are analysis (analysis/seeds.py)."""
+    return [train_run(f"{name}/seed_{seed}", model_cfg, train_cfg.model_copy(update={"seed": seed}), data,
+                      profile=profile, device=device, runtime=runtime, predictions=True, checkpoints=checkpoints)
+            for seed in seeds]
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -176,10 +192,3 @@ def load_weights(path: Path, model_cfg: ModelConfig) -> nn.Module:
     model = build_model(model_cfg)
     model.load_state_dict(saved["state_dict"])
     return model
-
-
-def describe_seeds(summary: dict) -> str:
-    """'test accuracy 91.20% +- 0.15% (std over 3 seeds)' from a train_seeds summary."""
-    acc = summary["test_accuracy"]
-    spread = f" +- {100 * acc['std']:.2f}% (std over {acc['n']} seeds)" if acc["std"] is not None else " (1 seed)"
-    return f"test accuracy {100 * acc['mean']:.2f}%{spread} on {summary['test_images']:,} test images"

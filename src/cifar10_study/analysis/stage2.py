@@ -1,0 +1,143 @@
+"""Stage 2's analysis, from runs/stage2/<variant>/, runs/stage2_vanishing/ and runs/stage2_explosion/:
+the variants' overfitting and stability diagnostics, what happened at each depth of the vanishing-gradient
+test, and how cost grows with width (least-squares fits).
+
+`write_outputs` writes what git tracks: metrics/stage2.json, metrics/stage2_vanishing.json and
+metrics/stage2_explosion.json (deterministic results only: no timings, and no explosion accuracies, since
+which widths fit the training budget depends on the machine's speed), and the tables under plots/.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from ..core.config import Params
+from ..core.fileio import read_json, write_csv, write_json
+from ..experiments.stage2 import STAGE
+from ..experiments.stress import EXPLOSION, RECORD, VANISHING
+from ..training.runs import RUNS
+from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
+from .runs import history, lean, read_run, val_accuracy_by_epoch
+
+METRICS, PLOTS = Path("metrics"), Path("plots")
+VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
+
+
+# --- scaling variants ---------------------------------------------------------------------------------------
+
+def variants_table(params: Params) -> pd.DataFrame:
+    """One row per variant (params.yaml order): its results, timing and the two diagnostics."""
+    rows = []
+    for name, variant in params.stage2.variants.items():
+        run, h = read_run(f"{STAGE}/{name}"), history(f"{STAGE}/{name}")
+        steps = pd.read_csv(RUNS / STAGE / name / "steps.csv")
+        rows.append({
+            "variant": name, "width": variant.width, "convs_per_stage": variant.convs_per_stage,
+            **{k: run[k] for k in ("params", "flops_per_image", "final_train_accuracy", "final_val_accuracy",
+                                   "test_accuracy", "test_loss", "images_per_second", "peak_memory_bytes",
+                                   "peak_memory_kind")},
+            "mean_epoch_seconds": float(h["epoch_seconds"].mean()),
+            **overfitting_summary(h), **stability_summary(steps, params.stage2.loss_window),
+        })
+    return pd.DataFrame(rows)
+
+
+def best_variant(variants: pd.DataFrame) -> str:
+    """The variant with the best final validation accuracy: chosen on validation, never on test."""
+    return variants.loc[variants["final_val_accuracy"].idxmax(), "variant"]
+
+
+def variant_steps(params: Params) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(RUNS / STAGE / name / "steps.csv") for name in params.stage2.variants}
+
+
+def variant_histories(params: Params) -> dict[str, pd.DataFrame]:
+    return {name: history(f"{STAGE}/{name}") for name in params.stage2.variants}
+
+
+# --- vanishing gradients ------------------------------------------------------------------------------------
+
+def grad_norms() -> pd.DataFrame:
+    """Every recorded gradient norm: step, layer (1 = input side), name, grad_norm, depth."""
+    return pd.read_csv(RUNS / VANISHING / "grad_norms.csv")
+
+
+def _grad_summary(grads: pd.DataFrame) -> dict:
+    """Per recorded step: gradient norm of the first and last weight layer and their ratio."""
+    out = {}
+    for step, g in grads.groupby("step"):
+        first, last = float(g["grad_norm"].iloc[0]), float(g["grad_norm"].iloc[-1])
+        out[str(step)] = {"first_layer": first, "last_layer": last, "first_over_last": first / last if last else None}
+    return out
+
+
+def vanishing(learned_accuracy: float) -> dict:
+    """The stage's record, each depth completed with its results (or its divergence), the epoch its
+    validation accuracy first reached `learned_accuracy`, and its gradient-norm summary per step."""
+    record, grads = read_json(RUNS / VANISHING / RECORD), grad_norms()
+    runs = {}
+    for name, depth in record["depths"].items():
+        run = {**depth, "grad_norms": _grad_summary(grads[grads["depth"] == depth["depth"]])}
+        if not depth["diverged"]:
+            result, val = read_run(f"{VANISHING}/{name}"), history(f"{VANISHING}/{name}")["val_acc"].tolist()
+            learned = [i + 1 for i, acc in enumerate(val) if acc >= learned_accuracy]
+            run.update(test_accuracy=result["test_accuracy"], final_val_accuracy=val[-1], val_accuracy_per_epoch=val,
+                       epochs_to_learn=learned[0] if learned else None, epochs=len(val))
+        runs[name] = run
+    return {**record, "learned_accuracy": learned_accuracy, "runs": runs}
+
+
+# --- parameter explosion ------------------------------------------------------------------------------------
+
+def explosion() -> tuple[pd.DataFrame, dict]:
+    """The widths table (one row per width, narrowest first, with test-accuracy points gained per million
+    extra parameters where trained) and the stage's record with quadratic fits of cost against width."""
+    widths = pd.read_csv(RUNS / EXPLOSION / "widths.csv").sort_values("width", ignore_index=True)
+    _accuracy_per_parameter(widths)
+    measured = widths[widths["measured"]]
+    fits = {"params": quadratic_fit(widths["width"], widths["params"]),
+            "flops_per_image": quadratic_fit(widths["width"], widths["flops_per_image"])}
+    if "seconds_per_step" in widths:
+        fits["seconds_per_step"] = quadratic_fit(measured["width"], measured["seconds_per_step"])
+        fits["peak_memory_bytes"] = quadratic_fit(measured["width"], measured["peak_memory_bytes"].astype(float))
+    return widths, {**read_json(RUNS / EXPLOSION / RECORD), "fits": fits}
+
+
+def _accuracy_per_parameter(table: pd.DataFrame) -> None:
+    """Test-accuracy points gained per million extra parameters, against the narrowest trained width."""
+    table["accuracy_gain_per_million_params"] = float("nan")
+    if "test_accuracy" not in table:
+        return
+    trained = table[table["test_accuracy"].notna()]
+    if trained.empty:
+        return
+    ref = trained.iloc[0]
+    extra = (trained["params"] - ref["params"]) / 1e6
+    gain = 100 * (trained["test_accuracy"] - ref["test_accuracy"]) / extra.where(extra > 0)
+    table.loc[trained.index, "accuracy_gain_per_million_params"] = gain
+
+
+# --- outputs ------------------------------------------------------------------------------------------------
+
+def write_outputs(params: Params) -> None:
+    variants = variants_table(params)
+    write_json(METRICS / "stage2.json", {"variants": {
+        row["variant"]: {**lean(row), **{k: row[k] for k in VARIANT_METRICS}} for row in variants.to_dict("records")}})
+    write_csv(PLOTS / STAGE / "variants.csv", variants)
+    write_csv(PLOTS / STAGE / "val_accuracy.csv", val_accuracy_by_epoch(variant_histories(params)), index=True)
+
+    v = vanishing(params.stage2_vanishing.learned_accuracy)
+    write_json(METRICS / "stage2_vanishing.json", {"depths": {name: {
+        "diverged": r["diverged"], "test_accuracy": r.get("test_accuracy"),
+        "final_val_accuracy": r.get("final_val_accuracy"), "epochs_to_learn": r.get("epochs_to_learn"),
+        "grad_first_over_last_at_init": r["grad_norms"].get("0", {}).get("first_over_last")}
+        for name, r in v["runs"].items()}})
+    write_csv(PLOTS / VANISHING / "grad_norms.csv", grad_norms())
+
+    widths, e = explosion()
+    write_json(METRICS / "stage2_explosion.json", {
+        "widths": {f"x{r['width']}": {"params": r["params"], "flops_per_image": r["flops_per_image"]}
+                   for r in widths.to_dict("records")},
+        "fits": {k: e["fits"][k] for k in ("params", "flops_per_image")}})
+    write_csv(PLOTS / EXPLOSION / "widths.csv", widths)

@@ -1,0 +1,15 @@
+"""DVC stage `stage2_analysis`: the scaling variants' diagnostics and the stress tests' summaries and fits
+for git (metrics/stage2*.json, plots/stage2*/) from their runs."""
+from cifar10_study.analysis import stage2
+from cifar10_study.core.cli import stage_entry
+from cifar10_study.core.config import load_params
+
+
+@stage_entry
+def main() -> None:
+    stage2.write_outputs(load_params())
+    print("stage2_analysis: wrote metrics/stage2*.json, plots/stage2*/")
+
+
+if __name__ == "__main__":
+    main()
