@@ -257,6 +257,7 @@ ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_an
     ("stage2_vanishing.learned_accuracy", 0.3, {"stage2_analysis", "report"}),
     ("stage2_vanishing.depths", [10, 20], {"stage2_vanishing"}),
     ("stage2_explosion.widths", [1, 2], {"stage2_explosion"}),
+    ("stage2_explosion.train_budget_seconds.full", 99.0, set()),  # the smoke budget is the one in use
     # The documented ablation wiring: a switch reruns the full model and every ablation but its own.
     ("stage3.dropout", 0.2, STAGE3 - {"stage3_ablations@no_dropout"}),
     ("stage3.residual", False, STAGE3 - {"stage3_ablations@no_residual"}),

@@ -21,7 +21,7 @@ SUMMARISED = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_a
               "images_per_second")
 # The same for every seed of a configuration: taken from its first seed.
 SHARED = ("params", "flops_per_image", "epochs", "train_images", "test_images", "peak_memory_bytes",
-          "peak_memory_kind", "compiled", "runtime")
+          "peak_memory_kind", "compiled", "compile", "runtime")
 
 
 @dataclass(frozen=True)

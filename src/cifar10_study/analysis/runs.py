@@ -2,11 +2,16 @@
 (its results and info together), its per-epoch history and its test predictions."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
 from ..core.errors import StudyError
 from ..core.fileio import read_json
 from ..training.runs import RunFiles
+
+# What the analysis stages write for git: results (`dvc metrics`) and tables (`dvc plots`).
+METRICS, PLOTS = Path("metrics"), Path("plots")
 
 
 def files(run: str) -> RunFiles:
@@ -32,6 +37,10 @@ def history(run: str) -> pd.DataFrame:
 
 def predictions(run: str) -> pd.DataFrame:
     return pd.read_csv(files(run).predictions)
+
+
+def steps(run: str) -> pd.DataFrame:
+    return pd.read_csv(files(run).steps)
 
 
 # What the git-tracked metrics files hold per run: the numbers compared across experiments, all

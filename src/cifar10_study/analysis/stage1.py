@@ -7,18 +7,15 @@ draws. The report reads the same records through the functions here.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
-from sklearn.metrics import confusion_matrix as sklearn_confusion
 
 from ..core.fileio import read_json, write_csv, write_json
 from ..data import CLASSES
 from ..experiments.stage1 import BASELINE, EXPERIMENT_RECORD, EXPERIMENTS
-from .runs import history, lean, predictions, read_run, val_accuracy_by_epoch
+from ..training.measure import confusion
+from .runs import METRICS, PLOTS, history, lean, predictions, read_run, val_accuracy_by_epoch
 
-METRICS, PLOTS = Path("metrics"), Path("plots")
 SWEEP_COLUMNS = ("params", "flops_per_image", "test_accuracy", "final_val_accuracy", "final_train_accuracy",
                  "train_seconds")
 
@@ -40,8 +37,9 @@ def bottleneck_table(exp: dict) -> pd.DataFrame:
 
 
 def confusion_matrix(table: pd.DataFrame) -> np.ndarray:
-    """[10, 10] counts from a predictions table, rows = true class, columns = predicted (scikit-learn's order)."""
-    return sklearn_confusion(table["actual"], table["predicted"], labels=list(CLASSES))
+    """[10, 10] counts from a predictions table (class names), rows = true class, columns = predicted."""
+    index = {name: i for i, name in enumerate(CLASSES)}
+    return confusion(table["actual"].map(index).to_numpy(), table["predicted"].map(index).to_numpy())
 
 
 def write_outputs() -> None:

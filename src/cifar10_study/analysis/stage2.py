@@ -8,8 +8,6 @@ which widths fit the training budget depends on the machine's speed), and the ta
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from ..core.config import Params
@@ -18,9 +16,8 @@ from ..experiments.stage2 import STAGE
 from ..experiments.stress import EXPLOSION, RECORD, VANISHING
 from ..training.runs import RUNS
 from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
-from .runs import history, lean, read_run, val_accuracy_by_epoch
+from .runs import METRICS, PLOTS, history, lean, read_run, steps, val_accuracy_by_epoch
 
-METRICS, PLOTS = Path("metrics"), Path("plots")
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
 
 
@@ -31,14 +28,13 @@ def variants_table(params: Params) -> pd.DataFrame:
     rows = []
     for name, variant in params.stage2.variants.items():
         run, h = read_run(f"{STAGE}/{name}"), history(f"{STAGE}/{name}")
-        steps = pd.read_csv(RUNS / STAGE / name / "steps.csv")
         rows.append({
             "variant": name, "width": variant.width, "convs_per_stage": variant.convs_per_stage,
             **{k: run[k] for k in ("params", "flops_per_image", "final_train_accuracy", "final_val_accuracy",
                                    "test_accuracy", "test_loss", "images_per_second", "peak_memory_bytes",
                                    "peak_memory_kind")},
             "mean_epoch_seconds": float(h["epoch_seconds"].mean()),
-            **overfitting_summary(h), **stability_summary(steps, params.stage2.loss_window),
+            **overfitting_summary(h), **stability_summary(steps(f"{STAGE}/{name}"), params.stage2.loss_window),
         })
     return pd.DataFrame(rows)
 
@@ -49,7 +45,7 @@ def best_variant(variants: pd.DataFrame) -> str:
 
 
 def variant_steps(params: Params) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_csv(RUNS / STAGE / name / "steps.csv") for name in params.stage2.variants}
+    return {name: steps(f"{STAGE}/{name}") for name in params.stage2.variants}
 
 
 def variant_histories(params: Params) -> dict[str, pd.DataFrame]:

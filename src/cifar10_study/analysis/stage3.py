@@ -2,13 +2,10 @@
 ablation's results (metrics/stage3.json) and validation curves (plots/stage3/val_accuracy.csv)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 from ..core.fileio import write_csv, write_json
 from ..experiments.stage3 import ABLATIONS, run_name
-from .runs import history, lean, read_run, val_accuracy_by_epoch
+from .runs import METRICS, PLOTS, history, lean, read_run, val_accuracy_by_epoch
 
-METRICS, PLOTS = Path("metrics"), Path("plots")
 
 
 def configurations() -> dict[str, str]:

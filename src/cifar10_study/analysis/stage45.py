@@ -5,17 +5,14 @@ metrics/stage5.json; and the tables `dvc plots` draws (mean validation curves, t
 seed's Stage 4 test predictions for the confusion matrix)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from ..core.config import Params
 from ..core.fileio import write_csv, write_json
 from ..experiments import stage4, stage5
 from .comparisons import SeededRuns, compare
-from .runs import predictions
+from .runs import METRICS, PLOTS, predictions
 
-METRICS, PLOTS = Path("metrics"), Path("plots")
 SUMMARY_METRICS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy")
 
 

@@ -15,7 +15,6 @@ from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from .errors import ConfigError
-from ..models import ModelConfig
 from ..data import IMAGE_SIZE
 from ..models.baseline import BaselineCNNConfig
 from .schema import NonNegativeFloat, PositiveInt, Section
@@ -75,7 +74,7 @@ class TrainConfig(Section):
     train_subset: PositiveInt | None = None  # None: all training images
     val_subset: PositiveInt | None = None  # None: the whole validation split
     # None: the whole test set. Only the quick/smoke profiles set it (ResNet-18 evaluates at ~100
-    # images/s on a 2-core CPU); every metrics file records how many test images it was measured on.
+    # images/s on a 2-core CPU); every run's results.json records how many test images it was measured on.
     test_subset: PositiveInt | None = None
 
 
@@ -86,7 +85,7 @@ CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune-no-cuda
 
 class RuntimeConfig(Section):
     """How to run, not what to compute: settings that change speed, never a CPU result. No DVC stage
-    declares them, so changing one reruns nothing; every run records them beside its metrics."""
+    declares them, so changing one reruns nothing; every run records them in its info.json."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
     # CUDA only; on CPU training is always eager (recorded as not compiled). reduce-overhead: ResNet-18

@@ -5,8 +5,6 @@ analysis (analysis/stage1.py) and reporting.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from ..core.config import Params

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from . import ablations
 from .ablations import switched
 from ..training.checkpoint import Checkpoints
 from ..core.config import Params, TrainConfig
@@ -16,7 +17,6 @@ from ..models.residual import ResidualCNNConfig
 from ..training.runs import Run, train_run
 
 STAGE = "stage3"
-ABLATIONS_STAGE = "stage3_ablations"
 SWITCHES = ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")
 # Each ablation: the one switch it turns off, and the value that means "off".
 ABLATIONS = {
@@ -46,7 +46,7 @@ def recipe(params: Params, values: dict) -> TrainConfig:
 
 
 def run_name(ablation: str | None) -> str:
-    return STAGE if ablation is None else f"{ABLATIONS_STAGE}/{ablation}"
+    return ablations.run_name(STAGE, ablation)
 
 
 def run(params: Params, data: Splits, device: torch.device, ablation: str | None = None,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 
 from . import stage4
+from . import ablations
 from .ablations import switched
 from ..training.checkpoint import Checkpoints
 from ..core.config import Params, TrainConfig
@@ -17,7 +18,6 @@ from ..models.residual import ResNet18Config
 from ..training.runs import Run, train_seeds
 
 STAGE = "stage5"
-ABLATIONS_STAGE = "stage5_ablations"
 SWITCHES = ("se", "mixup", "cutout")
 ABLATIONS = {"no_se": ("se", False), "no_mixup": ("mixup", False), "no_cutout": ("cutout", False)}
 
@@ -39,7 +39,7 @@ def recipe(params: Params, values: dict[str, bool]) -> TrainConfig:
 
 
 def run_name(ablation: str | None) -> str:
-    return STAGE if ablation is None else f"{ABLATIONS_STAGE}/{ablation}"
+    return ablations.run_name(STAGE, ablation)
 
 
 def run(params: Params, data: Splits, device: torch.device, ablation: str | None = None,

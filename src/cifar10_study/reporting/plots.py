@@ -11,6 +11,8 @@ from sklearn.metrics import ConfusionMatrixDisplay
 from ..analysis.diagnostics import loss_spread
 from ..core.fileio import atomic_path
 
+FIGURES = Path("reports/figures")  # every figure of the report
+
 
 def save(fig: Figure, path: str | Path) -> None:
     with atomic_path(path) as tmp:

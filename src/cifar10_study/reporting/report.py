@@ -2,7 +2,7 @@
 functions (nothing typed in).
 
 Every sentence with a number is formatted from data, so the prose cannot contradict the tables.
-Sections for stages whose runs do not exist yet are left out.
+Sections for stages whose runs are not all there yet are left out (analysis/available.py).
 """
 from __future__ import annotations
 
@@ -13,21 +13,20 @@ import pandas as pd
 from ..analysis import stage1 as stage1_analysis
 from ..analysis import stage2 as stage2_analysis
 from ..analysis import stage3 as stage3_analysis
-from ..analysis import stage45
-from ..analysis.runs import exists, history, predictions, read_run
+from ..analysis.runs import history, predictions, read_run
 from ..core.config import Params, load_params
 from ..core.fileio import write_csv, write_text
 from ..data import CLASSES
-from ..experiments.stage1 import EXPERIMENT_RECORD
-from ..experiments.stage4 import seeds as stage4_seeds
-from ..experiments.stress import EXPLOSION, RECORD, VANISHING
+from ..experiments import stage2 as stage2_experiment
+from ..experiments.stage1 import BASELINE
 from ..models import build_model, model_config
-from ..training.runs import RUNS
+from ..training.measure import git_state
 from . import plots, report_resnet, summary
+from .plots import FIGURES
 from .formatting import md, pct
 from .tables import parameter_table
 
-FIGURES, TABLES = Path("reports/figures"), Path("reports/tables")
+TABLES = Path("reports/tables")
 
 CHANCE = 0.1  # accuracy of guessing among 10 balanced classes
 
@@ -40,7 +39,7 @@ PROFILE_NOTES = {
 
 
 def _header(base: dict) -> str:
-    prov, train = base["provenance"], base["config"]["train"]
+    prov, train, code = base["provenance"], base["config"]["train"], git_state()
     data = ("the official CIFAR-10 archive (md5-verified)" if prov["data_official"] else
             f"`{prov['data_source']}`, not the official archive (e.g. the JPEG-decoded stand-in): absolute "
             f"accuracies are not comparable with published numbers")
@@ -56,9 +55,10 @@ def _header(base: dict) -> str:
         f"- **Profile: `{prov['profile']}`**: {PROFILE_NOTES[prov['profile']]} (Stage 1: {train['epochs']} epochs, {subset}).",
         f"- **Hardware:** {prov['hardware']} ({prov['device']}), torch {prov['torch_version']}.",
         f"- **Data:** {data}.",
-        ("- **Code:** not a git checkout with a commit." if prov["git_commit"] is None else
-         f"- **Code:** git commit `{prov['git_commit']}`"
-         + (" with uncommitted changes (during `dvc repro` that is usually dvc.lock)." if prov["git_dirty"] else ".")),
+        ("- **Code:** not a git checkout with a commit." if code["git_commit"] is None else
+         f"- **Code:** written at git commit `{code['git_commit']}`"
+         + (" with uncommitted changes (during `dvc repro` that is usually dvc.lock)" if code["git_dirty"] else "")
+         + "; each run's `info.json` records the commit it was trained at."),
         "- Accuracies are final-epoch values; the test set is used for reporting only (selection, if any, uses "
         "the validation split).",
     ])
@@ -86,8 +86,8 @@ def _describe_cnn(model: dict, params: int) -> str:
 
 def _stage1(base: dict, exp: dict | None) -> list[str]:
     profile = base["provenance"]["profile"]
-    plots.curves(history("stage1"), FIGURES / "stage1_curves.png", f"Stage 1 baseline CNN ({profile} profile)")
-    plots.confusion(stage1_analysis.confusion_matrix(predictions("stage1")), list(CLASSES),
+    plots.curves(history(BASELINE), FIGURES / "stage1_curves.png", f"Stage 1 baseline CNN ({profile} profile)")
+    plots.confusion(stage1_analysis.confusion_matrix(predictions(BASELINE)), list(CLASSES),
                     FIGURES / "stage1_confusion_matrix.png",
                     f"Stage 1 baseline: test confusion matrix ({profile} profile)")
     table = parameter_table(build_model(model_config(base["config"]["model"])))
@@ -191,14 +191,12 @@ def _mib(x) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x / 2 ** 20:,.0f} MiB"
 
 
-def _stage2(params: Params) -> list[str]:
-    variants, window = stage2_analysis.variants_table(params), params.stage2.loss_window
-    profile = params.profile
+def _stage2(params: Params, variants: pd.DataFrame) -> list[str]:
+    window, profile = params.stage2.loss_window, params.profile
     plots.overfitting(stage2_analysis.variant_histories(params), FIGURES / "stage2_overfitting.png",
                       f"Stage 2: train vs validation ({profile} profile)")
     plots.stability(stage2_analysis.variant_steps(params), window, FIGURES / "stage2_stability.png",
                     f"Stage 2: optimisation stability ({profile} profile)")
-    vanishing = stage2_analysis.vanishing(params.stage2_vanishing.learned_accuracy)
     table = pd.DataFrame({
         "variant": variants["variant"], "width": "x" + variants["width"].astype(str),
         "convs/stage": variants["convs_per_stage"], "params": variants["params"].map("{:,}".format),
@@ -238,7 +236,7 @@ def _stage2(params: Params) -> list[str]:
         "",
     ]
     if learned.empty:
-        return lines + ["No variant learned, so there is nothing to compare.", ""] + _vanishing(vanishing) + _explosion()
+        return lines + ["No variant learned, so there is nothing to compare.", ""]
     widest_gap = learned.loc[learned["final_gap"].idxmax()]
     noisiest = learned.loc[learned["loss_spread_median"].idxmax()]
     calmest = learned.loc[learned["loss_spread_median"].idxmin()]
@@ -260,7 +258,7 @@ def _stage2(params: Params) -> list[str]:
         f"step's from {learned['grad_norm_max'].min():.2f} to {learned['grad_norm_max'].max():.2f}.",
         "",
     ]
-    return lines + _vanishing(vanishing) + _explosion()
+    return lines
 
 
 def _vanishing(v: dict) -> list[str]:
@@ -353,17 +351,16 @@ def _first_epoch_reaching(history: pd.DataFrame, target: float) -> tuple[int | N
     return int(history.loc[i, "epoch"]), float(history["epoch_seconds"].loc[:i].sum())
 
 
-def _stage3(params: Params, base: dict) -> list[str]:
+def _stage3(base: dict, variants: pd.DataFrame) -> list[str]:
     configurations = stage3_analysis.configurations()
-    full = read_run(configurations.pop("stage3"))
+    full_run = configurations.pop("stage3")
+    full = read_run(full_run)
     ablations = {name: read_run(run) for name, run in configurations.items()}
-    variants = stage2_analysis.variants_table(params)
-    best2 = stage2_analysis.best_variant(variants)
-    label2 = f"Stage 2 best ({best2}, by val acc)"
-    histories = {"Stage 1 baseline": history("stage1"), label2: history(f"stage2/{best2}"),
-                 "Stage 3 residual CNN": history("stage3")}
+    best2 = f"{stage2_experiment.STAGE}/{stage2_analysis.best_variant(variants)}"
+    label2 = f"Stage 2 best ({best2.split('/')[1]}, by val acc)"
+    histories = {"Stage 1 baseline": history(BASELINE), label2: history(best2), "Stage 3 residual CNN": history(full_run)}
     target = base["final_val_accuracy"]
-    runs = {"Stage 1 baseline": base, label2: read_run(f"stage2/{best2}"), "Stage 3 residual CNN": full}
+    runs = {"Stage 1 baseline": base, label2: read_run(best2), "Stage 3 residual CNN": full}
     rows = []
     for label, h in histories.items():
         epoch, seconds = _first_epoch_reaching(h, target)
@@ -425,25 +422,23 @@ def _stage3(params: Params, base: dict) -> list[str]:
 
 
 def build_report(params: Params) -> str:
-    base = read_run("stage1")
-    lines = [_header(base), "", "## Summary", "", summary.write(summary.collect(params)), "",
+    study = summary.Study.load(params)
+    base = study.baseline
+    lines = [_header(base), "", "## Summary", "", summary.write(summary.collect(study)), "",
              "![Best run of each stage](figures/study_val_accuracy.png)", "",
              "Test accuracy is the final epoch's; where a stage has several seeds it is their mean +- std. The figure "
              "shows, for each stage, the run with the best final validation accuracy.", "",
-             *_stage1(base, stage1_analysis.experiments() if EXPERIMENT_RECORD.is_file() else None)]
-    stage2_done = all(exists(f"stage2/{v}") for v in params.stage2.variants) and all(
-        (RUNS / stage / RECORD).is_file() for stage in (VANISHING, EXPLOSION))
-    if stage2_done:
-        lines += _stage2(params)
-        if exists("stage3"):
-            lines += _stage3(params, base)
-    first_seed = stage4_seeds(params)[0]
-    if exists(f"stage4/seed_{first_seed}"):
-        stage4 = stage45.stage4_runs(params)
-        lines += report_resnet.stage4_section(stage4)
-        if exists(f"stage5/seed_{first_seed}"):
-            full, ablations = stage45.stage5_runs(params)
-            lines += report_resnet.stage5_section(stage4, full, ablations)
+             *_stage1(base, stage1_analysis.experiments() if "stage1_experiments" in study.done else None)]
+    if study.variants is not None:
+        lines += _stage2(params, study.variants)
+    if "stage2_stress" in study.done:
+        lines += _vanishing(stage2_analysis.vanishing(params.stage2_vanishing.learned_accuracy)) + _explosion()
+    if study.variants is not None and "stage3" in study.done:
+        lines += _stage3(base, study.variants)
+    if study.stage4 is not None:
+        lines += report_resnet.stage4_section(study.stage4)
+    if study.stage5 is not None:
+        lines += report_resnet.stage5_section(study.stage4, *study.stage5)
     return "\n".join(lines)
 
 

@@ -9,13 +9,13 @@ import pandas as pd
 from ..analysis.comparisons import SeededRuns
 from ..analysis.stage45 import comparisons, mean_val_curves
 from . import plots
+from .plots import FIGURES
 from .formatting import md, mean_std, pct
 
 # The two reference points of the Stage 4 brief: the accuracy published for this recipe (ResNet-18,
 # crop + flip, SGD + cosine, 200 epochs) and the reproduction's pass mark.
 PUBLISHED_ACCURACY = 0.953
 TARGET_ACCURACY = 0.93
-FIGURES = Path("reports/figures")
 
 
 def _recipe(train: dict) -> str:
@@ -81,7 +81,7 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         f"Training took {s['train_seconds']['mean']:.0f} s per run ({s['train_seconds']['mean'] / s['epochs']:.1f} s "
         f"per epoch; {s['images_per_second']['mean']:,.0f} images/s after the first epoch's warm-up; evaluation "
         f"excluded) on {prov['hardware']} ({prov['device']}; "
-        + (f"torch.compile mode {s['runtime']['compile']})." if s["compiled"] else "eager, not compiled).")
+        + (f"torch.compile mode {s['compile']['mode']})." if s["compiled"] else "eager, not compiled).")
         + " `benchmarks/gpu_check.sh` measures the GPU figures (README: Running on a GPU).",
         "",
         f"Per-class test accuracy (mean over seeds) ranges from {pct(per_class['test accuracy'].min())} "

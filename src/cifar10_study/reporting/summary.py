@@ -19,16 +19,20 @@ import pandas as pd
 from ..analysis import stage2 as stage2_analysis
 from ..analysis import stage3 as stage3_analysis
 from ..analysis import stage45
+from ..analysis.available import completed_stages
 from ..analysis.comparisons import SeededRuns
-from ..analysis.runs import exists, history, read_run
+from ..analysis.runs import history, read_run, val_accuracy_by_epoch
 from ..core.config import Params
 from ..core.errors import StudyError
 from ..core.fileio import write_csv, write_text
-from ..experiments.stage4 import seeds as stage4_seeds
+from ..experiments import stage2 as stage2_experiment
+from ..experiments.stage1 import BASELINE
+from ..training.runs import RUNS
 from . import plots
+from .plots import FIGURES
 from .formatting import mean_std, pct
 
-FIGURE = Path("reports/figures/study_val_accuracy.png")
+FIGURE = FIGURES / "study_val_accuracy.png"
 TABLE_CSV, TABLE_MD = Path("reports/tables/summary.csv"), Path("reports/summary.md")
 README_START = "<!-- summary:start (generated: ./run.sh readme) -->"
 README_END = "<!-- summary:end -->"
@@ -46,29 +50,50 @@ def _seeded(runs: SeededRuns) -> dict[str, pd.DataFrame]:
     return {f"{runs.name} seed {seed}": h for seed, h in runs.histories.items()}
 
 
-def collect(params: Params) -> list[StageResult]:
-    """The stages whose runs exist, in order (a partial pipeline gives a partial table)."""
-    results = []
-    if exists("stage1"):
-        results.append(StageResult("1", "baseline CNN", read_run("stage1"), {"stage1": history("stage1")}))
-    if all(exists(f"stage2/{v}") for v in params.stage2.variants):
-        best = stage2_analysis.best_variant(stage2_analysis.variants_table(params))
-        results.append(StageResult("2", f"scaled CNN, best variant by val acc: {best}", read_run(f"stage2/{best}"),
-                                   {f"stage2 {v}": h for v, h in stage2_analysis.variant_histories(params).items()}))
-    if exists("stage3"):
+@dataclass(frozen=True)
+class Study:
+    """What the report and the summary read, loaded once: which stages are complete, the Stage 1 baseline,
+    the Stage 2 variants table and the Stage 4/5 runs over seeds (None where not complete)."""
+
+    params: Params
+    done: set[str]
+    baseline: dict
+    variants: pd.DataFrame | None
+    stage4: SeededRuns | None
+    stage5: tuple[SeededRuns, dict[str, SeededRuns]] | None  # the full model, and each ablation by name
+
+    @classmethod
+    def load(cls, params: Params) -> "Study":
+        done = completed_stages(params)
+        if "stage1" not in done:
+            raise StudyError(f"no finished Stage 1 run in {RUNS / BASELINE}: the report starts from it; "
+                             f"run `dvc repro {BASELINE}`")
+        return cls(params, done, read_run(BASELINE),
+                   stage2_analysis.variants_table(params) if "stage2" in done else None,
+                   stage45.stage4_runs(params) if "stage4" in done else None,
+                   stage45.stage5_runs(params) if {"stage4", "stage5"} <= done else None)
+
+
+def collect(study: Study) -> list[StageResult]:
+    """The stages whose runs are all there, in order (a partial pipeline gives a partial table)."""
+    results = [StageResult("1", "baseline CNN", study.baseline, {BASELINE: history(BASELINE)})]
+    if study.variants is not None:
+        best = stage2_analysis.best_variant(study.variants)
+        results.append(StageResult(
+            "2", f"scaled CNN, best variant by val acc: {best}", read_run(f"{stage2_experiment.STAGE}/{best}"),
+            {f"stage2 {v}": h for v, h in stage2_analysis.variant_histories(study.params).items()}))
+    if "stage3" in study.done:
         runs = stage3_analysis.configurations()
-        results.append(StageResult("3", "residual CNN + BN, dropout, label smoothing, weight decay", read_run("stage3"),
-                                   {label: history(run) for label, run in runs.items() if exists(run)}))
-    seed = stage4_seeds(params)[0]
-    if exists(f"stage4/seed_{seed}"):
-        stage4 = stage45.stage4_runs(params)
-        results.append(StageResult("4", "ResNet-18", stage4.summary, _seeded(stage4)))
-        if exists(f"stage5/seed_{seed}"):
-            full, ablations = stage45.stage5_runs(params)
-            histories = _seeded(full)
-            for runs in ablations.values():
-                histories |= _seeded(runs)
-            results.append(StageResult("5", "SE-ResNet-18 + MixUp + Cutout", full.summary, histories))
+        results.append(StageResult("3", "residual CNN + BN, dropout, label smoothing, weight decay",
+                                   read_run(runs["stage3"]), {label: history(run) for label, run in runs.items()}))
+    if study.stage4 is not None:
+        results.append(StageResult("4", "ResNet-18", study.stage4.summary, _seeded(study.stage4)))
+    if study.stage5 is not None:
+        full, ablations = study.stage5
+        histories = _seeded(full)
+        for runs in ablations.values():
+            histories |= _seeded(runs)
+        results.append(StageResult("5", "SE-ResNet-18 + MixUp + Cutout", full.summary, histories))
     return results
 
 
@@ -115,7 +140,7 @@ def write(results: list[StageResult]) -> str:
     write_csv(TABLE_CSV, csv_table(results))
     write_text(TABLE_MD, markdown + "\n")
     profile = results[0].metrics["provenance"]["profile"]
-    curves = pd.DataFrame({label: h.set_index("epoch")["val_acc"] for label, h in best_histories(results).items()})
+    curves = val_accuracy_by_epoch(best_histories(results))
     plots.epoch_curves(curves, FIGURE, f"Best run of each stage, by final validation accuracy ({profile} profile)")
     return markdown
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-import pandas as pd
 import torch
 from sklearn.metrics import confusion_matrix
 from torch import nn

@@ -76,11 +76,6 @@ class Run:
     results: dict  # what results.json holds
     info: dict  # what info.json holds
 
-    @property
-    def record(self) -> dict:
-        """Results and info together."""
-        return {**self.results, **self.info}
-
 
 def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
     """Build the model with its initial weights fixed by `seed`."""
@@ -113,17 +108,9 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         result = train(model, data, train_cfg, device=device, run=name, runtime=runtime, on_backward=hooks,
                        checkpoint=checkpoint)
     last = result.history[-1]
-    results = {
-        "test_accuracy": result.test.accuracy,
-        "test_loss": result.test.loss,
-        "final_val_accuracy": last["val_acc"],
-        "final_train_accuracy": last["train_acc"],
-        "params": params,
-        "flops_per_image": flops,
-        "epochs": train_cfg.epochs,
-        "train_images": len(data.train.head(train_cfg.train_subset)),
-        "test_images": len(result.test.labels),
-    }
+    results = dict(zip(RESULT_KEYS, (
+        result.test.accuracy, result.test.loss, last["val_acc"], last["train_acc"], params, flops, train_cfg.epochs,
+        len(data.train.head(train_cfg.train_subset)), len(result.test.labels))))
     info = {
         "run": name,
         "per_class_test_accuracy": per_class_accuracy(result.test.labels, result.test.predictions),
@@ -157,7 +144,7 @@ def train_seeds(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, seeds
                 profile: str, device: torch.device, runtime: RuntimeConfig = RuntimeConfig(),
                 checkpoints: Checkpoints | None = None) -> list[Run]:
     """One run of `train_cfg` per seed, each in runs/<name>/seed_<seed>/ with its test predictions (the
-    paired tests of the analysis need them). Their mean and spread are analysis (analysis/seeds.py)."""
+    paired tests of the analysis need them). Their mean and spread are analysis (analysis/comparisons.py)."""
     return [train_run(f"{name}/seed_{seed}", model_cfg, train_cfg.model_copy(update={"seed": seed}), data,
                       profile=profile, device=device, runtime=runtime, predictions=True, checkpoints=checkpoints)
             for seed in seeds]
