@@ -1,18 +1,23 @@
-"""DVC stage `stage5` (no argument: all components on) and `stage5_ablations@<name>` (one off)."""
+"""DVC stages `stage5@<seed>` (all components on) and `stage5_no_<component>@<seed>` (one off): one run each,
+into runs/stage5/<seed>/ or runs/stage5_ablations/<ablation>/<seed>/; a seed the active profile does not
+train is skipped."""
 from cifar10_study.core.cli import stage_argument, stage_entry
-from cifar10_study.experiments import stage5
+from cifar10_study.core.config import load_params
+from cifar10_study.experiments import stage4, stage5
 from cifar10_study.training.stage import training_stage
 
 
 @stage_entry
 def main() -> None:
-    ablation = stage_argument("ablation", required=False, valid=list(stage5.ABLATIONS))
-    name = stage5.run_name(ablation)
-    with training_stage(name) as stage:
-        runs = stage5.run(stage.params, stage.data, stage.device, ablation, stage.checkpoints)
-    accuracies = ", ".join(f"{r.results['test_accuracy']:.4f}" for r in runs)
-    print(f"{name}: test accuracy {accuracies} "
-          f"(one per seed, {stage.params.profile} profile)")
+    seed = stage_argument("seed (a key of stage4.seeds, e.g. seed_0)", required=True)
+    ablation = stage_argument("ablation", required=False, valid=list(stage5.ABLATIONS), position=2)
+    name = f"{stage5.run_name(ablation)}/{seed}"
+    if stage4.skipped(load_params(), seed, name):
+        return
+    with training_stage(name, distributed=True) as stage:
+        run = stage5.run(stage.params, stage.data, stage.device, seed, ablation, stage.checkpoints, stage.world)
+    if stage.world.main:
+        print(f"{name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -21,7 +22,8 @@ from cifar10_study.core.fileio import read_json
 from conftest import write_archive
 
 ROOT = Path(__file__).resolve().parents[1]
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"]
+COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "scaleout", ".dvc/config", ".dvc/.gitignore", ".dvcignore",
+          ".gitignore"]
 N_TEST = 100
 
 
@@ -129,7 +131,7 @@ def test_repro_produces_every_output(repo):
     assert full_info["config"]["model"]["residual"] and full_info["config"]["train"]["label_smoothing"] > 0
     assert read_json(repo / "runs/stage3_ablations/no_batchnorm/info.json")["config"]["model"]["batchnorm"] is False
 
-    seeds = params["stage4"]["seeds"]["smoke"]
+    seeds = [int(s.removeprefix("seed_")) for s, profiles in params["stage4"]["seeds"].items() if "smoke" in profiles]
     for name in ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup", "stage5_ablations/no_cutout"):
         for seed in seeds:
             run = repo / f"runs/{name}/seed_{seed}"
@@ -231,9 +233,17 @@ def _stale_stages(repo: Path) -> set[str]:
 VARIANTS = {"stage2@baseline", "stage2@width_x2", "stage2@depth_x2", "stage2@depth_x3"}
 ABLATIONS = {f"stage3_ablations@no_{c}" for c in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")}
 STAGE3 = {"stage3", *ABLATIONS}
-STAGE5_ABLATIONS = {f"stage5_ablations@no_{c}" for c in ("se", "mixup", "cutout")}
-STAGE5 = {"stage5", *STAGE5_ABLATIONS}
-TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, "stage4",
+SEEDS = ("seed_0", "seed_1", "seed_2")  # every seed stage exists; a profile that does not train one skips it
+
+
+def seeded(*groups: str, seeds=SEEDS) -> set[str]:
+    """The per-seed stages of the given groups, e.g. seeded("stage4") = {"stage4@seed_0", ...}."""
+    return {f"{group}@{seed}" for group in groups for seed in seeds}
+
+
+STAGE4 = seeded("stage4")
+STAGE5 = seeded("stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout")
+TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4,
             *STAGE5}
 ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "report"}
 
@@ -267,16 +277,18 @@ ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_an
     ("stage3.train.optimizer.lr", 0.05, STAGE3),
     # Stage 5's documented `dvc exp run -S stage5.cutout=false`: stage5 and the other two ablations (the
     # analysis and report follow, as they read their runs); the same for each switch and each setting.
-    ("stage5.cutout", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
-    ("stage5.mixup", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
-    ("stage5.se", False, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
-    ("stage5.cutout_size", 8, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
-    ("stage5.mixup_alpha", 0.4, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
-    ("stage5.se_reduction", 8, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
+    ("stage5.cutout", False, seeded("stage5", "stage5_no_se", "stage5_no_mixup")),
+    ("stage5.mixup", False, seeded("stage5", "stage5_no_se", "stage5_no_cutout")),
+    ("stage5.se", False, seeded("stage5", "stage5_no_mixup", "stage5_no_cutout")),
+    ("stage5.cutout_size", 8, seeded("stage5", "stage5_no_se", "stage5_no_mixup")),
+    ("stage5.mixup_alpha", 0.4, seeded("stage5", "stage5_no_se", "stage5_no_cutout")),
+    ("stage5.se_reduction", 8, seeded("stage5", "stage5_no_mixup", "stage5_no_cutout")),
     # Stage 5 trains with Stage 4's recipe and seeds, so both rerun together.
-    ("stage4.train.optimizer.lr", 0.05, {"stage4", *STAGE5}),
-    ("stage4.seeds.smoke", [0], {"stage4", *STAGE5, "stage45_analysis", "report"}),
-    ("stage4.seeds.full", [5, 6], set()),
+    ("stage4.train.optimizer.lr", 0.05, STAGE4 | STAGE5),
+    # A seed's stages read only their own entry: changing seed_1's profiles reruns seed_1's runs (and the
+    # analysis and report, which read the whole list), no other seed's.
+    ("stage4.seeds.seed_1", ["full"], seeded("stage4", "stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout",
+                                             seeds=("seed_1",)) | {"stage45_analysis", "report"}),
     # runtime: how to run, never what: no stage declares it, so changing it reruns nothing.
     ("runtime.compile", "off", set()),
     ("runtime.device", "cpu", set()),
@@ -304,8 +316,8 @@ PKG = "src/cifar10_study"
     (f"{PKG}/analysis/diagnostics.py", {"stage2_analysis", "report"}),
     (f"{PKG}/experiments/collapse.py", {"stage1", "stage1_experiments", "stage1_analysis", "report"}),
     (f"{PKG}/experiments/stage2.py", {*VARIANTS, "stage2_analysis", "report"}),
-    (f"{PKG}/experiments/stage5.py", {*STAGE5, "stage45_analysis", "report"}),
-    (f"{PKG}/experiments/stage4.py", {"stage4", *STAGE5, "stage45_analysis", "report"}),  # Stage 5 reads its recipe
+    (f"{PKG}/experiments/stage5.py", STAGE5 | {"stage45_analysis", "report"}),
+    (f"{PKG}/experiments/stage4.py", STAGE4 | STAGE5 | {"stage45_analysis", "report"}),  # Stage 5 reads its recipe
     (f"{PKG}/training/engine.py", TRAINING | ANALYSIS),
     (f"{PKG}/data/augment.py", TRAINING | ANALYSIS),
     (f"{PKG}/core/config.py", TRAINING | ANALYSIS | {"check_params", "download"}),
@@ -406,11 +418,130 @@ def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):
                    cwd=repo, check=True, capture_output=True)
     off = dvc(repo, "exp", "run", "-S", "stage5.cutout=false")
     assert off.returncode == 0, off.stdout[-2000:] + off.stderr[-2000:]
-    retrained = {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}
+    retrained = seeded("stage5", "stage5_no_se", "stage5_no_mixup", seeds=("seed_0", "seed_1"))  # trained at smoke
     assert all(f"Running stage '{stage}'" in off.stdout for stage in retrained)
     back = dvc(repo, "exp", "run", "-S", "stage5.cutout=true")
     assert back.returncode == 0, back.stdout[-2000:] + back.stderr[-2000:]
     for stage in retrained:
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in back.stdout, stage
-    assert "Running stage 'stage4'" not in back.stdout and "Running stage 'stage5" not in back.stdout
+    assert "Running stage 'stage4@seed_0'" not in back.stdout and "Running stage 'stage5@seed_0'" not in back.stdout
+
+
+
+# --- scaling out (README "Scaling out") ----------------------------------------------------------------
+
+def _stage_list(repo: Path, *args: str) -> list[str]:
+    result = subprocess.run([sys.executable, "-m", "cifar10_study.experiments.stage_list", *args], cwd=repo,
+                            env=_env(repo), capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
+def test_the_stage_list_names_every_training_stage_of_the_active_profile(repo):
+    names = _stage_list(repo)
+    seeds = [s for s, profiles in _params(repo)["stage4"]["seeds"].items() if "smoke" in profiles]
+    assert names == [n for n in names if n in set(names)]  # no duplicates
+    assert {f"stage4@{s}" for s in seeds} | {f"stage5_no_cutout@{s}" for s in seeds} <= set(names)
+    assert "stage4@seed_2" not in names  # seed_2 trains at the full profile only
+    assert not [n for n in names if "analysis" in n or n in ("report", "download", "check_params")]
+    assert len(names) == 4 + 1 + 1 + 1 + 6 + 5 * len(seeds)  # stage1(x2), stage2 x4, stress x2, stage3 x6, 4/5
+    shares = [_stage_list(repo, "--workers", "2", "--worker", str(k)) for k in (0, 1)]
+    assert sorted(shares[0] + shares[1]) == sorted(names) and not set(shares[0]) & set(shares[1])
+
+
+def test_a_seed_the_profile_does_not_train_is_skipped_in_a_second(repo):
+    skipped = json.loads((repo / "runs/stage4/seed_2/skipped.json").read_text())
+    assert skipped["profile"] == "smoke" and "trains at the full profile" in skipped["reason"]
+    assert not (repo / "runs/stage4/seed_2/results.json").exists()
+    assert set(read_json(repo / "metrics/stage4.json")["per_seed_test_accuracy"]) == {"0", "1"}
+
+
+def test_runtime_processes_trains_one_run_with_torchrun_and_two_processes(repo, tmp_path):
+    """runtime.processes: 2 relaunches the stage under torchrun; the run is written once, by rank 0."""
+    original = (repo / "params.yaml").read_text()
+    saved = tmp_path / "seed_0"
+    shutil.copytree(repo / "runs/stage4/seed_0", saved)
+    try:
+        set_param(repo, "runtime.processes", 2)
+        result = subprocess.run([sys.executable, "stages/stage4.py", "seed_0"], cwd=repo, env=_env(repo),
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        info = read_json(repo / "runs/stage4/seed_0/info.json")
+        assert info["processes"] == {"count": 2, "batch_per_process": 16}
+        assert result.stdout.count("stage4/seed_0: test accuracy") == 1  # printed by rank 0 only
+    finally:
+        (repo / "params.yaml").write_text(original)
+        shutil.rmtree(repo / "runs/stage4/seed_0")
+        shutil.copytree(saved, repo / "runs/stage4/seed_0")
+    assert _stale_stages(repo) == set()
+
+
+def _clone(origin: Path, target: Path, remote: Path) -> Path:
+    subprocess.run(["git", "clone", "-q", str(origin), str(target)], check=True, capture_output=True)
+    (target / "data/raw").mkdir(parents=True)
+    shutil.copy(origin / "data/raw/cifar-10-python.tar.gz", target / "data/raw")
+    result = dvc(target, "remote", "add", "-d", "shared", str(remote))
+    assert result.returncode == 0, result.stderr
+    return target
+
+
+def test_workers_sharing_a_remote_train_each_run_once_and_anyone_restores_them(repo, tmp_path):
+    """Two clones each train half of the Stage 4/5 runs (at the same time) and push them with
+    `scaleout/worker.sh`; a third clone's `dvc repro --pull` then trains nothing and computes the
+    same results as the single machine that trained everything (the `repo` fixture)."""
+    origin = copy_pipeline(tmp_path / "origin")
+    subprocess.run(["git", "add", "-A"], cwd=origin, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
+                   cwd=origin, check=True, capture_output=True)
+    remote = tmp_path / "remote"
+    runs = [n for n in _stage_list(repo) if n.startswith(("stage4@", "stage5"))]
+    workers = [_clone(origin, tmp_path / f"worker{k}", remote) for k in (0, 1)]
+    procs = [subprocess.Popen(["bash", "scaleout/worker.sh", *runs[k::2]], cwd=w, env=_env(w),
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for k, w in enumerate(workers)]
+    outputs = [p.communicate(timeout=900)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    fresh = _clone(origin, tmp_path / "fresh", remote)
+    (fresh / "data/raw/cifar-10-python.tar.gz").unlink()  # nothing to prepare the data from: it must come from the remote
+    result = dvc(fresh, "repro", "--pull", "stage45_analysis")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for name in runs:  # (a seed the profile leaves out is not in `runs`: its stage only writes a marker)
+        assert f"Stage '{name}' is cached - skipping run, checking out outputs" in result.stdout, name
+        assert f"Running stage '{name}'" not in result.stdout, name
+    assert "Running stage 'stage45_analysis'" in result.stdout
+    for metrics in ("metrics/stage4.json", "metrics/stage5.json"):
+        assert (fresh / metrics).read_bytes() == (repo / metrics).read_bytes(), metrics
+
+
+def test_queued_experiments_run_with_dvc_queue_and_show_their_metrics(repo):
+    """`dvc exp run --queue` then `dvc queue start`: two analysis-only experiments (cheap), each run in its
+    own temporary workspace from the committed tree and the DVC cache; `dvc exp show` lists both."""
+    names = {"window-5": 5, "window-10": 10}
+    for name, window in names.items():
+        result = dvc(repo, "exp", "run", "--queue", "-n", name, "-S", f"stage2.loss_window={window}")
+        assert result.returncode == 0, result.stderr
+    assert dvc(repo, "queue", "start", "-j", "1").returncode == 0
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        status = dvc(repo, "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert "Failed" not in status and "Success" in status, status
+    shown = json.loads(dvc(repo, "exp", "show", "--json").stdout)
+
+    def find(node, name):
+        if isinstance(node, dict):
+            if node.get("name") == name and node.get("data"):
+                return node["data"]
+            node = list(node.values())
+        if isinstance(node, list):
+            return next((found for item in node if (found := find(item, name)) is not None), None)
+        return None
+
+    for name, window in names.items():
+        data = find(shown, name)
+        assert data is not None, name
+        assert data["params"]["params.yaml"]["data"]["stage2"]["loss_window"] == window
+        assert "metrics/stage2.json" in data["metrics"], data["metrics"].keys()
 

@@ -17,7 +17,7 @@ from cifar10_study.core.errors import StudyError
 from cifar10_study.training.measure import count_parameters
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite
-from cifar10_study.training.runs import build_seeded, train_seeds
+from cifar10_study.training.runs import build_seeded, train_run
 from conftest import learnable_splits
 from test_config import ROOT
 
@@ -198,8 +198,8 @@ def test_training_accuracy_under_mixup_counts_the_dominant_label():
 
 def test_seeds_give_one_run_each_and_a_summary_with_mean_and_std(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    trained = train_seeds("stagex", SMALL, recipe(test_subset=40), [3, 7], learnable_splits(), profile="smoke",
-                          device=CPU)
+    trained = [train_run(f"stagex/seed_{s}", SMALL, recipe(test_subset=40, seed=s), learnable_splits(),
+                         profile="smoke", device=CPU, predictions=True) for s in (3, 7)]
     per_seed = [json.loads((tmp_path / f"runs/stagex/seed_{s}/info.json").read_text()) for s in (3, 7)]
     assert [m["provenance"]["seed"] for m in per_seed] == [3, 7] == [r.info["provenance"]["seed"] for r in trained]
     accs = [json.loads((tmp_path / f"runs/stagex/seed_{s}/results.json").read_text())["test_accuracy"] for s in (3, 7)]

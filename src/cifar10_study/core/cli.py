@@ -31,14 +31,14 @@ def stage_entry(main: Callable[[], None]) -> Callable[[], None]:
     return wrapper
 
 
-def stage_argument(what: str, required: bool, valid: Iterable[str] | None = None) -> str | None:
-    """The stage's one command-line argument (dvc.yaml passes it, e.g. `stages/stage2.py ${key}`); a
-    missing required one, or one not in `valid`, is a StudyError that says what is expected."""
-    if len(sys.argv) < 2:
+def stage_argument(what: str, required: bool, valid: Iterable[str] | None = None, position: int = 1) -> str | None:
+    """The stage's command-line argument at `position` (dvc.yaml passes it, e.g. `stages/stage2.py ${key}`);
+    a missing required one, or one not in `valid`, is a StudyError that says what is expected."""
+    if len(sys.argv) <= position:
         if required:
             raise StudyError(f"usage: python {sys.argv[0]} <{what}>" + (f", one of: {', '.join(valid)}" if valid else
                                                                          " (dvc.yaml passes it)"))
         return None
-    if valid is not None and sys.argv[1] not in valid:
-        raise StudyError(f"unknown {what} {sys.argv[1]!r}; valid: {', '.join(valid)}")
-    return sys.argv[1]
+    if valid is not None and sys.argv[position] not in valid:
+        raise StudyError(f"unknown {what} {sys.argv[position]!r}; valid: {', '.join(valid)}")
+    return sys.argv[position]

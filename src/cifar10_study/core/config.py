@@ -95,6 +95,10 @@ class RuntimeConfig(Section):
     eval_batch_size: PositiveInt = 1000  # images per evaluation forward pass
     # Resume checkpoints: at most one per this many seconds of training, plus the last epoch; 0 = every epoch.
     checkpoint_interval_seconds: NonNegativeFloat = 60.0
+    # Processes that train one run together (torchrun + DistributedDataParallel; the recipe's batch is
+    # split between them). 1: a plain process. On CUDA, one GPU each.
+    processes: PositiveInt = 1
+    sync_batchnorm: bool = False  # CUDA with processes > 1: batch-norm statistics over all processes' batches
     # CUDA: raise at any host synchronisation inside an epoch's training steps (after a compiled run's
     # first, warm-up epoch). A debugging aid the CUDA tests use; off costs nothing.
     check_syncs: bool = False
@@ -232,35 +236,44 @@ class Stage3Config(TrainSection):
         return self
 
 
-Seeds = Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=1)]
-
-
-class ProfileSeeds(Section):
-    """One training run per seed, per profile (the full profile needs several for a spread)."""
-
-    full: Seeds
-    quick: Seeds
-    smoke: Seeds
-
-    @model_validator(mode="after")
-    def _distinct(self):
-        for profile in PROFILES:
-            seeds = getattr(self, profile)
-            if len(set(seeds)) != len(seeds):
-                raise ValueError(f"{profile}: seeds must be distinct, got {seeds}")
-        return self
+SeedName = Annotated[str, Field(pattern=r"^seed_[0-9]+$")]
 
 
 class Stage4Config(TrainSection):
-    """ResNet-18 (CIFAR variant, fixed architecture) trained with the published recipe, once per seed."""
+    """ResNet-18 (CIFAR variant, fixed architecture) trained with the published recipe, once per seed.
 
-    seeds: ProfileSeeds
+    `seeds` maps each seed (`seed_<n>`) to the profiles that train it. Every seed is its own DVC stage
+    (stage4@seed_<n>, stage5@seed_<n>, ...): DVC cannot expand a list picked by ${profile}, so the stages
+    exist for every seed, and a seed whose list lacks the active profile is skipped in a second. A seed
+    stage declares only its own entry, so adding a seed to a profile retrains nothing else.
+    """
+
+    seeds: dict[SeedName, Annotated[list[Profile], Field(min_length=1)]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _seeds_cover_every_profile(self):
+        for name, profiles in self.seeds.items():
+            if len(set(profiles)) != len(profiles):
+                raise ValueError(f"seeds.{name}: each profile once, got {profiles}")
+        missing = [p for p in PROFILES if not self.seeds_for(p)]
+        if missing:
+            raise ValueError(f"seeds: no seed trains at the {', '.join(missing)} profile; list it under a seed")
+        return self
 
     @model_validator(mode="after")
     def _seed_set_once(self):
         if "seed" in self.train.model_fields_set or any("seed" in getattr(self, p) for p in PROFILES):
-            raise ValueError("the seeds come from stage4.seeds; do not set seed in stage4.train/quick/smoke")
+            raise ValueError("the seeds come from stage4.seeds; do not set seed in stage4.train/full/quick/smoke")
         return self
+
+    def seeds_for(self, profile: Profile) -> list[int]:
+        """The seeds trained at `profile`, ascending."""
+        return sorted(seed_number(name) for name, profiles in self.seeds.items() if profile in profiles)
+
+
+def seed_number(name: str) -> int:
+    """seed_<n> -> n."""
+    return int(name.removeprefix("seed_"))
 
 
 class Stage5Config(Section):

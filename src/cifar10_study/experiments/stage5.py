@@ -1,4 +1,5 @@
-"""Stage 5: SE-ResNet-18 with MixUp and Cutout on Stage 4's recipe and seeds, and its ablations.
+"""Stage 5: SE-ResNet-18 with MixUp and Cutout on Stage 4's recipe and seeds, and its ablations; one
+run per (configuration, seed), each a DVC stage.
 
 The three components are boolean switches in params.yaml (stage5.se, .mixup, .cutout) with their
 settings as sibling keys (se_reduction, mixup_alpha, cutout_size). The full model uses them as set;
@@ -11,11 +12,12 @@ import torch
 from . import stage4
 from . import ablations
 from .ablations import switched
-from ..training.checkpoint import Checkpoints
-from ..core.config import Params, TrainConfig
+from ..core.config import Params, TrainConfig, seed_number
 from ..data.cifar10 import Splits
 from ..models.residual import ResNet18Config
-from ..training.runs import Run, train_seeds
+from ..training.checkpoint import Checkpoints
+from ..training.distributed import SINGLE, World
+from ..training.runs import Run, train_run
 
 STAGE = "stage5"
 SWITCHES = ("se", "mixup", "cutout")
@@ -42,11 +44,12 @@ def run_name(ablation: str | None) -> str:
     return ablations.run_name(STAGE, ablation)
 
 
-def run(params: Params, data: Splits, device: torch.device, ablation: str | None = None,
-        checkpoints: Checkpoints | None = None) -> list[Run]:
-    """Train the full model (ablation None) or one ablation once per Stage 4 seed, into
-    runs/<run_name(ablation)>/seed_<s>/."""
+def run(params: Params, data: Splits, device: torch.device, seed: str, ablation: str | None = None,
+        checkpoints: Checkpoints | None = None, world: World = SINGLE) -> Run:
+    """Train the full model (ablation None) or one ablation with the given seed (a key of stage4.seeds),
+    into runs/<run_name(ablation)>/<seed>/."""
     values = switches(params, ablation)
-    return train_seeds(run_name(ablation), model_config(params, values), recipe(params, values),
-                       stage4.seeds(params), data, profile=params.profile, device=device, runtime=params.runtime,
-                       checkpoints=checkpoints)
+    return train_run(f"{run_name(ablation)}/{seed}", model_config(params, values),
+                     recipe(params, values).model_copy(update={"seed": seed_number(seed)}), data,
+                     profile=params.profile, device=device, runtime=params.runtime, predictions=True,
+                     checkpoints=checkpoints, world=world)

@@ -200,8 +200,10 @@ class Checkpoints:
 
 
 @contextlib.contextmanager
-def stage_checkpoints(prefix: str, interval_seconds: float = 0.0) -> Iterator[Checkpoints]:
-    """Checkpoints for the runs of one stage, removed only when the stage's body completes."""
+def stage_checkpoints(prefix: str, interval_seconds: float = 0.0, clear: bool = True) -> Iterator[Checkpoints]:
+    """Checkpoints for the runs of one stage, removed only when the stage's body completes (by the one
+    process that writes them: `clear`)."""
     checkpoints = Checkpoints(prefix, interval_seconds=interval_seconds)
     yield checkpoints
-    checkpoints.clear()
+    if clear:
+        checkpoints.clear()

@@ -22,10 +22,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..data.augment import MixUp, TrainAugment, normalize
 from .checkpoint import Checkpoint, rng_state, set_rng_state
+from .distributed import (SINGLE, World, all_min, all_sum, augmentation_seed, broadcast_buffers, broadcast_object,
+                          chunk_bounds, gather_chunks, local_batch_size, shard)
 from ..core.config import CompileMode, OptimizerConfig, RuntimeConfig, ScheduleConfig, TrainConfig
 from ..data.cifar10 import Split, Splits
 from ..core.errors import ConfigError, StudyError, TrainingDiverged
@@ -37,8 +40,9 @@ from ..core.errors import ConfigError, StudyError, TrainingDiverged
 CHANNELS_LAST = {"cpu": True, "cuda": True}
 
 
-def init_device(runtime: RuntimeConfig = RuntimeConfig()) -> torch.device:
-    """The training device for a stage, from `runtime.device` (auto: CUDA if present, else CPU).
+def init_device(runtime: RuntimeConfig = RuntimeConfig(), world: World = SINGLE) -> torch.device:
+    """The training device for a stage, from `runtime.device` (auto: CUDA if present, else CPU); with
+    several processes, each its own GPU (torchrun's LOCAL_RANK).
 
     CPU: every op is made deterministic, so the same params and seed give identical metrics.
     CUDA: cuDNN autotuning on; every step has the same shapes, so the algorithm search runs once per
@@ -46,12 +50,12 @@ def init_device(runtime: RuntimeConfig = RuntimeConfig()) -> torch.device:
     """
     if runtime.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("runtime.device is cuda, but torch sees no CUDA device; set runtime.device to auto or cpu")
-    device = torch.device("cuda" if runtime.device != "cpu" and torch.cuda.is_available() else "cpu")
-    if device.type == "cpu":
-        torch.use_deterministic_algorithms(True)
-    else:
+    if runtime.device != "cpu" and torch.cuda.is_available():
+        torch.cuda.set_device(world.local_rank)
         torch.backends.cudnn.benchmark = True
-    return device
+        return torch.device("cuda", world.local_rank)
+    torch.use_deterministic_algorithms(True)
+    return torch.device("cpu")
 
 
 def autocast(device: torch.device):
@@ -114,20 +118,28 @@ class EvalResult:
 
 
 @torch.inference_mode()
-def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device) -> EvalResult:
+def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,
+             world: World = SINGLE) -> EvalResult:
+    """Mean loss, accuracy and every image's prediction. With several processes each evaluates its
+    contiguous share of the images (rank 0's model: see broadcast_buffers) and the results are combined."""
     was_training = model.training
     model.eval()
+    broadcast_buffers(model, world)
+    bounds = chunk_bounds(len(split), world)
+    first, last = bounds[world.rank]
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    preds = []
-    for start in range(0, len(split), batch_size):
-        x = to_memory_format(normalize(split.images[start:start + batch_size]), device)
-        y = split.labels[start:start + batch_size]
+    preds = [torch.empty(0, dtype=torch.long, device=device)]
+    for start in range(first, last, batch_size):
+        end = min(start + batch_size, last)
+        x = to_memory_format(normalize(split.images[start:end]), device)
+        y = split.labels[start:end]
         with autocast(device):
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         preds.append(logits.argmax(1))
     model.train(was_training)
-    predictions = torch.cat(preds).cpu().numpy()
+    all_sum(loss_sum, world)
+    predictions = gather_chunks(torch.cat(preds), [end - start for start, end in bounds], world).cpu().numpy()
     labels = split.labels.cpu().numpy()
     return EvalResult(loss_sum.item() / len(split), float((predictions == labels).mean()), predictions, labels)
 
@@ -169,11 +181,12 @@ class TrainResult:
 
 
 class _DivergenceWatch:
-    """Finds the first step whose loss is NaN/inf. On CPU it checks every step (a sync costs nothing
-    there); on CUDA it records the step on the device and is read once per epoch."""
+    """Finds the first step whose loss is NaN/inf. In one CPU process it checks every step (a sync costs
+    nothing there); on CUDA, or with several processes (which must stop together), it records the step on
+    the device and is read once per epoch, over every process."""
 
-    def __init__(self, device: torch.device):
-        self.eager = device.type != "cuda"
+    def __init__(self, device: torch.device, world: World = SINGLE):
+        self.eager, self.world = device.type != "cuda" and not world.distributed, world
         self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
         self.bad_loss = torch.zeros((), device=device)
 
@@ -190,10 +203,15 @@ class _DivergenceWatch:
         return False
 
     def check(self, run: str, epoch: int, steps_per_epoch: int) -> None:
-        step = int(self.first_bad.item())
+        mine = int(self.first_bad.item())
+        step = mine
+        if self.world.distributed:  # the earliest bad step of any process
+            never = torch.iinfo(torch.long).max
+            step = int(all_min(torch.full_like(self.first_bad, mine if mine >= 0 else never), self.world).item())
+            step = -1 if step == never else step
         if step >= 0:
-            raise TrainingDiverged(run, epoch=step // steps_per_epoch + 1, step=step + 1,
-                                   loss=float(self.bad_loss.item()))
+            loss = float(self.bad_loss.item()) if mine == step else float("nan")
+            raise TrainingDiverged(run, epoch=step // steps_per_epoch + 1, step=step + 1, loss=loss)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
@@ -267,7 +285,7 @@ BackwardHook = Callable[[int, nn.Module, torch.Tensor], None]
 def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.device, run: str = "run",
           runtime: RuntimeConfig = RuntimeConfig(), batch_transform: Callable | None = None,
           on_backward: Sequence[BackwardHook] = (), evaluate_test: bool = True,
-          checkpoint: Checkpoint | None = None) -> TrainResult:
+          checkpoint: Checkpoint | None = None, world: World = SINGLE) -> TrainResult:
     """Train `model` on data.train with the recipe `cfg`, validating on data.val every epoch, then test.
 
     batch_transform: optional (images_float, labels) -> (images_float, targets) applied after the
@@ -279,6 +297,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     checkpoint: where to save the full training state at the end of an epoch when it is due (see
     Checkpoint.due; always after the last), and to resume from if a checkpoint is already there (a
     killed run). On CPU a resumed run ends bit-identical to an uninterrupted one.
+    world: the processes training this run together (distributed.py); one by default. Only rank 0 saves
+    checkpoints; every process gets the same history and results.
     """
     train_split, val_split = data.train.head(cfg.train_subset), data.val.head(cfg.val_subset)
     test_split = data.test.head(cfg.test_subset)
@@ -286,17 +306,27 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     if steps_per_epoch == 0:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(train_split)} training images; "
                           f"lower batch_size or raise train_subset")
+    local_batch_size(cfg.batch_size, world)  # checks the recipe's batch splits over the processes
     model = to_memory_format(model.to(device), device)
+    if world.distributed and runtime.sync_batchnorm and device.type == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = make_optimizer(model, cfg.optimizer, device)
     scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs, steps_per_epoch)
+    # The batch order: the same on every process. One process draws its augmentation from the same
+    # generator (the stream of every earlier version, so results are unchanged); several processes each
+    # draw from their own, reseeded every epoch (distributed.augmentation_seed).
     generator = torch.Generator(device=device).manual_seed(cfg.seed)
-    augment = TrainAugment(cfg.augment, generator)
+    augment_generator = torch.Generator(device=device) if world.distributed else generator
+    augment = TrainAugment(cfg.augment, augment_generator)
     if batch_transform is None and cfg.mixup_alpha > 0:
-        batch_transform = MixUp(cfg.mixup_alpha, generator)
-    forward = TrainForward(model, runtime.compile, device)
-    watch = _DivergenceWatch(device)
+        batch_transform = MixUp(cfg.mixup_alpha, augment_generator)
+    replicated = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if world.distributed else model
+    forward = TrainForward(replicated, runtime.compile, device)
+    watch = _DivergenceWatch(device, world)
     history, train_seconds, first_epoch = [], 0.0, 1
-    saved = checkpoint.load() if checkpoint else None
+    # Rank 0 reads the checkpoint and hands it to the others (they may run on machines without the file).
+    saved = broadcast_object(checkpoint.load() if checkpoint and world.main else None, world)
     if saved is not None:
         try:
             model.load_state_dict(saved["model"])
@@ -310,9 +340,10 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
             # The key covers config, code and device, so this is a damaged file: start afresh.
             raise StudyError(f"checkpoint {checkpoint.path} cannot be restored ({exc}); delete it and rerun") from None
         history, train_seconds, first_epoch = saved["history"], saved["train_seconds"], saved["epoch"] + 1
-        print(f"resuming {run} from epoch {first_epoch} (checkpoint {checkpoint.path})", file=sys.stderr)
+        if world.main:
+            print(f"resuming {run} from epoch {first_epoch} (checkpoint {checkpoint.path})", file=sys.stderr)
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc=run,
-               unit="step", disable=None, leave=False)
+               unit="step", disable=None if world.main else True, leave=False)
     epoch_seconds = []  # the epochs this process trains
     try:
         for epoch in range(first_epoch, cfg.epochs + 1):
@@ -322,10 +353,12 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
             correct = torch.zeros((), device=device, dtype=torch.long)
             started = time.perf_counter()
             order = torch.randperm(len(train_split), device=device, generator=generator)
+            if world.distributed:
+                augment_generator.manual_seed(augmentation_seed(cfg.seed, world, epoch))
             # The first epoch may sync while it compiles and autotunes; every later one must not.
             with no_syncs_allowed(device, runtime.check_syncs and epoch > first_epoch):
                 for step in range(steps_per_epoch):
-                    idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                    idx = shard(order, step, cfg.batch_size, world)
                     x, y = augment(train_split.images[idx]), train_split.labels[idx]
                     target = y
                     if batch_transform is not None:
@@ -354,9 +387,11 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
             epoch_seconds.append(seconds)
             train_seconds += seconds
             watch.check(run, epoch, steps_per_epoch)
+            all_sum(loss_sum, world)
+            all_sum(correct, world)
             seen = steps_per_epoch * cfg.batch_size
             # No validation split (a run that trains on every training image): no validation columns' values.
-            val = evaluate(model, val_split, runtime.eval_batch_size, device) if len(val_split) else None
+            val = evaluate(model, val_split, runtime.eval_batch_size, device, world) if len(val_split) else None
             history.append({
                 "epoch": epoch, "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
                 "val_loss": val.loss if val else None, "val_acc": val.accuracy if val else None,
@@ -367,7 +402,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
                 if not math.isfinite(val.loss):
                     raise TrainingDiverged(run, epoch, epoch * steps_per_epoch, val.loss)
             # Only after a finite epoch: a divergence keeps the last good checkpoint.
-            if checkpoint and checkpoint.due(last_epoch=epoch == cfg.epochs):
+            if checkpoint and world.main and checkpoint.due(last_epoch=epoch == cfg.epochs):
                 checkpoint.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                  "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
                                  "history": history, "train_seconds": train_seconds,
@@ -378,7 +413,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
         bar.close()
         if checkpoint:
             checkpoint.wait()  # the last write is on disk (or its error raised) before the run returns
-    test = evaluate(model, test_split, runtime.eval_batch_size, device) if evaluate_test else None
+    test = evaluate(model, test_split, runtime.eval_batch_size, device, world) if evaluate_test else None
     return TrainResult(history, test, train_seconds, cfg.epochs * steps_per_epoch * cfg.batch_size,
                        images_per_epoch=steps_per_epoch * cfg.batch_size,
                        first_epoch_seconds=epoch_seconds[0] if epoch_seconds else None,

@@ -23,6 +23,7 @@ from ..data import CLASSES
 from ..data.cifar10 import Splits
 from ..models import ModelConfig, build_model
 from .checkpoint import Checkpoints, config_key
+from .distributed import SINGLE, World, local_batch_size
 from .engine import BackwardHook, TrainResult, train
 from .measure import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance
 from .recorders import StepRecorder
@@ -87,26 +88,27 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
               device: torch.device, runtime: RuntimeConfig = RuntimeConfig(), files: RunFiles | None = None,
               predictions: bool = False, weights: bool = True, record_steps: bool = False,
               on_backward: tuple[BackwardHook, ...] = (), model: nn.Module | None = None,
-              checkpoints: Checkpoints | None = None) -> Run:
+              checkpoints: Checkpoints | None = None, world: World = SINGLE) -> Run:
     """Train one run and write its files to `files` (default runs/<name>/): results, info, history, and
     as asked weights, test predictions and per-step records.
 
     `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded). With
     `checkpoints`, the run saves its state and resumes from it after a crash; the key covers the model,
-    the recipe, the data, the device type and the code the stage runs, so any change starts afresh."""
+    the recipe, the data, the device type and the code the stage runs, so any change starts afresh.
+    With several processes (`world`) every one trains and evaluates; only rank 0 writes."""
     model = model if model is not None else build_seeded(model_cfg, train_cfg.seed)
     params, flops = count_parameters(model), flops_per_image(model)
     recorder = StepRecorder() if record_steps else None
     hooks = (*on_backward, recorder) if recorder else tuple(on_backward)
     checkpoint = None
-    if checkpoints is not None:
+    if checkpoints is not None and world.main:
         hook_configs = [getattr(h, "steps", None) for h in on_backward]  # e.g. which steps a recorder keeps
         checkpoint = checkpoints.for_run(name, config_key(
             model=model_cfg.model_dump(), recipe=train_cfg.model_dump(), data=data.meta,
             recording={"steps": record_steps, "hooks": hook_configs}, device=device.type))
     with peak_memory(device) as memory:
         result = train(model, data, train_cfg, device=device, run=name, runtime=runtime, on_backward=hooks,
-                       checkpoint=checkpoint)
+                       checkpoint=checkpoint, world=world)
     last = result.history[-1]
     results = dict(zip(RESULT_KEYS, (
         result.test.accuracy, result.test.loss, last["val_acc"], last["train_acc"], params, flops, train_cfg.epochs,
@@ -125,7 +127,10 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "provenance": provenance(profile, train_cfg.seed, device, data.meta),
         "config": {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()},
         "runtime": runtime.model_dump(),
+        "processes": {"count": world.size, "batch_per_process": local_batch_size(train_cfg.batch_size, world)},
     }
+    if not world.main:
+        return Run(name, model, result, results, info)
     files = RunFiles.of(name) if files is None else files
     write_history(files.history, result.history)
     if recorder is not None:
@@ -138,16 +143,6 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     write_json(files.info, info)
     write_json(files.results, results)  # last: a run folder with results in it is complete
     return Run(name, model, result, results, info)
-
-
-def train_seeds(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, seeds: list[int], data: Splits, *,
-                profile: str, device: torch.device, runtime: RuntimeConfig = RuntimeConfig(),
-                checkpoints: Checkpoints | None = None) -> list[Run]:
-    """One run of `train_cfg` per seed, each in runs/<name>/seed_<seed>/ with its test predictions (the
-    paired tests of the analysis need them). Their mean and spread are analysis (analysis/comparisons.py)."""
-    return [train_run(f"{name}/seed_{seed}", model_cfg, train_cfg.model_copy(update={"seed": seed}), data,
-                      profile=profile, device=device, runtime=runtime, predictions=True, checkpoints=checkpoints)
-            for seed in seeds]
 
 
 def write_history(path: Path, history: list[dict]) -> None:

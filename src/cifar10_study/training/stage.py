@@ -1,5 +1,7 @@
 """What every training stage starts with: validated params, the device, the prepared data on it, and the
-stage's resume checkpoints (removed only once the stage's body has completed)."""
+stage's resume checkpoints (removed only once the stage's body has completed). A stage that trains one
+long run (Stages 4 and 5) can have several processes train it: runtime.processes > 1 relaunches the stage
+under torchrun, and every process then comes through here with its rank."""
 from __future__ import annotations
 
 import contextlib
@@ -11,6 +13,7 @@ import torch
 from ..core.config import Params, load_params
 from ..data.cifar10 import PREPARED, Splits, load_splits
 from .checkpoint import Checkpoints, stage_checkpoints
+from .distributed import SINGLE, World, from_environment, relaunch_under_torchrun, start, stop
 from .engine import init_device
 
 
@@ -20,12 +23,21 @@ class TrainingStage:
     data: Splits
     device: torch.device
     checkpoints: Checkpoints
+    world: World = SINGLE
 
 
 @contextlib.contextmanager
-def training_stage(name: str) -> Iterator[TrainingStage]:
-    """`name`: the stage's run folder under runs/ (and its checkpoints' under .cache/checkpoints/)."""
+def training_stage(name: str, distributed: bool = False) -> Iterator[TrainingStage]:
+    """`name`: the stage's run folder under runs/ (and its checkpoints' under .cache/checkpoints/).
+    `distributed`: the stage trains one run, which runtime.processes processes may share."""
     params = load_params()
-    device = init_device(params.runtime)
-    with stage_checkpoints(name, params.runtime.checkpoint_interval_seconds) as checkpoints:
-        yield TrainingStage(params, load_splits(PREPARED, device), device, checkpoints)
+    if distributed:
+        relaunch_under_torchrun(params.runtime.processes)
+    world = from_environment() if distributed else SINGLE
+    device = init_device(params.runtime, world)
+    start(world, device.type)
+    try:
+        with stage_checkpoints(name, params.runtime.checkpoint_interval_seconds, clear=world.main) as checkpoints:
+            yield TrainingStage(params, load_splits(PREPARED, device), device, checkpoints, world)
+    finally:
+        stop(world)
