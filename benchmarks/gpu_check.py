@@ -315,7 +315,7 @@ def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytes
             log(f"throughput {se_row['variant']}: steady epoch {se_row['steady_epoch_seconds']:.2f} s "
                 f"({stage5_ratio:.2f}x ResNet-18)")
         pd.DataFrame(rows).to_csv(out / "throughput.csv", index=False)
-    seeds = len(load_params(REPO / "params.yaml").stage4.seeds.full)
+    seeds = len(load_params(REPO / "params.yaml").stage4.seeds_for("full"))
     report.update(throughput=rows, errors=errors,
                   full_profile_estimate=full_profile_estimate(best["steady_epoch_seconds"], stage5_ratio, seeds))
 

@@ -126,7 +126,9 @@ def test_train_run_writes_results_info_history_and_loadable_weights(tmp_path):
     assert info["provenance"]["profile"] == "smoke" and info["provenance"]["device"] == "cpu"
     assert info["config"]["train"]["train_subset"] == 128 and info["train_seconds"] > 0
     assert info["runtime"] == {"device": "auto", "compile": "reduce-overhead", "eval_batch_size": 1000,
-                               "checkpoint_interval_seconds": 60.0, "check_syncs": False}
+                               "checkpoint_interval_seconds": 60.0, "check_syncs": False, "processes": 1,
+                               "sync_batchnorm": False}
+    assert info["processes"] == {"count": 1, "batch_per_process": 32}
     history = pd.read_csv(files.history)
     assert list(history["epoch"]) == [1, 2]
     predictions = pd.read_csv(files.predictions)
