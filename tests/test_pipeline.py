@@ -444,7 +444,7 @@ def test_the_stage_list_names_every_training_stage_of_the_active_profile(repo):
     assert {f"stage4@{s}" for s in seeds} | {f"stage5_no_cutout@{s}" for s in seeds} <= set(names)
     assert "stage4@seed_2" not in names  # seed_2 trains at the full profile only
     assert not [n for n in names if "analysis" in n or n in ("report", "download", "check_params")]
-    assert len(names) == 4 + 1 + 1 + 1 + 6 + 5 * len(seeds)  # stage1(x2), stage2 x4, stress x2, stage3 x6, 4/5
+    assert len(names) == 2 + 4 + 2 + 6 + 5 * len(seeds)  # stage1 x2, stage2 x4, stress x2, stage3 x6, Stage 4/5
     shares = [_stage_list(repo, "--workers", "2", "--worker", str(k)) for k in (0, 1)]
     assert sorted(shares[0] + shares[1]) == sorted(names) and not set(shares[0]) & set(shares[1])
 
@@ -473,6 +473,21 @@ def test_runtime_processes_trains_one_run_with_torchrun_and_two_processes(repo, 
         (repo / "params.yaml").write_text(original)
         shutil.rmtree(repo / "runs/stage4/seed_0")
         shutil.copytree(saved, repo / "runs/stage4/seed_0")
+    assert _stale_stages(repo) == set()
+
+
+def test_a_failing_process_stops_the_run_with_one_line(repo):
+    """Three processes cannot split the smoke batch of 32: every process fails; the user reads one line."""
+    original = (repo / "params.yaml").read_text()
+    try:
+        set_param(repo, "runtime.processes", 3)
+        result = subprocess.run([sys.executable, "stages/stage5.py", "seed_1", "no_se"], cwd=repo, env=_env(repo),
+                                capture_output=True, text=True, timeout=600)
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert result.returncode == 2
+    assert result.stderr.strip() == ("error: batch_size 32 does not split over runtime.processes = 3; choose a "
+                                     "process count that divides it")
     assert _stale_stages(repo) == set()
 
 

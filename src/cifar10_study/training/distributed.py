@@ -12,6 +12,7 @@ batch's mean loss. Evaluation splits the images the same way and sums the counts
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, StudyError
 
 
 @dataclass(frozen=True)
@@ -62,13 +63,22 @@ def stop(world: World) -> None:
 
 
 def relaunch_under_torchrun(processes: int) -> None:
-    """Replace this process with `torchrun --standalone --nproc-per-node <processes>` running the same
-    command, unless it already is one of torchrun's workers (or one process was asked for)."""
+    """Run this same command as `torchrun --standalone --nproc-per-node <processes>` and exit with its
+    status, unless this process already is one of torchrun's workers (or one process was asked for).
+
+    A process that fails makes torchrun stop the others; what reaches the user is that process's own
+    one-line error (a StudyError), not torchrun's multi-line report."""
     if processes == 1 or "WORLD_SIZE" in os.environ:
         return
     sys.stdout.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                              f"--nproc-per-node={processes}", *sys.argv])
+    result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                             f"--nproc-per-node={processes}", *sys.argv], stderr=subprocess.PIPE, text=True)
+    if result.returncode == 0:
+        sys.stderr.write(result.stderr)
+        sys.exit(0)
+    errors = [line.removeprefix("error: ") for line in result.stderr.splitlines() if line.startswith("error: ")]
+    raise StudyError(errors[0] if errors else f"torchrun with {processes} processes failed (exit status "
+                     f"{result.returncode}); rerun with runtime.processes: 1 to see the error")
 
 
 def local_batch_size(batch_size: int, world: World) -> int:
