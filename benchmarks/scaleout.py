@@ -2,27 +2,24 @@
 (the local recipe of README "Scaling out": git worktrees whose `dvc cache dir` is one shared folder, each
 reproducing its share of `python -m cifar10_study.experiments.stage_list`), on this machine.
 
-    python benchmarks/scaleout.py [--archive data/raw/cifar-10-python.tar.gz]
+    python benchmarks/scaleout.py
 
-Each case starts from a fresh copy of the pipeline (smoke profile) with its own empty cache; preparing
-the data (`dvc repro download`) is done first and not timed. Needs a CIFAR-10 archive in the official
-layout (the stand-in built from ../shared/data will do: the smoke profile uses a few hundred images).
+Each case starts from a fresh copy of the pipeline at the smoke profile on a tiny synthetic archive (the
+end-to-end tests' copy), with its own empty cache; preparing the data (`dvc repro download`) comes first
+and is not timed.
 """
 from __future__ import annotations
 
-import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from ruamel.yaml import YAML
-
 ROOT = Path(__file__).resolve().parent.parent
-TRACKED = ["dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvc/.gitignore", ".dvcignore", ".gitignore"]
+sys.path.insert(0, str(ROOT / "tests"))
+from test_pipeline import copy_pipeline  # noqa: E402  (the tests' pipeline copy: tracked files + tiny archive)
 
 
 def run(cmd: list[str], cwd: Path, env: dict) -> str:
@@ -32,20 +29,10 @@ def run(cmd: list[str], cwd: Path, env: dict) -> str:
     return result.stdout
 
 
-def pipeline_copy(target: Path, archive: Path, env: dict) -> Path:
+def pipeline_copy(target: Path, env: dict) -> Path:
     """A committed git repository with the pipeline at the smoke profile, its data prepared."""
-    for name in TRACKED:
-        src, dst = ROOT / name, target / name
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, dst)
-    yaml = YAML()
-    params = yaml.load(target / "params.yaml")
-    params["profile"], params["data"]["source"] = "smoke", str(archive)
-    yaml.dump(params, target / "params.yaml")
-    run(["git", "init", "-q"], target, env)
+    target.mkdir(parents=True)
+    copy_pipeline(target)
     run(["git", "add", "-A"], target, env)
     run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", "commit", "-qm", "bench"], target, env)
     run([sys.executable, "-m", "dvc", "repro", "download"], target, env)
@@ -81,15 +68,10 @@ def two_workers(repo: Path, env: dict) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archive", type=Path, default=ROOT / "data/raw/cifar-10-python.tar.gz")
-    args = parser.parse_args()
-    if not args.archive.is_file():
-        sys.exit(f"scaleout: no archive at {args.archive}; build the stand-in (README) or pass --archive")
     env = {**os.environ, "PYTHONPATH": "src", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     with tempfile.TemporaryDirectory() as tmp:
-        single = one_worker(pipeline_copy(Path(tmp) / "one" / "repo", args.archive.resolve(), env), env)
-        double = two_workers(pipeline_copy(Path(tmp) / "two" / "repo", args.archive.resolve(), env), env)
+        single = one_worker(pipeline_copy(Path(tmp) / "one" / "repo", env), env)
+        double = two_workers(pipeline_copy(Path(tmp) / "two" / "repo", env), env)
         count = len(stages(Path(tmp) / "one" / "repo", env))
     print(f"smoke profile, {count} training stages, {os.cpu_count()} CPU cores")
     print(f"1 worker : {single:6.1f} s")
