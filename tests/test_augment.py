@@ -1,4 +1,5 @@
-"""Batched augmentation: shapes, crop and flip correctness against per-image slicing, normalisation."""
+"""Batched augmentation: crop and flip correctness against per-image slicing, normalisation, and the three
+composed in the order the training step uses."""
 import torch
 import torch.nn.functional as F
 
@@ -53,9 +54,21 @@ def test_normalize_scales_and_standardises_per_channel():
     assert out.dtype == torch.float32
 
 
-def test_train_augment_returns_normalised_float_batch():
+def test_train_augment_crops_flips_then_normalises_each_image():
+    x = images(64)
     aug = TrainAugment(AugmentConfig(crop_padding=4, flip=True), torch.Generator().manual_seed(0))
-    out = aug(images(16))
-    assert out.shape == (16, 3, 32, 32) and out.dtype == torch.float32
+    out = aug(x)
+    assert out.shape == (64, 3, 32, 32) and out.dtype == torch.float32
+    # Each image is the normalised 32x32 window of its zero-padded copy at some offset, mirrored or not
+    # (normalising is per pixel, so the window of the normalised padded image is the same thing).
+    padded = normalize(F.pad(x, (4, 4, 4, 4)))
+    mirrored = []
+    for i in range(len(x)):
+        found = [flip for dy in range(9) for dx in range(9) for flip in (False, True)
+                 if torch.equal(out[i], padded[i, :, dy:dy + 32, dx:dx + 32].flip(-1) if flip
+                                else padded[i, :, dy:dy + 32, dx:dx + 32])]
+        assert found, f"image {i} is not a normalised (mirrored) window of its padded copy"
+        mirrored.append(found[0])
+    assert 10 < sum(mirrored) < 54  # both kinds, about half each
     plain = TrainAugment(AugmentConfig(crop_padding=0, flip=False), torch.Generator())
     assert torch.equal(plain(images(16)), normalize(images(16)))
