@@ -69,6 +69,14 @@ def test_evaluate_gives_the_mean_loss_over_images_and_the_accuracy(batch_size):
     assert result.predictions.dtype == np.int64 and result.labels.dtype == np.int64
 
 
+def test_evaluation_adds_up_the_batch_losses_in_float64():
+    """Each batch's float32 loss sum is added in float64: 10,000 test images summed in float32 would
+    lose digits. Here, batches of 2: the exact float64 sum of the three float32 batch sums, over 5."""
+    table, labels = lookup_model().table, torch.tensor(LABELS)
+    batch_sums = [F.cross_entropy(table[i:i + 2], labels[i:i + 2], reduction="sum").item() for i in (0, 2, 4)]
+    assert evaluate(lookup_model(), five_images(), 2, CPU).loss == sum(batch_sums) / 5
+
+
 def test_per_class_accuracy_is_over_each_true_class():
     accuracy = per_class_accuracy(np.array(LABELS), np.array(PREDICTED))
     # airplane: its one image right (although airplane is predicted twice); cat: one of its two images;

@@ -109,6 +109,14 @@ def test_compare_a_better_configuration_both_ways_round():
     assert (r["mcnemar"]["a_only"], r["mcnemar"]["b_only"]) == (0, 30)
 
 
+def test_compare_builds_the_interval_at_the_confidence_asked():
+    better, worse = runs("stage5", {0: 90, 1: 91, 2: 92}), runs("stage4", {0: 80, 1: 81, 2: 82})
+    c = compare(better, worse, confidence=0.99)
+    # t(0.995, 4) = 4.6040949 instead of t(0.975, 4): a wider interval, still clear of 0.
+    assert c["welch"]["ci_low"] == pytest.approx(0.10 - 4.6040949 * math.sqrt(2e-4 / 3))
+    assert (c["verdict"], c["basis"]) == ("better", "Welch 99% CI")
+
+
 def test_compare_no_difference_both_ways_round():
     a, b = runs("a", {0: 90, 1: 91, 2: 92}), runs("b", {0: 89, 1: 92, 2: 90})
     # mean 0.91 against 0.90333: +0.00667; the interval (about +-0.031) straddles 0.
