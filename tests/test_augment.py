@@ -1,8 +1,10 @@
-"""Batched augmentation: shapes, crop and flip correctness against per-image slicing, normalisation."""
+"""Batched augmentation: crop and flip correctness against per-image slicing, normalisation, and the three
+composed in the order the training step uses."""
+import pytest
 import torch
 import torch.nn.functional as F
 
-from cifar10_study.data.augment import TrainAugment, batch_crop, batch_flip, normalize
+from cifar10_study.data.augment import MixUp, TrainAugment, batch_crop, batch_cutout, batch_flip, normalize
 from cifar10_study.core.config import AugmentConfig
 from cifar10_study.data.cifar10 import MEAN, STD
 
@@ -53,9 +55,43 @@ def test_normalize_scales_and_standardises_per_channel():
     assert out.dtype == torch.float32
 
 
-def test_train_augment_returns_normalised_float_batch():
+def test_train_augment_crops_flips_then_normalises_each_image():
+    x = images(64)
     aug = TrainAugment(AugmentConfig(crop_padding=4, flip=True), torch.Generator().manual_seed(0))
-    out = aug(images(16))
-    assert out.shape == (16, 3, 32, 32) and out.dtype == torch.float32
+    out = aug(x)
+    assert out.shape == (64, 3, 32, 32) and out.dtype == torch.float32
+    # Each image is the normalised 32x32 window of its zero-padded copy at some offset, mirrored or not
+    # (normalising is per pixel, so the window of the normalised padded image is the same thing).
+    padded = normalize(F.pad(x, (4, 4, 4, 4)))
+    mirrored = []
+    for i in range(len(x)):
+        found = [flip for dy in range(9) for dx in range(9) for flip in (False, True)
+                 if torch.equal(out[i], padded[i, :, dy:dy + 32, dx:dx + 32].flip(-1) if flip
+                                else padded[i, :, dy:dy + 32, dx:dx + 32])]
+        assert found, f"image {i} is not a normalised (mirrored) window of its padded copy"
+        mirrored.append(found[0])
+    assert 10 < sum(mirrored) < 54  # both kinds, about half each
     plain = TrainAugment(AugmentConfig(crop_padding=0, flip=False), torch.Generator())
     assert torch.equal(plain(images(16)), normalize(images(16)))
+
+
+@pytest.mark.parametrize("augment", [lambda x, g: batch_crop(x, 4, g), batch_flip, lambda x, g: batch_cutout(x, 8, g)],
+                         ids=["crop", "flip", "cutout"])
+def test_each_augmentation_draws_from_the_runs_generator_alone(augment):
+    """A run's batches are reproducible from its seed and its checkpointed generator: torch's global
+    generator must not matter, and another seed must give other draws."""
+    x = images(64)
+    torch.manual_seed(1)
+    first = augment(x, torch.Generator().manual_seed(0))
+    torch.manual_seed(2)
+    assert torch.equal(augment(x, torch.Generator().manual_seed(0)), first)
+    assert not torch.equal(augment(x, torch.Generator().manual_seed(1)), first)
+
+
+def test_mixup_targets_span_every_class_in_the_images_dtype():
+    x, y = torch.randn(8, 3, 4, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
+    torch.manual_seed(0)
+    mixed, target = MixUp(1.0, torch.Generator().manual_seed(0))(x, y)
+    # Ten columns although this batch has classes 0-3 only, and the images' precision throughout.
+    assert target.shape == (8, 10) and target.dtype == mixed.dtype == torch.float64
+    assert bool((target[:, 4:] == 0).all()) and torch.allclose(target.sum(1), torch.ones(8, dtype=torch.float64))

@@ -7,6 +7,8 @@ import torch
 from torch import nn
 
 from cifar10_study.core.config import ScheduleConfig, TrainConfig
+from cifar10_study.data import CLASSES
+from cifar10_study.data.augment import normalize
 from cifar10_study.training.engine import evaluate, make_optimizer, make_scheduler, train
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
@@ -64,11 +66,23 @@ def test_cosine_reaches_its_minimum_exactly_after_the_last_step():
     assert min(lrs) > 0.001
 
 
+def onecycle_by_hand(total: int, max_lr: float, pct_start: float) -> list[float]:
+    """The lr at steps 0..total-1 of a one-cycle schedule (torch's cosine OneCycleLR defaults): from
+    max_lr / 25 up to max_lr at step pct_start * total - 1, then down to max_lr / 25 / 1e4 at the last step."""
+    start, low, peak = max_lr / 25, max_lr / 25 / 1e4, pct_start * total - 1
+
+    def anneal(a: float, b: float, fraction: float) -> float:  # cosine from a (fraction 0) to b (fraction 1)
+        return b + (a - b) / 2 * (1 + math.cos(math.pi * fraction))
+
+    return [anneal(start, max_lr, t / peak) if t <= peak else anneal(max_lr, low, (t - peak) / (total - 1 - peak))
+            for t in range(total)]
+
+
 @pytest.mark.parametrize("schedule,check", [
     ({"name": "constant"}, lambda lrs: set(lrs) == {0.05}),
     ({"name": "step", "milestones": [1 / 3, 2 / 3], "gamma": 0.5},
      lambda lrs: lrs[:4] == [0.05] * 4 and lrs[4] == pytest.approx(0.025) and lrs[8] == pytest.approx(0.0125)),
-    ({"name": "onecycle", "pct_start": 0.25}, lambda lrs: max(lrs) == pytest.approx(0.05) and lrs[0] < 0.01 and lrs[-1] < 1e-4),
+    ({"name": "onecycle", "pct_start": 0.25}, lambda lrs: lrs == pytest.approx(onecycle_by_hand(12, 0.05, 0.25), rel=1e-9)),
 ])
 def test_other_schedules(schedule, check):
     model = nn.Linear(2, 2)
@@ -92,11 +106,16 @@ def test_optimizers_by_name(name):
     assert opt.param_groups[0]["weight_decay"] == 1e-4
 
 
-def test_label_smoothing_is_applied_to_the_training_loss():
+@pytest.mark.parametrize("eps", [0.0, 0.3])
+def test_label_smoothing_is_applied_to_the_training_loss(eps):
+    """One full-batch step: the epoch's training loss is the initial model's loss on all 256 images,
+    (1 - eps) x mean -log p(label) + eps x mean over images and classes of -log p(class), by hand."""
     data = learnable_splits()
-    plain = train(build_seeded(MODEL, 0), data, recipe(epochs=1, label_smoothing=0.0), device=CPU)
-    smooth = train(build_seeded(MODEL, 0), data, recipe(epochs=1, label_smoothing=0.3), device=CPU)
-    assert smooth.history[0]["train_loss"] > plain.history[0]["train_loss"]
+    with torch.no_grad():
+        log_p = torch.log_softmax(build_seeded(MODEL, 0)(normalize(data.train.images)), 1)
+    nll, uniform = -log_p.gather(1, data.train.labels[:, None]).mean(), -log_p.mean()
+    result = train(build_seeded(MODEL, 0), data, recipe(epochs=1, batch_size=256, label_smoothing=eps), device=CPU)
+    assert result.history[0]["train_loss"] == pytest.approx(((1 - eps) * nll + eps * uniform).item(), rel=1e-5)
 
 
 def test_divergence_stops_the_run_with_epoch_and_step():
@@ -119,10 +138,17 @@ def test_train_run_writes_results_info_history_and_loadable_weights(tmp_path):
     assert tuple(results) == RESULT_KEYS  # results only: no config, provenance or timing among them
     assert results["test_accuracy"] == run.result.test.accuracy
     assert results["train_images"] == 128 and results["epochs"] == 2
-    assert results["params"] == sum(p.numel() for p in run.model.parameters())
-    assert results["flops_per_image"] > 0
-    assert set(info["per_class_test_accuracy"]) == {"airplane", "automobile", "bird", "cat", "deer", "dog",
-                                                    "frog", "horse", "ship", "truck"}
+    # By hand: conv 3->8 (3*8*9 + 8) + conv 8->16 (8*16*9 + 16) + fc 16*8*8 -> 32 (1024*32 + 32) + fc 32 -> 10.
+    assert results["params"] == 224 + 1_168 + 32_800 + 330
+    # Multiply-adds x 2: conv1 at 32x32 (2*9*3*8*32*32), conv2 at 16x16 (2*9*8*16*16*16), fc1 (2*1024*32), fc (2*32*10).
+    assert results["flops_per_image"] == 442_368 + 589_824 + 65_536 + 640
+    # Per-class accuracy is each true class's share of right answers in the test predictions.
+    table = pd.read_csv(files.predictions)
+    by_class = (table["actual"] == table["predicted"]).groupby(table["actual"]).mean()
+    assert info["per_class_test_accuracy"] == {c: by_class.get(c) for c in CLASSES}
+    counts = table["actual"].value_counts()
+    assert sum(info["per_class_test_accuracy"][c] * n for c, n in counts.items()) / len(table) == \
+        pytest.approx(results["test_accuracy"])
     assert info["provenance"]["profile"] == "smoke" and info["provenance"]["device"] == "cpu"
     assert info["config"]["train"]["train_subset"] == 128 and info["train_seconds"] > 0
     assert info["runtime"] == {"device": "auto", "compile": "reduce-overhead", "eval_batch_size": 1000,

@@ -91,3 +91,50 @@ def test_verdict_mcnemar(a_only, b_only, word):
     # 8 vs 0: p = 2 / 2^8 = 0.0078 < 0.05; 8 vs 2: p = 0.109375 >= 0.05
     m = mcnemar(*pair(a_only, b_only))
     assert verdict(NO_CI, m) == (word, "McNemar (exact, pooled over matched seeds)")
+
+
+def test_summarize_two_values_has_a_spread_and_empty_input_says_why():
+    assert summarize([1.0, 3.0]) == {"n": 2, "mean": 2.0, "std": pytest.approx(math.sqrt(2))}
+    with pytest.raises(ValueError, match=r"summarize\(\) needs at least one value"):
+        summarize([])
+
+
+@pytest.mark.parametrize("confidence", [0.0, 1.0, 1.5, -0.1])
+def test_welch_refuses_a_confidence_outside_0_1(confidence):
+    with pytest.raises(ValueError, match=rf"confidence must be in \(0, 1\), got {confidence}"):
+        welch_difference([1, 2, 3], [2, 4, 6], confidence)
+    assert welch_difference([1, 2, 3], [2, 4, 6], 0.999)["ci_low"] < welch_difference([1, 2, 3], [2, 4, 6])["ci_low"]
+
+
+def test_mcnemar_takes_any_0_1_correctness_and_refuses_other_shapes():
+    a, b = pair(4, 1)
+    expected = mcnemar(a, b)
+    assert mcnemar(a.astype(int).tolist(), b.astype(int).tolist()) == expected
+    assert mcnemar(a.astype(float), b.astype(float)) == expected  # e.g. a correctness column read from CSV
+    with pytest.raises(ValueError, match=r"need two 1-D arrays of equal length, got shapes \(3,\) and \(4,\)"):
+        mcnemar(np.ones(3, bool), np.ones(4, bool))
+    with pytest.raises(ValueError, match=r"need two 1-D arrays of equal length, got shapes \(2, 2\) and \(2, 2\)"):
+        mcnemar(np.ones((2, 2), bool), np.ones((2, 2), bool))
+
+
+def test_pooled_mcnemar_of_one_pair_is_mcnemar_and_of_none_an_error():
+    a, b = pair(8, 2)
+    assert pooled_mcnemar([(a, b)]) == {**mcnemar(a, b), "pairs": 1}
+    with pytest.raises(ValueError, match=r"pooled_mcnemar\(\) needs at least one pair"):
+        pooled_mcnemar([])
+
+
+@pytest.mark.parametrize("low, high", [(0.0, 0.02), (-0.02, 0.0)])
+def test_an_interval_touching_zero_is_no_significant_difference(low, high):
+    assert verdict(welch_ci(low, high), QUIET)[0] == "no significant difference"
+
+
+def test_verdict_basis_names_the_confidence_used_and_defaults_to_95():
+    assert verdict(welch_ci(0.01, 0.02, 0.975), QUIET)[1] == "Welch 97.5% CI"
+    assert verdict({"ci_low": 0.01, "ci_high": 0.02}, QUIET) == ("better", "Welch 95% CI")
+
+
+def test_mcnemar_at_exactly_alpha_is_not_significant():
+    assert verdict(NO_CI, {"a_only": 9, "b_only": 1, "p_value": 0.05})[0] == "no significant difference"
+    assert verdict(NO_CI, {"a_only": 9, "b_only": 1, "p_value": 0.049})[0] == "better"
+    assert verdict(NO_CI, {"a_only": 9, "b_only": 1, "p_value": 0.02}, alpha=0.01)[0] == "no significant difference"

@@ -8,8 +8,10 @@ def pct(x: float) -> str:
     return f"{100 * x:.2f}%"
 
 
-def md(df: pd.DataFrame) -> str:
-    return df.to_markdown(index=False)
+def md(df: pd.DataFrame, numparse: bool = True) -> str:
+    """A Markdown table. numparse=False prints every cell exactly as given: tabulate would otherwise read a
+    pre-formatted number such as "+10.00" as 10 and print "10" (sign and decimals lost)."""
+    return df.to_markdown(index=False, disable_numparse=not numparse)
 
 
 def mean_std(stat: dict) -> str:

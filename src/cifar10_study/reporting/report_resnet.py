@@ -159,7 +159,7 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         "",
         md(pd.DataFrame(rows).astype(str)),
         "",
-        md(pd.DataFrame(table)),
+        md(pd.DataFrame(table), numparse=False),  # keeps the signed, 2-decimal differences as written
         "",
         f"Stage 5 against Stage 4: {100 * headline['welch']['difference']:+.2f} points, "
         f"**{headline['verdict']}** ({headline['basis']}): {claim}.",

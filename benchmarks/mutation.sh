@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Mutation testing (mutmut 3) of the code where a wrong number would change the study's conclusion:
+# analysis/stats.py, analysis/comparisons.py, the Stage 5 verdict wording of reporting/report_resnet.py,
+# training/engine.py's evaluate and soft_cross_entropy, data/augment.py (benchmarks/mutation_tools.py
+# lists the functions). One small change (a mutant) at a time; the fast test files below that reach the
+# mutated function run against it; a mutant that no test fails has survived. Writes
+# benchmarks/results/mutation.md: the score per module and each survivor with its diff and the reason it
+# is left (benchmarks/mutation_explained.tsv). Not a test, not run in CI: tens of minutes on a 2-core CPU.
+#
+#   benchmarks/mutation.sh                      # the fast test files below
+#   benchmarks/mutation.sh tests/test_x.py ...  # another selection (e.g. the files before a change)
+#
+# Needs mutmut 3.x in the venv (`.venv/bin/pip install mutmut`; PYTHON=... for another interpreter).
+# It works in a copy under .cache/mutation/ (git-ignored): the checkout is never mutated.
+# MUTATION_OUT=path writes the report elsewhere; MUTATION_FROM=<commit> mutates that commit's src/ and
+# runs its tests instead of the working tree's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+WORK=$ROOT/.cache/mutation
+OUT=${MUTATION_OUT:-$ROOT/benchmarks/results/mutation.md}
+TOOLS=$ROOT/benchmarks/mutation_tools.py
+
+if [ $# -gt 0 ]; then
+  TESTS=("$@")
+else
+  TESTS=(tests/test_stats.py tests/test_augment.py tests/test_engine.py tests/test_stage3.py tests/test_stage45.py
+         tests/test_verdicts.py tests/test_evaluation.py)
+fi
+mapfile -t SCOPE < <("$PYTHON" "$TOOLS" scope)
+
+rm -rf "$WORK"
+mkdir -p "$WORK"
+FILES=(src tests pyproject.toml params.yaml dvc.yaml)
+if [ -n "${MUTATION_FROM:-}" ]; then  # the code and tests of a commit, e.g. MUTATION_FROM=HEAD~3
+  git -C "$ROOT" archive "$MUTATION_FROM" "${FILES[@]}" | tar -C "$WORK" -xf -
+else
+  tar -C "$ROOT" --exclude=__pycache__ --exclude='*.egg-info' -cf - "${FILES[@]}" | tar -C "$WORK" -xf -
+fi
+"$PYTHON" "$TOOLS" prepare "$WORK"
+{
+  echo "[mutmut]"
+  echo "source_paths = src"
+  echo "only_mutate ="
+  for m in analysis/stats.py analysis/comparisons.py reporting/report_resnet.py training/engine.py data/augment.py; do
+    echo "    src/cifar10_study/$m"
+  done
+  echo "pytest_add_cli_args_test_selection ="
+  for t in "${TESTS[@]}"; do echo "    $t"; done
+  printf 'also_copy =\n    params.yaml\n    dvc.yaml\n'  # some tests read the shipped params and stages
+  echo "pytest_add_cli_args = -p no:cacheprovider"
+  echo "process_isolation = forkserver"  # torch is not fork-safe once it has run
+  echo "use_git_change_detection = false"
+} > "$WORK/setup.cfg"
+
+started=$(date +%s)
+# mutmut puts its mutated copy of src/ first on sys.path; an inherited PYTHONPATH must not shadow it.
+(cd "$WORK" && env -u PYTHONPATH nice -n 19 "$PYTHON" -m mutmut run --max-children 1 "${SCOPE[@]}")
+(cd "$WORK" && env -u PYTHONPATH "$PYTHON" "$TOOLS" report "$WORK" "$OUT" $(( $(date +%s) - started )) "${TESTS[@]}")
+echo "wrote $OUT"

@@ -1,0 +1,212 @@
+"""The DVC wiring from dvc.yaml and params.yaml alone, in seconds: which stages a change to a params key
+or a source module marks stale. DVC itself parses the pipeline (foreach, ${} interpolation) and reads the
+declared params values, as `dvc status` compares them; nothing runs (tests/test_pipeline.py checks the
+same against a real `dvc repro`, in minutes). A stage is listed when one of its own inputs changes;
+the stages downstream of it follow through their data deps."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[1]
+PKG = "src/cifar10_study"
+PARAMS = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
+ACTIVE = PARAMS["profile"]  # the profile block every stage declares (`stage1.${profile}`)
+INACTIVE = sorted({"full", "quick", "smoke"} - {ACTIVE})
+
+VARIANTS = {f"stage2@{name}" for name in PARAMS["stage2"]["variants"]}
+STAGE3_ABLATIONS = {f"stage3_ablations@no_{c}" for c in ("residual", "batchnorm", "dropout", "label_smoothing",
+                                                          "weight_decay")}
+STAGE3 = {"stage3", *STAGE3_ABLATIONS}
+STAGE5 = {"stage5", *(f"stage5_ablations@no_{c}" for c in ("se", "mixup", "cutout"))}
+TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, "stage4",
+            *STAGE5}
+ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "report"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    params: tuple[str, ...]  # declared params keys of params.yaml, interpolated
+    paths: frozenset[str]  # file and folder deps, relative to the repository root
+    outs: frozenset[str]
+
+
+@pytest.fixture(scope="module")
+def stages() -> dict[str, Stage]:
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    def rel(path: str) -> str:
+        return Path(path).relative_to(ROOT).as_posix()
+
+    with Repo(str(ROOT)) as repo:
+        found = {}
+        for stage in repo.index.stages:
+            params = [d for d in stage.deps if isinstance(d, ParamsDependency)]
+            assert all(rel(d.fs_path) == "params.yaml" for d in params), stage.addressing
+            assert not [k for d in params for k in d.params if set(k) & set("*?[]")], stage.addressing
+            found[stage.addressing] = Stage(tuple(k for d in params for k in d.params),
+                                            frozenset(rel(d.fs_path) for d in stage.deps if d not in params),
+                                            frozenset(rel(o.fs_path) for o in stage.outs))
+    return found
+
+
+def load_params() -> dict:
+    """params.yaml as DVC parses it."""
+    from dvc.fs import LocalFileSystem
+    from dvc.utils.serialize import load_path
+
+    return load_path(str(ROOT / "params.yaml"), LocalFileSystem())
+
+
+def declared_values(stage: Stage, params: dict) -> dict:
+    """What DVC records for the stage's params (dvc.lock) and `dvc status` compares with the workspace:
+    each declared key's value, missing keys left out, as dependency/param.py's read_param_file does
+    (flatten=True). Its dpath.get on a plain dotted key is this walk down the mappings (the stages
+    fixture checks that no key is a glob)."""
+    values = {}
+    for key in stage.params:
+        node = params
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            values[key] = node
+    return values
+
+
+@pytest.fixture(scope="module")
+def baseline(stages) -> tuple[dict, dict[str, dict]]:
+    params = load_params()
+    # copies: a declared section's value is the parsed mapping itself, which stale_after edits in place
+    return params, {name: copy.deepcopy(declared_values(s, params)) for name, s in stages.items()}
+
+
+def stale_after(stages: dict[str, Stage], baseline, key: str, value) -> set[str]:
+    """The stages whose declared params (or the whole params file) read differently after setting `key`."""
+    params, before = baseline
+    *parents, last = key.split(".")
+    node = params
+    for part in parents:
+        node = node[part]
+    assert last in node, f"{key} is not in params.yaml"
+    original, node[last] = node[last], value
+    try:
+        stale = {name for name, s in stages.items() if declared_values(s, params) != before[name]}
+    finally:
+        node[last] = original
+    return stale | {name for name, s in stages.items() if "params.yaml" in s.paths}
+
+
+def stale_after_editing(stages: dict[str, Stage], file: str) -> set[str]:
+    """The stages with `file`, or a folder holding it, among their deps."""
+    parents = {file, *(p.as_posix() for p in PurePosixPath(file).parents)}
+    return {name for name, s in stages.items() if s.paths & parents}
+
+
+def test_the_training_stages_are_the_ones_that_write_runs(stages):
+    assert {name for name, s in stages.items() if any(o.startswith("runs/") for o in s.outs)} == TRAINING
+    assert set(stages) == TRAINING | ANALYSIS | {"check_params", "download"}
+
+
+P = ACTIVE
+CASES = [
+    # Stage 5's documented `dvc exp run -S stage5.cutout=false`: the full model and the ablations that keep
+    # the component, never the ablation without it; the same for each switch and each setting.
+    ("stage5.cutout", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
+    ("stage5.cutout_size", 8, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
+    ("stage5.mixup", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
+    ("stage5.mixup_alpha", 0.4, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
+    ("stage5.se", False, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
+    ("stage5.se_reduction", 8, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
+    # Stage 3: a switch reruns the full model and every ablation but its own.
+    *[(f"stage3.{c}", v, STAGE3 - {f"stage3_ablations@no_{c}"})
+      for c, v in (("residual", False), ("batchnorm", False), ("dropout", 0.3), ("label_smoothing", 0.0),
+                   ("weight_decay", 0.0))],
+    ("stage3.train.optimizer.lr", 0.05, STAGE3),
+    ("stage3.model.blocks_per_stage", 2, STAGE3),
+    (f"stage3.{P}", {"epochs": 1}, STAGE3),
+    *[(f"stage3.{p}", {"epochs": 1}, set()) for p in INACTIVE],
+    # Stage 5 trains with Stage 4's recipe and seeds.
+    ("stage4.train.optimizer.lr", 0.05, {"stage4", *STAGE5}),
+    (f"stage4.{P}", {"epochs": 1}, {"stage4", *STAGE5}),
+    (f"stage4.seeds.{P}", [5], {"stage4", *STAGE5, "stage45_analysis", "report"}),
+    *[(f"stage4.seeds.{p}", [5], set()) for p in INACTIVE],
+    ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments", *VARIANTS}),
+    ("stage1.model.hidden", 128, {"stage1", "stage1_experiments", *VARIANTS, "stage2_explosion"}),
+    (f"stage1.{P}", {"epochs": 1}, {"stage1", "stage1_experiments"}),
+    ("stage1_experiments.bottleneck_widths", [2, 8], {"stage1_experiments"}),
+    ("stage2.variants.width_x2", {"width": 3, "convs_per_stage": 1}, {"stage2@width_x2", "stage2_analysis", "report"}),
+    # Analysis-only params rerun the analysis and the report, never a training run.
+    ("stage2.loss_window", 5, {"stage2_analysis", "report"}),
+    ("stage2_vanishing.learned_accuracy", 0.3, {"stage2_analysis", "report"}),
+    (f"stage2_explosion.train_budget_seconds.{P}", 99.0, {"stage2_explosion"}),
+    ("data.val_size", 40, {"download"}),
+    ("data.split_seed", 3, {"download"}),
+    ("profile", "full" if P != "full" else "quick", TRAINING | {"stage45_analysis", "report"}),
+]
+
+
+@pytest.mark.parametrize("key,value,expected", CASES, ids=[c[0] for c in CASES])
+def test_a_params_key_marks_exactly_the_stages_that_read_it(stages, baseline, key, value, expected):
+    # check_params validates the whole file, so any edit marks it; its marker output does not change.
+    assert stale_after(stages, baseline, key, value) == expected | {"check_params"}
+
+
+@pytest.mark.parametrize("key", sorted(PARAMS["runtime"]))
+def test_each_runtime_key_marks_no_stage(stages, baseline, key):
+    assert stale_after(stages, baseline, f"runtime.{key}", "changed") == {"check_params"}
+
+
+def leaves(node, prefix=""):
+    """Every key path of params.yaml whose value is not a mapping with keys (empty blocks included)."""
+    if isinstance(node, dict) and node:
+        for key, value in node.items():
+            yield from leaves(value, f"{prefix}.{key}" if prefix else key)
+    else:
+        yield prefix
+
+
+def test_every_params_key_is_read_by_a_stage_unless_it_cannot_change_a_result(stages, baseline):
+    """A key no stage declares must be one that changes no result: runtime, or an inactive profile's block."""
+    unread = {key for key in leaves(PARAMS) if stale_after(stages, baseline, key, "changed") == {"check_params"}}
+    assert unread == {key for key in leaves(PARAMS)
+                      if key.split(".")[0] == "runtime" or set(key.split(".")[1:]) & set(INACTIVE)}
+    assert {"runtime.compile", f"stage1.{INACTIVE[0]}", f"stage4.seeds.{INACTIVE[0]}"} <= unread
+
+
+MODULES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / PKG).rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", [m for m in MODULES if m.startswith((f"{PKG}/analysis/", f"{PKG}/reporting/"))])
+def test_editing_analysis_or_reporting_code_marks_no_training_stage(stages, module):
+    stale = stale_after_editing(stages, module)
+    assert stale and not stale & TRAINING and stale <= ANALYSIS
+
+
+@pytest.mark.parametrize("module,expected", [
+    (f"{PKG}/training/engine.py", TRAINING | ANALYSIS),
+    (f"{PKG}/data/augment.py", TRAINING | ANALYSIS),
+    (f"{PKG}/training/checkpoint.py", TRAINING | ANALYSIS),
+    (f"{PKG}/core/config.py", TRAINING | ANALYSIS | {"check_params", "download"}),
+    (f"{PKG}/experiments/stage5.py", STAGE5 | {"stage45_analysis", "report"}),
+    (f"{PKG}/experiments/stage4.py", {"stage4", *STAGE5, "stage45_analysis", "report"}),  # Stage 5 reads its recipe
+    (f"{PKG}/experiments/stage3.py", STAGE3 | {"stage3_analysis", "report"}),
+    (f"{PKG}/analysis/stats.py", {"stage45_analysis", "report"}),
+    (f"{PKG}/reporting/report_resnet.py", {"report"}),
+    ("stages/stage5.py", STAGE5),
+])
+def test_a_source_module_marks_exactly_the_stages_that_run_it(stages, module, expected):
+    assert stale_after_editing(stages, module) == expected
+
+
+def test_every_training_stage_runs_the_engine_and_no_analysis_or_reporting_code(stages):
+    for name in TRAINING:
+        modules = {p for p in stages[name].paths if p.startswith(f"{PKG}/")}
+        assert f"{PKG}/training/engine.py" in modules, name
+        assert not {m for m in modules if m.startswith((f"{PKG}/analysis/", f"{PKG}/reporting/"))}, name
