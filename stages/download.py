@@ -7,7 +7,8 @@ from cifar10_study.data.cifar10 import prepare
 @stage_entry
 def main() -> None:
     data = load_params().data
-    meta = prepare(data.source, "data/prepared", val_size=data.val_size, split_seed=data.split_seed)
+    meta = prepare(data.source, "data/prepared", val_size=data.val_size, split_seed=data.split_seed,
+                   batch_images=data.batch_images)
     print(f"prepared CIFAR-10 from {meta['source']}: {meta['counts']}")
 
 

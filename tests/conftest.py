@@ -26,9 +26,11 @@ def batch_dict(n: int, seed: int) -> dict:
             "data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)}
 
 
-def write_archive(path: Path, per_batch: int = 60, n_test: int = 100, overrides: dict | None = None,
-                  extra_members: dict[str, bytes] | None = None, skip: tuple[str, ...] = ()) -> Path:
-    """Write a cifar-10-python.tar.gz look-alike. `overrides` maps batch name -> dict or raw bytes."""
+def write_archive(path: Path, per_batch: int = 60, overrides: dict | None = None,
+                  extra_members: dict[str, bytes] | None = None, skip: tuple[str, ...] = (),
+                  meta: dict | bytes | None = None) -> Path:
+    """Write a cifar-10-python.tar.gz look-alike: six batches of `per_batch` images (balanced labels) and
+    batches.meta. `overrides` maps batch name -> dict or raw bytes; `meta` replaces batches.meta."""
     overrides = overrides or {}
     with tarfile.open(path, "w:gz") as tar:
         def add(name: str, payload: bytes) -> None:
@@ -36,11 +38,13 @@ def write_archive(path: Path, per_batch: int = 60, n_test: int = 100, overrides:
             info.size = len(payload)
             tar.addfile(info, io.BytesIO(payload))
 
-        add(f"{BATCH_DIR}/batches.meta", pickle.dumps({"label_names": list(CLASSES)}, protocol=2))
+        meta_obj = {"label_names": list(CLASSES)} if meta is None else meta
+        if "batches.meta" not in skip:
+            add(f"{BATCH_DIR}/batches.meta", meta_obj if isinstance(meta_obj, bytes) else pickle.dumps(meta_obj, protocol=2))
         for i, name in enumerate(BATCHES):
             if name in skip:
                 continue
-            obj = overrides.get(name, batch_dict(n_test if name == "test_batch" else per_batch, seed=i))
+            obj = overrides.get(name, batch_dict(per_batch, seed=i))
             add(f"{BATCH_DIR}/{name}", obj if isinstance(obj, bytes) else pickle.dumps(obj, protocol=2))
         for name, payload in (extra_members or {}).items():
             add(name, payload)

@@ -50,3 +50,55 @@ def test_disk_full_is_one_line_and_keeps_the_previous_output(tmp_path, monkeypat
     monkeypatch.undo()
     assert read_json(target) == {"acc": 0.5}
     assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+# --- all-or-nothing stage outputs, params pinned for the whole stage ------------------------------------
+
+def test_a_stage_that_fails_midway_leaves_every_previous_output(tmp_path):
+    from cifar10_study.core.fileio import all_or_nothing, save_torch, write_text
+
+    first, second = tmp_path / "runs" / "history.csv", tmp_path / "metrics.json"
+    write_text(first, "old history\n")
+    write_json(second, {"acc": 0.5})
+    blocker = tmp_path / "plots"
+    blocker.write_text("a file where a folder should be")
+    with pytest.raises(OSError):
+        with all_or_nothing():
+            write_text(first, "new history\n")  # written (to a temporary name) ...
+            write_json(second, {"acc": 0.9})
+            write_json(blocker / "table.json", {})  # ... then a write fails
+    assert first.read_text() == "old history\n" and read_json(second) == {"acc": 0.5}
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["history.csv", "metrics.json", "plots", "runs"]
+    with all_or_nothing():
+        write_text(first, "new history\n")
+        save_torch({"w": 1}, tmp_path / "ckpt.pt", immediate=True)  # a checkpoint exists at once ...
+        assert (tmp_path / "ckpt.pt").is_file() and first.read_text() == "old history\n"  # ... outputs only at the end
+    assert first.read_text() == "new history\n"
+
+
+def test_params_changed_during_a_stage_stop_it_with_nothing_written(tmp_path, monkeypatch, capsys):
+    from cifar10_study.core.cli import stage_entry
+
+    monkeypatch.chdir(tmp_path)
+    params = tmp_path / "params.yaml"
+    params.write_text("stage1:\n  train:\n    epochs: 20\nruntime:\n  compile: default\n")
+    target = tmp_path / "runs" / "results.json"
+    write_json(target, {"epochs": 20})
+
+    @stage_entry
+    def main():
+        write_json(target, {"epochs": 20, "new": True})
+        params.write_text(edit)  # someone edits params.yaml while the stage trains
+
+    edit = "stage1:\n  train:\n    epochs: 21\nruntime:\n  compile: default\n"
+    monkeypatch.setattr("sys.argv", ["stages/stage1.py"])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.strip() == ("error: params.yaml changed while stage1.py ran "
+                                               "(stage1.train.epochs: 20 -> 21); nothing was written: rerun")
+    assert read_json(target) == {"epochs": 20}
+    params.write_text("stage1:\n  train:\n    epochs: 20\nruntime:\n  compile: default\n")
+    edit = "stage1:\n  train:\n    epochs: 20\nruntime:\n  compile: off\n"  # runtime never changes a result
+    main()
+    assert read_json(target) == {"epochs": 20, "new": True}

@@ -63,10 +63,11 @@ def copy_pipeline(repo: Path) -> Path:
             shutil.copy(src, dst)
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
     (repo / "data" / "raw").mkdir(parents=True)
-    write_archive(repo / "data" / "raw" / "cifar-10-python.tar.gz", per_batch=60, n_test=N_TEST)
+    write_archive(repo / "data" / "raw" / "cifar-10-python.tar.gz", per_batch=N_TEST)  # 500 training images
     set_param(repo, "profile", "smoke")
     set_param(repo, "data.source", "data/raw/cifar-10-python.tar.gz")
     set_param(repo, "data.val_size", 50)
+    set_param(repo, "data.batch_images", N_TEST)
     return repo
 
 
@@ -90,7 +91,7 @@ def test_repro_produces_every_output(repo):
     params = _params(repo)
     # Stage 1: the run folder (DVC-cached) and the analysis outputs (git-tracked)
     base, info = read_json(repo / "runs/stage1/results.json"), read_json(repo / "runs/stage1/info.json")
-    assert 0.0 <= base["test_accuracy"] <= 1.0 and base["train_images"] == 250 and base["epochs"] == 1
+    assert 0.0 <= base["test_accuracy"] <= 1.0 and base["train_images"] == 256 and base["epochs"] == 1
     assert info["provenance"]["profile"] == "smoke" and info["provenance"]["data_official"] is False
     assert read_json(repo / "metrics/stage1.json") == {k: base[k] for k in (
         "test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "params", "flops_per_image")}
@@ -399,15 +400,47 @@ def test_every_stage_declares_exactly_the_src_modules_it_imports():
         assert set(json.loads(probe.stdout)) == _declared_src_deps(stage), name
 
 
-def test_a_retrained_stage_gives_byte_identical_metrics(repo):
-    """Metrics are deterministic on CPU: forcing Stage 1 to train again, then reproducing what depends on
-    it, rewrites its metrics byte for byte (and `dvc metrics diff` would show nothing)."""
-    before = {p: p.read_bytes() for p in (repo / "metrics").glob("*.json")}
+def _files(repo: Path, *folders: str, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    return {str(p.relative_to(repo)): p.read_bytes() for folder in folders for p in sorted((repo / folder).rglob("*"))
+            if p.is_file() and p.name not in skip}
+
+
+def test_a_retrained_stage_gives_byte_identical_outputs(repo):
+    """On CPU an identical rerun writes identical files: forcing Stage 1 to train again, then reproducing
+    what depends on it, rewrites its weights, results, history and predictions, and every metrics and
+    Stage 1 plots file, byte for byte (only the run's info.json, with its timings, differs; `dvc metrics
+    diff` shows nothing)."""
+    before = _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("info.json",))
+    assert {"runs/stage1/weights.pt", "runs/stage1/history.csv", "runs/stage1/predictions.csv"} <= before.keys()
     for args in (("repro", "-f", "stage1"), ("repro",)):
         result = dvc(repo, *args)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert {p: p.read_bytes() for p in before} == before
+    assert "Running stage 'stage1'" in result.stdout or "Running stage 'stage1_analysis'" in result.stdout
+    assert _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("info.json",)) == before
     assert json.loads(dvc(repo, "status", "--json").stdout) == {}
+
+
+def test_an_analysis_stage_that_fails_midway_leaves_its_previous_outputs(repo):
+    """stage1_analysis writes metrics/ first, then plots/stage1/: with plots/stage1 turned into a file the
+    second write fails, and the new metrics it had already written (from a run result changed for the
+    test) are not moved into place."""
+    before = _files(repo, "metrics")
+    plots, results = repo / "plots/stage1", repo / "runs/stage1/results.json"
+    original = results.read_text()
+    results.write_text(json.dumps({**json.loads(original), "test_accuracy": 0.123}))
+    shutil.move(plots, repo / "plots-stage1.saved")
+    plots.write_text("a file where the folder should be")
+    try:
+        result = subprocess.run([sys.executable, "stages/stage1_analysis.py"], cwd=repo, env=_env(repo),
+                                capture_output=True, text=True, timeout=300)
+    finally:
+        plots.unlink()
+        shutil.move(repo / "plots-stage1.saved", plots)
+        results.write_text(original)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: cannot access ") and len(result.stderr.strip().splitlines()) == 1
+    assert "nothing was written: the previous outputs are untouched" in result.stderr
+    assert _files(repo, "metrics") == before and not list((repo / "metrics").glob(".*.tmp"))
 
 
 def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):

@@ -48,8 +48,7 @@ def kill_after_an_epoch(repo) -> int:
 
 
 def results(repo) -> tuple[dict, pd.DataFrame]:
-    history = pd.read_csv(repo / "runs/stage1/history.csv").drop(columns="epoch_seconds")
-    return read_json(repo / "runs/stage1/results.json"), history
+    return read_json(repo / "runs/stage1/results.json"), pd.read_csv(repo / "runs/stage1/history.csv")
 
 
 def test_killed_run_resumes_and_matches_the_uninterrupted_run(repo):
@@ -104,4 +103,26 @@ def test_an_edit_to_code_the_stage_does_not_run_keeps_its_checkpoint(repo):
     finally:
         for f, text in originals.items():
             f.write_text(text)
+
+
+def test_params_edited_while_a_stage_trains_stop_it_before_it_writes(repo):
+    """DVC reads params at a stage's end: a run must not write outputs under params it did not use."""
+    first = run_stage(repo)
+    assert first.returncode == 0, first.stderr
+    before = {p.name: p.read_bytes() for p in (repo / "runs/stage1").iterdir()}
+    original = (repo / "params.yaml").read_text()
+    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=_env(repo),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    folder, deadline = repo / ".cache/checkpoints/stage1", time.monotonic() + 120
+    while not any(folder.glob("*.pt")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    try:
+        set_param(repo, "stage1.smoke.epochs", 13)  # while epochs 2..12 train
+        _, err = proc.communicate(timeout=300)
+    finally:
+        (repo / "params.yaml").write_text(original)
+    assert proc.returncode == 2
+    assert err.strip() == ("error: params.yaml changed while stage1.py ran (stage1.smoke.epochs: 12 -> 13); "
+                           "nothing was written: rerun")
+    assert {p.name: p.read_bytes() for p in (repo / "runs/stage1").iterdir()} == before
 

@@ -31,8 +31,12 @@ def read_run(run: str) -> dict:
     return {**read_json(f.results), **read_json(f.info)}
 
 
-def history(run: str) -> pd.DataFrame:
-    return pd.read_csv(files(run).history)
+def history(run: str, timed: bool = True) -> pd.DataFrame:
+    """The run's per-epoch history; `timed`: with each epoch's seconds (from info.json) as `epoch_seconds`."""
+    table = pd.read_csv(files(run).history)
+    if timed:
+        table["epoch_seconds"] = read_json(files(run).info)["epoch_seconds"]
+    return table
 
 
 def predictions(run: str) -> pd.DataFrame:

@@ -51,7 +51,7 @@ def write_outputs() -> None:
                      for name, fit in exp["collapse"].items()},
     })
     table = predictions(BASELINE)
-    write_csv(PLOTS / BASELINE / "history.csv", history(BASELINE))
+    write_csv(PLOTS / BASELINE / "history.csv", history(BASELINE, timed=False))
     write_csv(PLOTS / BASELINE / "predictions.csv", table)
     write_json(PLOTS / BASELINE / "confusion_matrix.json", {
         "classes": list(CLASSES), "rows": "true class", "columns": "predicted class",

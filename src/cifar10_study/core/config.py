@@ -29,6 +29,9 @@ class DataConfig(Section):
     source: str | None = None
     val_size: PositiveInt = 5000  # images held out of the 50k training set, stratified by class
     split_seed: int = Field(0, ge=0)
+    # Images in each of the six batch files, checked when reading (10,000 in CIFAR-10; only the tests,
+    # with their tiny archives, change it). A multiple of ten: the test batch holds each class equally.
+    batch_images: PositiveInt = Field(10_000, multiple_of=10)
 
 
 class OptimizerConfig(Section):

@@ -33,6 +33,9 @@ OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
 BATCH_DIR = "cifar-10-batches-py"
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
+META = "batches.meta"
+MEMBERS = (*TRAIN_BATCHES, TEST_BATCH, META)
+OFFICIAL_BATCH_IMAGES = 10_000  # images in each of the six batch files
 # The usual CIFAR-10 channel statistics of the training set (pixels scaled to [0, 1]).
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -85,41 +88,109 @@ def _check_member_path(name: str) -> None:
         raise DataError(f"archive member {name!r} points outside the archive folder; refusing this archive")
 
 
-def _read_archive(path: Path) -> dict[str, bytes]:
-    """The batch files' bytes, read straight from the tar.gz (nothing is extracted to disk)."""
-    wanted = {f"{BATCH_DIR}/{n}" for n in (*TRAIN_BATCHES, TEST_BATCH)}
+def _size_cap(member: str, batch_images: int) -> int:
+    """The most bytes a member may declare: a batch's images (3,072 bytes each) at up to 2.5 bytes per
+    byte (a protocol-2 pickle written by Python 3 stores raw bytes as UTF-8 text, up to twice their size:
+    the stand-in's batches are 44 MB, the official ones ~31 MB) plus 1 MiB for labels and names;
+    batches.meta is tiny."""
+    return 2**20 if member == META else int(2.5 * batch_images * PIXELS) + 2**20
+
+
+def _read_archive(path: Path, batch_images: int) -> dict[str, bytes]:
+    """The batch files' and batches.meta's bytes, read straight from the tar.gz (nothing is extracted to
+    disk). Each expected member exactly once, a regular file within its size cap (checked from the tar
+    header before reading); another file named like a batch is refused; other files (the official
+    readme.html) are ignored."""
     found: dict[str, bytes] = {}
     try:
-        with tarfile.open(path, "r:*") as tar:
+        with tarfile.open(path, "r:gz") as tar:
             for member in tar:
                 _check_member_path(member.name)
-                name = member.name.removeprefix("./")
-                if name in wanted:
-                    if not member.isfile():
-                        raise DataError(f"{path}: {name} is not a regular file")
-                    found[name.rsplit("/", 1)[1]] = tar.extractfile(member).read()
+                folder, _, base = member.name.removeprefix("./").rpartition("/")
+                if folder != BATCH_DIR:
+                    continue
+                if base not in MEMBERS:
+                    if base.startswith(("data_batch", "test_batch")):
+                        raise DataError(f"{path}: unexpected batch file {member.name} (CIFAR-10 has data_batch_1..5 "
+                                        f"and test_batch); refusing this archive")
+                    continue
+                if base in found:
+                    raise DataError(f"{path}: {member.name} appears twice; an archive holds each batch once")
+                if not member.isfile():
+                    raise DataError(f"{path}: {member.name} is not a regular file")
+                if member.size > _size_cap(base, batch_images):
+                    raise DataError(f"{path}: {member.name} declares {member.size:,} bytes, more than the "
+                                    f"{_size_cap(base, batch_images):,} a batch of {batch_images:,} images needs")
+                found[base] = tar.extractfile(member).read()
+    except tarfile.ReadError as exc:
+        raise DataError(f"{path}: not a gzip-compressed tar archive ({exc}); expected cifar-10-python.tar.gz") from None
     except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:
         raise DataError(f"{path}: truncated or corrupt archive ({exc}); download it again") from None
     return found
 
 
-def _read_folder(path: Path) -> dict[str, bytes]:
+def _read_folder(path: Path, batch_images: int) -> dict[str, bytes]:
     folder = path / BATCH_DIR if (path / BATCH_DIR).is_dir() else path
-    return {n: (folder / n).read_bytes() for n in (*TRAIN_BATCHES, TEST_BATCH) if (folder / n).is_file()}
+    extra = sorted(p.name for p in folder.glob("*_batch*") if p.name not in MEMBERS)
+    if extra:
+        raise DataError(f"{folder}: unexpected batch file(s) {', '.join(extra)} (CIFAR-10 has data_batch_1..5 and "
+                        f"test_batch); refusing this folder")
+    files = {}
+    for name in MEMBERS:
+        if (folder / name).is_file():
+            size = (folder / name).stat().st_size
+            if size > _size_cap(name, batch_images):
+                raise DataError(f"{folder / name}: {size:,} bytes, more than the {_size_cap(name, batch_images):,} "
+                                f"a batch of {batch_images:,} images needs")
+            files[name] = (folder / name).read_bytes()
+    return files
 
 
-def read_cifar10(path: str | os.PathLike) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Read an archive or extracted folder in the official layout -> (train, test) image/label arrays."""
+def _check_classes(payload: bytes) -> None:
+    """batches.meta names the ten classes, in the order the labels use."""
+    try:
+        names = _ArrayUnpickler(io.BytesIO(payload), encoding="latin1").load()["label_names"]
+    except Exception as exc:
+        raise DataError(f"{META}: not a readable CIFAR-10 class list ({type(exc).__name__}: {exc})") from None
+    names = [n.decode() if isinstance(n, bytes) else n for n in names]
+    if names != list(CLASSES):
+        raise DataError(f"{META}: label_names are {names}; expected the ten CIFAR-10 classes in order "
+                        f"({', '.join(CLASSES)})")
+
+
+def _check_balanced(split: str, labels: np.ndarray) -> None:
+    """Every class equally often (5,000 per class in the official training set, 1,000 in the test set)."""
+    counts = np.bincount(labels, minlength=len(CLASSES))
+    if counts.min() != counts.max():
+        detail = ", ".join(f"{c} {n:,}" for c, n in zip(CLASSES, counts))
+        raise DataError(f"the {split} set is not balanced ({detail}); CIFAR-10 has {len(labels) // len(CLASSES):,} "
+                        f"images of each class; refusing this archive")
+
+
+def read_cifar10(path: str | os.PathLike, batch_images: int = OFFICIAL_BATCH_IMAGES
+                 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Read an archive or extracted folder in the official layout -> (train, test) image/label arrays,
+    checked against the format: the five training batches, the test batch and batches.meta; each batch
+    `batch_images` images (10,000 in CIFAR-10) of 32x32 RGB uint8 with labels 0..9; the ten classes named
+    in order; each split balanced over the classes. Any failure is one line naming the file."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"data.source {str(path)!r} does not exist; point it at cifar-10-python.tar.gz or its extracted folder")
-    files = _read_folder(path) if path.is_dir() else _read_archive(path)
-    missing = [n for n in (*TRAIN_BATCHES, TEST_BATCH) if n not in files]
+    files = _read_folder(path, batch_images) if path.is_dir() else _read_archive(path, batch_images)
+    missing = [n for n in MEMBERS if n not in files]
     if missing:
-        raise DataError(f"{path}: missing batch file(s) {', '.join(missing)} (expected {BATCH_DIR}/data_batch_1..5 and test_batch)")
-    train = [_unpickle_batch(n, files[n]) for n in TRAIN_BATCHES]
-    test = _unpickle_batch(TEST_BATCH, files[TEST_BATCH])
-    return (np.concatenate([x for x, _ in train]), np.concatenate([y for _, y in train])), test
+        raise DataError(f"{path}: missing file(s) {', '.join(missing)} (expected {BATCH_DIR}/data_batch_1..5, "
+                        f"test_batch and batches.meta)")
+    batches = {n: _unpickle_batch(n, files[n]) for n in (*TRAIN_BATCHES, TEST_BATCH)}
+    for name, (images, _) in batches.items():
+        if len(images) != batch_images:
+            raise DataError(f"{name}: {len(images):,} images; every CIFAR-10 batch has {batch_images:,}")
+    _check_classes(files[META])
+    train = (np.concatenate([batches[n][0] for n in TRAIN_BATCHES]), np.concatenate([batches[n][1] for n in TRAIN_BATCHES]))
+    test = batches[TEST_BATCH]
+    _check_balanced("training", train[1])
+    _check_balanced("test", test[1])
+    return train, test
 
 
 # --- fetching --------------------------------------------------------------------------------------------
@@ -160,13 +231,13 @@ def fetch_official(cache_dir: Path, url: str = OFFICIAL_URL, md5: str = OFFICIAL
 # --- the prepared arrays (the download stage's output) --------------------------------------------------
 
 def prepare(source: str | None, out_dir: str | os.PathLike, val_size: int, split_seed: int,
-            cache_dir: str | os.PathLike = ".cache/downloads") -> dict:
+            cache_dir: str | os.PathLike = ".cache/downloads", batch_images: int = OFFICIAL_BATCH_IMAGES) -> dict:
     """Fetch/read CIFAR-10, carve a stratified validation split, write uint8 .npy arrays + meta.json.
 
     The folder is written beside the target and renamed into place only when complete.
     """
     archive = Path(source) if source else fetch_official(Path(cache_dir))
-    (x_train, y_train), (x_test, y_test) = read_cifar10(archive)
+    (x_train, y_train), (x_test, y_test) = read_cifar10(archive, batch_images)
     if not 0 < val_size < len(y_train):
         raise DataError(f"data.val_size must be between 1 and {len(y_train) - 1} (the training images), got {val_size}")
     try:
@@ -228,6 +299,11 @@ def load_splits(data_dir: str | os.PathLike, device: torch.device | str = "cpu")
     data_dir = Path(data_dir)
     if not (data_dir / "meta.json").is_file():
         raise DataError(f"{data_dir}: no prepared data; run `dvc repro download` first")
+    missing = [f"{s}_{kind}.npy" for s in SPLITS for kind in ("images", "labels")
+               if not (data_dir / f"{s}_{kind}.npy").is_file()]
+    if missing:
+        raise DataError(f"{data_dir}: incomplete prepared data (missing {', '.join(missing)}); "
+                        f"run `dvc repro -f download`")
     splits = {
         s: Split(torch.from_numpy(np.load(data_dir / f"{s}_images.npy")).to(device),
                  torch.from_numpy(np.load(data_dir / f"{s}_labels.npy")).to(device))

@@ -160,7 +160,8 @@ class Checkpoint:
         self._last_save = time.monotonic()
         if self._writer is None:
             self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint")
-        self._pending = self._writer.submit(save_torch, snapshot, self.path)
+        # immediate: a checkpoint must exist while the stage runs (not wait for the stage's outputs)
+        self._pending = self._writer.submit(save_torch, snapshot, self.path, True)
 
     def wait(self) -> None:
         pending, self._pending = self._pending, None
@@ -191,12 +192,18 @@ class Checkpoints:
             stale.unlink(missing_ok=True)
             sidecar.unlink(missing_ok=True)
         folder.mkdir(parents=True, exist_ok=True)
-        write_json(folder / f"{key.key}.json", key.parts)
+        write_json(folder / f"{key.key}.json", key.parts, immediate=True)
         return Checkpoint(folder / f"{key.key}.pt", self.interval_seconds)
 
     def clear(self) -> None:
-        """Remove every checkpoint of this stage (called once the stage has written all its outputs)."""
-        shutil.rmtree(self.root / self.prefix, ignore_errors=True)
+        """Remove every checkpoint of this stage (called once the stage has written all its outputs), and
+        the folders above it that this leaves empty (stage4/ of stage4/seed_0), up to the root's."""
+        folder = self.root / self.prefix
+        shutil.rmtree(folder, ignore_errors=True)
+        for parent in folder.parents:
+            if parent == self.root.parent or not parent.is_dir() or any(parent.iterdir()):
+                break
+            parent.rmdir()
 
 
 @contextlib.contextmanager

@@ -53,7 +53,7 @@ class RunFiles:
         return self.folder / "info.json"
 
     @property
-    def history(self) -> Path:  # CSV, one row per epoch
+    def history(self) -> Path:  # CSV, one row per epoch (the epoch times are in info.json)
         return self.folder / "history.csv"
 
     @property
@@ -119,6 +119,7 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "train_seconds": result.train_seconds,
         "images_per_second": result.images_per_second,  # steady state: the first epoch's warm-up excluded
         "steady_epoch_seconds": result.steady_epoch_seconds,
+        "epoch_seconds": [row["epoch_seconds"] for row in result.history],  # kept out of history.csv
         "warmup_seconds": result.warmup_seconds,
         "peak_memory_bytes": memory["bytes"],
         "peak_memory_kind": memory["kind"],
@@ -146,8 +147,10 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
 
 
 def write_history(path: Path, history: list[dict]) -> None:
+    """The per-epoch results, without the epoch times (info.json has them), so that an identical rerun
+    writes an identical file."""
     with atomic_path(path) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
+        pd.DataFrame(history).drop(columns="epoch_seconds", errors="ignore").to_csv(tmp, index=False)
 
 
 def write_predictions(path: Path, labels, predictions) -> None:
