@@ -33,7 +33,7 @@ def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16,
             "final_train_accuracy": acc + 0.02, "params": params, "flops_per_image": 1_113_000_000, "epochs": 2,
             "train_images": 2000, "test_images": N})
         write_json(f"{folder}/info.json", {
-            "run": f"{name}/seed_{seed}", "train_seconds": 100.0 + seed, "images_per_second": 40.0 + seed,
+            "run": f"{name}/seed_{seed}", "train_seconds": 100.0 + seed, "epoch_seconds": [50.0, 50.0], "images_per_second": 40.0 + seed,
             "peak_memory_bytes": 2_000_000_000, "peak_memory_kind": "process_peak_rss", "compiled": False,
             "compile": {"mode": "off", "graphs": 0}, "runtime": {"device": "auto"},
             "provenance": {"profile": "quick", "seed": seed, "device": "cpu", "data_official": False},
@@ -42,8 +42,8 @@ def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16,
                                  "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
                                  "schedule": {"name": "cosine"},
                                  "augment": {"crop_padding": 4, "flip": True, "cutout": cutout}}}})
-        pd.DataFrame({"epoch": [1, 2], "train_acc": [acc - 0.1, acc + 0.05], "val_acc": [acc - 0.1, acc - 0.02],
-                      "epoch_seconds": [50.0, 50.0]}).to_csv(f"{folder}/history.csv", index=False)
+        pd.DataFrame({"epoch": [1, 2], "train_acc": [acc - 0.1, acc + 0.05],
+                      "val_acc": [acc - 0.1, acc - 0.02]}).to_csv(f"{folder}/history.csv", index=False)
         pd.DataFrame({"actual": [CLASSES[i] for i in labels],
                       "predicted": [CLASSES[i] for i in predicted]}).to_csv(f"{folder}/predictions.csv", index=False)
 

@@ -22,8 +22,17 @@ VARIANTS = {f"stage2@{name}" for name in PARAMS["stage2"]["variants"]}
 STAGE3_ABLATIONS = {f"stage3_ablations@no_{c}" for c in ("residual", "batchnorm", "dropout", "label_smoothing",
                                                           "weight_decay")}
 STAGE3 = {"stage3", *STAGE3_ABLATIONS}
-STAGE5 = {"stage5", *(f"stage5_ablations@no_{c}" for c in ("se", "mixup", "cutout"))}
-TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, "stage4",
+SEEDS = sorted(PARAMS["stage4"]["seeds"])  # one stage per seed (stage4@seed_0, ...) whatever the profile
+STAGE5_GROUPS = ("stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout")
+
+
+def seeded(*groups: str, seeds=SEEDS) -> set[str]:
+    return {f"{group}@{seed}" for group in groups for seed in seeds}
+
+
+STAGE4 = seeded("stage4")
+STAGE5 = seeded(*STAGE5_GROUPS)
+TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4,
             *STAGE5}
 ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "report"}
 
@@ -118,12 +127,13 @@ P = ACTIVE
 CASES = [
     # Stage 5's documented `dvc exp run -S stage5.cutout=false`: the full model and the ablations that keep
     # the component, never the ablation without it; the same for each switch and each setting.
-    ("stage5.cutout", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
-    ("stage5.cutout_size", 8, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_mixup"}),
-    ("stage5.mixup", False, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
-    ("stage5.mixup_alpha", 0.4, {"stage5", "stage5_ablations@no_se", "stage5_ablations@no_cutout"}),
-    ("stage5.se", False, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
-    ("stage5.se_reduction", 8, {"stage5", "stage5_ablations@no_mixup", "stage5_ablations@no_cutout"}),
+    # (every seed's stage: DVC declares them all; a seed the active profile leaves out only writes a marker)
+    ("stage5.cutout", False, seeded("stage5", "stage5_no_se", "stage5_no_mixup")),
+    ("stage5.cutout_size", 8, seeded("stage5", "stage5_no_se", "stage5_no_mixup")),
+    ("stage5.mixup", False, seeded("stage5", "stage5_no_se", "stage5_no_cutout")),
+    ("stage5.mixup_alpha", 0.4, seeded("stage5", "stage5_no_se", "stage5_no_cutout")),
+    ("stage5.se", False, seeded("stage5", "stage5_no_mixup", "stage5_no_cutout")),
+    ("stage5.se_reduction", 8, seeded("stage5", "stage5_no_mixup", "stage5_no_cutout")),
     # Stage 3: a switch reruns the full model and every ablation but its own.
     *[(f"stage3.{c}", v, STAGE3 - {f"stage3_ablations@no_{c}"})
       for c, v in (("residual", False), ("batchnorm", False), ("dropout", 0.3), ("label_smoothing", 0.0),
@@ -133,10 +143,11 @@ CASES = [
     (f"stage3.{P}", {"epochs": 1}, STAGE3),
     *[(f"stage3.{p}", {"epochs": 1}, set()) for p in INACTIVE],
     # Stage 5 trains with Stage 4's recipe and seeds.
-    ("stage4.train.optimizer.lr", 0.05, {"stage4", *STAGE5}),
-    (f"stage4.{P}", {"epochs": 1}, {"stage4", *STAGE5}),
-    (f"stage4.seeds.{P}", [5], {"stage4", *STAGE5, "stage45_analysis", "report"}),
-    *[(f"stage4.seeds.{p}", [5], set()) for p in INACTIVE],
+    ("stage4.train.optimizer.lr", 0.05, STAGE4 | STAGE5),
+    (f"stage4.{P}", {"epochs": 1}, STAGE4 | STAGE5),
+    *[(f"stage4.{p}", {"epochs": 1}, set()) for p in INACTIVE],
+    # A seed's entry (the profiles that train it) marks that seed's runs only, and the analysis.
+    ("stage4.seeds.seed_1", ["full"], seeded("stage4", *STAGE5_GROUPS, seeds=["seed_1"]) | {"stage45_analysis", "report"}),
     ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments", *VARIANTS}),
     ("stage1.model.hidden", 128, {"stage1", "stage1_experiments", *VARIANTS, "stage2_explosion"}),
     (f"stage1.{P}", {"epochs": 1}, {"stage1", "stage1_experiments"}),
@@ -177,7 +188,7 @@ def test_every_params_key_is_read_by_a_stage_unless_it_cannot_change_a_result(st
     unread = {key for key in leaves(PARAMS) if stale_after(stages, baseline, key, "changed") == {"check_params"}}
     assert unread == {key for key in leaves(PARAMS)
                       if key.split(".")[0] == "runtime" or set(key.split(".")[1:]) & set(INACTIVE)}
-    assert {"runtime.compile", f"stage1.{INACTIVE[0]}", f"stage4.seeds.{INACTIVE[0]}"} <= unread
+    assert {"runtime.compile", f"stage1.{INACTIVE[0]}", f"stage4.{INACTIVE[0]}"} <= unread
 
 
 MODULES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / PKG).rglob("*.py"))
@@ -195,7 +206,7 @@ def test_editing_analysis_or_reporting_code_marks_no_training_stage(stages, modu
     (f"{PKG}/training/checkpoint.py", TRAINING | ANALYSIS),
     (f"{PKG}/core/config.py", TRAINING | ANALYSIS | {"check_params", "download"}),
     (f"{PKG}/experiments/stage5.py", STAGE5 | {"stage45_analysis", "report"}),
-    (f"{PKG}/experiments/stage4.py", {"stage4", *STAGE5, "stage45_analysis", "report"}),  # Stage 5 reads its recipe
+    (f"{PKG}/experiments/stage4.py", STAGE4 | STAGE5 | {"stage45_analysis", "report"}),  # Stage 5 reads its recipe
     (f"{PKG}/experiments/stage3.py", STAGE3 | {"stage3_analysis", "report"}),
     (f"{PKG}/analysis/stats.py", {"stage45_analysis", "report"}),
     (f"{PKG}/reporting/report_resnet.py", {"report"}),
