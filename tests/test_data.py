@@ -206,3 +206,16 @@ def test_load_splits_without_prepared_data(tiny_archive, tmp_path):
     (tmp_path / "prepared" / "test_labels.npy").unlink()
     with pytest.raises(DataError, match=r"incomplete prepared data \(missing test_labels.npy\); run `dvc repro -f download`"):
         load_splits(tmp_path / "prepared")
+
+
+def test_prepare_inside_a_stage_transaction_writes_the_folder_when_the_stage_succeeds(tiny_archive, tmp_path):
+    """As stages/download.py runs it (inside core.cli's all_or_nothing): the prepared folder appears
+    whole at the commit, with no staging folder left behind."""
+    from cifar10_study.core.fileio import all_or_nothing
+
+    out = tmp_path / "prepared"
+    with all_or_nothing():
+        meta = prepare(str(tiny_archive), out, val_size=50, split_seed=0, batch_images=60)
+        assert not out.exists()
+    assert len(load_splits(out).train) == meta["counts"]["train"]
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []

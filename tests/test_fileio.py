@@ -102,3 +102,28 @@ def test_params_changed_during_a_stage_stop_it_with_nothing_written(tmp_path, mo
     edit = "stage1:\n  train:\n    epochs: 20\nruntime:\n  compile: off\n"  # runtime never changes a result
     main()
     assert read_json(target) == {"epochs": 20, "new": True}
+
+
+def test_a_folder_output_waits_for_the_stage_and_replaces_the_old_folder_whole(tmp_path):
+    from cifar10_study.core.fileio import all_or_nothing, replace_dir
+
+    target = tmp_path / "prepared"
+    target.mkdir()
+    (target / "old.npy").write_text("old")
+
+    def staged(name: str):
+        folder = tmp_path / f".{name}.tmp"
+        folder.mkdir()
+        (folder / "meta.json").write_text(name)
+        return folder
+
+    with pytest.raises(RuntimeError):
+        with all_or_nothing():
+            replace_dir(staged("failed"), target)
+            raise RuntimeError("the stage fails after its folder was staged")
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["old.npy", "prepared"]  # old folder, no leftovers
+    with all_or_nothing():
+        replace_dir(staged("new"), target)
+        assert (target / "old.npy").is_file()  # nothing moves before the stage succeeds
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["meta.json", "prepared"]
+    assert (target / "meta.json").read_text() == "new"

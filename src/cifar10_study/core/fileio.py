@@ -48,7 +48,20 @@ def all_or_nothing(before_commit: Callable[[], None] = lambda: None) -> Iterator
     finally:
         _PENDING.reset(token)
     for target, tmp in pending.items():
+        _move_into_place(tmp, target)
+
+
+def _move_into_place(tmp: Path, target: Path) -> None:
+    if not tmp.is_dir():
         os.replace(tmp, target)
+        return
+    # A folder cannot be renamed over a non-empty one: set the old one aside, and remove it only once
+    # the new one is in place.
+    old = target.with_name(f".{target.name}.{os.getpid()}.old")
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -103,9 +116,11 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def replace_dir(tmp_dir: Path, target: Path) -> None:
-    """Move a fully written folder onto `target`, removing the old one only once the new one is complete."""
-    old = target.with_name(f".{target.name}.{os.getpid()}.old")
-    if target.exists():
-        os.replace(target, old)
-    os.replace(tmp_dir, target)
-    shutil.rmtree(old, ignore_errors=True)
+    """Move a fully written folder onto `target` (at once, or when the enclosing all_or_nothing() block
+    commits), removing the old one only once the new one is in place. Write the files inside `tmp_dir`
+    `immediate`ly: the folder is the unit that waits."""
+    pending = _PENDING.get()
+    if pending is None:
+        _move_into_place(tmp_dir, target)
+    else:
+        pending[target] = tmp_dir

@@ -266,10 +266,11 @@ def prepare(source: str | None, out_dir: str | os.PathLike, val_size: int, split
             "split_seed": split_seed,
             "counts": {s: int(len(y)) for s, (_, y) in arrays.items()},
         }
-        write_json(tmp / "meta.json", meta)
+        write_json(tmp / "meta.json", meta, immediate=True)  # the folder is what waits for the commit
         replace_dir(tmp, out_dir)
-    finally:
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return meta
 
 
