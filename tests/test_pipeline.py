@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pandas as pd
@@ -249,53 +250,23 @@ TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stag
 ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "report"}
 
 
+# A few cases cross-checked against the real `dvc status` of the reproduced smoke pipeline: the whole
+# table (every switch, recipe, profile block, analysis-only and runtime key) is tests/test_wiring.py,
+# which reads the same dvc.yaml and params.yaml with DVC's own parser in seconds.
 @pytest.mark.parametrize("key,value,expected", [
-    ("data.val_size", 40, {"download"}),
-    ("data.split_seed", 3, {"download"}),
     ("profile", "quick", TRAINING | {"stage45_analysis", "report"}),
-    ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments", *VARIANTS}),
     # A stage declares only the active profile's block (here smoke): the quick block is not its input.
     ("stage1.smoke.epochs", 2, {"stage1", "stage1_experiments"}),
     ("stage1.quick.epochs", 2, set()),
-    ("stage1.full", {"epochs": 3}, set()),
-    ("stage1.model.hidden", 128, {"stage1", "stage1_experiments", *VARIANTS, "stage2_explosion"}),
-    ("stage1_experiments.bottleneck_widths", [2, 8], {"stage1_experiments"}),
-    ("stage2.variants.width_x2", {"width": 3, "convs_per_stage": 1}, {"stage2@width_x2", "stage2_analysis", "report"}),
-    ("stage2.smoke.epochs", 1, VARIANTS),
-    ("stage2.quick.epochs", 1, set()),
-    # Analysis-only params rerun the analysis and the report, never a training run.
-    ("stage2.loss_window", 5, {"stage2_analysis", "report"}),
-    ("stage2_vanishing.learned_accuracy", 0.3, {"stage2_analysis", "report"}),
-    ("stage2_vanishing.depths", [10, 20], {"stage2_vanishing"}),
-    ("stage2_explosion.widths", [1, 2], {"stage2_explosion"}),
-    ("stage2_explosion.train_budget_seconds.full", 99.0, set()),  # the smoke budget is the one in use
-    # The documented ablation wiring: a switch reruns the full model and every ablation but its own.
-    ("stage3.dropout", 0.2, STAGE3 - {"stage3_ablations@no_dropout"}),
-    ("stage3.residual", False, STAGE3 - {"stage3_ablations@no_residual"}),
-    ("stage3.batchnorm", False, STAGE3 - {"stage3_ablations@no_batchnorm"}),
-    ("stage3.label_smoothing", 0.0, STAGE3 - {"stage3_ablations@no_label_smoothing"}),
-    ("stage3.weight_decay", 0.0, STAGE3 - {"stage3_ablations@no_weight_decay"}),
-    ("stage3.train.optimizer.lr", 0.05, STAGE3),
+    ("stage2.loss_window", 5, {"stage2_analysis", "report"}),  # analysis only: no training run
     # Stage 5's documented `dvc exp run -S stage5.cutout=false`: stage5 and the other two ablations (the
-    # analysis and report follow, as they read their runs); the same for each switch and each setting.
+    # analysis and report follow, as they read their runs).
     ("stage5.cutout", False, seeded("stage5", "stage5_no_se", "stage5_no_mixup")),
-    ("stage5.mixup", False, seeded("stage5", "stage5_no_se", "stage5_no_cutout")),
-    ("stage5.se", False, seeded("stage5", "stage5_no_mixup", "stage5_no_cutout")),
-    ("stage5.cutout_size", 8, seeded("stage5", "stage5_no_se", "stage5_no_mixup")),
-    ("stage5.mixup_alpha", 0.4, seeded("stage5", "stage5_no_se", "stage5_no_cutout")),
-    ("stage5.se_reduction", 8, seeded("stage5", "stage5_no_mixup", "stage5_no_cutout")),
-    # Stage 5 trains with Stage 4's recipe and seeds, so both rerun together.
-    ("stage4.train.optimizer.lr", 0.05, STAGE4 | STAGE5),
     # A seed's stages read only their own entry: changing seed_1's profiles reruns seed_1's runs (and the
     # analysis and report, which read the whole list), no other seed's.
     ("stage4.seeds.seed_1", ["full"], seeded("stage4", "stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout",
                                              seeds=("seed_1",)) | {"stage45_analysis", "report"}),
-    # runtime: how to run, never what: no stage declares it, so changing it reruns nothing.
-    ("runtime.compile", "off", set()),
-    ("runtime.device", "cpu", set()),
-    ("runtime.eval_batch_size", 500, set()),
-    ("runtime.checkpoint_interval_seconds", 5.0, set()),
-    ("runtime.check_syncs", True, set()),
+    ("runtime.compile", "off", set()),  # runtime: how to run, never what
 ])
 def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, expected):
     original = (repo / "params.yaml").read_text()
@@ -310,18 +281,11 @@ def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, 
 PKG = "src/cifar10_study"
 
 
-@pytest.mark.parametrize("path,expected", [
+@pytest.mark.parametrize("path,expected", [  # every module: tests/test_wiring.py
     (f"{PKG}/reporting/report.py", {"report"}),
-    (f"{PKG}/reporting/plots.py", {"report"}),
     (f"{PKG}/analysis/stats.py", {"stage45_analysis", "report"}),
-    (f"{PKG}/analysis/diagnostics.py", {"stage2_analysis", "report"}),
-    (f"{PKG}/experiments/collapse.py", {"stage1", "stage1_experiments", "stage1_analysis", "report"}),
-    (f"{PKG}/experiments/stage2.py", {*VARIANTS, "stage2_analysis", "report"}),
-    (f"{PKG}/experiments/stage5.py", STAGE5 | {"stage45_analysis", "report"}),
     (f"{PKG}/experiments/stage4.py", STAGE4 | STAGE5 | {"stage45_analysis", "report"}),  # Stage 5 reads its recipe
     (f"{PKG}/training/engine.py", TRAINING | ANALYSIS),
-    (f"{PKG}/data/augment.py", TRAINING | ANALYSIS),
-    (f"{PKG}/core/config.py", TRAINING | ANALYSIS | {"check_params", "download"}),
 ])
 def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected):
     file = repo / path
@@ -331,19 +295,6 @@ def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected
         assert _stale_stages(repo) == expected
     finally:
         file.write_text(original)
-
-
-def test_editing_analysis_or_reporting_code_never_reruns_training(repo):
-    """The point of the layout: a statistic, a figure or a sentence of the report is not a training input."""
-    modules = sorted((repo / PKG / "analysis").glob("*.py")) + sorted((repo / PKG / "reporting").glob("*.py"))
-    for file in modules:
-        original = file.read_text()
-        try:
-            file.write_text(original + "\n# touched\n")
-            stale = _stale_stages(repo)
-        finally:
-            file.write_text(original)
-        assert stale and not stale & TRAINING, (file.name, stale & TRAINING)
 
 
 def test_the_analysis_and_report_read_every_run():
@@ -389,15 +340,24 @@ print(json.dumps(sorted(
 
 def test_every_stage_declares_exactly_the_src_modules_it_imports():
     """A module a stage runs but does not declare would let DVC reuse stale results after an edit."""
-    stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
+    stages = {name: stage.get("do", stage)  # a foreach stage's template
+              for name, stage in YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"].items()}
+    scripts = {name: stage["cmd"].split()[1] for name, stage in stages.items()}
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    # One fresh interpreter per script (its imports and nothing else's), two at a time (CI has two cores;
+    # most of a probe is importing torch).
+
+    def probe(script: str) -> set[str]:
+        result = subprocess.run([sys.executable, "-c", PROBE, script], cwd=ROOT, env=env, capture_output=True,
+                                text=True, check=True)
+        return set(json.loads(result.stdout))
+
+    unique = sorted(set(scripts.values()))
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        imported = dict(zip(unique, pool.map(probe, unique)))
     for name, stage in stages.items():
-        stage = stage.get("do", stage)  # a foreach stage's template
-        script = stage["cmd"].split()[1]
-        assert script in stage["deps"], name
-        probe = subprocess.run([sys.executable, "-c", PROBE, script], cwd=ROOT, env=env, capture_output=True,
-                               text=True, check=True)
-        assert set(json.loads(probe.stdout)) == _declared_src_deps(stage), name
+        assert scripts[name] in stage["deps"], name
+        assert imported[scripts[name]] == _declared_src_deps(stage), name
 
 
 def _files(repo: Path, *folders: str, skip: tuple[str, ...] = ()) -> dict[str, bytes]:
@@ -444,21 +404,23 @@ def test_an_analysis_stage_that_fails_midway_leaves_its_previous_outputs(repo):
 
 
 def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):
-    """The documented `dvc exp run -S stage5.cutout=false`, then back to true: the second restores
-    stage5 and the two ablations that read the switch from DVC's run cache; nothing trains."""
+    """The documented `dvc exp run -S stage5.cutout=false`, then back to true: the second restores the run
+    from DVC's run cache instead of training it. (Targeted at one Stage 5 run to keep CI short: which runs
+    the switch marks is tests/test_wiring.py's and the status test's job.)"""
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
     subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
                    cwd=repo, check=True, capture_output=True)
-    off = dvc(repo, "exp", "run", "-S", "stage5.cutout=false")
+    run = "stage5@seed_0"
+    before = (repo / "runs/stage5/seed_0/results.json").read_bytes()
+    off = dvc(repo, "exp", "run", "-S", "stage5.cutout=false", run)
     assert off.returncode == 0, off.stdout[-2000:] + off.stderr[-2000:]
-    retrained = seeded("stage5", "stage5_no_se", "stage5_no_mixup", seeds=("seed_0", "seed_1"))  # trained at smoke
-    assert all(f"Running stage '{stage}'" in off.stdout for stage in retrained)
-    back = dvc(repo, "exp", "run", "-S", "stage5.cutout=true")
+    assert f"Running stage '{run}'" in off.stdout
+    assert (repo / "runs/stage5/seed_0/results.json").read_bytes() != before  # trained without Cutout
+    back = dvc(repo, "exp", "run", "-S", "stage5.cutout=true", run)
     assert back.returncode == 0, back.stdout[-2000:] + back.stderr[-2000:]
-    for stage in retrained:
-        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in back.stdout, stage
-    assert "Running stage 'stage4@seed_0'" not in back.stdout and "Running stage 'stage5@seed_0'" not in back.stdout
-
+    assert f"Stage '{run}' is cached - skipping run, checking out outputs" in back.stdout
+    assert f"Running stage '{run}'" not in back.stdout and "Running stage 'stage4@seed_0'" not in back.stdout
+    assert (repo / "runs/stage5/seed_0/results.json").read_bytes() == before
 
 
 # --- scaling out (README "Scaling out") ----------------------------------------------------------------
@@ -534,15 +496,17 @@ def _clone(origin: Path, target: Path, remote: Path) -> Path:
 
 
 def test_workers_sharing_a_remote_train_each_run_once_and_anyone_restores_them(repo, tmp_path):
-    """Two clones each train half of the Stage 4/5 runs (at the same time) and push them with
-    `scaleout/worker.sh`; a third clone's `dvc repro --pull` then trains nothing and computes the
-    same results as the single machine that trained everything (the `repo` fixture)."""
+    """Two clones each train half of four Stage 4/5 runs (at the same time) and push them with
+    `scaleout/worker.sh`; a third clone's `dvc repro --pull` of those runs then trains nothing and holds
+    the same run files as the single machine that trained everything (the `repo` fixture). Four runs, not
+    all of them, to keep CI short: the mechanism is the same for each."""
     origin = copy_pipeline(tmp_path / "origin")
     subprocess.run(["git", "add", "-A"], cwd=origin, check=True, capture_output=True)
     subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
                    cwd=origin, check=True, capture_output=True)
     remote = tmp_path / "remote"
-    runs = [n for n in _stage_list(repo) if n.startswith(("stage4@", "stage5"))]
+    runs = ["stage4@seed_0", "stage5@seed_0", "stage4@seed_1", "stage5_no_cutout@seed_1"]
+    assert set(runs) <= set(_stage_list(repo))
     workers = [_clone(origin, tmp_path / f"worker{k}", remote) for k in (0, 1)]
     procs = [subprocess.Popen(["bash", "scaleout/worker.sh", *runs[k::2]], cwd=w, env=_env(w),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -551,14 +515,15 @@ def test_workers_sharing_a_remote_train_each_run_once_and_anyone_restores_them(r
     assert [p.returncode for p in procs] == [0, 0], outputs
     fresh = _clone(origin, tmp_path / "fresh", remote)
     (fresh / "data/raw/cifar-10-python.tar.gz").unlink()  # nothing to prepare the data from: it must come from the remote
-    result = dvc(fresh, "repro", "--pull", "stage45_analysis")
+    result = dvc(fresh, "repro", "--pull", *runs)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    for name in runs:  # (a seed the profile leaves out is not in `runs`: its stage only writes a marker)
+    for name in runs:
         assert f"Stage '{name}' is cached - skipping run, checking out outputs" in result.stdout, name
         assert f"Running stage '{name}'" not in result.stdout, name
-    assert "Running stage 'stage45_analysis'" in result.stdout
-    for metrics in ("metrics/stage4.json", "metrics/stage5.json"):
-        assert (fresh / metrics).read_bytes() == (repo / metrics).read_bytes(), metrics
+        group, seed = name.split("@")
+        folder = {"stage4": "runs/stage4", "stage5": "runs/stage5"}.get(group, f"runs/stage5_ablations/{group[7:]}")
+        for file in ("results.json", "predictions.csv", "weights.pt"):
+            assert (fresh / folder / seed / file).read_bytes() == (repo / folder / seed / file).read_bytes(), name
 
 
 def test_queued_experiments_run_with_dvc_queue_and_show_their_metrics(repo):
