@@ -12,7 +12,8 @@
 #
 # Needs mutmut 3.x in the venv (`.venv/bin/pip install mutmut`; PYTHON=... for another interpreter).
 # It works in a copy under .cache/mutation/ (git-ignored): the checkout is never mutated.
-# MUTATION_OUT=path writes the report elsewhere; MUTATION_FROM=<commit> mutates that commit's src/ and
+# MUTATION_JOBS=2 runs two mutants at a time (when nothing else needs the CPU); MUTATION_OUT=path writes
+# the report elsewhere; MUTATION_FROM=<commit> mutates that commit's src/ and
 # runs its tests instead of the working tree's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -56,6 +57,6 @@ fi
 
 started=$(date +%s)
 # mutmut puts its mutated copy of src/ first on sys.path; an inherited PYTHONPATH must not shadow it.
-(cd "$WORK" && env -u PYTHONPATH nice -n 19 "$PYTHON" -m mutmut run --max-children 1 "${SCOPE[@]}")
+(cd "$WORK" && env -u PYTHONPATH nice -n 19 "$PYTHON" -m mutmut run --max-children "${MUTATION_JOBS:-1}" "${SCOPE[@]}")
 (cd "$WORK" && env -u PYTHONPATH "$PYTHON" "$TOOLS" report "$WORK" "$OUT" $(( $(date +%s) - started )) "${TESTS[@]}")
 echo "wrote $OUT"
