@@ -146,9 +146,10 @@ def test_compare_pools_mcnemar_over_the_shared_seeds_only():
     assert c["welch"]["difference"] == pytest.approx(0.91 - 0.81)
 
 
-def test_compare_on_different_test_images_is_a_clear_error():
+@pytest.mark.parametrize("b_seed,b_images", [(0, 5), (1, 4)], ids=["other test images", "no common seed"])
+def test_compare_on_different_test_images_or_seeds_is_a_clear_error(b_seed, b_images):
     a = SeededRuns("a", {}, {0: 0.5}, {0: np.ones(4, bool)})
-    b = SeededRuns("b", {}, {0: 0.5}, {0: np.ones(5, bool)})
+    b = SeededRuns("b", {}, {b_seed: 0.5}, {b_seed: np.ones(b_images, bool)})
     with pytest.raises(StudyError, match="a and b were not run on the same seeds and test images"):
         compare(a, b)
 
