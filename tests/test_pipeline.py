@@ -403,13 +403,18 @@ def test_an_analysis_stage_that_fails_midway_leaves_its_previous_outputs(repo):
     assert _files(repo, "metrics") == before and not list((repo / "metrics").glob(".*.tmp"))
 
 
+def _commit_everything(repo: Path) -> None:
+    """Commit the working tree (what `dvc exp run` and a `git clone` start from)."""
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
+                   cwd=repo, check=True, capture_output=True)
+
+
 def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):
     """The documented `dvc exp run -S stage5.cutout=false`, then back to true: the second restores the run
     from DVC's run cache instead of training it. (Targeted at one Stage 5 run to keep CI short: which runs
     the switch marks is tests/test_wiring.py's and the status test's job.)"""
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
-                   cwd=repo, check=True, capture_output=True)
+    _commit_everything(repo)
     run = "stage5@seed_0"
     before = (repo / "runs/stage5/seed_0/results.json").read_bytes()
     off = dvc(repo, "exp", "run", "-S", "stage5.cutout=false", run)
@@ -501,9 +506,7 @@ def test_workers_sharing_a_remote_train_each_run_once_and_anyone_restores_them(r
     the same run files as the single machine that trained everything (the `repo` fixture). Four runs, not
     all of them, to keep CI short: the mechanism is the same for each."""
     origin = copy_pipeline(tmp_path / "origin")
-    subprocess.run(["git", "add", "-A"], cwd=origin, check=True, capture_output=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
-                   cwd=origin, check=True, capture_output=True)
+    _commit_everything(origin)
     remote = tmp_path / "remote"
     runs = ["stage4@seed_0", "stage5@seed_0", "stage4@seed_1", "stage5_no_cutout@seed_1"]
     assert set(runs) <= set(_stage_list(repo))
