@@ -213,11 +213,11 @@ def stage4_run(model_cfg, epochs: int, data: Splits, device: torch.device, mode:
 
 
 def full_profile_estimate(steady_50k: float, stage5_ratio: float | None, seeds: int) -> dict:
-    """GPU time of the full profile's ResNet runs from the measured steady epoch (Stages 4 and 5 train on
-    45,000 images today: data.val_size holds 5,000 out; evaluation adds a few percent, not included)."""
-    epoch_45k = steady_50k * 45 / 50
-    stage4 = seeds * FULL_PROFILE_EPOCHS * epoch_45k
-    out = {"epoch_seconds_45k": epoch_45k, "stage4_run_hours": FULL_PROFILE_EPOCHS * epoch_45k / 3600,
+    """GPU time of the full profile's ResNet runs from the measured steady epoch (in the full profile Stages 4
+    and 5 train on all 50,000 training images, stage4.full's train_on_validation; evaluation adds a few
+    percent, not included)."""
+    stage4 = seeds * FULL_PROFILE_EPOCHS * steady_50k
+    out = {"epoch_seconds": steady_50k, "stage4_run_hours": FULL_PROFILE_EPOCHS * steady_50k / 3600,
            "stage4_hours": stage4 / 3600}
     if stage5_ratio is not None:
         # stage5 (SE + MixUp + Cutout), no_mixup and no_cutout (SE), no_se (plain): bounded by the SE ratio

@@ -7,6 +7,7 @@ from ruamel.yaml import YAML
 
 from cifar10_study.core.config import Params, load_params, parse_params
 from cifar10_study.core.errors import ConfigError
+from cifar10_study.experiments import stage3, stage4, stage5
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +26,28 @@ def test_shipped_params_are_valid_and_profiles_resolve(raw):
     assert smoke.epochs <= quick.epochs
     # Overrides touch only what they name.
     assert quick.optimizer == full.optimizer and quick.batch_size == full.batch_size
+
+
+def test_the_quick_budgets_of_stages_1_to_3_are_equal(raw):
+    """Like-for-like: Stage 1 (and its experiments), Stage 2's variants and Stage 3 (and its ablations) train
+    the same epochs on the same training subset, validated on the same images, in the quick profile."""
+    params = parse_params({**raw, "profile": "quick"})
+    recipes = {"stage1": params.stage1.train_for("quick"), "stage2": params.stage2_recipe(),
+               "stage3": stage3.recipe(params, stage3.switches(params))}
+    budgets = {stage: (r.epochs, r.train_subset, r.val_subset, r.train_on_validation) for stage, r in recipes.items()}
+    assert len(set(budgets.values())) == 1, budgets
+    assert budgets["stage1"][0] > 1 and budgets["stage1"][1] is not None
+
+
+def test_stages_4_and_5_train_on_all_50000_images_in_the_full_profile_only(raw):
+    full = parse_params({**raw, "profile": "full"})
+    recipe = stage4.recipe(full)
+    assert recipe.train_on_validation and recipe.train_subset is None and recipe.epochs == 200
+    assert stage5.recipe(full, stage5.switches(full)).train_on_validation  # Stage 5 follows Stage 4's recipe
+    for profile in ("quick", "smoke"):  # the CPU profiles keep their held-out curves
+        assert not stage4.recipe(parse_params({**raw, "profile": profile})).train_on_validation
+    for stage in ("stage1", "stage2", "stage3"):  # stages that show validation curves keep the split in full
+        assert "train_on_validation" not in raw[stage]["full"]
 
 
 def _set(raw: dict, dotted: str, value):

@@ -13,7 +13,7 @@ from cifar10_study.training.engine import evaluate, make_optimizer, make_schedul
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.training.runs import RESULT_KEYS, RunFiles, build_seeded, load_weights, train_run
+from cifar10_study.training.runs import RESULT_KEYS, TIMING_KEYS, RunFiles, build_seeded, load_weights, train_run
 from conftest import PoisonAfter, flat_linear, learnable_splits
 
 CPU = torch.device("cpu")
@@ -150,7 +150,14 @@ def test_train_run_writes_results_info_history_and_loadable_weights(tmp_path):
     assert sum(info["per_class_test_accuracy"][c] * n for c, n in counts.items()) / len(table) == \
         pytest.approx(results["test_accuracy"])
     assert info["provenance"]["profile"] == "smoke" and info["provenance"]["device"] == "cpu"
-    assert info["config"]["train"]["train_subset"] == 128 and info["train_seconds"] > 0
+    assert info["config"]["train"]["train_subset"] == 128
+    # What an identical rerun changes is in timing.json, none of it in info.json (which DVC hashes).
+    timing = read_json(files.timing)
+    assert timing["train_seconds"] > 0 and set(TIMING_KEYS) <= set(timing) and not set(TIMING_KEYS) & set(info)
+    assert set(timing["provenance"]) == {"hardware", "git_commit", "git_dirty"}
+    assert not set(timing["provenance"]) & set(info["provenance"])
+    # Each prediction's confidence is its softmax probability: at least 1/10 of the mass (10 classes), at most 1.
+    assert table["confidence"].between(0.1, 1.0).all() and len(table) == results["test_images"]
     assert info["runtime"] == {"device": "auto", "compile": "reduce-overhead", "eval_batch_size": 1000,
                                "checkpoint_interval_seconds": 60.0, "check_syncs": False, "processes": 1,
                                "sync_batchnorm": False}

@@ -141,19 +141,28 @@ def test_repro_produces_every_output(repo):
             assert len(pd.read_csv(run / "predictions.csv")) == read_json(run / "results.json")["test_images"]
             assert (run / "weights.pt").is_file()
     stage4 = read_json(repo / "metrics/stage4.json")
-    assert stage4["params"] == 11_173_962 and set(stage4["per_seed_test_accuracy"]) == {str(s) for s in seeds}
+    assert stage4["params"] == 11_173_962 and set(stage4["per_seed"]) == {str(s) for s in seeds}
+    for seed in seeds:  # calibration of every run, from its predictions; NLL is its test loss
+        record = stage4["per_seed"][str(seed)]
+        assert 0 <= record["test_ece"] <= 1
+        assert record["test_nll"] == read_json(repo / f"runs/stage4/seed_{seed}/results.json")["test_loss"]
     stage5 = read_json(repo / "metrics/stage5.json")
     assert stage5["configurations"]["no_se"]["params"] == 11_173_962
     assert set(stage5["comparisons"]) == {"stage5 vs stage4", "no_se vs stage4", "no_mixup vs stage4",
                                           "no_cutout vs stage4", "stage5 vs no_se", "stage5 vs no_mixup",
                                           "stage5 vs no_cutout"}
+    assert stage5["primary"] == "stage5 vs stage4" and stage5["alpha"] == params["statistics"]["alpha"]
+    assert stage5["comparisons"]["stage5 vs stage4"]["p_holm"] == stage5["comparisons"]["stage5 vs stage4"]["p"]
+    assert set(stage5["calibration"]) == {"stage5 vs stage4", "no_se vs stage4", "no_mixup vs stage4",
+                                          "no_cutout vs stage4"}
     assert read_json(repo / "runs/stage5_ablations/no_mixup/seed_0/info.json")["config"]["train"]["mixup_alpha"] == 0
     assert len(pd.read_csv(repo / "plots/stage4/predictions.csv")) == len(seeds) * stage4_test_images(repo)
-    for table in ("plots/stage45/test_accuracy.csv", "plots/stage45/val_accuracy.csv", "reports/tables/summary.csv"):
+    for table in ("plots/stage45/test_accuracy.csv", "plots/stage45/val_accuracy.csv", "plots/stage45/reliability.csv",
+                  "reports/tables/summary.csv"):
         assert len(pd.read_csv(repo / table)) > 0, table
     for png in ("stage1_curves", "stage1_confusion_matrix", "stage1_bottleneck", "stage2_overfitting", "stage2_stability",
                 "stage2_grad_norms", "stage2_scaling", "convergence", "study_val_accuracy", "stage4_curves",
-                "stage5_ablations"):
+                "stage5_ablations", "stage45_reliability"):
         assert _png(repo / f"reports/figures/{png}.png"), png
 
     report = (repo / "reports/report.md").read_text()
@@ -162,7 +171,8 @@ def test_repro_produces_every_output(repo):
     assert summary_table.count("\n| ") == 5  # one row per stage
     assert "## Stage 4: ResNet-18 reproduction" in report and "## Stage 5: SE-ResNet-18" in report
     assert "| stage5 vs stage4 " in report and "| stage5 vs no_cutout " in report
-    assert any(f"Stage 5 against Stage 4: {sign}" in report for sign in "+-")
+    assert any(f"**Primary test**, Stage 5 against Stage 4: {sign}" in report for sign in "+-")
+    assert "### Calibration" in report and "Weight decay in the full Stage 3 model" in report
     assert "## Stage 2: width and depth scaling" in report and "### Vanishing gradients" in report
     assert "### Parameter explosion" in report
     assert "## Stage 3: residual CNN" in report and "### Ablations" in report
@@ -365,19 +375,46 @@ def _files(repo: Path, *folders: str, skip: tuple[str, ...] = ()) -> dict[str, b
             if p.is_file() and p.name not in skip}
 
 
-def test_a_retrained_stage_gives_byte_identical_outputs(repo):
+def test_a_retrained_stage_gives_byte_identical_outputs_and_the_same_lock(repo):
     """On CPU an identical rerun writes identical files: forcing Stage 1 to train again, then reproducing
-    what depends on it, rewrites its weights, results, history and predictions, and every metrics and
-    Stage 1 plots file, byte for byte (only the run's info.json, with its timings, differs; `dvc metrics
-    diff` shows nothing)."""
-    before = _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("info.json",))
-    assert {"runs/stage1/weights.pt", "runs/stage1/history.csv", "runs/stage1/predictions.csv"} <= before.keys()
+    what depends on it, rewrites its weights, results, info, history and predictions, and every metrics and
+    Stage 1 plots file, byte for byte. Only timing.json (timings, memory, machine, commit) differs, and DVC
+    ignores it (.dvcignore), so dvc.lock does not change."""
+    lock = (repo / "dvc.lock").read_bytes()
+    before = _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("timing.json",))
+    assert {"runs/stage1/weights.pt", "runs/stage1/history.csv", "runs/stage1/predictions.csv",
+            "runs/stage1/info.json"} <= before.keys()
+    timing = (repo / "runs/stage1/timing.json").read_bytes()
     for args in (("repro", "-f", "stage1"), ("repro",)):
         result = dvc(repo, *args)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert "Running stage 'stage1'" in result.stdout or "Running stage 'stage1_analysis'" in result.stdout
-    assert _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("info.json",)) == before
+    assert _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("timing.json",)) == before
+    assert (repo / "runs/stage1/timing.json").read_bytes() != timing  # it was trained again, and timed
+    assert (repo / "dvc.lock").read_bytes() == lock
     assert json.loads(dvc(repo, "status", "--json").stdout) == {}
+
+
+def test_dvc_leaves_timing_json_out_of_a_run_folders_hash(tmp_path):
+    """The real DVC with the project's .dvcignore, on a tiny repo: a stage whose output folder holds a
+    timing.json that changes on every run gets the same dvc.lock when forced to run again, and a checkout
+    from the cache restores the folder without it (so the report must, and does, cope with its absence)."""
+    shutil.copy(ROOT / ".dvcignore", tmp_path / ".dvcignore")
+    subprocess.run(["git", "init", "-q"], cwd=tmp_path, check=True)
+    assert dvc(tmp_path, "init", "-q").returncode == 0
+    run = "runs/stage/seed_0"
+    (tmp_path / "dvc.yaml").write_text(
+        f"stages:\n  train:\n    cmd: mkdir -p {run} && echo same > {run}/results.json && "
+        f"python -c 'import time; print(time.time_ns())' > {run}/timing.json\n    outs:\n      - {run}\n")
+    assert dvc(tmp_path, "repro", "-q").returncode == 0
+    lock, timing = (tmp_path / "dvc.lock").read_text(), (tmp_path / run / "timing.json").read_text()
+    assert "nfiles: 1" in lock
+    assert dvc(tmp_path, "repro", "-f", "-q").returncode == 0
+    assert (tmp_path / run / "timing.json").read_text() != timing
+    assert (tmp_path / "dvc.lock").read_text() == lock
+    shutil.rmtree(tmp_path / run)
+    assert dvc(tmp_path, "checkout", "-q").returncode == 0
+    assert sorted(p.name for p in (tmp_path / run).iterdir()) == ["results.json"]
 
 
 def test_an_analysis_stage_that_fails_midway_leaves_its_previous_outputs(repo):

@@ -14,9 +14,9 @@ import torch
 
 from cifar10_study.training.checkpoint import Checkpoint
 from cifar10_study.core.config import RuntimeConfig, TrainConfig
-from cifar10_study.data.cifar10 import Split, Splits
+from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits
 from cifar10_study.training.recorders import StepRecorder
-from cifar10_study.training.engine import init_device, train
+from cifar10_study.training.engine import init_device, run_splits, train
 from cifar10_study.core.errors import ConfigError
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.training.runs import build_seeded
@@ -129,6 +129,42 @@ def test_a_run_without_a_validation_split_trains_and_tests():
     result = train(build_seeded(MODEL, 0), no_val, recipe(epochs=2), device=CPU)
     assert [(row["val_loss"], row["val_acc"]) for row in result.history] == [(None, None)] * 2
     assert len(result.test.predictions) == len(data.test)
+
+
+def numbered_splits(train: int, val: int, test: int) -> Splits:
+    """Splits whose image i (counting train, then val, then test) is filled with the value i, so every image
+    a run touches can be named."""
+    def split(first: int, n: int) -> Split:
+        ids = torch.arange(first, first + n, dtype=torch.uint8)
+        return Split(ids.view(-1, 1, 1, 1).expand(n, 3, 32, 32).contiguous(), ids.long() % 10)
+    return Splits(split(0, train), split(train, val), split(train + val, test), {})
+
+
+def test_training_on_the_validation_split_uses_exactly_train_and_val_and_never_a_test_image():
+    data = numbered_splits(train=12, val=4, test=6)
+
+    def image_ids(x):  # undo normalize() on channel 0: x = (pixel / 255 - mean) / std
+        return [round(float(v)) for v in (x[:, 0, 0, 0] * STD[0] + MEAN[0]) * 255]
+
+    ids = []
+
+    def record(x, y):  # after the augmentation, switched off in recipe(): the images as they are
+        ids.extend(image_ids(x))
+        return x, y
+
+    result = train(build_seeded(MODEL, 0), data, recipe(epochs=2, batch_size=4, train_on_validation=True), device=CPU,
+                   batch_transform=record)
+    # 16 images, batches of 4: every image of train + val exactly once per epoch, none of the test images.
+    assert sorted(ids) == sorted(list(range(16)) * 2)
+    assert [(row["val_loss"], row["val_acc"]) for row in result.history] == [(None, None)] * 2
+    assert len(result.test.labels) == 6
+    train_split, val_split, test_split = run_splits(data, recipe(train_on_validation=True, train_subset=14))
+    assert train_split.images[:, 0, 0, 0].tolist() == list(range(14)) and len(val_split) == 0
+    assert test_split.images[:, 0, 0, 0].tolist() == list(range(16, 22))
+    # Without the switch: the training split only, validated on the validation split.
+    held_out = run_splits(data, recipe())
+    assert held_out[0].images[:, 0, 0, 0].tolist() == list(range(12))
+    assert held_out[1].images[:, 0, 0, 0].tolist() == list(range(12, 16))
 
 
 @needs_no_cuda

@@ -5,7 +5,9 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from cifar10_study.analysis.stats import mcnemar, pooled_mcnemar, summarize, verdict, welch_difference
+from cifar10_study.analysis.stats import (MCNEMAR_BASIS, WELCH_BASIS, decisive_test, detectable_across_seeds,
+                                         detectable_on_images, holm, mcnemar, pooled_mcnemar, summarize, verdict,
+                                         welch_difference)
 
 
 def pair(a_only: int, b_only: int, both: int = 5, neither: int = 3):
@@ -69,30 +71,6 @@ def test_pooled_mcnemar_sums_counts():
     assert r == {"a_only": 8, "b_only": 2, "n": 14 + 12, "pairs": 2, "p_value": pytest.approx(0.109375)}
 
 
-def welch_ci(low, high, confidence=0.95):
-    return {"ci_low": low, "ci_high": high, "confidence": confidence}
-
-
-NO_CI = {"ci_low": None, "ci_high": None}
-QUIET = {"a_only": 0, "b_only": 0, "p_value": 1.0}
-
-
-@pytest.mark.parametrize("low, high, word", [(0.01, 0.03, "better"), (-0.03, -0.01, "worse"),
-                                             (-0.01, 0.02, "no significant difference")])
-def test_verdict_welch(low, high, word):
-    # The McNemar result is ignored when a Welch interval exists, even if significant.
-    assert verdict(welch_ci(low, high), {"a_only": 0, "b_only": 50, "p_value": 1e-9}) == (word, "Welch 95% CI")
-    assert verdict(welch_ci(low, high, 0.9), QUIET)[1] == "Welch 90% CI"
-
-
-@pytest.mark.parametrize("a_only, b_only, word", [(8, 0, "better"), (0, 8, "worse"),
-                                                  (8, 2, "no significant difference")])
-def test_verdict_mcnemar(a_only, b_only, word):
-    # 8 vs 0: p = 2 / 2^8 = 0.0078 < 0.05; 8 vs 2: p = 0.109375 >= 0.05
-    m = mcnemar(*pair(a_only, b_only))
-    assert verdict(NO_CI, m) == (word, "McNemar (exact, pooled over matched seeds)")
-
-
 def test_summarize_two_values_has_a_spread_and_empty_input_says_why():
     assert summarize([1.0, 3.0]) == {"n": 2, "mean": 2.0, "std": pytest.approx(math.sqrt(2))}
     with pytest.raises(ValueError, match=r"summarize\(\) needs at least one value"):
@@ -124,17 +102,68 @@ def test_pooled_mcnemar_of_one_pair_is_mcnemar_and_of_none_an_error():
         pooled_mcnemar([])
 
 
-@pytest.mark.parametrize("low, high", [(0.0, 0.02), (-0.02, 0.0)])
-def test_an_interval_touching_zero_is_no_significant_difference(low, high):
-    assert verdict(welch_ci(low, high), QUIET)[0] == "no significant difference"
+@pytest.mark.parametrize("p, a_ahead, word", [(0.01, True, "better"), (0.01, False, "worse"),
+                                              (0.05, True, "no significant difference"),
+                                              (0.2, False, "no significant difference")])
+def test_verdict_at_alpha(p, a_ahead, word):
+    assert verdict(p, a_ahead, alpha=0.05) == word
 
 
-def test_verdict_basis_names_the_confidence_used_and_defaults_to_95():
-    assert verdict(welch_ci(0.01, 0.02, 0.975), QUIET)[1] == "Welch 97.5% CI"
-    assert verdict({"ci_low": 0.01, "ci_high": 0.02}, QUIET) == ("better", "Welch 95% CI")
+def test_verdict_takes_its_level_from_alpha_and_refuses_a_level_outside_0_1():
+    assert verdict(0.02, True, alpha=0.05) == "better"
+    assert verdict(0.02, True, alpha=0.01) == "no significant difference"
+    assert verdict(0.049, False, alpha=0.05) == "worse"
+    for alpha in (0.0, 1.0, 1.5):
+        with pytest.raises(ValueError, match=rf"alpha must be in \(0, 1\), got {alpha}"):
+            verdict(0.01, True, alpha)
 
 
-def test_mcnemar_at_exactly_alpha_is_not_significant():
-    assert verdict(NO_CI, {"a_only": 9, "b_only": 1, "p_value": 0.05})[0] == "no significant difference"
-    assert verdict(NO_CI, {"a_only": 9, "b_only": 1, "p_value": 0.049})[0] == "better"
-    assert verdict(NO_CI, {"a_only": 9, "b_only": 1, "p_value": 0.02}, alpha=0.01)[0] == "no significant difference"
+def test_the_decisive_test_is_welch_when_it_has_a_variance_else_mcnemar():
+    significant_mcnemar = {"a_only": 0, "b_only": 50, "p_value": 1e-9}
+    welch = welch_difference([0.90, 0.91, 0.92], [0.89, 0.90, 0.91])
+    assert decisive_test(welch, significant_mcnemar) == (WELCH_BASIS, welch["p_value"], True)
+    assert decisive_test(welch_difference([0.89, 0.90, 0.91], [0.90, 0.91, 0.92]), significant_mcnemar)[2] is False
+    one_seed = welch_difference([0.9], [0.8])
+    assert decisive_test(one_seed, significant_mcnemar) == (MCNEMAR_BASIS, 1e-9, False)
+    assert decisive_test(one_seed, {"a_only": 7, "b_only": 3, "p_value": 0.3}) == (MCNEMAR_BASIS, 0.3, True)
+    assert decisive_test(one_seed, {"a_only": 5, "b_only": 5, "p_value": 1.0})[2] is False  # a tie: A not ahead
+
+
+@pytest.mark.parametrize("a, b", [([0.90, 0.91, 0.92], [0.85, 0.86, 0.88]), ([0.90, 0.91, 0.92], [0.89, 0.90, 0.92]),
+                                  ([0.5, 0.7, 0.6, 0.65], [0.55, 0.58, 0.61])])
+@pytest.mark.parametrize("alpha", [0.05, 0.01, 0.2])
+def test_welch_p_below_alpha_exactly_when_its_interval_at_1_minus_alpha_excludes_zero(a, b, alpha):
+    w = welch_difference(a, b, confidence=1 - alpha)
+    assert (w["p_value"] < alpha) == (w["ci_low"] > 0 or w["ci_high"] < 0)
+    assert w["se"] == pytest.approx(math.sqrt(np.var(a, ddof=1) / len(a) + np.var(b, ddof=1) / len(b)))
+
+
+def test_holm_by_hand():
+    # sorted: 0.005 x 4 = 0.02, 0.01 x 3 = 0.03, 0.03 x 2 = 0.06, 0.04 x 1 = 0.04 -> raised to 0.06 (monotone)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    # 0.5 x 2 = 1.0; 0.6 x 1 = 0.6 -> 1.0; capped at 1
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])
+    assert holm([0.01]) == pytest.approx([0.01])  # a family of one is not adjusted
+    assert holm([]) == []
+
+
+def test_detectable_difference_across_seeds_by_hand():
+    w = welch_difference([0.90, 0.91, 0.92], [0.89, 0.90, 0.91])
+    # each side: std 0.01 over 3 seeds -> SE^2 = 2 * 0.0001 / 3; Welch df = 4
+    # (t[0.975, 4] + t[0.80, 4]) * SE = (2.776445 + 0.940965) * 0.00816497 = 0.030353
+    assert w["df"] == pytest.approx(4.0)
+    assert detectable_across_seeds(w, alpha=0.05, power=0.8) == pytest.approx(3.717410 * math.sqrt(2e-4 / 3), rel=1e-5)
+    assert detectable_across_seeds(w, alpha=0.05, power=0.8) == pytest.approx(0.030353, abs=1e-6)
+    # More seeds with the same spread, or a looser level, detect less.
+    assert detectable_across_seeds(w, alpha=0.2, power=0.8) < detectable_across_seeds(w, alpha=0.05, power=0.8)
+    assert detectable_across_seeds(welch_difference([0.9], [0.8]), 0.05, 0.8) is None
+    with pytest.raises(ValueError, match=r"power must be in \(0, 1\), got 1.0"):
+        detectable_across_seeds(w, 0.05, 1.0)
+
+
+def test_detectable_difference_on_images_by_hand():
+    m = {"a_only": 30, "b_only": 10, "n": 1000, "p_value": 0.002}
+    # (z[0.975] + z[0.80]) * sqrt(40) / 1000 = (1.959964 + 0.841621) * 0.00632456 = 0.017719
+    assert detectable_on_images(m, alpha=0.05, power=0.8) == pytest.approx(0.017719, abs=1e-6)
+    assert detectable_on_images({**m, "n": 4000}, 0.05, 0.8) == pytest.approx(0.017719 / 4, abs=1e-6)
+    assert detectable_on_images({"a_only": 0, "b_only": 0, "n": 1000, "p_value": 1.0}, 0.05, 0.8) is None

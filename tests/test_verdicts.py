@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from cifar10_study.analysis.comparisons import SeededRuns, compare
+from cifar10_study.analysis.comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
 from cifar10_study.core.errors import StudyError
 from cifar10_study.core.fileio import write_json
 from cifar10_study.data import CLASSES
@@ -20,32 +20,45 @@ RESNET18, SE_RESNET18 = 11_173_962, 11_263_042
 
 
 def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16, mixup: float = 1.0,
-               cutout: int = 16, params: int = SE_RESNET18) -> None:
+               cutout: int = 16, params: int = SE_RESNET18, confidence: tuple[float, float] = (0.9, 0.6),
+               train_on_validation: bool = False, timed: bool = True) -> None:
     """runs/<name>/seed_<s>/ as training writes them, one per seed: the run gets exactly the first k of
-    the N test images right (test accuracy k / N), so any two runs' per-image agreement is known."""
+    the N test images right (test accuracy k / N), so any two runs' per-image agreement is known; it is
+    `confidence[0]` sure of the images it gets right and `confidence[1]` of the others (so its ECE is
+    (k |1 - c0| + (N - k) c1) / N: each group is one bin). train_on_validation: no validation values.
+    timed=False: no timing.json, as in a run restored from a DVC cache or remote."""
     labels = np.arange(N) % 10
     for seed, k in correct_first.items():
         folder = f"runs/{name}/seed_{seed}"
         predicted = np.where(np.arange(N) < k, labels, (labels + 1) % 10)
         acc = k / N
         write_json(f"{folder}/results.json", {
-            "test_accuracy": acc, "test_loss": 2 - acc, "final_val_accuracy": acc - 0.02,
+            "test_accuracy": acc, "test_loss": 2 - acc, "final_val_accuracy": None if train_on_validation else acc - 0.02,
             "final_train_accuracy": acc + 0.02, "params": params, "flops_per_image": 1_113_000_000, "epochs": 2,
-            "train_images": 2000, "test_images": N})
+            "train_images": 50_000 if train_on_validation else 2000, "test_images": N})
+        if timed:
+            write_json(f"{folder}/timing.json", {
+                "train_seconds": 100.0 + seed, "epoch_seconds": [50.0, 50.0], "images_per_second": 40.0 + seed,
+                "steady_epoch_seconds": 50.0, "warmup_seconds": 0.0, "peak_memory_bytes": 2_000_000_000,
+                "peak_memory_kind": "process_peak_rss",
+                "provenance": {"hardware": "a test CPU", "git_commit": "abc", "git_dirty": False}})
         write_json(f"{folder}/info.json", {
-            "run": f"{name}/seed_{seed}", "train_seconds": 100.0 + seed, "epoch_seconds": [50.0, 50.0], "images_per_second": 40.0 + seed,
-            "peak_memory_bytes": 2_000_000_000, "peak_memory_kind": "process_peak_rss", "compiled": False,
+            "run": f"{name}/seed_{seed}", "compiled": False, "per_class_test_accuracy": dict.fromkeys(CLASSES, acc),
             "compile": {"mode": "off", "graphs": 0}, "runtime": {"device": "auto"},
-            "provenance": {"profile": "quick", "seed": seed, "device": "cpu", "data_official": False},
+            "provenance": {"profile": "quick", "seed": seed, "device": "cpu", "data_official": False,
+                           "data_counts": {"train": 45_000, "val": 5_000, "test": 10_000}},
             "config": {"model": {"name": "resnet18", "se_reduction": se},
                        "train": {"epochs": 2, "batch_size": 128, "seed": seed, "mixup_alpha": mixup,
+                                 "train_on_validation": train_on_validation,
                                  "optimizer": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4},
                                  "schedule": {"name": "cosine"},
                                  "augment": {"crop_padding": 4, "flip": True, "cutout": cutout}}}})
+        val = [None, None] if train_on_validation else [acc - 0.1, acc - 0.02]
         pd.DataFrame({"epoch": [1, 2], "train_acc": [acc - 0.1, acc + 0.05],
-                      "val_acc": [acc - 0.1, acc - 0.02]}).to_csv(f"{folder}/history.csv", index=False)
-        pd.DataFrame({"actual": [CLASSES[i] for i in labels],
-                      "predicted": [CLASSES[i] for i in predicted]}).to_csv(f"{folder}/predictions.csv", index=False)
+                      "val_acc": val}).to_csv(f"{folder}/history.csv", index=False)
+        pd.DataFrame({"actual": [CLASSES[i] for i in labels], "predicted": [CLASSES[i] for i in predicted],
+                      "confidence": np.where(np.arange(N) < k, *confidence)}).to_csv(f"{folder}/predictions.csv",
+                                                                                      index=False)
 
 
 def runs(name: str, correct_first: dict[int, int], **kw) -> SeededRuns:
@@ -84,7 +97,15 @@ def test_seeded_runs_load_summarises_every_seed_from_the_files():
     assert (s["peak_memory_bytes"], s["peak_memory_kind"], s["compiled"], s["compile"], s["runtime"]) == \
         (2_000_000_000, "process_peak_rss", False, {"mode": "off", "graphs": 0}, {"device": "auto"})
     # What all seeds share: provenance and recipe without the seed.
-    assert s["provenance"] == {"profile": "quick", "device": "cpu", "data_official": False}
+    assert s["provenance"] == {"profile": "quick", "device": "cpu", "data_official": False,
+                               "data_counts": {"train": 45_000, "val": 5_000, "test": 10_000},
+                               "hardware": "a test CPU", "git_commit": "abc", "git_dirty": False}
+    # Calibration from the predictions: k right at confidence 0.9 (gap 0.1), N - k wrong at 0.6 (gap 0.6):
+    # ECE (0.1 k + 0.6 (N - k)) / N = 0.15, 0.145, 0.14; NLL is the recorded test loss.
+    assert r.ece == pytest.approx({0: 0.15, 1: 0.145, 2: 0.14})
+    assert s["test_ece"] == {"n": 3, "mean": pytest.approx(0.145), "std": pytest.approx(0.005)}
+    assert s["test_nll"] == s["test_loss"]
+    assert r.validated
     assert s["config"]["model"] == {"name": "resnet18", "se_reduction": 16}
     assert "seed" not in s["config"]["train"] and s["config"]["train"]["mixup_alpha"] == 1.0
 
@@ -92,7 +113,7 @@ def test_seeded_runs_load_summarises_every_seed_from_the_files():
 def test_compare_a_better_configuration_both_ways_round():
     better, worse = runs("stage5", {0: 90, 1: 91, 2: 92}), runs("stage4", {0: 80, 1: 81, 2: 82})
     c = compare(better, worse)
-    assert (c["a"], c["b"], c["verdict"], c["basis"]) == ("stage5", "stage4", "better", "Welch 95% CI")
+    assert (c["a"], c["b"], c["verdict"], c["basis"]) == ("stage5", "stage4", "better", "Welch t test across seeds")
     w = c["welch"]
     assert w["difference"] == pytest.approx(0.10)
     assert (w["ci_low"], w["ci_high"]) == pytest.approx((0.10 - HALF, 0.10 + HALF))
@@ -100,6 +121,9 @@ def test_compare_a_better_configuration_both_ways_round():
     assert w["p_value"] == pytest.approx(sps.ttest_ind([0.90, 0.91, 0.92], [0.80, 0.81, 0.82], equal_var=False).pvalue)
     # Per seed, images 80+s .. 89+s are right for A only: 10 per seed, 30 pooled, none for B only.
     assert c["mcnemar"] == {"a_only": 30, "b_only": 0, "n": 300, "pairs": 3, "p_value": pytest.approx(2 / 2**30)}
+    # The decisive test is Welch's; unadjusted until a family adjusts it; detectable (t(0.975, 4) + t(0.8, 4)) se.
+    assert c["p_value"] == c["p_adjusted"] == w["p_value"] and c["a_ahead"] is True
+    assert c["detectable"] == pytest.approx((2.7764451 + 0.9409646) * math.sqrt(2e-4 / 3))
 
     r = compare(worse, better)
     assert (r["a"], r["b"], r["verdict"]) == ("stage4", "stage5", "worse")
@@ -109,12 +133,18 @@ def test_compare_a_better_configuration_both_ways_round():
     assert (r["mcnemar"]["a_only"], r["mcnemar"]["b_only"]) == (0, 30)
 
 
-def test_compare_builds_the_interval_at_the_confidence_asked():
+def test_one_significance_level_sets_the_interval_the_test_and_the_detectable_difference():
     better, worse = runs("stage5", {0: 90, 1: 91, 2: 92}), runs("stage4", {0: 80, 1: 81, 2: 82})
-    c = compare(better, worse, confidence=0.99)
+    c = compare(better, worse, alpha=0.01)
     # t(0.995, 4) = 4.6040949 instead of t(0.975, 4): a wider interval, still clear of 0.
     assert c["welch"]["ci_low"] == pytest.approx(0.10 - 4.6040949 * math.sqrt(2e-4 / 3))
-    assert (c["verdict"], c["basis"]) == ("better", "Welch 99% CI")
+    assert c["welch"]["confidence"] == pytest.approx(0.99) and c["alpha"] == 0.01
+    assert c["detectable"] == pytest.approx((4.6040949 + 0.9409646) * math.sqrt(2e-4 / 3))
+    assert c["verdict"] == "better"
+    # p = 0.000255 for this pair: significant at 0.001, not at 0.0001; the interval agrees with the verdict.
+    assert compare(better, worse, alpha=0.001)["verdict"] == "better"
+    strict = compare(better, worse, alpha=0.0001)
+    assert strict["verdict"] == "no significant difference" and strict["welch"]["ci_low"] < 0
 
 
 def test_compare_no_difference_both_ways_round():
@@ -122,7 +152,7 @@ def test_compare_no_difference_both_ways_round():
     # mean 0.91 against 0.90333: +0.00667; the interval (about +-0.031) straddles 0.
     for x, y, sign in ((a, b, 1), (b, a, -1)):
         c = compare(x, y)
-        assert c["verdict"] == "no significant difference" and c["basis"] == "Welch 95% CI"
+        assert c["verdict"] == "no significant difference" and c["basis"] == "Welch t test across seeds"
         assert c["welch"]["difference"] == pytest.approx(sign * 0.02 / 3)
         assert c["welch"]["ci_low"] < 0 < c["welch"]["ci_high"]
     # Discordant images: seed 0 one for a, seed 1 one for b, seed 2 two for a -> 3 against 1, p = 0.625.
@@ -154,22 +184,64 @@ def test_compare_on_different_test_images_or_seeds_is_a_clear_error(b_seed, b_im
         compare(a, b)
 
 
-def test_a_comparison_row_states_a_minus_b_its_interval_and_counts():
+def test_a_comparison_row_states_a_minus_b_its_interval_test_p_values_and_counts():
     c = compare(runs("stage5", {0: 90, 1: 91, 2: 92}), runs("stage4", {0: 80, 1: 81, 2: 82}))
-    assert _comparison_row("stage5 vs stage4", c) == {
+    # Welch p for +0.10 with se 0.0081650 on 4 df: t = 12.247, p = 2.55e-04; detectable 3.04 points (see above).
+    assert _comparison_row("stage5 vs stage4", c, "95%") == {
         "comparison (A vs B)": "stage5 vs stage4", "A - B (points)": "+10.00", "95% CI (points)": "[+7.73, +12.27]",
-        "McNemar p": "1.86e-09", "images only A / only B gets right": "30 / 0", "A is": "better"}
+        "test": "Welch", "p": "0.000255", "Holm p": "(primary)", "detectable (points)": "3.04",
+        "images only A / only B gets right": "30 / 0", "A is": "better"}
     r = compare(runs("one", {0: 80}), runs("other", {0: 90}))
-    assert _comparison_row("one vs other", r) == {
-        "comparison (A vs B)": "one vs other", "A - B (points)": "-10.00", "95% CI (points)": "n/a (one seed each)",
-        "McNemar p": "0.00195", "images only A / only B gets right": "0 / 10", "A is": "worse"}
+    # McNemar: 0 / 10 discordant, p = 2 / 2^10; detectable on images (1.959964 + 0.841621) sqrt(10) / 100 = 8.86.
+    assert _comparison_row("one vs other", {**r, "p_adjusted": 0.0039}, "90%") == {
+        "comparison (A vs B)": "one vs other", "A - B (points)": "-10.00", "90% CI (points)": "n/a (one seed each)",
+        "test": "McNemar", "p": "0.00195", "Holm p": "0.0039", "detectable (points)": "8.86",
+        "images only A / only B gets right": "0 / 10", "A is": "worse"}
+
+
+def test_holm_adjusts_a_family_together_and_can_undo_a_raw_verdict():
+    a, b, c = runs("a", {0: 90, 1: 91, 2: 92}), runs("b", {0: 80, 1: 81, 2: 82}), runs("c", {0: 88, 1: 89, 2: 91})
+    # raw p: a vs b 2.55e-04 (as above); a vs c +1.67 points, c vs b +8.33 points, each with se
+    # sqrt((1e-4 + 2.333e-4) / 3) = 0.010541 on 3.448 df: p 0.200 and 0.00251. Holm, 3 tests, smallest first:
+    # 2.55e-04 x 3 = 7.66e-04, 0.00251 x 2 = 0.00502, 0.200 x 1 = 0.200.
+    family = holm_adjusted({"a vs b": compare(a, b), "a vs c": compare(a, c), "c vs b": compare(c, b)})
+    assert {label: f["p_value"] for label, f in family.items()} == pytest.approx(
+        {"a vs b": 2.5522e-4, "a vs c": 0.20017, "c vs b": 0.0025104}, rel=1e-4)
+    assert {label: f["p_adjusted"] for label, f in family.items()} == pytest.approx(
+        {"a vs b": 7.6565e-4, "a vs c": 0.20017, "c vs b": 0.0050207}, rel=1e-4)
+    assert [f["verdict"] for f in family.values()] == ["better", "no significant difference", "better"]
+    # At alpha 0.004 the raw p of c vs b (0.00251) passes, the adjusted one (0.00502) does not.
+    strict = holm_adjusted({"a vs b": compare(a, b, alpha=0.004), "a vs c": compare(a, c, alpha=0.004),
+                            "c vs b": compare(c, b, alpha=0.004)})
+    assert strict["c vs b"]["verdict"] == "no significant difference"
+    assert compare(c, b, alpha=0.004)["verdict"] == "better"
+
+
+def test_calibration_is_compared_across_seeds_lower_is_better():
+    # Stage 5 more sure of what it gets right (0.95) and less of what it gets wrong (0.3) than Stage 4.
+    good = runs("stage5", {0: 90, 1: 91, 2: 92}, confidence=(0.95, 0.3))
+    poor = runs("stage4", {0: 90, 1: 91, 2: 92}, confidence=(0.9, 0.6))
+    # ECE per seed (0.05 k + 0.3 (N - k)) / N: 0.075, 0.0725, 0.07 against 0.15, 0.145, 0.14: -0.0725 mean
+    c = compare_calibration(good, poor)
+    assert c["welch"]["difference"] == pytest.approx(-0.0725)
+    assert c["verdict"] == "lower"
+    assert compare_calibration(poor, good)["verdict"] == "higher"
+    assert compare_calibration(poor, poor)["verdict"] == "no significant difference"
+    one = compare_calibration(runs("x", {0: 90}), runs("y", {0: 80}))
+    assert one["verdict"] is None and one["detectable"] is None
 
 
 @pytest.fixture
 def figures(monkeypatch):
-    """The figure the section draws, recorded instead of drawn: (curves, path, title) per call."""
-    calls = []
+    """The validation-curve figure the section draws, recorded instead of drawn: (curves, path, title) per
+    call; the reliability diagrams' calls go to figures.reliability, (bins, reference, path, title)."""
+    class Calls(list):
+        reliability: list
+
+    calls = Calls()
+    calls.reliability = []
     monkeypatch.setattr(report_resnet.plots, "epoch_curves", lambda *args: calls.append(args))
+    monkeypatch.setattr(report_resnet.plots, "reliability", lambda *args: calls.reliability.append(args))
     return calls
 
 
@@ -185,46 +257,82 @@ def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cut
 # MixUp ablation is 10 below (MixUp helps), the Cutout ablation is within noise (+0.67, interval [-2.45, +3.79]).
 # Every interval is 100 x (difference +- t(0.975, df) x se) as in HALF (+-2.27 points) where both sides have
 # std 0.01; with the Cutout ablation's std 0.01528, df = 3.448 and the half-width is 3.11 points.
-# McNemar p: 30 / 0 discordant images -> 2 / 2^30 = 1.86e-09; 45 / 0 -> 5.68e-14; 28 / 0 -> 7.45e-09;
-# 0 / 15 -> 6.1e-05; 3 / 1 -> 0.625; none -> 1.
+# Welch p: +-10 points -> t = 12.25 on 4 df, p 2.55e-04; +15 -> 5.17e-05; +-5 -> 0.0036; +9.33 (3.448 df)
+# -> 0.00172; +0.67 -> 0.567. Holm over the 6 ablation comparisons, smallest first: 5.17e-05 x 6 = 3.1e-04,
+# 2.55e-04 x 5 = 0.00128, 0.00172 x 4 = 0.0069, 0.0036 x 3 = 0.0108, 0.567 x 2 -> 1, 1.
+# Detectable: (t(0.975, 4) + t(0.8, 4)) x 0.0081650 = 3.04 points; on 3.448 df with se 0.010541, 4.13.
+# ECE: k of 100 right at confidence 0.9, the rest at 0.6 -> (0.1 k + 0.6 (100 - k)) / 100 = 0.6 - 0.005 k:
+# Stage 4 19.5% (k 80..82), Stage 5 14.5%; Welch on those is Welch on accuracy x 0.5 (same p).
 SECTION = """\
 ## Stage 5: SE-ResNet-18 + MixUp + Cutout
 
 Stage 4's ResNet-18 and recipe with squeeze-and-excitation in every block (reduction 16), MixUp and Cutout; \
 11,263,042 parameters (+89,080 for SE). Recipe: SGD lr 0.1, momentum 0.9, weight decay 0.0005, batch 128, cosine \
 schedule over 2 epochs; augmentation: random crop (pad 4), horizontal flip, Cutout 16px, MixUp alpha 1. Each \
-ablation turns one component off. Same seeds as Stage 4 (0, 1, 2).
+ablation turns one component off. Same seeds as Stage 4 (0, 1, 2); each run trains on the first 2,000 of the \
+45,000 images of the training split; the 5,000-image validation split is held out for the curves (nothing is \
+chosen on it).
 
-| configuration        | SE    | MixUp   | Cutout   |     params | train acc                 | test acc                  |
-|:---------------------|:------|:--------|:---------|-----------:|:--------------------------|:--------------------------|
-| stage4 (ResNet-18)   | False | False   | False    | 11,173,962 | 83.00% +- 1.00% (3 seeds) | 81.00% +- 1.00% (3 seeds) |
-| stage5 (all on)      | True  | True    | True     | 11,263,042 | 93.00% +- 1.00% (3 seeds) | 91.00% +- 1.00% (3 seeds) |
-| no_se (ablation)     | False | True    | True     | 11,173,962 | 98.00% +- 1.00% (3 seeds) | 96.00% +- 1.00% (3 seeds) |
-| no_mixup (ablation)  | True  | False   | True     | 11,263,042 | 83.00% +- 1.00% (3 seeds) | 81.00% +- 1.00% (3 seeds) |
-| no_cutout (ablation) | True  | True    | False    | 11,263,042 | 92.33% +- 1.53% (3 seeds) | 90.33% +- 1.53% (3 seeds) |
+| configuration        | SE    | MixUp   | Cutout   | params     | train acc                 | test acc                  | test ECE                  | test NLL   |
+|:---------------------|:------|:--------|:---------|:-----------|:--------------------------|:--------------------------|:--------------------------|:-----------|
+| stage4 (ResNet-18)   | False | False   | False    | 11,173,962 | 83.00% +- 1.00% (3 seeds) | 81.00% +- 1.00% (3 seeds) | 19.50% +- 0.50% (3 seeds) | 1.190      |
+| stage5 (all on)      | True  | True    | True     | 11,263,042 | 93.00% +- 1.00% (3 seeds) | 91.00% +- 1.00% (3 seeds) | 14.50% +- 0.50% (3 seeds) | 1.090      |
+| no_se (ablation)     | False | True    | True     | 11,173,962 | 98.00% +- 1.00% (3 seeds) | 96.00% +- 1.00% (3 seeds) | 12.00% +- 0.50% (3 seeds) | 1.040      |
+| no_mixup (ablation)  | True  | False   | True     | 11,263,042 | 83.00% +- 1.00% (3 seeds) | 81.00% +- 1.00% (3 seeds) | 19.50% +- 0.50% (3 seeds) | 1.190      |
+| no_cutout (ablation) | True  | True    | False    | 11,263,042 | 92.33% +- 1.53% (3 seeds) | 90.33% +- 1.53% (3 seeds) | 14.83% +- 0.76% (3 seeds) | 1.097      |
 
-| comparison (A vs B)   | A - B (points)   | 95% CI (points)   | McNemar p   | images only A / only B gets right   | A is                      |
-|:----------------------|:-----------------|:------------------|:------------|:------------------------------------|:--------------------------|
-| stage5 vs stage4      | +10.00           | [+7.73, +12.27]   | 1.86e-09    | 30 / 0                              | better                    |
-| no_se vs stage4       | +15.00           | [+12.73, +17.27]  | 5.68e-14    | 45 / 0                              | better                    |
-| no_mixup vs stage4    | +0.00            | [-2.27, +2.27]    | 1           | 0 / 0                               | no significant difference |
-| no_cutout vs stage4   | +9.33            | [+6.21, +12.45]   | 7.45e-09    | 28 / 0                              | better                    |
-| stage5 vs no_se       | -5.00            | [-7.27, -2.73]    | 6.1e-05     | 0 / 15                              | worse                     |
-| stage5 vs no_mixup    | +10.00           | [+7.73, +12.27]   | 1.86e-09    | 30 / 0                              | better                    |
-| stage5 vs no_cutout   | +0.67            | [-2.45, +3.79]    | 0.625       | 3 / 1                               | no significant difference |
+| comparison (A vs B)   | A - B (points)   | 95% CI (points)   | test   | p        | Holm p    | detectable (points)   | images only A / only B gets right   | A is                      |
+|:----------------------|:-----------------|:------------------|:-------|:---------|:----------|:----------------------|:------------------------------------|:--------------------------|
+| stage5 vs stage4      | +10.00           | [+7.73, +12.27]   | Welch  | 0.000255 | (primary) | 3.04                  | 30 / 0                              | better                    |
+| no_se vs stage4       | +15.00           | [+12.73, +17.27]  | Welch  | 5.17e-05 | 0.00031   | 3.04                  | 45 / 0                              | better                    |
+| no_mixup vs stage4    | +0.00            | [-2.27, +2.27]    | Welch  | 1        | 1         | 3.04                  | 0 / 0                               | no significant difference |
+| no_cutout vs stage4   | +9.33            | [+6.21, +12.45]   | Welch  | 0.00172  | 0.0069    | 4.13                  | 28 / 0                              | better                    |
+| stage5 vs no_se       | -5.00            | [-7.27, -2.73]    | Welch  | 0.0036   | 0.0108    | 3.04                  | 0 / 15                              | worse                     |
+| stage5 vs no_mixup    | +10.00           | [+7.73, +12.27]   | Welch  | 0.000255 | 0.00128   | 3.04                  | 30 / 0                              | better                    |
+| stage5 vs no_cutout   | +0.67            | [-2.45, +3.79]    | Welch  | 0.567    | 1         | 4.13                  | 3 / 1                               | no significant difference |
 
-Stage 5 against Stage 4: +10.00 points, **better** (Welch 95% CI): Stage 5 beats the Stage 4 reproduction, across 3 seeds.
-- se: hurts (the ablation beats the full model); -5.00 points for the full model (Welch 95% CI).
-- mixup: helps (the full model beats the ablation); +10.00 points for the full model (Welch 95% CI).
-- cutout: has no significant effect; +0.67 points for the full model (Welch 95% CI).
+**Primary test**, Stage 5 against Stage 4: +10.00 points, **better** (Welch t test across seeds, p 0.000255 at \
+alpha 0.05): Stage 5 beats the Stage 4 reproduction, across 3 seeds.
 
-How to read this: the CI is Welch's 95% interval on the difference of mean test accuracy over seeds (it needs at \
-least two seeds per configuration, with some spread); McNemar's exact test compares the two configurations image \
-by image on the same test images, pooled over matched seeds (seeds share the test images, so pooling overstates \
-independence). The verdict uses the CI when there is one, else McNemar at p < 0.05. Training accuracy under MixUp \
-is measured against each mixed image's dominant label.
+Ablations (the other 6 comparisons, one family: verdicts on Holm-adjusted p values):
+- se: hurts (the ablation beats the full model); -5.00 points for the full model (Welch t test across seeds, Holm \
+p 0.0108).
+- mixup: helps (the full model beats the ablation); +10.00 points for the full model (Welch t test across seeds, \
+Holm p 0.00128).
+- cutout: has no significant effect; +0.67 points for the full model (Welch t test across seeds, Holm p 1); with \
+this design only a difference of about 4.13 points or more across seeds would be found with probability 0.8.
+
+How to read this: one significance level, alpha = 0.05, drives every interval (95%) and test. Welch's t test \
+compares mean test accuracy over seeds (it needs at least two seeds per configuration, with some spread); \
+McNemar's exact test compares two configurations image by image on the same test images, pooled over matched seeds \
+(seeds share the test images, so pooling overstates independence). A verdict rests on Welch's test when it has a \
+variance, else on McNemar's. The primary test is Stage 5 against Stage 4, unadjusted; the ablation comparisons are \
+one family of 6, their p values Holm-adjusted (the Holm p column; their intervals are not adjusted). "Detectable" \
+is the smallest true difference the design would find with probability 0.8 at alpha 0.05 (before the Holm \
+adjustment, which raises it): across seeds from the observed seed spread and the number of seeds, or, with one \
+seed, between the two trained models on these images. Training accuracy under MixUp is measured against each mixed \
+image's dominant label.
 
 ![Stages 4 and 5](figures/stage5_ablations.png)
+
+### Calibration
+
+Expected calibration error (ECE, 15 equal-width confidence bins) of each configuration's test predictions against \
+Stage 4's, with the statistics accuracy gets across seeds (MixUp is known to give better-calibrated models: \
+Thulasidasan et al., 2019):
+
+- stage5 vs stage4: ECE 14.50% +- 0.50% (3 seeds) against 19.50% +- 0.50% (3 seeds), -5.00 points, 95% CI [-6.13, \
+-3.87], Welch p 0.000255: **lower** calibration error than Stage 4; detectable across seeds: about 1.52 points.
+- no_se vs stage4: ECE 12.00% +- 0.50% (3 seeds) against 19.50% +- 0.50% (3 seeds), -7.50 points, 95% CI [-8.63, \
+-6.37], Welch p 5.17e-05: **lower** calibration error than Stage 4; detectable across seeds: about 1.52 points.
+- no_mixup vs stage4: ECE 19.50% +- 0.50% (3 seeds) against 19.50% +- 0.50% (3 seeds), +0.00 points, 95% CI \
+[-1.13, +1.13], Welch p 1: **no significant difference** in calibration error; detectable across seeds: about 1.52 \
+points.
+- no_cutout vs stage4: ECE 14.83% +- 0.76% (3 seeds) against 19.50% +- 0.50% (3 seeds), -4.67 points, 95% CI \
+[-6.23, -3.11], Welch p 0.00172: **lower** calibration error than Stage 4; detectable across seeds: about 2.07 \
+points.
+
+![Reliability diagrams](figures/stage45_reliability.png)
 """
 
 
@@ -240,6 +348,30 @@ def test_the_stage5_section_states_each_verdict_across_seeds(figures):
                              "no_mixup": [0.71, 0.79], "no_cutout": [0.71 + 0.28 / 3, 0.79 + 0.28 / 3]},
                             index=pd.Index([1, 2], name="epoch"))
     pd.testing.assert_frame_equal(curves, expected)
+    # Reliability pooled over seeds: Stage 4 gets 80 + 81 + 82 = 243 of 300 right, all at 0.9 (bin 13), and
+    # 57 wrong at 0.6 (bin 8: a confidence on the edge 9/15 belongs to the lower bin).
+    [(bins, reference, path, title)] = figures.reliability
+    assert (reference, str(path)) == ("stage4", "reports/figures/stage45_reliability.png")
+    assert title == "Reliability of the test predictions, pooled over seeds (quick profile)"
+    stage4_bins = bins[bins["configuration"] == "stage4"]
+    assert stage4_bins[["bin", "images"]].values.tolist() == [[8, 57], [13, 243]]
+    assert stage4_bins[["accuracy", "confidence"]].to_numpy() == pytest.approx(np.array([[0.0, 0.6], [1.0, 0.9]]))
+    assert sorted(bins["configuration"].unique()) == ["no_cutout", "no_mixup", "no_se", "stage4", "stage5"]
+
+
+def test_runs_trained_on_the_validation_split_have_no_curves_and_the_report_says_what_they_trained_on(figures):
+    flags = {"train_on_validation": True}
+    stage4 = runs("stage4", {0: 80, 1: 81, 2: 82}, se=None, mixup=0.0, cutout=0, params=RESNET18, **flags)
+    stage5 = runs("stage5", {0: 90, 1: 91, 2: 92}, **flags)
+    ablations = {"no_se": runs("stage5_ablations/no_se", {0: 95, 1: 96, 2: 97}, se=None, params=RESNET18, **flags)}
+    assert not stage4.validated and stage4.summary["final_val_accuracy"] is None
+    lines = stage5_section(stage4, stage5, ablations)
+    everything = ("all 50,000 training images (the training and validation splits together, as the published recipe "
+                  "does; never a test image), so there is no validation curve")
+    assert lines[2].endswith(f"Same seeds as Stage 4 (0, 1, 2); each run trains on {everything}.")
+    assert f"No validation curves: every Stage 4/5 run trained on its validation split (each trains on {everything})." \
+        in lines
+    assert figures == [] and len(figures.reliability) == 1  # no curve figure; the reliability diagrams still
 
 
 def test_a_worse_stage5_is_never_called_better(figures):
@@ -247,9 +379,10 @@ def test_a_worse_stage5_is_never_called_better(figures):
     stage4, stage5, ablations = stage5_study({0: 90, 1: 91, 2: 92}, {0: 80, 1: 81, 2: 82}, {0: 95, 1: 96, 2: 97},
                                              {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
     lines = stage5_section(stage4, stage5, ablations)
-    assert ("Stage 5 against Stage 4: -10.00 points, **worse** (Welch 95% CI): the data do not support the claim "
-            "that Stage 5 beats the Stage 4 reproduction.") in lines
-    assert "| stage5 vs stage4      | -10.00           | [-12.27, -7.73]   | 1.86e-09    | 0 / 30" in "\n".join(lines)
+    assert ("**Primary test**, Stage 5 against Stage 4: -10.00 points, **worse** (Welch t test across seeds, p 0.000255 "
+            "at alpha 0.05): the data do not support the claim that Stage 5 beats the Stage 4 reproduction.") in lines
+    assert "| stage5 vs stage4      | -10.00           | [-12.27, -7.73]   | Welch  | 0.000255 | (primary) |" \
+        in "\n".join(lines)
 
 
 def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(figures):
@@ -259,20 +392,29 @@ def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(fi
     lines = stage5_section(stage4, stage5, ablations)
     mcnemar = "McNemar (exact, pooled over matched seeds)"
     caveat = "one seed each: a difference between trained models, not yet a component effect"
-    assert (f"Stage 5 against Stage 4: +10.00 points, **better** ({mcnemar}): Stage 5's trained models beat Stage 4's "
+    assert (f"**Primary test**, Stage 5 against Stage 4: +10.00 points, **better** ({mcnemar}, p 0.00195 at alpha "
+            f"0.05): Stage 5's trained models beat Stage 4's "
             f"on these test images, but without a Welch interval (one seed each) seed-to-seed variation is not "
             f"accounted for, so this does not establish that the Stage 5 recipe is better (more seeds, as in the full "
             f"profile, would).") in lines
-    assert lines[-8:-5] == [
+    # Holm over the six McNemar p values (see the table test): the SE and MixUp comparisons 0.00195 -> 0.00977.
+    # Detectable on 100 images: (1.959964 + 0.841621) sqrt(discordant) / 100 -> 1 discordant image: 2.80 points.
+    ablation_lines = [line for line in lines if line.startswith("- ")]
+    assert ablation_lines[:3] == [
         f"- se: the ablation without it scored higher than the full model ({caveat}); -10.00 points for the full "
-        f"model ({mcnemar}).",
+        f"model ({mcnemar}, Holm p 0.00977).",
         f"- mixup: the full model scored higher than the ablation without it ({caveat}); +10.00 points for the full "
-        f"model ({mcnemar}).",
+        f"model ({mcnemar}, Holm p 0.00977).",
         f"- cutout: no significant difference between the two models ({caveat}); +1.00 points for the full model "
-        f"({mcnemar}).",
+        f"({mcnemar}, Holm p 1); with this design only a difference of about 2.80 points or more between these two "
+        f"trained models on these test images would be found with probability 0.8.",
     ]
-    assert "| stage5 vs stage4      | +10.00           | n/a (one seed each) | 0.00195     | 10 / 0" in "\n".join(lines)
-    assert "Same seeds as Stage 4 (0)." in lines[2]
+    assert "| stage5 vs stage4      | +10.00           | n/a (one seed each) | McNemar | 0.00195  | (primary) | 8.86 " \
+        in "\n".join(lines)
+    assert "Same seeds as Stage 4 (0);" in lines[2]
+    # One seed: calibration has no interval and no verdict. ECE 0.6 - 0.005 k: 15% for Stage 5, 20% for Stage 4.
+    assert ablation_lines[3] == ("- stage5 vs stage4: ECE 15.00% (1 seed) against 20.00% (1 seed), -5.00 points; no "
+                                 "interval (one seed each): ECE has no per-image test, so no verdict.")
 
 
 def test_seeds_without_spread_give_no_interval_and_say_why(figures):
@@ -280,9 +422,26 @@ def test_seeds_without_spread_give_no_interval_and_say_why(figures):
     stage4, stage5, ablations = stage5_study({0: 80, 1: 80}, {0: 90, 1: 90}, {0: 90, 1: 90}, {0: 80, 1: 80},
                                              {0: 90, 1: 90})
     lines = stage5_section(stage4, stage5, ablations)
-    assert any(line.startswith("Stage 5 against Stage 4: +10.00 points, **better** (McNemar") and
+    assert any(line.startswith("**Primary test**, Stage 5 against Stage 4: +10.00 points, **better** (McNemar") and
                "without a Welch interval (no spread across seeds)" in line for line in lines)
     assert "| stage5 vs stage4      | +10.00           | n/a (no spread across seeds) |" in "\n".join(lines)
     assert ("- se: no significant difference between the two models (no spread across seeds: a difference between "
             "trained models, not yet a component effect); +0.00 points for the full model (McNemar (exact, pooled "
-            "over matched seeds)).") in lines
+            "over matched seeds), Holm p 1); the design gives no estimate of the difference it could detect.") in lines
+
+
+def test_runs_restored_without_their_timing_file_are_reported_with_timings_not_recorded(monkeypatch):
+    monkeypatch.setattr(report_resnet.plots, "seed_curves", lambda *args: None)
+    restored = runs("stage4", {0: 80, 1: 81}, se=None, mixup=0.0, cutout=0, params=RESNET18, timed=False)
+    s = restored.summary
+    assert s["train_seconds"] is None and s["peak_memory_bytes"] is None and s["provenance"]["hardware"] is None
+    assert restored.histories[0]["epoch_seconds"].isna().all()
+    lines = report_resnet.stage4_section(restored)
+    assert any(line.startswith("Training time not recorded: at least one of these runs was restored from a DVC "
+                               "cache or remote, which keeps no timings (cpu; eager, not compiled).") for line in lines)
+    assert "| not recorded |" in "\n".join(lines).replace("| not recorded   |", "| not recorded |")
+    timed = runs("stage4", {0: 80, 1: 81}, se=None, mixup=0.0, cutout=0, params=RESNET18)
+    # means over seeds 0 and 1: 100.5 s (100 printed), 50.25 s per epoch, 40.5 images/s (40 printed)
+    assert any(line.startswith("Training took 100 s per run (50.2 s per epoch; 40 images/s after the first epoch's "
+                               "warm-up; evaluation excluded) on a test CPU (cpu; eager, not compiled).")
+               for line in report_resnet.stage4_section(timed))

@@ -188,7 +188,9 @@ def test_every_params_key_is_read_by_a_stage_unless_it_cannot_change_a_result(st
     unread = {key for key in leaves(PARAMS) if stale_after(stages, baseline, key, "changed") == {"check_params"}}
     assert unread == {key for key in leaves(PARAMS)
                       if key.split(".")[0] == "runtime" or set(key.split(".")[1:]) & set(INACTIVE)}
-    assert {"runtime.compile", f"stage1.{INACTIVE[0]}", f"stage4.{INACTIVE[0]}"} <= unread
+    assert {"runtime.compile", f"stage1.{INACTIVE[0]}", *(f"stage4.{p}.epochs" for p in INACTIVE if p != "full")} <= unread
+    if ACTIVE != "full":  # the full profile's one override: Stages 4-5 train on the validation split too
+        assert "stage4.full.train_on_validation" in unread
 
 
 MODULES = sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / PKG).rglob("*.py"))

@@ -1,9 +1,12 @@
 """Stage 5 against Stage 4 and against its own ablations, with uncertainty, from the runs' files.
 
 A configuration is its runs over seeds (runs/<name>/seed_<s>/: results, info, history and test
-predictions), with their mean and spread. Two configurations are compared by Welch's t interval on their
-per-seed test accuracies and by the exact McNemar test on per-image correctness of matched seeds (same
-seed, same test images); stats.verdict turns those into "better", "worse" or "no significant difference".
+predictions with their confidence), with their mean and spread. Two configurations are compared by
+Welch's t test on their per-seed test accuracies (with its interval) and by the exact McNemar test on
+per-image correctness of matched seeds (same seed, same test images); the decisive test (stats.
+decisive_test) gives "better", "worse" or "no significant difference" at one significance level, and the
+smallest difference the design could detect. A family of comparisons is Holm-adjusted (holm_adjusted).
+Calibration (expected calibration error) is compared across seeds the same way (compare_calibration).
 """
 from __future__ import annotations
 
@@ -14,11 +17,13 @@ import pandas as pd
 
 from ..core.errors import StudyError
 from . import runs as run_files
-from .stats import pooled_mcnemar, summarize, verdict, welch_difference
+from .calibration import expected_calibration_error
+from .stats import (WELCH_BASIS, decisive_test, detectable_across_seeds, detectable_on_images, holm,
+                    pooled_mcnemar, summarize, verdict, welch_difference)
 
 # Results summarised over seeds as {"n", "mean", "std"}.
-SUMMARISED = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "train_seconds",
-              "images_per_second")
+SUMMARISED = ("test_accuracy", "test_loss", "test_ece", "test_nll", "final_val_accuracy", "final_train_accuracy",
+              "train_seconds", "images_per_second")
 # The same for every seed of a configuration: taken from its first seed.
 SHARED = ("params", "flops_per_image", "epochs", "train_images", "test_images", "peak_memory_bytes",
           "peak_memory_kind", "compiled", "compile", "runtime")
@@ -30,40 +35,89 @@ class SeededRuns:
     summary: dict  # SUMMARISED over seeds, SHARED, seeds, provenance and config (the seed left out)
     accuracy: dict[int, float]  # seed -> test accuracy
     correct: dict[int, np.ndarray]  # seed -> bool [test images], prediction == label
+    confidence: dict[int, np.ndarray] = field(default_factory=dict)  # seed -> [test images], softmax of the prediction
     per_seed: dict[int, dict] = field(default_factory=dict)  # seed -> that run's record (results + info)
     histories: dict[int, pd.DataFrame] = field(default_factory=dict)  # seed -> per-epoch history
 
     @classmethod
     def load(cls, name: str, seeds: list[int]) -> "SeededRuns":
         """Every file of the configuration's runs, each read once."""
-        per_seed, correct, histories = {}, {}, {}
+        per_seed, correct, confidence, histories = {}, {}, {}, {}
         for seed in seeds:
             run = f"{name}/seed_{seed}"
             per_seed[seed] = run_files.read_run(run)
             predictions = run_files.predictions(run)
             correct[seed] = (predictions["actual"] == predictions["predicted"]).to_numpy()
+            if "confidence" not in predictions:
+                raise StudyError(f"{run_files.files(run).predictions}: no confidence column (written by an older "
+                                 f"version); rerun the stage (dvc repro -f) to measure calibration")
+            confidence[seed] = predictions["confidence"].to_numpy()
             histories[seed] = run_files.history(run)
+        for seed, m in per_seed.items():  # calibration, from the test predictions
+            m["test_ece"] = expected_calibration_error(confidence[seed], correct[seed])
+            m["test_nll"] = m["test_loss"]  # mean cross-entropy of the true class, no label smoothing
         first = per_seed[seeds[0]]
         summary = {
             "run": name, "seeds": list(seeds),
-            **{key: summarize([m[key] for m in per_seed.values()]) for key in SUMMARISED},
+            **{key: _summarize_all([m[key] for m in per_seed.values()]) for key in SUMMARISED},
             **{key: first[key] for key in SHARED},
             "provenance": {k: v for k, v in first["provenance"].items() if k != "seed"},
             "config": {"model": first["config"]["model"],
                        "train": {k: v for k, v in first["config"]["train"].items() if k != "seed"}},
         }
         accuracy = {seed: m["test_accuracy"] for seed, m in per_seed.items()}
-        return cls(name, summary, accuracy, correct, per_seed, histories)
+        return cls(name, summary, accuracy, correct, confidence, per_seed, histories)
+
+    @property
+    def ece(self) -> dict[int, float]:
+        """seed -> expected calibration error of its test predictions."""
+        return {seed: m["test_ece"] for seed, m in self.per_seed.items()}
+
+    @property
+    def validated(self) -> bool:
+        """Whether the runs kept a validation split (not so when they trained on it: train_on_validation)."""
+        return self.summary["final_val_accuracy"] is not None
 
 
-def compare(a: SeededRuns, b: SeededRuns, confidence: float = 0.95) -> dict:
-    """A against B: difference of mean test accuracy with its Welch CI, pooled McNemar over the seeds
-    both have, and the verdict for A ("better" = A is better)."""
-    welch = welch_difference(list(a.accuracy.values()), list(b.accuracy.values()), confidence)
+def _summarize_all(values: list) -> dict | None:
+    """summarize(values), or None when a run has no such value (no validation split: final_val_accuracy)."""
+    return None if any(v is None for v in values) else summarize(values)
+
+
+def compare(a: SeededRuns, b: SeededRuns, alpha: float = 0.05, power: float = 0.8) -> dict:
+    """A against B: difference of mean test accuracy with its Welch (1 - alpha) interval, pooled McNemar
+    over the seeds both have, the decisive test's p value, the smallest difference it could detect with
+    probability `power`, and the verdict for A at `alpha` ("better" = A is better)."""
+    welch = welch_difference(list(a.accuracy.values()), list(b.accuracy.values()), confidence=1 - alpha)
     matched = sorted(set(a.correct) & set(b.correct))
     if not matched or any(len(a.correct[s]) != len(b.correct[s]) for s in matched):
         raise StudyError(f"{a.name} and {b.name} were not run on the same seeds and test images; rerun both "
                          f"with the current params (dvc repro)")
     paired = pooled_mcnemar([(a.correct[s], b.correct[s]) for s in matched])
-    word, basis = verdict(welch, paired)
-    return {"a": a.name, "b": b.name, "welch": welch, "mcnemar": paired, "verdict": word, "basis": basis}
+    basis, p_value, a_ahead = decisive_test(welch, paired)
+    detectable = (detectable_across_seeds(welch, alpha, power) if basis == WELCH_BASIS
+                  else detectable_on_images(paired, alpha, power))
+    return {"a": a.name, "b": b.name, "welch": welch, "mcnemar": paired, "basis": basis, "p_value": p_value,
+            "p_adjusted": p_value, "a_ahead": a_ahead, "alpha": alpha, "power": power, "detectable": detectable,
+            "verdict": verdict(p_value, a_ahead, alpha)}
+
+
+def holm_adjusted(family: dict[str, dict]) -> dict[str, dict]:
+    """The comparisons of one family with their p values Holm-adjusted together (p_adjusted; p_value
+    stays the raw one) and the verdicts the adjusted p values give."""
+    adjusted = holm([c["p_value"] for c in family.values()])
+    return {label: {**c, "p_adjusted": p, "verdict": verdict(p, c["a_ahead"], c["alpha"])}
+            for (label, c), p in zip(family.items(), adjusted)}
+
+
+def compare_calibration(a: SeededRuns, b: SeededRuns, alpha: float = 0.05, power: float = 0.8) -> dict:
+    """A's expected calibration error against B's, with the statistics accuracy gets across seeds: Welch
+    difference, (1 - alpha) interval, p value, smallest detectable difference. "lower" = A is better
+    calibrated; verdict None without a Welch variance (one seed a side): ECE has no per-image test."""
+    welch = welch_difference(list(a.ece.values()), list(b.ece.values()), confidence=1 - alpha)
+    word = None
+    if welch["p_value"] is not None:  # the accuracy verdict's "better" means a larger value: here a higher ECE
+        word = {"better": "higher", "worse": "lower"}.get(verdict(welch["p_value"], welch["difference"] > 0, alpha),
+                                                          "no significant difference")
+    return {"a": a.name, "b": b.name, "welch": welch, "alpha": alpha,
+            "detectable": detectable_across_seeds(welch, alpha, power), "verdict": word}

@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..core.errors import StudyError
 from ..core.fileio import read_json
-from ..training.runs import RunFiles
+from ..training.runs import TIMING_KEYS, RunFiles
 
 # What the analysis stages write for git: results (`dvc metrics`) and tables (`dvc plots`).
 METRICS, PLOTS = Path("metrics"), Path("plots")
@@ -23,19 +23,31 @@ def exists(run: str) -> bool:
     return files(run).results.is_file()
 
 
+def timing(run: str) -> dict:
+    """The run's timing.json: TIMING_KEYS and provenance's machine and commit. A run restored from a DVC
+    cache or remote has none (DVC ignores the file): then every value is None, "not recorded"."""
+    path = files(run).timing
+    if path.is_file():
+        return read_json(path)
+    return {**dict.fromkeys(TIMING_KEYS), "provenance": {"hardware": None, "git_commit": None, "git_dirty": None}}
+
+
 def read_run(run: str) -> dict:
-    """Results and info of one run, with its name: everything a table or sentence about it needs."""
+    """Results, info and timing of one run, with its name: everything a table or sentence about it needs
+    (timings None where the run carries none, see timing())."""
     f = files(run)
     if not f.results.is_file():
         raise StudyError(f"{f.folder}: no finished run (results.json missing); run `dvc repro` to train it")
-    return {**read_json(f.results), **read_json(f.info)}
+    info, times = read_json(f.info), timing(run)
+    return {**read_json(f.results), **info, **times, "provenance": {**info["provenance"], **times["provenance"]}}
 
 
 def history(run: str, timed: bool = True) -> pd.DataFrame:
-    """The run's per-epoch history; `timed`: with each epoch's seconds (from info.json) as `epoch_seconds`."""
+    """The run's per-epoch history; `timed`: with each epoch's seconds (from timing.json; NaN where not
+    recorded) as `epoch_seconds`."""
     table = pd.read_csv(files(run).history)
     if timed:
-        table["epoch_seconds"] = read_json(files(run).info)["epoch_seconds"]
+        table["epoch_seconds"] = pd.Series(timing(run)["epoch_seconds"], index=table.index, dtype=float)
     return table
 
 

@@ -1,19 +1,21 @@
 """Stages 4 and 5's analysis, from runs/stage4/, runs/stage5/ and runs/stage5_ablations/<name>/ (one
-folder per seed): each configuration's results over seeds (mean, std), Stage 5 against Stage 4 and the
-full model against each ablation (Welch interval, McNemar), into metrics/stage4.json and
-metrics/stage5.json; and the tables `dvc plots` draws (mean validation curves, test accuracies, and every
-seed's Stage 4 test predictions for the confusion matrix)."""
+folder per seed): each configuration's results over seeds (mean, std; accuracy, calibration), Stage 5
+against Stage 4 (the primary test) and the ablation comparisons (Holm-adjusted as one family), into
+metrics/stage4.json and metrics/stage5.json; and the tables `dvc plots` draws (mean validation curves,
+test accuracies, reliability bins, and every seed's Stage 4 test predictions for the confusion matrix)."""
 from __future__ import annotations
 
 import pandas as pd
 
-from ..core.config import Params
+from ..core.config import Params, StatisticsConfig
 from ..core.fileio import write_csv, write_json
 from ..experiments import stage4, stage5
-from .comparisons import SeededRuns, compare
+from .calibration import pooled_reliability, reliability_bins
+from .comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
 from .runs import METRICS, PLOTS, predictions
 
-SUMMARY_METRICS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy")
+SUMMARY_METRICS = ("test_accuracy", "test_loss", "test_ece", "test_nll", "final_val_accuracy", "final_train_accuracy")
+PRIMARY = "stage5 vs stage4"  # the headline claim: tested alone, at the full significance level
 
 
 def stage4_runs(params: Params) -> SeededRuns:
@@ -27,44 +29,79 @@ def stage5_runs(params: Params) -> tuple[SeededRuns, dict[str, SeededRuns]]:
             {name: SeededRuns.load(stage5.run_name(name), seeds) for name in stage5.ABLATIONS})
 
 
-def comparisons(base: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns]) -> dict[str, dict]:
-    """Label -> compare(A, B): every configuration against Stage 4, then the full model against each
+def comparisons(base: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns],
+                statistics: StatisticsConfig = StatisticsConfig()) -> dict[str, dict]:
+    """Label -> compare(A, B). First the primary test, Stage 5 against Stage 4 (unadjusted); then the
+    ablation family, Holm-adjusted together: each ablation against Stage 4, and the full model against each
     ablation (A = the full model: "better" means the component the ablation removes helps)."""
-    out = {"stage5 vs stage4": compare(full, base)}
-    out |= {f"{name} vs stage4": compare(runs, base) for name, runs in ablations.items()}
-    out |= {f"stage5 vs {name}": compare(full, runs) for name, runs in ablations.items()}
-    return out
+    def test(a: SeededRuns, b: SeededRuns) -> dict:
+        return compare(a, b, statistics.alpha, statistics.power)
+
+    family = {f"{name} vs stage4": test(runs, base) for name, runs in ablations.items()}
+    family |= {f"stage5 vs {name}": test(full, runs) for name, runs in ablations.items()}
+    return {PRIMARY: test(full, base), **holm_adjusted(family)}
+
+
+def calibration_comparisons(base: SeededRuns, configs: dict[str, SeededRuns],
+                            statistics: StatisticsConfig = StatisticsConfig()) -> dict[str, dict]:
+    """Label -> compare_calibration(configuration, Stage 4), for each Stage 5 configuration."""
+    return {f"{label} vs stage4": compare_calibration(runs, base, statistics.alpha, statistics.power)
+            for label, runs in configs.items()}
+
+
+def reliability(configs: dict[str, SeededRuns]) -> pd.DataFrame:
+    """Every configuration's reliability bins, pooled over its seeds; a `configuration` column."""
+    return pd.concat([pooled_reliability([reliability_bins(runs.confidence[s], runs.correct[s]) for s in runs.correct])
+                      .assign(configuration=label) for label, runs in configs.items()], ignore_index=True)
 
 
 def mean_val_curves(configs: dict[str, SeededRuns]) -> pd.DataFrame:
-    """Validation accuracy per epoch, mean over seeds; one column per configuration, index epoch."""
+    """Validation accuracy per epoch, mean over seeds; one column per configuration, index epoch. A
+    configuration whose runs trained on the validation split has an empty (NaN) column: the table keeps
+    the columns `dvc plots` is declared with."""
     return pd.DataFrame({label: pd.concat([h.set_index("epoch")["val_acc"] for h in runs.histories.values()],
                                           axis=1).mean(axis=1)
                          for label, runs in configs.items()}).rename_axis("epoch")
 
 
 def _summary_metrics(runs: SeededRuns) -> dict:
-    """Mean and std over seeds of each result (std null for one seed), and the network's size."""
-    return {**{k: {"mean": runs.summary[k]["mean"], "std": runs.summary[k]["std"]} for k in SUMMARY_METRICS},
+    """Mean and std over seeds of each result (std null for one seed; a result the runs do not have, such as
+    validation accuracy without a validation split, null), each seed's accuracy and calibration, and the
+    network's size."""
+    return {**{k: runs.summary[k] and {"mean": runs.summary[k]["mean"], "std": runs.summary[k]["std"]}
+               for k in SUMMARY_METRICS},
+            "per_seed": {str(seed): {k: m[k] for k in ("test_accuracy", "test_ece", "test_nll")}
+                         for seed, m in runs.per_seed.items()},
             "params": runs.summary["params"], "flops_per_image": runs.summary["flops_per_image"]}
+
+
+def _comparison_metrics(c: dict) -> dict:
+    w = c["welch"]
+    return {"difference": w["difference"], "ci_low": w["ci_low"], "ci_high": w["ci_high"], "welch_p": w["p_value"],
+            "mcnemar_p": c["mcnemar"]["p_value"], "p": c["p_value"], "p_holm": c["p_adjusted"],
+            "detectable_difference": c["detectable"], "verdict": c["verdict"]}
 
 
 def write_outputs(params: Params) -> None:
     base = stage4_runs(params)
     full, ablations = stage5_runs(params)
-    write_json(METRICS / "stage4.json", {**_summary_metrics(base),
-                                         "per_seed_test_accuracy": {str(s): a for s, a in base.accuracy.items()}})
+    stats = params.statistics
+    write_json(METRICS / "stage4.json", _summary_metrics(base))
     configs = {"stage5": full, **ablations}
+    tests = comparisons(base, full, ablations, stats)
     write_json(METRICS / "stage5.json", {
         "configurations": {label: _summary_metrics(runs) for label, runs in configs.items()},
-        "comparisons": {label: {"difference": c["welch"]["difference"], "ci_low": c["welch"]["ci_low"],
+        "alpha": stats.alpha, "power": stats.power, "primary": PRIMARY,
+        "comparisons": {label: _comparison_metrics(c) for label, c in tests.items()},
+        "calibration": {label: {"ece_difference": c["welch"]["difference"], "ci_low": c["welch"]["ci_low"],
                                 "ci_high": c["welch"]["ci_high"], "welch_p": c["welch"]["p_value"],
-                                "mcnemar_p": c["mcnemar"]["p_value"], "verdict": c["verdict"]}
-                        for label, c in comparisons(base, full, ablations).items()}})
+                                "detectable_difference": c["detectable"], "verdict": c["verdict"]}
+                        for label, c in calibration_comparisons(base, configs, stats).items()}})
     everything = {"stage4": base, **configs}
     write_csv(PLOTS / "stage45" / "val_accuracy.csv", mean_val_curves(everything), index=True)
     write_csv(PLOTS / "stage45" / "test_accuracy.csv", pd.DataFrame([
         {"configuration": label, "test_accuracy": runs.summary["test_accuracy"]["mean"],
          "test_accuracy_std": runs.summary["test_accuracy"]["std"]} for label, runs in everything.items()]))
+    write_csv(PLOTS / "stage45" / "reliability.csv", reliability(everything))
     write_csv(PLOTS / "stage4" / "predictions.csv", pd.concat(
         [predictions(f"{stage4.STAGE}/seed_{seed}").assign(seed=seed) for seed in base.accuracy], ignore_index=True))

@@ -1,7 +1,10 @@
 """Small, pure statistics for comparing two training configurations A and B over seeds.
 
-Welch's t interval compares mean test accuracy across seeds; the exact McNemar test compares per-image
-correctness on the shared test set, for when there are too few seeds to estimate a variance.
+Welch's t test compares mean test accuracy across seeds; the exact McNemar test compares per-image
+correctness on the shared test set, for when there are too few seeds to estimate a variance. One
+significance level `alpha` drives both the interval (confidence 1 - alpha) and the tests; a family of
+comparisons is corrected with Holm's step-down adjustment; `detectable_difference` says how large a
+difference the design could find, so that "no significant difference" reads as what it is.
 """
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from typing import Sequence
 
 import numpy as np
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
-WELCH_BASIS = "Welch {pct:g}% CI"
+WELCH_BASIS = "Welch t test across seeds"
 MCNEMAR_BASIS = "McNemar (exact, pooled over matched seeds)"
 
 
@@ -31,10 +35,10 @@ def summarize(values: Sequence[float]) -> dict:
 def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> dict:
     """mean(a) - mean(b) with a two-sided Welch t confidence interval and p value.
 
-    Returns {"difference", "ci_low", "ci_high", "df", "p_value", "n_a", "n_b", "confidence"}; the
-    difference and interval are in the units of the inputs, df is the Welch–Satterthwaite degrees of
-    freedom. With fewer than 2 values on a side, or zero variance on both, there is no variance
-    estimate to build a t statistic from, so ci_low / ci_high / df / p_value are None.
+    Returns {"difference", "ci_low", "ci_high", "se", "df", "p_value", "n_a", "n_b", "confidence"}; the
+    difference, interval and standard error are in the units of the inputs, df is the Welch–Satterthwaite
+    degrees of freedom. With fewer than 2 values on a side, or zero variance on both, there is no variance
+    estimate to build a t statistic from, so ci_low / ci_high / se / df / p_value are None.
     """
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
@@ -43,6 +47,7 @@ def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float =
         "difference": sa["mean"] - sb["mean"],
         "ci_low": None,
         "ci_high": None,
+        "se": None,
         "df": None,
         "p_value": None,
         "n_a": sa["n"],
@@ -63,6 +68,7 @@ def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float =
     result.update(
         ci_low=result["difference"] - half,
         ci_high=result["difference"] + half,
+        se=se,
         df=float(df),
         # Two-sided: probability of a |t| at least this large under equal means.
         p_value=float(2 * stats.t.sf(abs(t_stat), df)),
@@ -118,24 +124,56 @@ def pooled_mcnemar(pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> dict:
     }
 
 
-def verdict(welch: dict, mcnemar_result: dict, alpha: float = 0.05) -> tuple[str, str]:
-    """(word, basis): is A "better", "worse" or "no significant difference" relative to B.
+def decisive_test(welch: dict, mcnemar_result: dict) -> tuple[str, float, bool]:
+    """(basis, p value, A ahead) of the test a verdict rests on: Welch's t test across seeds when it has a
+    variance estimate (>= 2 seeds a side with some spread), else exact McNemar on the pooled test images.
+    "A ahead": the mean difference is positive (Welch), or A alone gets more images right (McNemar)."""
+    if welch["p_value"] is not None:
+        return WELCH_BASIS, welch["p_value"], welch["difference"] > 0
+    return MCNEMAR_BASIS, mcnemar_result["p_value"], mcnemar_result["a_only"] > mcnemar_result["b_only"]
 
-    With a Welch interval (>= 2 seeds per side) the interval decides: it excludes 0 or it does not, at
-    the confidence it was built with (`alpha` is not used then). Otherwise the McNemar p value decides
-    at level `alpha`, and the direction comes from which model alone gets more images right.
-    """
-    if welch["ci_low"] is not None:
-        pct = 100 * welch.get("confidence", 0.95)
-        if welch["ci_low"] > 0:
-            word = "better"
-        elif welch["ci_high"] < 0:
-            word = "worse"
-        else:
-            word = "no significant difference"
-        return word, WELCH_BASIS.format(pct=round(pct, 6))
-    if mcnemar_result["p_value"] < alpha:
-        word = "better" if mcnemar_result["a_only"] > mcnemar_result["b_only"] else "worse"
-    else:
-        word = "no significant difference"
-    return word, MCNEMAR_BASIS
+
+def verdict(p_value: float, a_ahead: bool, alpha: float) -> str:
+    """Is A "better", "worse" or of "no significant difference" relative to B, at level `alpha`.
+
+    `p_value` is the decisive test's (Holm-adjusted within a family of comparisons). For Welch's test
+    p < alpha exactly when its (1 - alpha) interval excludes 0, so the verdict and the interval agree."""
+    _check_level("alpha", alpha)
+    if p_value >= alpha:
+        return "no significant difference"
+    return "better" if a_ahead else "worse"
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p values (family-wise error control), in the order given: the k-th
+    smallest of m is multiplied by m - k + 1, made non-decreasing in that order and capped at 1."""
+    if len(p_values) == 0:
+        return []
+    return [float(p) for p in multipletests(list(p_values), method="holm")[1]]
+
+
+def detectable_across_seeds(welch: dict, alpha: float, power: float) -> float | None:
+    """The smallest true difference of means that Welch's two-sided test at `alpha` would find with
+    probability `power`, from the observed seed spread and number of seeds: (t[1 - alpha/2, df] +
+    t[power, df]) * SE, in the units of the inputs. None without a variance estimate (one seed a side)."""
+    _check_level("power", power)
+    if welch["se"] is None:
+        return None
+    return float((stats.t.ppf(1 - alpha / 2, welch["df"]) + stats.t.ppf(power, welch["df"])) * welch["se"])
+
+
+def detectable_on_images(mcnemar_result: dict, alpha: float, power: float) -> float | None:
+    """The smallest accuracy difference between two trained models that McNemar's two-sided test at
+    `alpha` would find with probability `power` on these test images (normal approximation): (z[1 -
+    alpha/2] + z[power]) * sqrt(discordant) / n. A statement about the models, not about their recipes.
+    None when the models agree on every image (no discordant pair to scale by)."""
+    _check_level("power", power)
+    discordant = mcnemar_result["a_only"] + mcnemar_result["b_only"]
+    if discordant == 0:
+        return None
+    return float((stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power)) * math.sqrt(discordant) / mcnemar_result["n"])
+
+
+def _check_level(name: str, value: float) -> None:
+    if not 0.0 < value < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value}")

@@ -79,6 +79,10 @@ class TrainConfig(Section):
     # None: the whole test set. Only the quick/smoke profiles set it (ResNet-18 evaluates at ~100
     # images/s on a 2-core CPU); every run's results.json records how many test images it was measured on.
     test_subset: PositiveInt | None = None
+    # True: train on the training and validation splits together (all 50,000 CIFAR-10 training images, as
+    # the published recipe does; never a test image) and validate on nothing, so the run has no validation
+    # curve. For stages that select nothing on validation (Stages 4 and 5 in the full profile).
+    train_on_validation: bool = False
 
 
 # torch.compile modes for the training forward pass ("off": eager). "reduce-overhead" and "max-autotune"
@@ -291,6 +295,13 @@ class Stage5Config(Section):
     cutout_size: int = Field(16, ge=1, le=IMAGE_SIZE)  # side of the square, px
 
 
+class StatisticsConfig(Section):
+    """How the Stage 4/5 comparisons are tested (analysis and report only: no training stage reads it)."""
+
+    alpha: float = Field(0.05, gt=0, lt=1)  # every test's significance level; intervals are at 1 - alpha
+    power: float = Field(0.8, gt=0, lt=1)  # the power at which each comparison's detectable difference is given
+
+
 class Params(Section):
     profile: Profile
     data: DataConfig
@@ -303,6 +314,7 @@ class Params(Section):
     stage3: Stage3Config
     stage4: Stage4Config
     stage5: Stage5Config
+    statistics: StatisticsConfig = StatisticsConfig()
 
     @model_validator(mode="after")
     def _stage2_recipes_valid(self):

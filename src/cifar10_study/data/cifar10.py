@@ -118,9 +118,10 @@ def _read_archive(path: Path, batch_images: int) -> dict[str, bytes]:
                     raise DataError(f"{path}: {member.name} appears twice; an archive holds each batch once")
                 if not member.isfile():
                     raise DataError(f"{path}: {member.name} is not a regular file")
-                if member.size > _size_cap(base, batch_images):
+                cap = _size_cap(base, batch_images)
+                if member.size > cap:
                     raise DataError(f"{path}: {member.name} declares {member.size:,} bytes, more than the "
-                                    f"{_size_cap(base, batch_images):,} a batch of {batch_images:,} images needs")
+                                    f"{cap:,} a batch of {batch_images:,} images needs")
                 found[base] = tar.extractfile(member).read()
     except tarfile.ReadError as exc:
         raise DataError(f"{path}: not a gzip-compressed tar archive ({exc}); expected cifar-10-python.tar.gz") from None
@@ -138,10 +139,10 @@ def _read_folder(path: Path, batch_images: int) -> dict[str, bytes]:
     files = {}
     for name in MEMBERS:
         if (folder / name).is_file():
-            size = (folder / name).stat().st_size
-            if size > _size_cap(name, batch_images):
-                raise DataError(f"{folder / name}: {size:,} bytes, more than the {_size_cap(name, batch_images):,} "
-                                f"a batch of {batch_images:,} images needs")
+            size, cap = (folder / name).stat().st_size, _size_cap(name, batch_images)
+            if size > cap:
+                raise DataError(f"{folder / name}: {size:,} bytes, more than the {cap:,} a batch of "
+                                f"{batch_images:,} images needs")
             files[name] = (folder / name).read_bytes()
     return files
 
@@ -258,10 +259,11 @@ def prepare(source: str | None, out_dir: str | os.PathLike, val_size: int, split
         for split, (x, y) in arrays.items():
             np.save(tmp / f"{split}_images.npy", np.ascontiguousarray(x))
             np.save(tmp / f"{split}_labels.npy", y)
+        source_md5 = md5sum(archive) if archive.is_file() else None
         meta = {
             "source": str(source) if source else OFFICIAL_URL,
-            "source_md5": md5sum(archive) if archive.is_file() else None,
-            "official": archive.is_file() and md5sum(archive) == OFFICIAL_MD5,
+            "source_md5": source_md5,
+            "official": source_md5 == OFFICIAL_MD5,
             "classes": list(CLASSES),
             "split_seed": split_seed,
             "counts": {s: int(len(y)) for s, (_, y) in arrays.items()},
@@ -285,6 +287,10 @@ class Split:
     def head(self, n: int | None) -> "Split":
         """The first n images (the prepared splits are already in seeded random order)."""
         return self if n is None or n >= len(self) else Split(self.images[:n], self.labels[:n])
+
+    def __add__(self, other: "Split") -> "Split":
+        """This split's images followed by `other`'s."""
+        return Split(torch.cat([self.images, other.images]), torch.cat([self.labels, other.labels]))
 
 
 @dataclass(frozen=True)

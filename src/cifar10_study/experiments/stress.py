@@ -22,12 +22,12 @@ import torch
 
 from ..core.config import Params, TrainConfig, VanishingConfig
 from ..core.errors import TrainingDiverged
-from ..core.fileio import atomic_path, write_json
+from ..core.fileio import write_csv, write_json
 from ..data.cifar10 import Splits
 from ..models import build_model
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
-from ..training.engine import train
+from ..training.engine import run_splits, train
 from ..training.measure import count_parameters, flops_per_image, peak_memory
 from ..training.recorders import LayerGradRecorder
 from ..training.runs import RUNS, build_seeded, train_run
@@ -71,10 +71,9 @@ def run_vanishing(params: Params, data: Splits, device: torch.device, checkpoint
         frames.append(grads)
         depths[name] = {"depth": depth, "params": count_parameters(model), **outcome,
                         "grad_steps_not_reached": sorted(set(cfg.grad_steps) - set(grads["step"]))}
-    with atomic_path(RUNS / VANISHING / "grad_norms.csv") as tmp:
-        pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
+    write_csv(RUNS / VANISHING / "grad_norms.csv", pd.concat(frames, ignore_index=True))
     record = {"profile": params.profile, "epochs": recipe.epochs,
-              "train_images": len(data.train.head(recipe.train_subset)), "depths": depths}
+              "train_images": len(run_splits(data, recipe)[0]), "depths": depths}
     write_json(RUNS / VANISHING / RECORD, record)
     return record
 
@@ -122,7 +121,7 @@ def run_explosion(params: Params, data: Splits, device: torch.device, checkpoint
     cfg = params.stage2_explosion
     recipe = cfg.train_for(params.profile)
     budget = getattr(cfg.train_budget_seconds, params.profile)
-    train_steps = recipe.epochs * (len(data.train.head(recipe.train_subset)) // recipe.batch_size)
+    train_steps = recipe.epochs * (len(run_splits(data, recipe)[0]) // recipe.batch_size)
     rows = []
     for width in cfg.widths:
         model_cfg = params.stage1.model.scaled(width)
@@ -150,12 +149,11 @@ def run_explosion(params: Params, data: Splits, device: torch.device, checkpoint
                                 device=device, runtime=params.runtime, weights=False, checkpoints=checkpoints)
                 row.update(trained=True, diverged=False, test_accuracy=run.results["test_accuracy"],
                            final_val_accuracy=run.results["final_val_accuracy"],
-                           train_seconds=run.info["train_seconds"])
+                           train_seconds=run.timing["train_seconds"])
             except TrainingDiverged as exc:
                 row.update(trained=True, **_diverged(exc))
         rows.append(row)
-    with atomic_path(RUNS / EXPLOSION / "widths.csv") as tmp:
-        pd.DataFrame(rows).to_csv(tmp, index=False)
+    write_csv(RUNS / EXPLOSION / "widths.csv", pd.DataFrame(rows))
     record = {"profile": params.profile, "budget_seconds": budget, "measure_batch_size": cfg.measure_batch_size,
               "train_steps": train_steps}
     write_json(RUNS / EXPLOSION / RECORD, record)

@@ -18,3 +18,12 @@ def mean_std(stat: dict) -> str:
     """A summarize() result {"n", "mean", "std"} as '91.20% +- 0.15% (3 seeds)' or '91.20% (1 seed)'."""
     spread = f" +- {pct(stat['std'])}" if stat["std"] is not None else ""
     return f"{pct(stat['mean'])}{spread} ({stat['n']} seed{'s' if stat['n'] > 1 else ''})"
+
+
+NOT_RECORDED = "not recorded"
+
+
+def measured(value, template: str) -> str:
+    """template.format(value) for a timing, memory or machine figure, or "not recorded" where the run carries
+    none (None or NaN: a run restored from a DVC cache or remote has no timing.json)."""
+    return NOT_RECORDED if value is None or value != value else template.format(value)

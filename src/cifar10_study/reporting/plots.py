@@ -166,7 +166,8 @@ def seed_curves(histories: dict[int, pd.DataFrame], path: str | Path, title: str
     ax = fig.subplots()
     for color, (seed, h) in zip(_colors(len(histories)), histories.items()):
         ax.plot(h["epoch"], h["train_acc"], color=color, linestyle="--", label=f"seed {seed} train")
-        ax.plot(h["epoch"], h["val_acc"], color=color, marker="o", label=f"seed {seed} val")
+        if h["val_acc"].notna().any():  # a run that trained on its validation split has no curve
+            ax.plot(h["epoch"], h["val_acc"], color=color, marker="o", label=f"seed {seed} val")
     ax.set(xlabel="epoch", ylabel="accuracy", title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
@@ -183,4 +184,25 @@ def epoch_curves(curves: pd.DataFrame, path: str | Path, title: str, ylabel: str
     ax.set(xlabel="epoch", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
+    save(fig, path)
+
+
+def reliability(bins: pd.DataFrame, reference: str, path: str | Path, title: str) -> None:
+    """Reliability diagrams: accuracy against mean confidence per bin, one panel per configuration of
+    `bins` (columns configuration, confidence, accuracy) other than `reference`, which every panel also
+    shows; the diagonal is perfect calibration."""
+    others = [c for c in bins["configuration"].unique() if c != reference]
+    fig = Figure(figsize=(3.6 * max(len(others), 1), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, max(len(others), 1), sharey=True))
+    ref = bins[bins["configuration"] == reference]
+    for ax, name in zip(axes, others):
+        mine = bins[bins["configuration"] == name]
+        ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+        ax.plot(ref["confidence"], ref["accuracy"], marker="o", markersize=3, label=reference)
+        ax.plot(mine["confidence"], mine["accuracy"], marker="s", markersize=3, label=name)
+        ax.set(xlabel="confidence (mean in bin)", xlim=(0, 1), ylim=(0, 1), title=name)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("accuracy in bin")
+    fig.suptitle(title)
     save(fig, path)

@@ -7,10 +7,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.comparisons import SeededRuns
-from ..analysis.stage45 import comparisons, mean_val_curves
+from ..analysis.stage45 import PRIMARY, calibration_comparisons, comparisons, mean_val_curves, reliability
+from ..core.config import StatisticsConfig
 from . import plots
 from .plots import FIGURES
-from .formatting import md, mean_std, pct
+from .formatting import md, mean_std, measured, pct
 
 # The two reference points of the Stage 4 brief: the accuracy published for this recipe (ResNet-18,
 # crop + flip, SGD + cosine, 200 epochs) and the reproduction's pass mark.
@@ -28,12 +29,29 @@ def _recipe(train: dict) -> str:
             f"{train['batch_size']}, {sched['name']} schedule over {train['epochs']} epochs; augmentation: {augment}")
 
 
+def trained_on(summary: dict) -> str:
+    """Exactly which images a configuration's runs trained on, and what that leaves for validation: a
+    phrase to follow "each run"."""
+    counts, images = summary["provenance"]["data_counts"], summary["train_images"]
+    if summary["config"]["train"]["train_on_validation"]:
+        everything = counts["train"] + counts["val"]
+        which = "all" if images == everything else f"the first {images:,} of the"
+        return (f"trains on {which} {everything:,} training images (the training and validation splits "
+                f"together, as the published recipe does; never a test image), so there is no validation curve")
+    which = "all" if images == counts["train"] else f"the first {images:,} of the"
+    return (f"trains on {which} {counts['train']:,} images of the training split; the "
+            f"{counts['val']:,}-image validation split is held out for the curves (nothing is chosen on it)")
+
+
 def _data_caveat(summary: dict) -> str:
     prov = summary["provenance"]
     caveats = []
     if prov["profile"] != "full":
         caveats.append(f"the `{prov['profile']}` profile trains {summary['epochs']} epochs on "
                        f"{summary['train_images']:,} images, not the published 200 on 50,000")
+    elif not summary["config"]["train"]["train_on_validation"]:
+        caveats.append(f"the runs hold out the validation split, training on {summary['train_images']:,} images, "
+                       f"not the published 50,000")
     if not prov["data_official"]:
         caveats.append("the data is not the official archive (the JPEG-decoded stand-in loses detail), so even "
                        "the full recipe is not expected to match published numbers exactly")
@@ -47,8 +65,10 @@ def stage4_section(runs: SeededRuns) -> list[str]:
     rows = []
     for seed, h in runs.histories.items():
         m = runs.per_seed[seed]
-        rows.append({"seed": seed, "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
-                     "test acc": pct(m["test_accuracy"]), "epoch time": f"{h['epoch_seconds'].mean():.1f} s"})
+        val = "no split" if m["final_val_accuracy"] is None else pct(m["final_val_accuracy"])
+        rows.append({"seed": seed, "train acc": pct(m["final_train_accuracy"]), "val acc": val,
+                     "test acc": pct(m["test_accuracy"]), "test ECE": pct(m["test_ece"]),
+                     "test NLL": f"{m['test_nll']:.3f}", "epoch time": measured(h["epoch_seconds"].mean(), "{:.1f} s")})
     plots.seed_curves(runs.histories, FIGURES / "stage4_curves.png",
                       f"Stage 4 ResNet-18 ({s['provenance']['profile']} profile)")
     mean = s["test_accuracy"]["mean"]
@@ -59,16 +79,17 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         {"result": "reproduction target", "test accuracy": f"> {pct(TARGET_ACCURACY)}"},
     ])
     per_class = _per_class(runs)
-    prov = s["provenance"]
     return [
         "## Stage 4: ResNet-18 reproduction",
         "",
         f"ResNet-18, CIFAR variant (3x3 stride-1 stem, no max-pool, BasicBlocks [2, 2, 2, 2] at 64-128-256-512 "
         f"channels, global average pool, linear head): {s['params']:,} parameters, "
         f"{s['flops_per_image'] / 1e6:.0f} MFLOPs per image. Recipe: {_recipe(s['config']['train'])}. "
-        f"One run per seed ({', '.join(map(str, s['seeds']))}); final-epoch accuracies.",
+        f"One run per seed ({', '.join(map(str, s['seeds']))}); final-epoch accuracies. Each run {trained_on(s)}. ECE is "
+        f"the expected calibration error of the test predictions (15 equal-width confidence bins), NLL their mean "
+        f"negative log-likelihood (nats).",
         "",
-        md(pd.DataFrame(rows)),
+        md(pd.DataFrame(rows), numparse=False),  # keeps every figure as formatted (e.g. NLL to 3 decimals)
         "",
         md(literature),
         "",
@@ -78,11 +99,7 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         "",
         "![Stage 4 curves](figures/stage4_curves.png)",
         "",
-        f"Training took {s['train_seconds']['mean']:.0f} s per run ({s['train_seconds']['mean'] / s['epochs']:.1f} s "
-        f"per epoch; {s['images_per_second']['mean']:,.0f} images/s after the first epoch's warm-up; evaluation "
-        f"excluded) on {prov['hardware']} ({prov['device']}; "
-        + (f"torch.compile mode {s['compile']['mode']})." if s["compiled"] else "eager, not compiled).")
-        + " `benchmarks/gpu_check.sh` measures the GPU figures (README: Running on a GPU).",
+        _training_time(s) + " `benchmarks/gpu_check.sh` measures the GPU figures (README: Running on a GPU).",
         "",
         f"Per-class test accuracy (mean over seeds) ranges from {pct(per_class['test accuracy'].min())} "
         f"({per_class.loc[per_class['test accuracy'].idxmin(), 'class']}) to {pct(per_class['test accuracy'].max())} "
@@ -91,6 +108,19 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         md(per_class.assign(**{"test accuracy": per_class["test accuracy"].map(pct)})),
         "",
     ]
+
+
+def _training_time(s: dict) -> str:
+    """How long a run trained and on what, or why that is not known (runs restored from a DVC cache or
+    remote carry no timing.json)."""
+    how = f"torch.compile mode {s['compile']['mode']}" if s["compiled"] else "eager, not compiled"
+    if s["train_seconds"] is None or s["provenance"]["hardware"] is None:
+        return (f"Training time not recorded: at least one of these runs was restored from a DVC cache or remote, "
+                f"which keeps no timings ({s['provenance']['device']}; {how}).")
+    seconds, fast = s["train_seconds"]["mean"], (s["images_per_second"] or {}).get("mean")
+    return (f"Training took {seconds:.0f} s per run ({seconds / s['epochs']:.1f} s per epoch; "
+            + measured(fast, "{:,.0f} images/s after the first epoch's warm-up")
+            + f"; evaluation excluded) on {s['provenance']['hardware']} ({s['provenance']['device']}; {how}).")
 
 
 def _per_class(runs: SeededRuns) -> pd.DataFrame:
@@ -115,18 +145,57 @@ def _interval(c: dict) -> str:
     return f"[{100 * w['ci_low']:+.2f}, {100 * w['ci_high']:+.2f}]"
 
 
-def _comparison_row(label: str, c: dict) -> dict:
+def _points(x: float | None, missing: str = "n/a") -> str:
+    return missing if x is None else f"{100 * x:.2f}"
+
+
+def _test_name(c: dict) -> str:
+    return "Welch" if c["welch"]["p_value"] is not None else "McNemar"
+
+
+def _comparison_row(label: str, c: dict, level: str) -> dict:
     m = c["mcnemar"]
     return {"comparison (A vs B)": label, "A - B (points)": f"{100 * c['welch']['difference']:+.2f}",
-            "95% CI (points)": _interval(c), "McNemar p": f"{m['p_value']:.3g}",
+            f"{level} CI (points)": _interval(c), "test": _test_name(c), "p": f"{c['p_value']:.3g}",
+            "Holm p": "(primary)" if label == PRIMARY else f"{c['p_adjusted']:.3g}",
+            "detectable (points)": _points(c["detectable"]),
             "images only A / only B gets right": f"{m['a_only']:,} / {m['b_only']:,}", "A is": c["verdict"]}
 
 
-def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns]) -> list[str]:
+def _level(alpha: float) -> str:
+    return f"{100 * (1 - alpha):g}%"
+
+
+def _detectable_phrase(c: dict) -> str:
+    """What a "no significant difference" means for this design, in one clause."""
+    if c["detectable"] is None:
+        return "the design gives no estimate of the difference it could detect"
+    scope = ("across seeds" if _test_name(c) == "Welch"
+             else "between these two trained models on these test images")
+    return (f"with this design only a difference of about {_points(c['detectable'])} points or more {scope} would "
+            f"be found with probability {c['power']:g}")
+
+
+def _calibration_sentence(label: str, c: dict, a: SeededRuns, b: SeededRuns, level: str) -> str:
+    ece_a, ece_b = a.summary["test_ece"], b.summary["test_ece"]
+    text = (f"- {label}: ECE {mean_std(ece_a)} against {mean_std(ece_b)}, "
+            f"{100 * c['welch']['difference']:+.2f} points")
+    if c["verdict"] is None:
+        return text + f"; no interval ({_no_interval(c)}): ECE has no per-image test, so no verdict."
+    return (text + f", {level} CI [{100 * c['welch']['ci_low']:+.2f}, {100 * c['welch']['ci_high']:+.2f}], Welch p "
+            f"{c['welch']['p_value']:.3g}: " + ("**no significant difference** in calibration error"
+                                                 if c["verdict"] == "no significant difference" else
+                                                 f"**{c['verdict']}** calibration error than Stage 4")
+            + f"; detectable across seeds: about {_points(c['detectable'])} points.")
+
+
+def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns],
+                   statistics: StatisticsConfig = StatisticsConfig()) -> list[str]:
     s = full.summary
+    level = _level(statistics.alpha)
     configs = {"stage5 (all on)": full, **{f"{name} (ablation)": runs for name, runs in ablations.items()}}
-    tests = comparisons(stage4, full, ablations)
-    headline = tests["stage5 vs stage4"]
+    tests = comparisons(stage4, full, ablations, statistics)
+    headline = tests[PRIMARY]
     # A = the full model, B = the ablation: "better" means the component that the ablation removes helps.
     component_effects = {name.removeprefix("no_"): tests[f"stage5 vs {name}"] for name in ablations}
     rows = []
@@ -136,13 +205,26 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
                      "MixUp": train["mixup_alpha"] > 0, "Cutout": train["augment"]["cutout"] > 0,
                      "params": f"{runs.summary['params']:,}",
                      "train acc": mean_std(runs.summary["final_train_accuracy"]),
-                     "test acc": mean_std(runs.summary["test_accuracy"])})
-    table = [_comparison_row(label, c) for label, c in tests.items()]
-    curves = mean_val_curves({"stage4": stage4, "stage5": full, **ablations})
-    plots.epoch_curves(curves, FIGURES / "stage5_ablations.png",
-                       f"Stages 4 and 5, mean validation accuracy over seeds ({s['provenance']['profile']} profile)")
+                     "test acc": mean_std(runs.summary["test_accuracy"]),
+                     "test ECE": mean_std(runs.summary["test_ece"]),
+                     "test NLL": f"{runs.summary['test_nll']['mean']:.3f}"})
+    table = [_comparison_row(label, c, level) for label, c in tests.items()]
+    everything = {"stage4": stage4, "stage5": full, **ablations}
+    curves = mean_val_curves(everything)
+    profile = s["provenance"]["profile"]
+    if curves.isna().all().all():
+        curves_text = (f"No validation curves: every Stage 4/5 run trained on its validation split "
+                       f"(each {trained_on(s)}).")
+    else:
+        plots.epoch_curves(curves, FIGURES / "stage5_ablations.png",
+                           f"Stages 4 and 5, mean validation accuracy over seeds ({profile} profile)")
+        curves_text = "![Stages 4 and 5](figures/stage5_ablations.png)"
+    plots.reliability(reliability(everything), "stage4", FIGURES / "stage45_reliability.png",
+                      f"Reliability of the test predictions, pooled over seeds ({profile} profile)")
     if headline["verdict"] != "better":
         claim = "the data do not support the claim that Stage 5 beats the Stage 4 reproduction"
+        if headline["verdict"] == "no significant difference":
+            claim += f"; {_detectable_phrase(headline)}"
     elif _no_interval(headline) is None:
         claim = f"Stage 5 beats the Stage 4 reproduction, across {headline['welch']['n_a']} seeds"
     else:
@@ -155,14 +237,18 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         f"Stage 4's ResNet-18 and recipe with squeeze-and-excitation in every block (reduction "
         f"{_se_reduction(full)}), MixUp and Cutout; {s['params']:,} parameters "
         f"({s['params'] - stage4.summary['params']:+,} for SE). Recipe: {_recipe(s['config']['train'])}. Each "
-        f"ablation turns one component off. Same seeds as Stage 4 ({', '.join(map(str, s['seeds']))}).",
+        f"ablation turns one component off. Same seeds as Stage 4 ({', '.join(map(str, s['seeds']))}); "
+        f"each run {trained_on(s)}.",
         "",
-        md(pd.DataFrame(rows).astype(str)),
+        md(pd.DataFrame(rows).astype(str), numparse=False),
         "",
         md(pd.DataFrame(table), numparse=False),  # keeps the signed, 2-decimal differences as written
         "",
-        f"Stage 5 against Stage 4: {100 * headline['welch']['difference']:+.2f} points, "
-        f"**{headline['verdict']}** ({headline['basis']}): {claim}.",
+        f"**Primary test**, Stage 5 against Stage 4: {100 * headline['welch']['difference']:+.2f} points, "
+        f"**{headline['verdict']}** ({headline['basis']}, p {headline['p_value']:.3g} at alpha "
+        f"{statistics.alpha:g}): {claim}.",
+        "",
+        f"Ablations (the other {len(tests) - 1} comparisons, one family: verdicts on Holm-adjusted p values):",
     ]
     for component, c in component_effects.items():
         if _no_interval(c) is None:  # across seeds: a statement about the component
@@ -174,17 +260,39 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
                       "worse": "the ablation without it scored higher than the full model",
                       "no significant difference": "no significant difference between the two models"}[c["verdict"]]
             effect += f" ({_no_interval(c)}: a difference between trained models, not yet a component effect)"
-        lines.append(f"- {component}: {effect}; {100 * c['welch']['difference']:+.2f} points for the full model "
-                     f"({c['basis']}).")
+        detail = f"{100 * c['welch']['difference']:+.2f} points for the full model ({c['basis']}, Holm p " \
+                 f"{c['p_adjusted']:.3g})"
+        if c["verdict"] == "no significant difference":
+            detail += f"; {_detectable_phrase(c)}"
+        lines.append(f"- {component}: {effect}; {detail}.")
+    calibration = calibration_comparisons(stage4, {"stage5": full, **ablations}, statistics)
     lines += [
         "",
-        "How to read this: the CI is Welch's 95% interval on the difference of mean test accuracy over seeds "
-        "(it needs at least two seeds per configuration, with some spread); McNemar's exact test compares the "
-        "two configurations image by image on the same test images, pooled over matched seeds (seeds share the "
-        "test images, so pooling overstates independence). The verdict uses the CI when there is one, else "
-        "McNemar at p < 0.05. Training accuracy under MixUp is measured against each mixed image's dominant label.",
+        "How to read this: one significance level, alpha = "
+        f"{statistics.alpha:g}, drives every interval ({level}) and test. Welch's t test compares mean test "
+        "accuracy over seeds (it needs at least two seeds per configuration, with some spread); McNemar's exact "
+        "test compares two configurations image by image on the same test images, pooled over matched seeds "
+        "(seeds share the test images, so pooling overstates independence). A verdict rests on Welch's test when "
+        "it has a variance, else on McNemar's. The primary test is Stage 5 against Stage 4, unadjusted; the "
+        f"ablation comparisons are one family of {len(tests) - 1}, their p values Holm-adjusted (the Holm p "
+        f"column; their intervals are not adjusted). \"Detectable\" is the smallest true difference the design "
+        f"would find with probability {statistics.power:g} at alpha {statistics.alpha:g} (before the Holm "
+        "adjustment, which raises it): across seeds from the observed seed spread and the number of seeds, or, "
+        "with one seed, between the two trained models on these images. Training accuracy under MixUp is "
+        "measured against each mixed image's dominant label.",
         "",
-        "![Stages 4 and 5](figures/stage5_ablations.png)",
+        curves_text,
+        "",
+        "### Calibration",
+        "",
+        "Expected calibration error (ECE, 15 equal-width confidence bins) of each configuration's test "
+        "predictions against Stage 4's, with the statistics accuracy gets across seeds (MixUp is known to "
+        "give better-calibrated models: Thulasidasan et al., 2019):",
+        "",
+        *[_calibration_sentence(label, c, everything[label.split(" vs ")[0]], stage4, level)
+          for label, c in calibration.items()],
+        "",
+        "![Reliability diagrams](figures/stage45_reliability.png)",
         "",
     ]
     return lines

@@ -30,7 +30,7 @@ from ..experiments.stage1 import BASELINE
 from ..training.runs import RUNS
 from . import plots
 from .plots import FIGURES
-from .formatting import mean_std, pct
+from .formatting import mean_std, measured, pct
 
 FIGURE = FIGURES / "study_val_accuracy.png"
 TABLE_CSV, TABLE_MD = Path("reports/tables/summary.csv"), Path("reports/summary.md")
@@ -102,7 +102,8 @@ def _accuracy(metrics: dict) -> str:
     return mean_std(acc) if isinstance(acc, dict) else f"{pct(acc)} (1 seed)"
 
 
-def _mean(value) -> float:
+def _mean(value) -> float | None:
+    """A summary's mean over seeds, a single run's value as it is (None: not recorded)."""
     return value["mean"] if isinstance(value, dict) else value
 
 
@@ -110,10 +111,10 @@ def table(results: list[StageResult]) -> pd.DataFrame:
     return pd.DataFrame([{
         "stage": r.stage, "model": r.model, "params": f"{r.metrics['params']:,}",
         "FLOPs/image": f"{r.metrics['flops_per_image'] / 1e6:,.1f} M", "test accuracy": _accuracy(r.metrics),
-        "train time / run": f"{_mean(r.metrics['train_seconds']):,.0f} s",
+        "train time / run": measured(_mean(r.metrics["train_seconds"]), "{:,.0f} s"),
         "epochs x train images": f"{r.metrics['epochs']} x {r.metrics['train_images']:,}",
         "test images": f"{r.metrics['test_images']:,}",
-        "hardware": f"{r.metrics['provenance']['hardware']} ({r.metrics['provenance']['device']})",
+        "hardware": f"{measured(r.metrics['provenance']['hardware'], '{}')} ({r.metrics['provenance']['device']})",
         "profile": r.metrics["provenance"]["profile"],
     } for r in results])
 
@@ -125,12 +126,34 @@ def csv_table(results: list[StageResult]) -> pd.DataFrame:
                           "train_seconds": _mean(r.metrics["train_seconds"])} for r in results])
 
 
+def budgets(results: list[StageResult]) -> str:
+    """The training budgets, stated once: whether Stages 1-3 trained equal work (the same epochs on the
+    same first images of the training split; a stage's variants and ablations share its recipe), and the
+    budget of each later stage."""
+    def budget(r: StageResult) -> str:
+        return f"{r.metrics['epochs']} epochs on {r.metrics['train_images']:,} images"
+
+    cnn = [r for r in results if r.stage in ("1", "2", "3")]
+    others = [f"Stage {r.stage} {budget(r)}" for r in results if r not in cnn]
+    if len({budget(r) for r in cnn}) == 1:
+        text = (f"Stages {', '.join(r.stage for r in cnn)} (with Stage 2's variants and Stage 3's ablations, which share "
+                f"their stage's recipe) each train {budget(cnn[0])}, the same images, so their rows compare equal "
+                f"work.")
+    else:
+        text = ("Stages 1-3 train different budgets (" + "; ".join(f"Stage {r.stage} {budget(r)}" for r in cnn)
+                + "), so their rows do not compare equal work.")
+    return text + (f" {'; '.join(others)}." if others else "")
+
+
 def best_histories(results: list[StageResult]) -> dict[str, pd.DataFrame]:
-    """Per stage, the history of its run with the highest final validation accuracy."""
+    """Per stage, the history of its run with the highest final validation accuracy; a stage whose runs
+    have no validation split (they trained on it) has no curve to show and is left out."""
     best = {}
     for r in results:
-        label = max(r.histories, key=lambda k: r.histories[k]["val_acc"].iloc[-1])
-        best[f"Stage {r.stage}: {label}"] = r.histories[label]
+        validated = {k: h for k, h in r.histories.items() if h["val_acc"].notna().all()}
+        if validated:
+            label = max(validated, key=lambda k: validated[k]["val_acc"].iloc[-1])
+            best[f"Stage {r.stage}: {label}"] = validated[label]
     return best
 
 

@@ -115,13 +115,16 @@ class EvalResult:
     accuracy: float  # fraction correct, 0..1
     predictions: np.ndarray = field(repr=False)  # int64 [N]
     labels: np.ndarray = field(repr=False)  # int64 [N]
+    # float32 [N]: the softmax probability of the predicted class, for calibration (analysis/calibration.py)
+    confidence: np.ndarray = field(repr=False, default_factory=lambda: np.empty(0, np.float32))
 
 
 @torch.inference_mode()
 def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.device,
              world: World = SINGLE) -> EvalResult:
-    """Mean loss, accuracy and every image's prediction. With several processes each evaluates its
-    contiguous share of the images (rank 0's model: see broadcast_buffers) and the results are combined."""
+    """Mean loss, accuracy and every image's prediction with its confidence. With several processes each
+    evaluates its contiguous share of the images (rank 0's model: see broadcast_buffers) and the results
+    are combined."""
     was_training = model.training
     model.eval()
     broadcast_buffers(model, world)
@@ -129,6 +132,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.devi
     first, last = bounds[world.rank]
     loss_sum = torch.zeros((), device=device, dtype=torch.float64)
     preds = [torch.empty(0, dtype=torch.long, device=device)]
+    confidences = [torch.empty(0, dtype=torch.float32, device=device)]
     for start in range(first, last, batch_size):
         end = min(start + batch_size, last)
         x = to_memory_format(normalize(split.images[start:end]), device)
@@ -137,14 +141,29 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.devi
             logits = model(x)
         loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
         preds.append(logits.argmax(1))
+        confidences.append(logits.float().softmax(1).amax(1))
     model.train(was_training)
     all_sum(loss_sum, world)
-    predictions = gather_chunks(torch.cat(preds), [end - start for start, end in bounds], world).cpu().numpy()
+    sizes = [end - start for start, end in bounds]
+    predictions = gather_chunks(torch.cat(preds), sizes, world).cpu().numpy()
+    confidence = gather_chunks(torch.cat(confidences), sizes, world).cpu().numpy()
     labels = split.labels.cpu().numpy()
-    return EvalResult(loss_sum.item() / len(split), float((predictions == labels).mean()), predictions, labels)
+    return EvalResult(loss_sum.item() / len(split), float((predictions == labels).mean()), predictions, labels,
+                      confidence)
 
 
 # --- training ------------------------------------------------------------------------------------------
+
+def run_splits(data: Splits, cfg: TrainConfig) -> tuple[Split, Split, Split]:
+    """The images a run trains on, validates on and is tested on, after the recipe's subsets.
+
+    With cfg.train_on_validation it trains on the training split followed by the validation split (all
+    50,000 CIFAR-10 training images) and validates on none: the test images never enter training."""
+    train_split, val_split = data.train, data.val.head(cfg.val_subset)
+    if cfg.train_on_validation:
+        train_split, val_split = data.train + data.val, data.val.head(0)
+    return train_split.head(cfg.train_subset), val_split, data.test.head(cfg.test_subset)
+
 
 @dataclass
 class TrainResult:
@@ -300,8 +319,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     world: the processes training this run together (distributed.py); one by default. Only rank 0 saves
     checkpoints; every process gets the same history and results.
     """
-    train_split, val_split = data.train.head(cfg.train_subset), data.val.head(cfg.val_subset)
-    test_split = data.test.head(cfg.test_subset)
+    train_split, val_split, test_split = run_splits(data, cfg)
     steps_per_epoch = len(train_split) // cfg.batch_size  # the last partial batch is dropped
     if steps_per_epoch == 0:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(train_split)} training images; "

@@ -21,6 +21,21 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+def weight_decay_by_kind(optimizer: torch.optim.Optimizer) -> dict[str, dict]:
+    """What the optimizer decays: {"weights" (conv and linear, >= 2-D) | "1-D (batch-norm scale/shift,
+    biases)": {"tensors", "values", "weight_decay" (the distinct values applied, sorted)}}, for kinds present.
+    Recipes differ on whether batch-norm and bias parameters are decayed; this reads what the code does."""
+    kinds: dict[str, dict] = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            kind = "weights" if p.ndim >= 2 else "1-D (batch-norm scale/shift, biases)"
+            entry = kinds.setdefault(kind, {"tensors": 0, "values": 0, "weight_decay": set()})
+            entry["tensors"] += 1
+            entry["values"] += p.numel()
+            entry["weight_decay"].add(float(group["weight_decay"]))
+    return {kind: {**e, "weight_decay": sorted(e["weight_decay"])} for kind, e in kinds.items()}
+
+
 def forward_one_image(model: nn.Module) -> torch.Tensor:
     """The model applied to one blank image, in eval mode and without gradients; the model's mode is
     restored afterwards (a train-mode pass would update batch-norm running statistics)."""
@@ -117,14 +132,19 @@ def git_state() -> dict:
 
 
 def provenance(profile: str, seed: int, device: torch.device, data_meta: dict) -> dict:
+    """What a run's results come from and an identical rerun repeats (the same on every machine)."""
     return {
         "profile": profile,
         "seed": seed,
         "device": device.type,
-        "hardware": hardware(device),
         "torch_version": torch.__version__,
-        **git_state(),
         "data_source": data_meta.get("source"),
         "data_official": data_meta.get("official"),
         "data_counts": data_meta.get("counts"),
     }
+
+
+def where_and_when(device: torch.device) -> dict:
+    """The machine and the code state a run happened on: provenance that an identical rerun elsewhere, or at
+    a later commit, would change without changing a result (so it goes to timing.json with the timings)."""
+    return {"hardware": hardware(device), **git_state()}

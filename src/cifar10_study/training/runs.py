@@ -2,8 +2,11 @@
 
 Every stage trains through `train_run`, and every run leaves the same files in its own folder under
 runs/ (a DVC-cached stage output, see RunFiles): results (the few numbers compared across
-experiments), info (config, provenance, timings, memory, per-class accuracy), the per-epoch history,
-weights, and where asked the test predictions and per-step records. Summaries across runs (means over
+experiments), info (config, provenance, per-class accuracy), the per-epoch history, weights, and where
+asked the test predictions and per-step records; all of them byte-identical on an identical CPU rerun.
+What differs between identical reruns (timings, memory, hardware, git commit) goes to timing.json, which
+.dvcignore keeps out of the output's hash: an identical rerun leaves dvc.lock unchanged, and a run restored
+from a DVC cache or remote has no timing.json (readers treat its timings as not recorded). Summaries across runs (means over
 seeds, comparisons, figures) are analysis: they read these files and never run here.
 """
 from __future__ import annotations
@@ -18,20 +21,24 @@ from torch import nn
 
 from ..core.config import RuntimeConfig, TrainConfig
 from ..core.errors import StudyError
-from ..core.fileio import atomic_path, save_torch, write_json
+from ..core.fileio import save_torch, write_csv, write_json
 from ..data import CLASSES
 from ..data.cifar10 import Splits
 from ..models import ModelConfig, build_model
 from .checkpoint import Checkpoints, config_key
 from .distributed import SINGLE, World, local_batch_size
-from .engine import BackwardHook, TrainResult, train
-from .measure import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance
+from .engine import BackwardHook, EvalResult, TrainResult, run_splits, train
+from .measure import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance, where_and_when
 from .recorders import StepRecorder
 
 RUNS = Path("runs")
 # The results of a run: deterministic on CPU for given params and seed, the numbers `dvc metrics` compares.
 RESULT_KEYS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "params",
                "flops_per_image", "epochs", "train_images", "test_images")
+# How long, how much memory and where: what an identical rerun changes (timing.json; provenance's machine
+# and commit are in its "provenance" entry).
+TIMING_KEYS = ("train_seconds", "images_per_second", "steady_epoch_seconds", "epoch_seconds", "warmup_seconds",
+               "peak_memory_bytes", "peak_memory_kind")
 
 
 @dataclass(frozen=True)
@@ -49,11 +56,15 @@ class RunFiles:
         return self.folder / "results.json"
 
     @property
-    def info(self) -> Path:  # JSON: config, provenance, runtime, timings, memory, per-class accuracy
+    def info(self) -> Path:  # JSON: config, provenance, runtime, per-class accuracy
         return self.folder / "info.json"
 
     @property
-    def history(self) -> Path:  # CSV, one row per epoch (the epoch times are in info.json)
+    def timing(self) -> Path:  # JSON: TIMING_KEYS; ignored by DVC (.dvcignore), absent in a restored run
+        return self.folder / "timing.json"
+
+    @property
+    def history(self) -> Path:  # CSV, one row per epoch (the epoch times are in timing.json)
         return self.folder / "history.csv"
 
     @property
@@ -76,6 +87,7 @@ class Run:
     result: TrainResult
     results: dict  # what results.json holds
     info: dict  # what info.json holds
+    timing: dict  # what timing.json holds
 
 
 def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
@@ -112,10 +124,8 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     last = result.history[-1]
     results = dict(zip(RESULT_KEYS, (
         result.test.accuracy, result.test.loss, last["val_acc"], last["train_acc"], params, flops, train_cfg.epochs,
-        len(data.train.head(train_cfg.train_subset)), len(result.test.labels))))
-    info = {
-        "run": name,
-        "per_class_test_accuracy": per_class_accuracy(result.test.labels, result.test.predictions),
+        len(run_splits(data, train_cfg)[0]), len(result.test.labels))))
+    timing = {
         "train_seconds": result.train_seconds,
         "images_per_second": result.images_per_second,  # steady state: the first epoch's warm-up excluded
         "steady_epoch_seconds": result.steady_epoch_seconds,
@@ -123,6 +133,11 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "warmup_seconds": result.warmup_seconds,
         "peak_memory_bytes": memory["bytes"],
         "peak_memory_kind": memory["kind"],
+        "provenance": where_and_when(device),
+    }
+    info = {
+        "run": name,
+        "per_class_test_accuracy": per_class_accuracy(result.test.labels, result.test.predictions),
         "compiled": result.compiled,
         "compile": result.compile,
         "provenance": provenance(profile, train_cfg.seed, device, data.meta),
@@ -131,33 +146,33 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "processes": {"count": world.size, "batch_per_process": local_batch_size(train_cfg.batch_size, world)},
     }
     if not world.main:
-        return Run(name, model, result, results, info)
+        return Run(name, model, result, results, info, timing)
     files = RunFiles.of(name) if files is None else files
     write_history(files.history, result.history)
     if recorder is not None:
-        with atomic_path(files.steps) as tmp:
-            recorder.frame().to_csv(tmp, index=False)
+        write_csv(files.steps, recorder.frame())
     if predictions:
-        write_predictions(files.predictions, result.test.labels, result.test.predictions)
+        write_predictions(files.predictions, result.test)
     if weights:
         save_weights(files.weights, model, info["config"])
+    write_json(files.timing, timing)
     write_json(files.info, info)
     write_json(files.results, results)  # last: a run folder with results in it is complete
-    return Run(name, model, result, results, info)
+    return Run(name, model, result, results, info, timing)
 
 
 def write_history(path: Path, history: list[dict]) -> None:
     """The per-epoch results, without the epoch times (info.json has them), so that an identical rerun
     writes an identical file."""
-    with atomic_path(path) as tmp:
-        pd.DataFrame(history).drop(columns="epoch_seconds", errors="ignore").to_csv(tmp, index=False)
+    write_csv(path, pd.DataFrame(history).drop(columns="epoch_seconds", errors="ignore"))
 
 
-def write_predictions(path: Path, labels, predictions) -> None:
-    """One row per test image, the form `dvc plots show` draws as a confusion matrix (class names)."""
-    with atomic_path(path) as tmp:
-        pd.DataFrame({"actual": [CLASSES[i] for i in labels],
-                      "predicted": [CLASSES[i] for i in predictions]}).to_csv(tmp, index=False)
+def write_predictions(path: Path, test: EvalResult) -> None:
+    """One row per test image: actual and predicted class (the form `dvc plots show` draws as a confusion
+    matrix) and the predicted class's softmax probability (for calibration)."""
+    write_csv(path, pd.DataFrame({"actual": [CLASSES[i] for i in test.labels],
+                                  "predicted": [CLASSES[i] for i in test.predictions],
+                                  "confidence": test.confidence}))
 
 
 def save_weights(path: Path, model: nn.Module, config: dict) -> None:
