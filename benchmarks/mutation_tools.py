@@ -2,6 +2,7 @@
 
     python benchmarks/mutation_tools.py scope                  # the mutant name patterns, one a line
     python benchmarks/mutation_tools.py prepare WORK           # make `evaluate` mutable in the copy
+    python benchmarks/mutation_tools.py timeouts WORK          # the mutants in scope that timed out
     python benchmarks/mutation_tools.py report WORK OUT SECONDS TEST_FILE...
 """
 from __future__ import annotations
@@ -35,9 +36,12 @@ SCOPE = {
 }
 PATTERNS = [f"{PACKAGE}.{p}" for patterns in SCOPE.values() for p in patterns]
 
-# mutmut's exit-code classes (mutmut/stats.py)
+# mutmut's exit-code classes (mutmut/stats.py). Only a failing test counts as killed here: a timeout is
+# listed among the mutants not killed and needs its reason in mutation_explained.tsv like a survivor
+# (mutmut's own CI score, `mutmut export-cicd-stats`, would count it as killed).
 KILLED = {1, 3}
 SURVIVED = {0}
+TIMEOUT = {36, 24, -24, 152, 255}
 STATUS = {0: "survived", 1: "killed", 3: "killed", 5: "no tests", 33: "no tests", 34: "skipped", 36: "timeout",
           24: "timeout", -24: "timeout", 152: "timeout", 255: "timeout", None: "not checked"}
 
@@ -80,12 +84,22 @@ def _diff(work: Path, name: str) -> str:
     return "\n".join(lines) or shown.stdout.strip()
 
 
-def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
-    results: dict[str, dict[str, int | None]] = {}
+def _results(work: Path) -> dict[str, dict[str, int | None]]:
+    """module -> {mutant name: mutmut's exit code} for the mutants in scope."""
+    results = {}
     for module in SCOPE:
         meta = work / "mutants" / "src" / PACKAGE / (module + ".meta")
         codes = json.loads(meta.read_text())["exit_code_by_key"]
         results[module] = {name: code for name, code in codes.items() if _in_scope(name)}
+    return results
+
+
+def timeouts(work: Path) -> list[str]:
+    return [name for codes in _results(work).values() for name, code in sorted(codes.items()) if code in TIMEOUT]
+
+
+def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
+    results = _results(work)
     explained = _explanations()
     total = Counter()
     rows, survivors = [], []
@@ -115,7 +129,8 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         "In scope: every function of analysis/stats.py, analysis/comparisons.py and data/augment.py (except "
         "`_scale_shift`, which mutmut skips as it is decorated with `lru_cache`); reporting/report_resnet.py's "
         "`stage5_section`, `_comparison_row`, `_interval`, `_no_interval`; training/engine.py's `evaluate` "
-        "and `soft_cross_entropy`.",
+        "and `soft_cross_entropy`. A mutant that timed out was run once more, alone, before this report; a "
+        "timeout counts as not killed.",
         "",
         f"## Mutants not killed ({len(survivors)})",
         "",
@@ -145,7 +160,9 @@ if __name__ == "__main__":
         print("\n".join(PATTERNS))
     elif command == "prepare":
         prepare(Path(args[0]))
+    elif command == "timeouts":
+        print("\n".join(timeouts(Path(args[0]))))
     elif command == "report":
         report(Path(args[0]), Path(args[1]), int(args[2]), args[3:])
     else:
-        sys.exit(f"unknown command {command!r}; valid: scope, prepare, report")
+        sys.exit(f"unknown command {command!r}; valid: scope, prepare, timeouts, report")

@@ -13,21 +13,25 @@ def images(n=64, seed=0):
     return torch.randint(0, 256, (n, 3, 32, 32), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8)
 
 
-def test_crop_is_a_window_of_the_zero_padded_image_at_a_uniform_offset():
+@pytest.mark.parametrize("padding", [1, 4])
+def test_crop_is_a_window_of_the_zero_padded_image_at_a_uniform_offset(padding):
+    """Padding 1 too: the smallest padding that crops (3 x 3 offsets), not only the recipes' 4."""
     x = images(256)
-    out = batch_crop(x, padding=4, generator=torch.Generator().manual_seed(1))
+    out = batch_crop(x, padding=padding, generator=torch.Generator().manual_seed(1))
     assert out.shape == x.shape and out.dtype == torch.uint8
-    padded = F.pad(x, (4, 4, 4, 4))
+    padded = F.pad(x, (padding,) * 4)
     offsets = []
+    span = range(2 * padding + 1)
     for i in range(len(x)):
-        matches = [(dy, dx) for dy in range(9) for dx in range(9)
+        matches = [(dy, dx) for dy in span for dx in span
                    if torch.equal(out[i], padded[i, :, dy:dy + 32, dx:dx + 32])]
         assert matches, f"image {i} is not a 32x32 window of its padded copy"
         offsets.append(matches[0])
     dys = {dy for dy, _ in offsets}
     dxs = {dx for _, dx in offsets}
-    assert dys == set(range(9)) and dxs == set(range(9))  # every offset 0..8 occurs in 256 draws
-    assert len(set(offsets)) > 40  # rows and columns drawn independently
+    assert dys == set(span) and dxs == set(span)  # every offset 0..2 * padding occurs in 256 draws
+    # rows and columns drawn independently: all 9 pairs for padding 1, more than 40 of the 81 for padding 4
+    assert len(set(offsets)) > min(40, len(span) ** 2 - 1)
 
 
 def test_crop_padding_zero_is_identity_and_crop_is_seeded():
@@ -75,8 +79,11 @@ def test_train_augment_crops_flips_then_normalises_each_image():
     assert torch.equal(plain(images(16)), normalize(images(16)))
 
 
-@pytest.mark.parametrize("augment", [lambda x, g: batch_crop(x, 4, g), batch_flip, lambda x, g: batch_cutout(x, 8, g)],
-                         ids=["crop", "flip", "cutout"])
+@pytest.mark.parametrize("augment", [
+    lambda x, g: batch_crop(x, 4, g), batch_flip, lambda x, g: batch_cutout(x, 8, g),
+    # the composition: it must hand the run's generator on to each of its three steps
+    lambda x, g: TrainAugment(AugmentConfig(crop_padding=4, flip=True, cutout=8), g)(x),
+], ids=["crop", "flip", "cutout", "train_augment"])
 def test_each_augmentation_draws_from_the_runs_generator_alone(augment):
     """A run's batches are reproducible from its seed and its checkpointed generator: torch's global
     generator must not matter, and another seed must give other draws."""

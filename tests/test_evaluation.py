@@ -15,6 +15,7 @@ from cifar10_study.core.config import TrainConfig
 from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import normalize
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits
+from cifar10_study.training.distributed import World
 from cifar10_study.training.engine import evaluate, soft_cross_entropy, train
 from cifar10_study.training.measure import confusion, per_class_accuracy
 from conftest import flat_linear, learnable_splits
@@ -75,6 +76,50 @@ def test_evaluation_adds_up_the_batch_losses_in_float64():
     table, labels = lookup_model().table, torch.tensor(LABELS)
     batch_sums = [F.cross_entropy(table[i:i + 2], labels[i:i + 2], reduction="sum").item() for i in (0, 2, 4)]
     assert evaluate(lookup_model(), five_images(), 2, CPU).loss == sum(batch_sums) / 5
+
+
+@pytest.mark.parametrize("rank", [0, 1])
+def test_evaluate_on_one_of_two_processes_takes_its_share_and_combines_the_whole(rank, monkeypatch):
+    """Under torchrun with two processes, rank r evaluates its contiguous share of the five images
+    (rank 0: images 0-2, rank 1: images 3-4) with rank 0's buffers, adds the loss sums over the processes and
+    gathers the predictions in rank order. torch.distributed's three collectives are replaced by ones that
+    play the other process, whose loss sum and predictions are worked out by hand, so this runs in one
+    process (the real two-process runs are in test_distributed.py)."""
+    shares = {0: [0, 1, 2], 1: [3, 4]}
+    # Loss sum of a share: log 2 per image predicted right (0, 1, 3), log 18 per image predicted wrong (2, 4).
+    loss_sum = {r: sum(math.log(2) if PREDICTED[i] == LABELS[i] else math.log(18) for i in ids)
+                for r, ids in shares.items()}
+    other = 1 - rank
+    seen = {}
+
+    def broadcast(tensor, src):  # every process ends with rank 0's buffer
+        assert src == 0
+        seen.setdefault("broadcast", []).append(tensor)
+        tensor.copy_(lookup_model().table)
+
+    def all_reduce(tensor, op):
+        assert op == torch.distributed.ReduceOp.SUM
+        seen["own_loss_sum"] = tensor.item()
+        tensor += loss_sum[other]
+
+    def all_gather(gathered, padded):  # each process sends its predictions zero-padded to the longest share
+        assert len(gathered) == 2 and len(padded) == 3
+        theirs = torch.zeros_like(padded)
+        theirs[:len(shares[other])] = torch.tensor([PREDICTED[i] for i in shares[other]])
+        gathered[rank].copy_(padded)
+        gathered[other].copy_(theirs)
+
+    for name, fake in (("broadcast", broadcast), ("all_reduce", all_reduce), ("all_gather", all_gather)):
+        monkeypatch.setattr(torch.distributed, name, fake)
+    model = lookup_model()
+    if rank == 1:  # its own copy of the buffer is stale: every image would be predicted class 9
+        model.table.copy_(torch.tensor([peaked(9)] * 5))
+    result = evaluate(model, five_images(), 2, CPU, World(rank, 2))
+    assert len(seen["broadcast"]) == 1 and seen["broadcast"][0] is model.table  # its one buffer came from rank 0
+    assert seen["own_loss_sum"] == pytest.approx(loss_sum[rank], rel=1e-6)  # it evaluated its share only
+    assert result.loss == pytest.approx((3 * math.log(2) + 2 * math.log(18)) / 5, rel=1e-6)
+    assert result.accuracy == 3 / 5
+    assert result.predictions.tolist() == PREDICTED and result.labels.tolist() == LABELS
 
 
 def test_per_class_accuracy_is_over_each_true_class():

@@ -73,7 +73,7 @@ def test_pooled_mcnemar_sums_counts():
 
 def test_summarize_two_values_has_a_spread_and_empty_input_says_why():
     assert summarize([1.0, 3.0]) == {"n": 2, "mean": 2.0, "std": pytest.approx(math.sqrt(2))}
-    with pytest.raises(ValueError, match=r"summarize\(\) needs at least one value"):
+    with pytest.raises(ValueError, match=r"^summarize\(\) needs at least one value$"):
         summarize([])
 
 
@@ -98,7 +98,7 @@ def test_mcnemar_takes_any_0_1_correctness_and_refuses_other_shapes():
 def test_pooled_mcnemar_of_one_pair_is_mcnemar_and_of_none_an_error():
     a, b = pair(8, 2)
     assert pooled_mcnemar([(a, b)]) == {**mcnemar(a, b), "pairs": 1}
-    with pytest.raises(ValueError, match=r"pooled_mcnemar\(\) needs at least one pair"):
+    with pytest.raises(ValueError, match=r"^pooled_mcnemar\(\) needs at least one pair$"):
         pooled_mcnemar([])
 
 
