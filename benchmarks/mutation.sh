@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3) of the code where a wrong number would change the study's conclusion:
-# analysis/stats.py, analysis/comparisons.py, the Stage 5 verdict wording of reporting/report_resnet.py,
-# training/engine.py's evaluate and soft_cross_entropy, data/augment.py (benchmarks/mutation_tools.py
-# lists the functions). One small change (a mutant) at a time; the fast test files below that reach the
-# mutated function run against it; a mutant that no test fails has survived. Writes
-# benchmarks/results/mutation.md: the score per module and each survivor with its diff and the reason it
-# is left (benchmarks/mutation_explained.tsv). Not a test, not run in CI: tens of minutes on a 2-core CPU.
+# analysis/stats.py, analysis/comparisons.py, analysis/calibration.py, the Stage 5 verdict wording of
+# reporting/report_resnet.py, training/engine.py's evaluate and soft_cross_entropy, data/augment.py
+# (benchmarks/mutation_tools.py lists the functions). One small change (a mutant) at a time; the fast test
+# files below that reach the mutated function run against it; a mutant that no test fails has survived. Writes
+# benchmarks/results/mutation.md: the score per module and each survivor with its diff and the reason it is
+# left (benchmarks/mutation_explained.tsv). Not a test, not run in CI: tens of minutes on a 2-core CPU.
 #
 #   benchmarks/mutation.sh                      # the fast test files below
 #   benchmarks/mutation.sh tests/test_x.py ...  # another selection (e.g. the files before a change)
@@ -27,7 +27,7 @@ if [ $# -gt 0 ]; then
   TESTS=("$@")
 else
   TESTS=(tests/test_stats.py tests/test_augment.py tests/test_engine.py tests/test_stage3.py tests/test_stage45.py
-         tests/test_verdicts.py tests/test_evaluation.py)
+         tests/test_verdicts.py tests/test_evaluation.py tests/test_calibration.py)
 fi
 mapfile -t SCOPE < <("$PYTHON" "$TOOLS" scope)
 
@@ -44,7 +44,8 @@ fi
   echo "[mutmut]"
   echo "source_paths = src"
   echo "only_mutate ="
-  for m in analysis/stats.py analysis/comparisons.py reporting/report_resnet.py training/engine.py data/augment.py; do
+  for m in analysis/stats.py analysis/comparisons.py analysis/calibration.py reporting/report_resnet.py \
+           training/engine.py data/augment.py; do
     echo "    src/cifar10_study/$m"
   done
   echo "pytest_add_cli_args_test_selection ="

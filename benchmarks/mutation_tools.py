@@ -25,11 +25,15 @@ MAX_DIFFS = 150  # more survivors than this are listed by name only
 SCOPE = {
     "analysis/stats.py": ["analysis.stats.*"],
     "analysis/comparisons.py": ["analysis.comparisons.*"],
+    "analysis/calibration.py": ["analysis.calibration.*"],
     # the verdict wording: the comparison table's rows and the Stage 5 sentences
     "reporting/report_resnet.py": ["reporting.report_resnet.x_stage5_section__mutmut_*",
                                    "reporting.report_resnet.x__comparison_row__mutmut_*",
                                    "reporting.report_resnet.x__interval__mutmut_*",
-                                   "reporting.report_resnet.x__no_interval__mutmut_*"],
+                                   "reporting.report_resnet.x__no_interval__mutmut_*",
+                                   "reporting.report_resnet.x__test_name__mutmut_*",
+                                   "reporting.report_resnet.x__detectable_phrase__mutmut_*",
+                                   "reporting.report_resnet.x__calibration_sentence__mutmut_*"],
     "training/engine.py": ["training.engine.x_evaluate__mutmut_*",
                            "training.engine.x_soft_cross_entropy__mutmut_*"],
     "data/augment.py": ["data.augment.*"],
@@ -126,9 +130,10 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         f"| **all** | {checked} | {total['killed']} | {total['survived']} | "
         f"{checked - total['killed'] - total['survived']} | **{_pct(total['killed'], checked)}** |",
         "",
-        "In scope: every function of analysis/stats.py, analysis/comparisons.py and data/augment.py (except "
-        "`_scale_shift`, which mutmut skips as it is decorated with `lru_cache`); reporting/report_resnet.py's "
-        "`stage5_section`, `_comparison_row`, `_interval`, `_no_interval`; training/engine.py's `evaluate` "
+        "In scope: every function of analysis/stats.py, analysis/comparisons.py, analysis/calibration.py and "
+        "data/augment.py (except `_scale_shift`, which mutmut skips as it is decorated with `lru_cache`); "
+        "reporting/report_resnet.py's `stage5_section`, `_comparison_row`, `_interval`, `_no_interval`, "
+        "`_test_name`, `_detectable_phrase`, `_calibration_sentence`; training/engine.py's `evaluate` "
         "and `soft_cross_entropy`. A mutant that timed out was run once more, alone, before this report; a "
         "timeout counts as not killed.",
         "",

@@ -68,6 +68,8 @@ def test_evaluate_gives_the_mean_loss_over_images_and_the_accuracy(batch_size):
     assert result.accuracy == 3 / 5
     assert result.predictions.tolist() == PREDICTED and result.labels.tolist() == LABELS
     assert result.predictions.dtype == np.int64 and result.labels.dtype == np.int64
+    # The confidence is the softmax probability of the predicted class: 9 / 18 for every image (peaked()).
+    assert result.confidence.tolist() == pytest.approx([0.5] * 5) and result.confidence.dtype == np.float32
 
 
 def test_evaluation_adds_up_the_batch_losses_in_float64():
@@ -102,10 +104,11 @@ def test_evaluate_on_one_of_two_processes_takes_its_share_and_combines_the_whole
         seen["own_loss_sum"] = tensor.item()
         tensor += loss_sum[other]
 
-    def all_gather(gathered, padded):  # each process sends its predictions zero-padded to the longest share
-        assert len(gathered) == 2 and len(padded) == 3
+    def all_gather(gathered, padded):  # each process sends its predictions, then their confidences (float),
+        assert len(gathered) == 2 and len(padded) == 3  # zero-padded to the longest share
         theirs = torch.zeros_like(padded)
-        theirs[:len(shares[other])] = torch.tensor([PREDICTED[i] for i in shares[other]])
+        theirs[:len(shares[other])] = (torch.tensor(0.5) if padded.is_floating_point() else  # see peaked()
+                                       torch.tensor([PREDICTED[i] for i in shares[other]]))
         gathered[rank].copy_(padded)
         gathered[other].copy_(theirs)
 
@@ -120,6 +123,7 @@ def test_evaluate_on_one_of_two_processes_takes_its_share_and_combines_the_whole
     assert result.loss == pytest.approx((3 * math.log(2) + 2 * math.log(18)) / 5, rel=1e-6)
     assert result.accuracy == 3 / 5
     assert result.predictions.tolist() == PREDICTED and result.labels.tolist() == LABELS
+    assert result.confidence.tolist() == pytest.approx([0.5] * 5)
 
 
 def test_per_class_accuracy_is_over_each_true_class():
