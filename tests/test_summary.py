@@ -2,7 +2,10 @@
 import pytest
 
 from cifar10_study.core.errors import StudyError
-from cifar10_study.reporting.summary import README_END, README_START, readme_block, sync_readme
+import pandas as pd
+
+from cifar10_study.reporting.summary import (README_END, README_START, StageResult, best_histories, budgets,
+                                             readme_block, sync_readme)
 from test_config import ROOT
 
 
@@ -29,3 +32,25 @@ def test_a_readme_without_markers_is_a_clear_error(tmp_path):
     with pytest.raises(StudyError, match="no summary markers"):
         sync_readme(readme, summary)
     assert readme.read_text() == "no markers here\n"
+
+
+def stage(number: str, epochs: int, images: int, val_acc: list | None = None) -> StageResult:
+    history = pd.DataFrame({"epoch": range(1, epochs + 1), "val_acc": val_acc or [None] * epochs})
+    return StageResult(number, "a model", {"epochs": epochs, "train_images": images}, {f"run {number}": history})
+
+
+def test_the_budgets_are_stated_once_equal_for_stages_1_to_3_or_listed():
+    equal = [stage("1", 4, 5000), stage("2", 4, 5000), stage("3", 4, 5000), stage("4", 2, 2000), stage("5", 2, 2000)]
+    assert budgets(equal) == (
+        "Stages 1, 2, 3 (with Stage 2's variants and Stage 3's ablations, which share their stage's recipe) each "
+        "train 4 epochs on 5,000 images, the same images, so their rows compare equal work. Stage 4 trains 2 epochs "
+        "on 2,000 images; Stage 5 trains 2 epochs on 2,000 images.")
+    unequal = [stage("1", 5, 10_000), stage("2", 3, 5000), stage("3", 3, 3000)]
+    assert budgets(unequal) == ("Stages 1-3 train different budgets (Stage 1: 5 epochs on 10,000 images; Stage 2: 3 "
+                                "epochs on 5,000 images; Stage 3: 3 epochs on 3,000 images), so their rows do not "
+                                "compare equal work.")
+
+
+def test_the_best_run_figure_leaves_out_stages_without_validation_curves():
+    results = [stage("1", 2, 100, [0.2, 0.3]), stage("4", 2, 100)]  # Stage 4 trained on its validation split
+    assert list(best_histories(results)) == ["Stage 1: run 1"]

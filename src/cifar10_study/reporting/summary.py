@@ -134,13 +134,13 @@ def budgets(results: list[StageResult]) -> str:
         return f"{r.metrics['epochs']} epochs on {r.metrics['train_images']:,} images"
 
     cnn = [r for r in results if r.stage in ("1", "2", "3")]
-    others = [f"Stage {r.stage} {budget(r)}" for r in results if r not in cnn]
+    others = [f"Stage {r.stage} trains {budget(r)}" for r in results if r not in cnn]
     if len({budget(r) for r in cnn}) == 1:
         text = (f"Stages {', '.join(r.stage for r in cnn)} (with Stage 2's variants and Stage 3's ablations, which share "
                 f"their stage's recipe) each train {budget(cnn[0])}, the same images, so their rows compare equal "
                 f"work.")
     else:
-        text = ("Stages 1-3 train different budgets (" + "; ".join(f"Stage {r.stage} {budget(r)}" for r in cnn)
+        text = ("Stages 1-3 train different budgets (" + "; ".join(f"Stage {r.stage}: {budget(r)}" for r in cnn)
                 + "), so their rows do not compare equal work.")
     return text + (f" {'; '.join(others)}." if others else "")
 
