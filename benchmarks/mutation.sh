@@ -12,6 +12,8 @@
 #
 # Needs mutmut 3.x in the venv (`.venv/bin/pip install mutmut`; PYTHON=... for another interpreter).
 # It works in a copy under .cache/mutation/ (git-ignored): the checkout is never mutated.
+# MUTATION_MODULES="analysis/stats.py ..." runs only those modules of the scope (a partial run, said so in
+# the report).
 # MUTATION_JOBS=2 runs two mutants at a time (when nothing else needs the CPU); MUTATION_OUT=path writes
 # the report elsewhere; MUTATION_FROM=<commit> mutates that commit's src/ and
 # runs its tests instead of the working tree's.
@@ -44,10 +46,7 @@ fi
   echo "[mutmut]"
   echo "source_paths = src"
   echo "only_mutate ="
-  for m in analysis/stats.py analysis/comparisons.py analysis/calibration.py reporting/report_resnet.py \
-           training/engine.py data/augment.py; do
-    echo "    src/cifar10_study/$m"
-  done
+  "$PYTHON" "$TOOLS" modules | sed 's|^|    src/cifar10_study/|'  # SCOPE's modules (or MUTATION_MODULES')
   echo "pytest_add_cli_args_test_selection ="
   for t in "${TESTS[@]}"; do echo "    $t"; done
   printf 'also_copy =\n    params.yaml\n    dvc.yaml\n'  # some tests read the shipped params and stages

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import fnmatch
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -38,6 +39,13 @@ SCOPE = {
                            "training.engine.x_soft_cross_entropy__mutmut_*"],
     "data/augment.py": ["data.augment.*"],
 }
+# MUTATION_MODULES="analysis/stats.py ...": a partial run over these modules of SCOPE only (e.g. the ones a
+# change touched, when the whole run would not fit the time at hand); the report names them.
+PARTIAL = os.environ.get("MUTATION_MODULES", "").split()
+if set(PARTIAL) - set(SCOPE):
+    sys.exit(f"MUTATION_MODULES: {sorted(set(PARTIAL) - set(SCOPE))} not in scope; valid: {', '.join(SCOPE)}")
+if PARTIAL:
+    SCOPE = {module: patterns for module, patterns in SCOPE.items() if module in PARTIAL}
 PATTERNS = [f"{PACKAGE}.{p}" for patterns in SCOPE.values() for p in patterns]
 
 # mutmut's exit-code classes (mutmut/stats.py). Only a failing test counts as killed here: a timeout is
@@ -137,6 +145,8 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         "and `soft_cross_entropy`. A mutant that timed out was run once more, alone, before this report; a "
         "timeout counts as not killed.",
         "",
+        *([f"**Partial run** (MUTATION_MODULES): only {', '.join(SCOPE)}; the other modules' figures are in "
+           f"the previous full run's report (git history of this file).", ""] if PARTIAL else []),
         f"## Mutants not killed ({len(survivors)})",
         "",
     ]
@@ -163,6 +173,8 @@ if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "scope":
         print("\n".join(PATTERNS))
+    elif command == "modules":
+        print("\n".join(SCOPE))
     elif command == "prepare":
         prepare(Path(args[0]))
     elif command == "timeouts":
@@ -170,4 +182,4 @@ if __name__ == "__main__":
     elif command == "report":
         report(Path(args[0]), Path(args[1]), int(args[2]), args[3:])
     else:
-        sys.exit(f"unknown command {command!r}; valid: scope, prepare, timeouts, report")
+        sys.exit(f"unknown command {command!r}; valid: scope, modules, prepare, timeouts, report")

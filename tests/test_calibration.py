@@ -44,10 +44,15 @@ def test_bins_are_scikit_learns():
 
 
 def test_ece_refuses_mismatched_or_empty_input():
-    with pytest.raises(ValueError, match=r"need two non-empty 1-D arrays of equal length, got shapes \(2,\) and \(3,\)"):
+    with pytest.raises(ValueError, match=r"^need two non-empty 1-D arrays of equal length, got shapes \(2,\) and "
+                                         r"\(3,\)$"):
         expected_calibration_error([0.5, 0.6], [True, False, True])
-    with pytest.raises(ValueError, match="non-empty"):
+    with pytest.raises(ValueError, match=r"^need two non-empty 1-D arrays of equal length, got shapes \(0,\) and "
+                                         r"\(0,\)$"):
         expected_calibration_error([], [])
+    with pytest.raises(ValueError, match=r"got shapes \(1, 2\) and \(1, 2\)$"):
+        expected_calibration_error([[0.5, 0.6]], [[True, False]])
+    assert expected_calibration_error([0.7], [True]) == pytest.approx(0.3)  # one image is enough
 
 
 def test_pooling_weights_each_runs_bins_by_their_images():

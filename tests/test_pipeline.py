@@ -208,7 +208,8 @@ def _metric_values(repo: Path) -> dict[str, object]:
 
 def test_metrics_are_few_results_with_no_config_or_timing(repo):
     values = _metric_values(repo)
-    assert 100 < len(values) < 300, len(values)
+    # About 340 at the smoke profile (two seeds): accuracies, losses, calibration, sizes, the comparisons.
+    assert 100 < len(values) < 400, len(values)
     # No key (or part of one) names config, provenance or a measurement of time or memory.
     sections = {"config", "provenance", "runtime", "hardware", "device", "git_commit", "per_class_test_accuracy"}
     parts = {key: key.split(":", 1)[1].strip(".").split(".") for key in values}
@@ -385,10 +386,12 @@ def test_a_retrained_stage_gives_byte_identical_outputs_and_the_same_lock(repo):
     assert {"runs/stage1/weights.pt", "runs/stage1/history.csv", "runs/stage1/predictions.csv",
             "runs/stage1/info.json"} <= before.keys()
     timing = (repo / "runs/stage1/timing.json").read_bytes()
-    for args in (("repro", "-f", "stage1"), ("repro",)):
-        result = dvc(repo, *args)
+    forced, after = (dvc(repo, *args) for args in (("repro", "-f", "stage1"), ("repro",)))
+    for result in (forced, after):
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "Running stage 'stage1'" in result.stdout or "Running stage 'stage1_analysis'" in result.stdout
+    assert "Running stage 'stage1'" in forced.stdout
+    # The retrained outputs hash as before, so nothing downstream of Stage 1 is stale: nothing runs.
+    assert "Running stage" not in after.stdout and "Data and pipelines are up to date" in after.stdout
     assert _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("timing.json",)) == before
     assert (repo / "runs/stage1/timing.json").read_bytes() != timing  # it was trained again, and timed
     assert (repo / "dvc.lock").read_bytes() == lock
@@ -490,7 +493,7 @@ def test_a_seed_the_profile_does_not_train_is_skipped_in_a_second(repo):
     skipped = json.loads((repo / "runs/stage4/seed_2/skipped.json").read_text())
     assert skipped["profile"] == "smoke" and "trains at the full profile" in skipped["reason"]
     assert not (repo / "runs/stage4/seed_2/results.json").exists()
-    assert set(read_json(repo / "metrics/stage4.json")["per_seed_test_accuracy"]) == {"0", "1"}
+    assert set(read_json(repo / "metrics/stage4.json")["per_seed"]) == {"0", "1"}
 
 
 def test_runtime_processes_trains_one_run_with_torchrun_and_two_processes(repo, tmp_path):
@@ -567,9 +570,10 @@ def test_workers_sharing_a_remote_train_each_run_once_and_anyone_restores_them(r
 
 
 def test_queued_experiments_run_with_dvc_queue_and_show_their_metrics(repo):
-    """`dvc exp run --queue` then `dvc queue start`: two analysis-only experiments (cheap), each run in its
-    own temporary workspace from the committed tree and the DVC cache; `dvc exp show` lists both."""
-    names = {"window-5": 5, "window-10": 10}
+    """`dvc exp run --queue` then `dvc queue start`: an analysis-only experiment (cheap), run in its own
+    temporary workspace from the committed tree and the DVC cache; `dvc exp show` lists it with its params
+    and metrics. (One experiment: each costs a checkout of every run from the cache, ~45 s of CI time.)"""
+    names = {"window-5": 5}
     for name, window in names.items():
         result = dvc(repo, "exp", "run", "--queue", "-n", name, "-S", f"stage2.loss_window={window}")
         assert result.returncode == 0, result.stderr

@@ -114,7 +114,7 @@ def test_verdict_takes_its_level_from_alpha_and_refuses_a_level_outside_0_1():
     assert verdict(0.02, True, alpha=0.01) == "no significant difference"
     assert verdict(0.049, False, alpha=0.05) == "worse"
     for alpha in (0.0, 1.0, 1.5):
-        with pytest.raises(ValueError, match=rf"alpha must be in \(0, 1\), got {alpha}"):
+        with pytest.raises(ValueError, match=rf"^alpha must be in \(0, 1\), got {alpha}$"):
             verdict(0.01, True, alpha)
 
 
@@ -157,8 +157,10 @@ def test_detectable_difference_across_seeds_by_hand():
     # More seeds with the same spread, or a looser level, detect less.
     assert detectable_across_seeds(w, alpha=0.2, power=0.8) < detectable_across_seeds(w, alpha=0.05, power=0.8)
     assert detectable_across_seeds(welch_difference([0.9], [0.8]), 0.05, 0.8) is None
-    with pytest.raises(ValueError, match=r"power must be in \(0, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"^power must be in \(0, 1\), got 1.0$"):
         detectable_across_seeds(w, 0.05, 1.0)
+    with pytest.raises(ValueError, match=r"^power must be in \(0, 1\), got 0$"):
+        detectable_on_images({"a_only": 1, "b_only": 0, "n": 10}, 0.05, 0)
 
 
 def test_detectable_difference_on_images_by_hand():

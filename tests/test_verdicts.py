@@ -445,3 +445,12 @@ def test_runs_restored_without_their_timing_file_are_reported_with_timings_not_r
     assert any(line.startswith("Training took 100 s per run (50.2 s per epoch; 40 images/s after the first epoch's "
                                "warm-up; evaluation excluded) on a test CPU (cpu; eager, not compiled).")
                for line in report_resnet.stage4_section(timed))
+
+
+def test_runs_whose_predictions_have_no_confidence_say_to_rerun_them():
+    write_runs("stage4", {0: 80})
+    path = "runs/stage4/seed_0/predictions.csv"
+    pd.read_csv(path).drop(columns="confidence").to_csv(path, index=False)  # as written before calibration
+    with pytest.raises(StudyError, match=r"^runs/stage4/seed_0/predictions.csv: no confidence column \(written by an "
+                                         r"older version\); rerun the stage \(dvc repro -f\) to measure calibration$"):
+        SeededRuns.load("stage4", [0])
