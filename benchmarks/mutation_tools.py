@@ -113,16 +113,20 @@ def timeouts(work: Path) -> list[str]:
 def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
     results = _results(work)
     explained = _explanations()
-    total = Counter()
+    total, not_run = Counter(), 0
     rows, survivors = [], []
     for module, codes in results.items():
         count = Counter(STATUS.get(code, "suspicious") for code in codes.values())
+        # A run stopped before the end (killed for time) leaves mutants never checked: counted apart, not scored.
+        module_not_run = count.pop("not checked", 0)
+        not_run += module_not_run
         total.update(count)
         checked = sum(count.values())
         rows.append(f"| {module} | {checked} | {count['killed']} | {count['survived']} | "
-                    f"{checked - count['killed'] - count['survived']} | {_pct(count['killed'], checked)} |")
+                    f"{checked - count['killed'] - count['survived']} | {_pct(count['killed'], checked)} | "
+                    f"{module_not_run} |")
         survivors += [(module, name, STATUS.get(code, "suspicious")) for name, code in sorted(codes.items())
-                      if code not in KILLED]
+                      if code not in KILLED and code is not None]
     checked = sum(total.values())
     lines = [
         "# Mutation testing: the modules that decide the study's conclusion",
@@ -132,11 +136,11 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         "",
         f"Test files: {', '.join(f'`{t}`' for t in tests)}. Run time: {seconds // 60} min {seconds % 60} s.",
         "",
-        "| module (functions in scope) | mutants | killed | survived | other (no test, timeout) | killed % |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| module (functions in scope) | mutants | killed | survived | other (no test, timeout) | killed % | not run |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
         *rows,
         f"| **all** | {checked} | {total['killed']} | {total['survived']} | "
-        f"{checked - total['killed'] - total['survived']} | **{_pct(total['killed'], checked)}** |",
+        f"{checked - total['killed'] - total['survived']} | **{_pct(total['killed'], checked)}** | {not_run} |",
         "",
         "In scope: every function of analysis/stats.py, analysis/comparisons.py, analysis/calibration.py and "
         "data/augment.py (except `_scale_shift`, which mutmut skips as it is decorated with `lru_cache`); "
@@ -147,6 +151,8 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         "",
         *([f"**Partial run** (MUTATION_MODULES): only {', '.join(SCOPE)}; the other modules' figures are in "
            f"the previous full run's report (git history of this file).", ""] if PARTIAL else []),
+        *([f"**Stopped early**: {not_run} mutants in scope were never run (the run was cut short for time); the "
+           f"scores above are over the {checked} that ran.", ""] if not_run else []),
         f"## Mutants not killed ({len(survivors)})",
         "",
     ]

@@ -223,8 +223,18 @@ def test_calibration_is_compared_across_seeds_lower_is_better():
     poor = runs("stage4", {0: 90, 1: 91, 2: 92}, confidence=(0.9, 0.6))
     # ECE per seed (0.05 k + 0.3 (N - k)) / N: 0.075, 0.0725, 0.07 against 0.15, 0.145, 0.14: -0.0725 mean
     c = compare_calibration(good, poor)
+    assert (c["a"], c["b"], c["alpha"]) == ("stage5", "stage4", 0.05)
     assert c["welch"]["difference"] == pytest.approx(-0.0725)
     assert c["verdict"] == "lower"
+    # ECE = c1 + (k / N)(1 - c0 - c1): (0.95, 0.3) gives 0.3 - 0.25 k / N, (0.85, 0.4) 0.4 - 0.25 k / N, so both
+    # spread 0.0025 (sample std) over k = 90..92: se = sqrt(2 * 0.0025^2 / 3), df 4, difference -0.10. At alpha
+    # 0.01 the interval is +- t(0.995, 4) se and the detectable difference (t(0.995, 4) + t(0.8, 4)) se.
+    even = runs("stage4_even", {0: 90, 1: 91, 2: 92}, confidence=(0.85, 0.4))
+    strict = compare_calibration(good, even, alpha=0.01)
+    se = math.sqrt(2 * 0.0025**2 / 3)
+    assert strict["welch"]["difference"] == pytest.approx(-0.10)
+    assert strict["welch"]["ci_high"] == pytest.approx(-0.10 + 4.6040949 * se)
+    assert strict["detectable"] == pytest.approx((4.6040949 + 0.9409646) * se) and strict["alpha"] == 0.01
     assert compare_calibration(poor, good)["verdict"] == "higher"
     assert compare_calibration(poor, poor)["verdict"] == "no significant difference"
     one = compare_calibration(runs("x", {0: 90}), runs("y", {0: 80}))
