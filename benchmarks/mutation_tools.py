@@ -184,7 +184,8 @@ if __name__ == "__main__":
     elif command == "prepare":
         prepare(Path(args[0]))
     elif command == "timeouts":
-        print("\n".join(timeouts(Path(args[0]))))
+        for name in timeouts(Path(args[0])):  # nothing at all when there is none (not an empty line)
+            print(name)
     elif command == "report":
         report(Path(args[0]), Path(args[1]), int(args[2]), args[3:])
     else:

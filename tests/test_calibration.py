@@ -66,3 +66,10 @@ def test_pooling_weights_each_runs_bins_by_their_images():
     # pooling equals binning all the images together
     together = reliability_bins([0.95, 0.95, 0.55, 0.92, 0.55, 0.55, 0.55], [1, 0, 1, 1, 0, 0, 1])
     pd.testing.assert_frame_equal(pooled.reset_index(drop=True), together, check_dtype=False)
+
+
+def test_the_number_of_bins_is_the_one_asked():
+    # Two images at 0.3 (right) and 0.4 (wrong). 2 bins: one bin, accuracy 0.5 against mean confidence 0.35 ->
+    # ECE 0.15. 15 bins: a bin each, gaps 0.7 and 0.4 -> 0.55.
+    assert expected_calibration_error([0.3, 0.4], [True, False], bins=2) == pytest.approx(0.15)
+    assert expected_calibration_error([0.3, 0.4], [True, False]) == pytest.approx(0.55)
