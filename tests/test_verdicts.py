@@ -9,6 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from cifar10_study.analysis.comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
+from cifar10_study.core.config import StatisticsConfig
 from cifar10_study.core.errors import StudyError
 from cifar10_study.core.fileio import write_json
 from cifar10_study.data import CLASSES
@@ -255,9 +256,10 @@ def figures(monkeypatch):
     return calls
 
 
-def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cutout: dict):
-    """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}."""
-    return (runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18), runs("stage5", stage5),
+def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cutout: dict, **stage5_recipe):
+    """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}; stage5_recipe: runs()
+    arguments for Stage 5 alone."""
+    return (runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18), runs("stage5", stage5, **stage5_recipe),
             {"no_se": runs("stage5_ablations/no_se", no_se, se=None, params=RESNET18),
              "no_mixup": runs("stage5_ablations/no_mixup", no_mixup, mixup=0.0),
              "no_cutout": runs("stage5_ablations/no_cutout", no_cutout, cutout=0)})
@@ -393,6 +395,29 @@ def test_a_worse_stage5_is_never_called_better(figures):
             "at alpha 0.05): the data do not support the claim that Stage 5 beats the Stage 4 reproduction.") in lines
     assert "| stage5 vs stage4      | -10.00           | [-12.27, -7.73]   | Welch  | 0.000255 | (primary) |" \
         in "\n".join(lines)
+
+
+def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could_detect_at_the_given_alpha(figures):
+    # Stage 5 one point above Stage 4 on every seed (81..83 against 80..82 right of 100), both with std 1 point:
+    # se = sqrt(2/3) = 0.8165 points, t = 1.2247 on 4 df, p 0.288. At alpha 0.1 the interval is 90%: half-width
+    # t(0.95, 4) x se = 2.131847 x 0.8165 = 1.74 points; detectable (2.131847 + 0.940965) x 0.8165 = 2.51 points.
+    # ECE is 0.6 - 0.005 k (see above): -0.50 points, every figure half the accuracy's (p the same).
+    # Stage 5's Cutout is 1 pixel: the table still says Cutout is on.
+    stage4, stage5, ablations = stage5_study({0: 80, 1: 81, 2: 82}, {0: 81, 1: 82, 2: 83}, {0: 95, 1: 96, 2: 97},
+                                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90}, cutout=1)
+    lines = stage5_section(stage4, stage5, ablations, StatisticsConfig(alpha=0.1, power=0.8))
+    assert ("**Primary test**, Stage 5 against Stage 4: +1.00 points, **no significant difference** (Welch t test "
+            "across seeds, p 0.288 at alpha 0.1): the data do not support the claim that Stage 5 beats the Stage 4 "
+            "reproduction; with this design only a difference of about 2.51 points or more across seeds would be found "
+            "with probability 0.8.") in lines
+    table = "\n".join(lines)
+    assert "| 90% CI (points)   |" in table
+    assert "| stage5 vs stage4      | +1.00            | [-0.74, +2.74]    | Welch  | 0.288    | (primary) | 2.51 " in table
+    [stage5_row] = [line for line in lines[4].splitlines() if line.startswith("| stage5 (all on)")]
+    assert [cell.strip() for cell in stage5_row.split("|")[2:5]] == ["True", "True", "True"]  # SE, MixUp, Cutout
+    assert ("- stage5 vs stage4: ECE 19.00% +- 0.50% (3 seeds) against 19.50% +- 0.50% (3 seeds), -0.50 points, 90% CI "
+            "[-1.37, +0.37], Welch p 0.288: **no significant difference** in calibration error; detectable across "
+            "seeds: about 1.25 points.") in lines
 
 
 def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(figures):

@@ -75,11 +75,17 @@ def _summary_metrics(runs: SeededRuns) -> dict:
             "params": runs.summary["params"], "flops_per_image": runs.summary["flops_per_image"]}
 
 
-def _comparison_metrics(c: dict) -> dict:
+def _welch_metrics(c: dict, difference: str = "difference") -> dict:
+    """What metrics JSON keeps of one Welch comparison (accuracy or calibration): the difference, named
+    `difference`, with its interval and p value, the smallest detectable difference and the verdict."""
     w = c["welch"]
-    return {"difference": w["difference"], "ci_low": w["ci_low"], "ci_high": w["ci_high"], "welch_p": w["p_value"],
-            "mcnemar_p": c["mcnemar"]["p_value"], "p": c["p_value"], "p_holm": c["p_adjusted"],
+    return {difference: w["difference"], "ci_low": w["ci_low"], "ci_high": w["ci_high"], "welch_p": w["p_value"],
             "detectable_difference": c["detectable"], "verdict": c["verdict"]}
+
+
+def _comparison_metrics(c: dict) -> dict:
+    """An accuracy comparison: the Welch part, McNemar's p, and the p that decided before and after Holm."""
+    return {**_welch_metrics(c), "mcnemar_p": c["mcnemar"]["p_value"], "p": c["p_value"], "p_holm": c["p_adjusted"]}
 
 
 def write_outputs(params: Params) -> None:
@@ -93,9 +99,7 @@ def write_outputs(params: Params) -> None:
         "configurations": {label: _summary_metrics(runs) for label, runs in configs.items()},
         "alpha": stats.alpha, "power": stats.power, "primary": PRIMARY,
         "comparisons": {label: _comparison_metrics(c) for label, c in tests.items()},
-        "calibration": {label: {"ece_difference": c["welch"]["difference"], "ci_low": c["welch"]["ci_low"],
-                                "ci_high": c["welch"]["ci_high"], "welch_p": c["welch"]["p_value"],
-                                "detectable_difference": c["detectable"], "verdict": c["verdict"]}
+        "calibration": {label: _welch_metrics(c, difference="ece_difference")
                         for label, c in calibration_comparisons(base, configs, stats).items()}})
     everything = {"stage4": base, **configs}
     write_csv(PLOTS / "stage45" / "val_accuracy.csv", mean_val_curves(everything), index=True)
