@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
 WORK=$ROOT/.cache/mutation
-OUT=${MUTATION_OUT:-$ROOT/benchmarks/results/mutation.md}
+OUT=$(realpath -m "${MUTATION_OUT:-benchmarks/results/mutation.md}")  # relative to the project root: the report step runs elsewhere
 TOOLS=$ROOT/benchmarks/mutation_tools.py
 
 if [ $# -gt 0 ]; then

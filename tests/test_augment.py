@@ -1,5 +1,7 @@
 """Batched augmentation: crop and flip correctness against per-image slicing, normalisation, and the three
-composed in the order the training step uses."""
+composed in the order the training step uses; MixUp (the convex combination, lambda ~ Beta) and Cutout
+(exactly the clipped square, after normalisation)."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -102,3 +104,60 @@ def test_mixup_targets_span_every_class_in_the_images_dtype():
     # Ten columns although this batch has classes 0-3 only, and the images' precision throughout.
     assert target.shape == (8, 10) and target.dtype == mixed.dtype == torch.float64
     assert bool((target[:, 4:] == 0).all()) and torch.allclose(target.sum(1), torch.ones(8, dtype=torch.float64))
+
+
+# --- MixUp and Cutout (Stage 5) ---------------------------------------------------------------------------------
+
+def test_mixup_targets_sum_to_one_and_are_the_convex_combination_of_the_images_labels():
+    x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
+    torch.manual_seed(0)
+    mixed, target = MixUp(0.4, torch.Generator().manual_seed(1))(x, y)
+    # The same draws by hand: lambda from the global generator, the pairing from the run's generator.
+    torch.manual_seed(0)
+    lam = float(torch.distributions.Beta(torch.tensor(0.4), torch.tensor(0.4)).sample())
+    perm = torch.randperm(16, generator=torch.Generator().manual_seed(1))
+    assert 0 < lam < 1 and not torch.equal(perm, torch.arange(16))
+    torch.testing.assert_close(target.sum(1), torch.ones(16))
+    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[perm])
+    torch.testing.assert_close(target, lam * F.one_hot(y, 10).float() + (1 - lam) * F.one_hot(y[perm], 10).float())
+
+
+def test_mixup_lambda_follows_beta_alpha():
+    torch.manual_seed(1)
+    mix = MixUp(0.2, torch.Generator().manual_seed(0))
+    x, y = torch.zeros(2, 3, 4, 4), torch.tensor([0, 1])
+    # When the pairing swaps the two images, image 0's target is [lambda, 1 - lambda]; otherwise it is
+    # mixed with itself ([1, 0]) and says nothing about lambda.
+    targets = [mix(x, y)[1][0] for _ in range(4000)]
+    weights = np.array([t[0].item() for t in targets if t[1] > 0])
+    assert len(weights) > 1500
+    # Beta(0.2, 0.2) is U-shaped and symmetric: mean 1/2, most draws near 0 or 1 (uniform would put 20% there).
+    assert abs(weights.mean() - 0.5) < 0.05 and ((weights < 0.1) | (weights > 0.9)).mean() > 0.6
+
+
+def _expected_cutout(h, w, cy, cx, size):
+    mask = torch.zeros(h, w, dtype=torch.bool)
+    mask[max(0, cy - size // 2):min(h, cy - size // 2 + size), max(0, cx - size // 2):min(w, cx - size // 2 + size)] = True
+    return mask
+
+
+@pytest.mark.parametrize("size", [16, 7, 1])
+def test_cutout_zeroes_exactly_the_clipped_square_and_nothing_else(size):
+    x = torch.randn(200, 3, 32, 32).abs() + 0.1  # no zeros before
+    out = batch_cutout(x, size, torch.Generator().manual_seed(5))
+    g = torch.Generator().manual_seed(5)  # the same draws, in the same order, as batch_cutout makes
+    cy, cx = torch.randint(0, 32, (200, 1), generator=g), torch.randint(0, 32, (200, 1), generator=g)
+    clipped = 0
+    for i in range(200):
+        mask = _expected_cutout(32, 32, int(cy[i]), int(cx[i]), size)
+        assert bool((out[i][:, mask] == 0).all()) and torch.equal(out[i][:, ~mask], x[i][:, ~mask]), i
+        clipped += int(mask.sum()) < size * size
+    assert size == 1 or clipped > 0  # some squares reach over the border and are clipped
+
+
+def test_cutout_is_applied_after_normalisation_so_the_square_is_the_mean_pixel():
+    aug = TrainAugment(AugmentConfig(crop_padding=0, flip=False, cutout=8), torch.Generator().manual_seed(0))
+    x = torch.full((4, 3, 32, 32), 255, dtype=torch.uint8)
+    out = aug(x)
+    zeros = (out == 0).all(1)  # [B, H, W]
+    assert bool((zeros.sum((1, 2)) > 0).all()) and bool((zeros.sum((1, 2)) <= 64).all())

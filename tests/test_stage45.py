@@ -1,4 +1,4 @@
-"""Stages 4 and 5: ResNet-18 and SE-ResNet-18 as specified, MixUp, Cutout, CUDA-only options on CPU,
+"""Stages 4 and 5: ResNet-18 and SE-ResNet-18 as specified, CUDA-only options on CPU, training under MixUp,
 seeds and their summary, the Stage 5 switches, and the comparisons the report draws from the files."""
 import json
 
@@ -9,9 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from cifar10_study.experiments import stage4, stage5
-from cifar10_study.data.augment import MixUp, TrainAugment, batch_cutout
 from cifar10_study.analysis.comparisons import SeededRuns, compare
-from cifar10_study.core.config import AugmentConfig, RuntimeConfig, TrainConfig, load_params
+from cifar10_study.core.config import RuntimeConfig, TrainConfig, load_params
 from cifar10_study.training.engine import TrainForward, autocast, make_optimizer, train
 from cifar10_study.training.measure import count_parameters
 from cifar10_study.models import build_model
@@ -88,63 +87,6 @@ def test_a_few_steps_on_a_tiny_batch_reduce_the_loss():
         losses.append(loss.item())
     assert losses[-1] < losses[0] / 2, losses
     assert all(p.grad is not None for p in model.parameters())
-
-
-# --- MixUp and Cutout ---------------------------------------------------------------------------------
-
-def test_mixup_targets_sum_to_one_and_are_the_convex_combination_of_the_images_labels():
-    x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
-    torch.manual_seed(0)
-    mixed, target = MixUp(0.4, torch.Generator().manual_seed(1))(x, y)
-    # The same draws by hand: lambda from the global generator, the pairing from the run's generator.
-    torch.manual_seed(0)
-    lam = float(torch.distributions.Beta(torch.tensor(0.4), torch.tensor(0.4)).sample())
-    perm = torch.randperm(16, generator=torch.Generator().manual_seed(1))
-    assert 0 < lam < 1 and not torch.equal(perm, torch.arange(16))
-    torch.testing.assert_close(target.sum(1), torch.ones(16))
-    torch.testing.assert_close(mixed, lam * x + (1 - lam) * x[perm])
-    torch.testing.assert_close(target, lam * F.one_hot(y, 10).float() + (1 - lam) * F.one_hot(y[perm], 10).float())
-
-
-def test_mixup_lambda_follows_beta_alpha():
-    torch.manual_seed(1)
-    mix = MixUp(0.2, torch.Generator().manual_seed(0))
-    x, y = torch.zeros(2, 3, 4, 4), torch.tensor([0, 1])
-    # When the pairing swaps the two images, image 0's target is [lambda, 1 - lambda]; otherwise it is
-    # mixed with itself ([1, 0]) and says nothing about lambda.
-    targets = [mix(x, y)[1][0] for _ in range(4000)]
-    weights = np.array([t[0].item() for t in targets if t[1] > 0])
-    assert len(weights) > 1500
-    # Beta(0.2, 0.2) is U-shaped and symmetric: mean 1/2, most draws near 0 or 1 (uniform would put 20% there).
-    assert abs(weights.mean() - 0.5) < 0.05 and ((weights < 0.1) | (weights > 0.9)).mean() > 0.6
-
-
-def _expected_cutout(h, w, cy, cx, size):
-    mask = torch.zeros(h, w, dtype=torch.bool)
-    mask[max(0, cy - size // 2):min(h, cy - size // 2 + size), max(0, cx - size // 2):min(w, cx - size // 2 + size)] = True
-    return mask
-
-
-@pytest.mark.parametrize("size", [16, 7, 1])
-def test_cutout_zeroes_exactly_the_clipped_square_and_nothing_else(size):
-    x = torch.randn(200, 3, 32, 32).abs() + 0.1  # no zeros before
-    out = batch_cutout(x, size, torch.Generator().manual_seed(5))
-    g = torch.Generator().manual_seed(5)  # the same draws, in the same order, as batch_cutout makes
-    cy, cx = torch.randint(0, 32, (200, 1), generator=g), torch.randint(0, 32, (200, 1), generator=g)
-    clipped = 0
-    for i in range(200):
-        mask = _expected_cutout(32, 32, int(cy[i]), int(cx[i]), size)
-        assert bool((out[i][:, mask] == 0).all()) and torch.equal(out[i][:, ~mask], x[i][:, ~mask]), i
-        clipped += int(mask.sum()) < size * size
-    assert size == 1 or clipped > 0  # some squares reach over the border and are clipped
-
-
-def test_cutout_is_applied_after_normalisation_so_the_square_is_the_mean_pixel():
-    aug = TrainAugment(AugmentConfig(crop_padding=0, flip=False, cutout=8), torch.Generator().manual_seed(0))
-    x = torch.full((4, 3, 32, 32), 255, dtype=torch.uint8)
-    out = aug(x)
-    zeros = (out == 0).all(1)  # [B, H, W]
-    assert bool((zeros.sum((1, 2)) > 0).all()) and bool((zeros.sum((1, 2)) <= 64).all())
 
 
 # --- CUDA-only options, training accuracy under MixUp, seeds ------------------------------------------
