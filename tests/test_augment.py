@@ -97,6 +97,8 @@ def test_each_augmentation_draws_from_the_runs_generator_alone(augment):
     assert not torch.equal(augment(x, torch.Generator().manual_seed(1)), first)
 
 
+# --- MixUp and Cutout (Stage 5) ----------------------------------------------------------------------
+
 def test_mixup_targets_span_every_class_in_the_images_dtype():
     x, y = torch.randn(8, 3, 4, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
     torch.manual_seed(0)
@@ -105,8 +107,6 @@ def test_mixup_targets_span_every_class_in_the_images_dtype():
     assert target.shape == (8, 10) and target.dtype == mixed.dtype == torch.float64
     assert bool((target[:, 4:] == 0).all()) and torch.allclose(target.sum(1), torch.ones(8, dtype=torch.float64))
 
-
-# --- MixUp and Cutout (Stage 5) ---------------------------------------------------------------------------------
 
 def test_mixup_targets_sum_to_one_and_are_the_convex_combination_of_the_images_labels():
     x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
