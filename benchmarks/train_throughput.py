@@ -38,12 +38,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from cifar10_study.training import engine
-from cifar10_study.core.config import TrainConfig, load_params
+from cifar10_study.training.recipe import TrainConfig
+from cifar10_study.params import load_params
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits, load_splits
 from cifar10_study.training.engine import make_optimizer, to_memory_format
 from cifar10_study.training.measure import count_parameters, hardware
 from cifar10_study.models.residual import ResNet18Config
-from cifar10_study.training.runs import build_seeded
+from cifar10_study.training.train_run import build_seeded
 
 MODELS: dict[str, Callable] = {
     "stage1": lambda: load_params().stage1.model,

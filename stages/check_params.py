@@ -5,8 +5,8 @@ outputs just before running it; validating here means a broken params.yaml stops
 any output is touched. The marker's content never changes, so a valid edit reruns nothing extra.
 """
 from cifar10_study.core.cli import stage_entry
-from cifar10_study.core.config import load_params
 from cifar10_study.core.fileio import write_text
+from cifar10_study.params import load_params
 
 MARKER = "data/params.ok"
 

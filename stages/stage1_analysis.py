@@ -1,12 +1,12 @@
 """DVC stage `stage1_analysis`: Stage 1's results and tables for git (metrics/stage1*.json, plots/stage1*/)
 from its runs."""
-from cifar10_study.analysis import stage1
+from cifar10_study.analysis import stage1_results
 from cifar10_study.core.cli import stage_entry
 
 
 @stage_entry
 def main() -> None:
-    stage1.write_outputs()
+    stage1_results.write_outputs()
     print("stage1_analysis: wrote metrics/stage1.json, metrics/stage1_experiments.json, plots/stage1*/")
 
 

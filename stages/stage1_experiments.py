@@ -2,12 +2,13 @@
 (runs/stage1_experiments/)."""
 from cifar10_study.core.cli import stage_entry
 from cifar10_study.experiments import stage1
+from cifar10_study.layout import STAGE1_EXPERIMENTS
 from cifar10_study.training.stage import training_stage
 
 
 @stage_entry
 def main() -> None:
-    with training_stage(stage1.EXPERIMENTS) as stage:
+    with training_stage(STAGE1_EXPERIMENTS, stage1.ExperimentParams) as stage:
         record = stage1.run_experiments(stage.params, stage.data, stage.device, stage.checkpoints)
     fit = record["collapse"]["linear_avgpool"]
     print(f"stage1_experiments: linear_avgpool is affine: {fit['is_affine']} "

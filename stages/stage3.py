@@ -1,13 +1,14 @@
 """DVC stage `stage3` (no argument: the full model) and `stage3_ablations@<name>` (one component off)."""
 from cifar10_study.core.cli import stage_argument, stage_entry
 from cifar10_study.experiments import stage3
+from cifar10_study.layout import STAGE3, run_name
 from cifar10_study.training.stage import training_stage
 
 
 @stage_entry
 def main() -> None:
     ablation = stage_argument("ablation", required=False, valid=list(stage3.ABLATIONS))
-    with training_stage(stage3.run_name(ablation)) as stage:
+    with training_stage(run_name(STAGE3, ablation), stage3.Stage3Params) as stage:
         run = stage3.run(stage.params, stage.data, stage.device, ablation, stage.checkpoints)
     print(f"{run.name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")
 

@@ -1,12 +1,12 @@
 """DVC stage `stage3_analysis`: Stage 3's and its ablations' results for git (metrics/stage3.json,
 plots/stage3/) from their runs."""
-from cifar10_study.analysis import stage3
+from cifar10_study.analysis import stage3_results
 from cifar10_study.core.cli import stage_entry
 
 
 @stage_entry
 def main() -> None:
-    stage3.write_outputs()
+    stage3_results.write_outputs()
     print("stage3_analysis: wrote metrics/stage3.json, plots/stage3/")
 
 

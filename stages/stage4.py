@@ -1,18 +1,19 @@
 """DVC stage `stage4@<seed>`: ResNet-18 with the published recipe and one seed (runs/stage4/<seed>/); a seed
 the active profile does not train is skipped."""
 from cifar10_study.core.cli import stage_argument, stage_entry
-from cifar10_study.core.config import load_params
+from cifar10_study.core.params_file import load
 from cifar10_study.experiments import stage4
+from cifar10_study.layout import STAGE4
 from cifar10_study.training.stage import training_stage
 
 
 @stage_entry
 def main() -> None:
     seed = stage_argument("seed (a key of stage4.seeds, e.g. seed_0)", required=True)
-    name = f"{stage4.STAGE}/{seed}"
-    if stage4.skipped(load_params(), seed, name):
+    name = f"{STAGE4}/{seed}"
+    if stage4.skip_untrained_seed(load(stage4.Stage4Params), seed, name):
         return
-    with training_stage(name, distributed=True) as stage:
+    with training_stage(name, stage4.Stage4Params, distributed=True) as stage:
         run = stage4.run(stage.params, stage.data, stage.device, seed, stage.checkpoints, stage.world)
     if stage.world.main:
         print(f"{name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")

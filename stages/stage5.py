@@ -2,8 +2,9 @@
 into runs/stage5/<seed>/ or runs/stage5_ablations/<ablation>/<seed>/; a seed the active profile does not
 train is skipped."""
 from cifar10_study.core.cli import stage_argument, stage_entry
-from cifar10_study.core.config import load_params
+from cifar10_study.core.params_file import load
 from cifar10_study.experiments import stage4, stage5
+from cifar10_study.layout import STAGE5, run_name
 from cifar10_study.training.stage import training_stage
 
 
@@ -11,10 +12,10 @@ from cifar10_study.training.stage import training_stage
 def main() -> None:
     seed = stage_argument("seed (a key of stage4.seeds, e.g. seed_0)", required=True)
     ablation = stage_argument("ablation", required=False, valid=list(stage5.ABLATIONS), position=2)
-    name = f"{stage5.run_name(ablation)}/{seed}"
-    if stage4.skipped(load_params(), seed, name):
+    name = f"{run_name(STAGE5, ablation)}/{seed}"
+    if stage4.skip_untrained_seed(load(stage5.Stage5Params), seed, name):
         return
-    with training_stage(name, distributed=True) as stage:
+    with training_stage(name, stage5.Stage5Params, distributed=True) as stage:
         run = stage5.run(stage.params, stage.data, stage.device, seed, ablation, stage.checkpoints, stage.world)
     if stage.world.main:
         print(f"{name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from cifar10_study.data.augment import MixUp, TrainAugment, batch_crop, batch_cutout, batch_flip, normalize
-from cifar10_study.core.config import AugmentConfig
+from cifar10_study.data.augment import AugmentConfig
 from cifar10_study.data.cifar10 import MEAN, STD
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from cifar10_study.core.config import Params, load_params, parse_params
+from cifar10_study.params import Params, load_params, parse_params
 from cifar10_study.core.errors import ConfigError
 from cifar10_study.experiments import stage3, stage4, stage5
 
@@ -32,7 +32,7 @@ def test_the_quick_budgets_of_stages_1_to_3_are_equal(raw):
     """Like-for-like: Stage 1 (and its experiments), Stage 2's variants and Stage 3 (and its ablations) train
     the same epochs on the same training subset, validated on the same images, in the quick profile."""
     params = parse_params({**raw, "profile": "quick"})
-    recipes = {"stage1": params.stage1.train_for("quick"), "stage2": params.stage2_recipe(),
+    recipes = {"stage1": params.stage1.train_for("quick"), "stage2": params.stage2.recipe(params.stage1.train, "quick"),
                "stage3": stage3.recipe(params, stage3.switches(params))}
     budgets = {stage: (r.epochs, r.train_subset, r.val_subset, r.train_on_validation) for stage, r in recipes.items()}
     assert len(set(budgets.values())) == 1, budgets

@@ -5,7 +5,7 @@ import copy
 import pytest
 from ruamel.yaml import YAML
 
-from cifar10_study.core.config import parse_params
+from cifar10_study.params import parse_params
 from cifar10_study.core.errors import ConfigError
 from test_config import ROOT
 

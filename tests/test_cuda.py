@@ -14,13 +14,14 @@ import torch.nn.functional as F
 
 from cifar10_study.data.augment import normalize
 from cifar10_study.training.checkpoint import Checkpoint
-from cifar10_study.core.config import RuntimeConfig, TrainConfig
+from cifar10_study.training.runtime import RuntimeConfig
+from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.data.cifar10 import Split, Splits
 from cifar10_study.training.recorders import StepRecorder
 from cifar10_study.training.engine import evaluate, make_optimizer, train
 from cifar10_study.core.errors import TrainingDiverged
 from cifar10_study.models.residual import ResidualCNNConfig
-from cifar10_study.training.runs import build_seeded
+from cifar10_study.training.train_run import build_seeded
 from cifar10_study.experiments.stress import measure_step
 from conftest import PoisonAfter, flat_linear, learnable_splits
 

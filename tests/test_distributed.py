@@ -11,7 +11,7 @@ import textwrap
 import pytest
 import torch
 
-from cifar10_study.core.config import TrainConfig
+from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.distributed import SINGLE, World, chunk_bounds, local_batch_size, shard
 from cifar10_study.core.errors import ConfigError
 from test_config import ROOT
@@ -48,11 +48,12 @@ SCRIPT = textwrap.dedent("""
     import torch
     sys.path.insert(0, {tests!r})
     from conftest import learnable_splits
-    from cifar10_study.core.config import TrainConfig
+    from cifar10_study.training.recipe import TrainConfig
     from cifar10_study.models.baseline import BaselineCNNConfig
     from cifar10_study.training import distributed
     from cifar10_study.training.engine import train
-    from cifar10_study.training.runs import RunFiles, build_seeded, train_run
+    from cifar10_study.layout import RunFiles
+    from cifar10_study.training.train_run import build_seeded, train_run
 
     torch.use_deterministic_algorithms(True)
     world = distributed.from_environment()
@@ -104,7 +105,7 @@ def test_a_step_on_two_processes_has_the_gradient_of_one_process_with_the_whole_
     from conftest import learnable_splits
     from cifar10_study.models.baseline import BaselineCNNConfig
     from cifar10_study.training.engine import train
-    from cifar10_study.training.runs import build_seeded
+    from cifar10_study.training.train_run import build_seeded
 
     grads = {}
 

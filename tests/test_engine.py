@@ -6,14 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from cifar10_study.core.config import ScheduleConfig, TrainConfig
+from cifar10_study.training.recipe import ScheduleConfig, TrainConfig
 from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import normalize
 from cifar10_study.training.engine import evaluate, make_optimizer, make_scheduler, train
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.training.runs import RESULT_KEYS, TIMING_KEYS, RunFiles, build_seeded, load_weights, train_run
+from cifar10_study.layout import RESULT_KEYS, RunFiles, TIMING_KEYS
+from cifar10_study.training.train_run import build_seeded, load_weights, train_run
 from conftest import PoisonAfter, flat_linear, learnable_splits
 
 CPU = torch.device("cpu")
@@ -139,7 +140,7 @@ def test_train_run_writes_results_info_history_and_loadable_weights(tmp_path):
     assert results["test_accuracy"] == run.result.test.accuracy
     assert results["train_images"] == 128 and results["epochs"] == 2
     # By hand: conv 3->8 (3*8*9 + 8) + conv 8->16 (8*16*9 + 16) + fc 16*8*8 -> 32 (1024*32 + 32) + fc 32 -> 10.
-    assert results["params"] == 224 + 1_168 + 32_800 + 330
+    assert results["parameters"] == 224 + 1_168 + 32_800 + 330
     # Multiply-adds x 2: conv1 at 32x32 (2*9*3*8*32*32), conv2 at 16x16 (2*9*8*16*16*16), fc1 (2*1024*32), fc (2*32*10).
     assert results["flops_per_image"] == 442_368 + 589_824 + 65_536 + 640
     # Per-class accuracy is each true class's share of right answers in the test predictions.

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cifar10_study.analysis.stage1 import confusion_matrix
-from cifar10_study.core.config import TrainConfig
+from cifar10_study.analysis.stage1_results import confusion_matrix
+from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import normalize
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits

@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from cifar10_study.core.config import load_params
+from cifar10_study.params import load_params
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig, SoftmaxConfig
 from test_config import ROOT

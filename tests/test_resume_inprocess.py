@@ -13,13 +13,13 @@ import pandas as pd
 import pytest
 import torch
 
-from cifar10_study.core.config import TrainConfig
+from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.core.errors import StudyError
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.training.checkpoint import Checkpoint, CheckpointKey, Checkpoints, config_key, stage_checkpoints
 from cifar10_study.training.engine import train
 from cifar10_study.training.recorders import StepRecorder
-from cifar10_study.training.runs import build_seeded
+from cifar10_study.training.train_run import build_seeded
 from conftest import learnable_splits
 
 CPU = torch.device("cpu")

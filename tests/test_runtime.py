@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from cifar10_study.training.checkpoint import Checkpoint
-from cifar10_study.core.config import RuntimeConfig, TrainConfig
+from cifar10_study.training.runtime import RuntimeConfig
+from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits
 from cifar10_study.training.recorders import StepRecorder
 from cifar10_study.training.engine import init_device, run_splits, train
 from cifar10_study.core.errors import ConfigError
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.training.runs import build_seeded
+from cifar10_study.training.train_run import build_seeded
 from conftest import learnable_splits
 from test_config import ROOT
 

@@ -6,9 +6,9 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
-from cifar10_study.analysis import stage2 as stage2_analysis
+from cifar10_study.analysis import stage2_results
 from cifar10_study.experiments import stress
-from cifar10_study.core.config import parse_params
+from cifar10_study.params import parse_params
 from cifar10_study.training.recorders import LayerGradRecorder, StepRecorder
 from cifar10_study.analysis.diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from cifar10_study.training.engine import train
@@ -16,9 +16,10 @@ from cifar10_study.core.fileio import read_json
 from cifar10_study.training.measure import peak_memory
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.training.runs import build_seeded
+from cifar10_study.training.train_run import build_seeded
 from cifar10_study.experiments.stage2 import variant_model
-from cifar10_study.core.config import ScalingVariant, TrainConfig
+from cifar10_study.experiments.stage2 import ScalingVariant
+from cifar10_study.training.recipe import TrainConfig
 from conftest import PoisonAfter, learnable_splits
 from test_config import ROOT
 
@@ -133,7 +134,7 @@ def test_a_diverging_stress_run_is_recorded_not_raised(params_raw, tmp_path, mon
     assert run["diverged_loss"] == "nan" and not (tmp_path / "runs/stage2_vanishing/depth_4").exists()
     # The analysis reads the record: the diverged depth has no accuracy, and what was recorded before
     # the divergence (the gradient norms at step 0) is kept.
-    summary = stage2_analysis.vanishing(learned_accuracy=0.2)["runs"]["depth_4"]
+    summary = stage2_results.vanishing(learned_accuracy=0.2)["runs"]["depth_4"]
     assert summary["diverged"] is True and summary.get("test_accuracy") is None and "0" in summary["grad_norms"]
 
 
@@ -143,13 +144,13 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
                      stage2_explosion__measure_max_gflops=5.0,
                      stage2_explosion__train_budget_seconds={"full": 1.0, "quick": 1.0, "smoke": 1.0e+6})
     stress.run_explosion(params, learnable_splits(), CPU)
-    table, summary = stage2_analysis.explosion()
+    table, summary = stage2_results.explosion()
     widths = table.set_index("width")
-    assert widths["params"].tolist() == [
+    assert widths["parameters"].tolist() == [
         sum(p.numel() for p in build_model(BASE.model_copy(update={"channels": [32 * w, 64 * w, 128 * w]})).parameters())
         for w in (1, 2, 4, 8)]
     assert widths.loc[1, "trained"] and widths.loc[2, "trained"] and widths.loc[1, "measured"]
     assert not widths.loc[8, "measured"] and not widths.loc[8, "trained"]
     assert "exceeds measure_max_gflops" in widths.loc[8, "reason"]
-    assert summary["fits"]["params"]["r2"] > 0.999
+    assert summary["fits"]["parameters"]["r2"] > 0.999
     assert (tmp_path / "runs/stage2_explosion/width_x1/results.json").is_file()

@@ -10,12 +10,14 @@ import torch.nn.functional as F
 
 from cifar10_study.experiments import stage4, stage5
 from cifar10_study.analysis.comparisons import SeededRuns, compare
-from cifar10_study.core.config import RuntimeConfig, TrainConfig, load_params
+from cifar10_study.training.runtime import RuntimeConfig
+from cifar10_study.training.recipe import TrainConfig
+from cifar10_study.params import load_params
 from cifar10_study.training.engine import TrainForward, autocast, make_optimizer, train
 from cifar10_study.training.measure import count_parameters
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite
-from cifar10_study.training.runs import build_seeded, train_run
+from cifar10_study.training.train_run import build_seeded, train_run
 from conftest import learnable_splits
 from test_config import ROOT
 

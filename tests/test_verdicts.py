@@ -9,7 +9,7 @@ import pytest
 from scipy import stats as sps
 
 from cifar10_study.analysis.comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
-from cifar10_study.core.config import StatisticsConfig
+from cifar10_study.analysis.stats import StatisticsConfig
 from cifar10_study.core.errors import StudyError
 from cifar10_study.core.fileio import write_json
 from cifar10_study.data import CLASSES
@@ -35,7 +35,7 @@ def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16,
         acc = k / N
         write_json(f"{folder}/results.json", {
             "test_accuracy": acc, "test_loss": 2 - acc, "final_val_accuracy": None if train_on_validation else acc - 0.02,
-            "final_train_accuracy": acc + 0.02, "params": params, "flops_per_image": 1_113_000_000, "epochs": 2,
+            "final_train_accuracy": acc + 0.02, "parameters": params, "flops_per_image": 1_113_000_000, "epochs": 2,
             "train_images": 50_000 if train_on_validation else 2000, "test_images": N})
         if timed:
             write_json(f"{folder}/timing.json", {
@@ -93,7 +93,7 @@ def test_seeded_runs_load_summarises_every_seed_from_the_files():
     assert s["final_train_accuracy"]["mean"] == pytest.approx(0.93)
     assert s["train_seconds"] == {"n": 3, "mean": 101.0, "std": 1.0}
     assert s["images_per_second"]["mean"] == 41.0
-    assert (s["params"], s["flops_per_image"], s["epochs"], s["train_images"], s["test_images"]) == \
+    assert (s["parameters"], s["flops_per_image"], s["epochs"], s["train_images"], s["test_images"]) == \
         (SE_RESNET18, 1_113_000_000, 2, 2000, N)
     assert (s["peak_memory_bytes"], s["peak_memory_kind"], s["compiled"], s["compile"], s["runtime"]) == \
         (2_000_000_000, "process_peak_rss", False, {"mode": "off", "graphs": 0}, {"device": "auto"})

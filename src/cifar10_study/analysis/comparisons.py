@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import StudyError
-from . import runs as run_files
+from . import run_records
 from .calibration import expected_calibration_error
 from .stats import (WELCH_BASIS, decisive_test, detectable_across_seeds, detectable_on_images, holm,
                     pooled_mcnemar, summarize, verdict, welch_difference)
@@ -25,7 +25,7 @@ from .stats import (WELCH_BASIS, decisive_test, detectable_across_seeds, detecta
 SUMMARISED = ("test_accuracy", "test_loss", "test_ece", "test_nll", "final_val_accuracy", "final_train_accuracy",
               "train_seconds", "images_per_second")
 # The same for every seed of a configuration: taken from its first seed.
-SHARED = ("params", "flops_per_image", "epochs", "train_images", "test_images", "peak_memory_bytes",
+SHARED = ("parameters", "flops_per_image", "epochs", "train_images", "test_images", "peak_memory_bytes",
           "peak_memory_kind", "compiled", "compile", "runtime")
 
 
@@ -45,14 +45,14 @@ class SeededRuns:
         per_seed, correct, confidence, histories = {}, {}, {}, {}
         for seed in seeds:
             run = f"{name}/seed_{seed}"
-            per_seed[seed] = run_files.read_run(run)
-            predictions = run_files.predictions(run)
+            per_seed[seed] = run_records.read_run(run)
+            predictions = run_records.predictions(run)
             correct[seed] = (predictions["actual"] == predictions["predicted"]).to_numpy()
             if "confidence" not in predictions:
-                raise StudyError(f"{run_files.files(run).predictions}: no confidence column (written by an older "
+                raise StudyError(f"{run_records.files(run).predictions}: no confidence column (written by an older "
                                  f"version); rerun the stage (dvc repro -f) to measure calibration")
             confidence[seed] = predictions["confidence"].to_numpy()
-            histories[seed] = run_files.history(run)
+            histories[seed] = run_records.history(run)
         for seed, m in per_seed.items():  # calibration, from the test predictions
             m["test_ece"] = expected_calibration_error(confidence[seed], correct[seed])
             m["test_nll"] = m["test_loss"]  # mean cross-entropy of the true class, no label smoothing

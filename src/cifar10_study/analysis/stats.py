@@ -12,11 +12,21 @@ import math
 from typing import Sequence
 
 import numpy as np
+from pydantic import Field
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
+from ..core.schema import Section
+
 WELCH_BASIS = "Welch t test across seeds"
 MCNEMAR_BASIS = "McNemar (exact, pooled over matched seeds)"
+
+
+class StatisticsConfig(Section):
+    """How the Stage 4/5 comparisons are tested (analysis and report only: no training stage reads it)."""
+
+    alpha: float = Field(0.05, gt=0, lt=1)  # every test's significance level; intervals are at 1 - alpha
+    power: float = Field(0.8, gt=0, lt=1)  # the power at which each comparison's detectable difference is given
 
 
 def summarize(values: Sequence[float]) -> dict:

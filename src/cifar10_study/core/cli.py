@@ -11,8 +11,7 @@ from ruamel.yaml import YAML
 
 from .errors import StudyError
 from .fileio import all_or_nothing
-
-PARAMS = Path("params.yaml")
+from .params_file import PARAMS
 
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:

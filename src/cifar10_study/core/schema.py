@@ -1,9 +1,12 @@
 """Base for every validated params section: unknown keys, wrong types and out-of-range values are errors."""
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+PROFILES = ("full", "quick", "smoke")
+Profile = Literal["full", "quick", "smoke"]  # how much compute every stage spends (params.yaml `profile`)
 
 
 class Section(BaseModel):
@@ -12,5 +15,29 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
+class View(BaseModel):
+    """The part of params.yaml one stage reads, typed like a Section, the other keys ignored: check_params
+    validates the whole file (every stage depends on its marker), so a stage imports only the config
+    classes of the code it runs, and its DVC deps stay that code."""
+
+    model_config = ConfigDict(extra="ignore", strict=True, frozen=True)
+
+
 PositiveInt = Annotated[int, Field(gt=0)]
 NonNegativeFloat = Annotated[float, Field(ge=0)]
+
+
+def describe(exc: ValidationError) -> str:
+    """One line for the first error: dotted key path, the problem, and the offending value."""
+    errors = exc.errors()
+    err = errors[0]
+    loc = ".".join(str(p) for p in err["loc"] if not str(p).startswith("function-after"))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (misspelt, or not read by any stage)"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    elif "input" in err and err["type"] not in ("model_type", "dict_type"):
+        msg += f" (got {err['input']!r})"
+    more = f" [and {len(errors) - 1} more problem(s)]" if len(errors) > 1 else ""
+    return (f"{loc}: {msg}" if loc else msg) + more

@@ -12,8 +12,19 @@ import functools
 import torch
 import torch.nn.functional as F
 
-from ..core.config import AugmentConfig
+from pydantic import Field
+
+from . import IMAGE_SIZE
+from ..core.schema import Section
 from .cifar10 import MEAN, STD
+
+
+class AugmentConfig(Section):
+    """A recipe's per-image augmentation (params.yaml `<stage>.train.augment`)."""
+
+    crop_padding: int = Field(4, ge=0, le=16)  # random crop of 32x32 from the zero-padded image
+    flip: bool = True  # random horizontal flip with probability 1/2
+    cutout: int = Field(0, ge=0, le=IMAGE_SIZE)  # side of the Cutout square, px; 0 = off
 
 
 def batch_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:

@@ -22,11 +22,13 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 import torch
+from pydantic import Field
 from sklearn.model_selection import train_test_split
 
 from . import CLASSES, IMAGE_SHAPE, PIXELS
 from ..core.errors import DataError
 from ..core.fileio import read_json, replace_dir, write_json
+from ..core.schema import PositiveInt, Section, View
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -41,6 +43,25 @@ MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
 SPLITS = ("train", "val", "test")
 PREPARED = Path("data/prepared")  # the download stage's output
+
+
+class DataConfig(Section):
+    """params.yaml `data`: where the archive comes from and how the validation split is carved."""
+
+    # None: download the official archive and verify its md5. Otherwise a local cifar-10-python.tar.gz
+    # or its extracted folder, in the official layout (relative paths are relative to the repo root).
+    source: str | None = None
+    val_size: PositiveInt = 5000  # images held out of the 50k training set, stratified by class
+    split_seed: int = Field(0, ge=0)
+    # Images in each of the six batch files, checked when reading (10,000 in CIFAR-10; only the tests,
+    # with their tiny archives, change it). A multiple of ten: the test batch holds each class equally.
+    batch_images: PositiveInt = Field(10_000, multiple_of=10)
+
+
+class DataParams(View):
+    """What the download stage reads."""
+
+    data: DataConfig
 
 
 # --- reading the official layout ---------------------------------------------------------------------

@@ -11,11 +11,6 @@ from typing import Any, Mapping
 from ..core.errors import ConfigError
 
 
-def run_name(stage: str, ablation: str | None) -> str:
-    """The full model's run (`stage`) or an ablation's (`<stage>_ablations/<ablation>`), as dvc.yaml names them."""
-    return stage if ablation is None else f"{stage}_ablations/{ablation}"
-
-
 def switched(values: Mapping[str, Any], ablations: Mapping[str, tuple[str, Any]], ablation: str | None,
              stage: str) -> dict[str, Any]:
     """`values` (switch name -> setting) with `ablation`'s switch set to its "off" value.

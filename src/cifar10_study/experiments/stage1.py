@@ -1,34 +1,66 @@
 """Stage 1: the baseline CNN and its theory checks (linear collapse, bottleneck sweep).
 
 What is trained and measured here; the tables, confusion matrix and figures built from these runs are
-analysis (analysis/stage1.py) and reporting.
+analysis (analysis/stage1_results.py) and reporting.
 """
 from __future__ import annotations
 
 import torch
+from pydantic import Field, model_validator
 
-from ..core.config import Params
 from ..core.fileio import write_json
+from ..core.schema import PositiveInt, Profile, Section, View
 from ..data.cifar10 import Splits
+from ..layout import EXPERIMENT_RECORD, RUNS, STAGE1, STAGE1_EXPERIMENTS
 from ..models.baseline import BaselineCNNConfig, SoftmaxConfig
 from ..training.checkpoint import Checkpoints
-from ..training.runs import RUNS, Run, train_run
+from ..training.recipe import TrainSection
+from ..training.runtime import RuntimeConfig
+from ..training.train_run import Run, train_run
 from .collapse import affine_fit, is_affine
 
-BASELINE = "stage1"
-EXPERIMENTS = "stage1_experiments"
-# What the experiments stage records besides its runs: the collapse check and what the sweep covered.
-EXPERIMENT_RECORD = RUNS / EXPERIMENTS / "experiment.json"
+
+class Stage1Config(TrainSection):
+    model: BaselineCNNConfig
 
 
-def run_baseline(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> Run:
+class Stage1ExperimentsConfig(Section):
+    bottleneck_stage: int = Field(ge=0)  # index into stage1.model.channels of the layer to squeeze
+    bottleneck_widths: list[PositiveInt] = Field(min_length=1)
+
+
+class BaselineParams(View):
+    """What the stage1 stage reads."""
+
+    profile: Profile
+    runtime: RuntimeConfig = RuntimeConfig()
+    stage1: Stage1Config
+
+
+class ExperimentParams(BaselineParams):
+    """What the stage1_experiments stage reads: the baseline and the sweep over it."""
+
+    stage1_experiments: Stage1ExperimentsConfig
+
+    @model_validator(mode="after")
+    def _bottleneck_stage_exists(self):
+        n = len(self.stage1.model.channels)
+        if self.stage1_experiments.bottleneck_stage >= n:
+            raise ValueError(
+                f"stage1_experiments.bottleneck_stage must index stage1.model.channels (0..{n - 1}), "
+                f"got {self.stage1_experiments.bottleneck_stage}"
+            )
+        return self
+
+
+def run_baseline(params: BaselineParams, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> Run:
     """Train the baseline into runs/stage1/ (with its test predictions, for the confusion matrix)."""
-    return train_run(BASELINE, params.stage1.model, params.stage1.train_for(params.profile), data,
+    return train_run(STAGE1, params.stage1.model, params.stage1.train_for(params.profile), data,
                      profile=params.profile, device=device, runtime=params.runtime, predictions=True,
                      checkpoints=checkpoints)
 
 
-def experiment_models(params: Params) -> dict[str, BaselineCNNConfig | SoftmaxConfig]:
+def experiment_models(params: ExperimentParams) -> dict[str, BaselineCNNConfig | SoftmaxConfig]:
     """The Stage 1 variants, each composed from the baseline's config by changing one thing."""
     base = params.stage1.model
     variants: dict[str, BaselineCNNConfig | SoftmaxConfig] = {
@@ -44,11 +76,11 @@ def experiment_models(params: Params) -> dict[str, BaselineCNNConfig | SoftmaxCo
     return variants
 
 
-def run_experiments(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+def run_experiments(params: ExperimentParams, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
     """Train every variant (runs/stage1_experiments/<variant>/) and check the linear collapse numerically
     on the trained networks; record both in runs/stage1_experiments/experiment.json."""
     train_cfg = params.stage1.train_for(params.profile)
-    runs = {name: train_run(f"{EXPERIMENTS}/{name}", model_cfg, train_cfg, data, profile=params.profile,
+    runs = {name: train_run(f"{STAGE1_EXPERIMENTS}/{name}", model_cfg, train_cfg, data, profile=params.profile,
                             device=device, runtime=params.runtime, checkpoints=checkpoints)
             for name, model_cfg in experiment_models(params).items()}
     collapse = {}
@@ -58,5 +90,5 @@ def run_experiments(params: Params, data: Splits, device: torch.device, checkpoi
     record = {"variants": list(runs), "bottleneck_stage": params.stage1_experiments.bottleneck_stage,
               "bottleneck_widths": params.stage1_experiments.bottleneck_widths,
               "baseline_channels": params.stage1.model.channels, "collapse": collapse}
-    write_json(EXPERIMENT_RECORD, record)
+    write_json(RUNS / STAGE1_EXPERIMENTS / EXPERIMENT_RECORD, record)
     return record

@@ -7,16 +7,56 @@ and its DVC stage does not depend on that key (dvc.yaml lists the other four).
 from __future__ import annotations
 
 import torch
+from pydantic import Field, model_validator
 
-from . import ablations
-from .ablations import switched
-from ..training.checkpoint import Checkpoints
-from ..core.config import Params, TrainConfig
+from ..core.schema import PROFILES, NonNegativeFloat, PositiveInt, Profile, Section, View
 from ..data.cifar10 import Splits
+from ..layout import STAGE3, STAGE3_ABLATIONS, run_name
 from ..models.residual import ResidualCNNConfig
-from ..training.runs import Run, train_run
+from ..training.checkpoint import Checkpoints
+from ..training.recipe import TrainConfig, TrainSection
+from ..training.runtime import RuntimeConfig
+from ..training.train_run import Run, train_run
+from .ablations import switched
 
-STAGE = "stage3"
+
+class Stage3ModelConfig(Section):
+    """The residual CNN's shape; its component switches are the flat stage3 keys."""
+
+    channels: list[PositiveInt] = Field(min_length=1, max_length=5)
+    blocks_per_stage: PositiveInt = 1
+
+
+class Stage3Config(TrainSection):
+    """The five components under test, one key each, so an ablation can depend on all but its own."""
+
+    residual: bool
+    batchnorm: bool
+    dropout: float = Field(ge=0, lt=1)
+    label_smoothing: float = Field(ge=0, lt=1)
+    weight_decay: NonNegativeFloat
+    model: Stage3ModelConfig
+
+    @model_validator(mode="after")
+    def _switches_set_once(self):
+        # label smoothing and weight decay are switches here: a second value in `train` would be ambiguous.
+        if "label_smoothing" in self.train.model_fields_set or "weight_decay" in self.train.optimizer.model_fields_set:
+            raise ValueError("set label_smoothing and weight_decay with the stage3 switches, not in stage3.train")
+        for profile in PROFILES:
+            overrides = getattr(self, profile)
+            if "label_smoothing" in overrides or "weight_decay" in overrides.get("optimizer", {}):
+                raise ValueError(f"stage3.{profile} must not override the label_smoothing / weight_decay switches")
+        return self
+
+
+class Stage3Params(View):
+    """What the stage3 and stage3_ablations@<ablation> stages read."""
+
+    profile: Profile
+    runtime: RuntimeConfig = RuntimeConfig()
+    stage3: Stage3Config
+
+
 SWITCHES = ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")
 # Each ablation: the one switch it turns off, and the value that means "off".
 ABLATIONS = {
@@ -28,30 +68,26 @@ ABLATIONS = {
 }
 
 
-def switches(params: Params, ablation: str | None = None) -> dict:
+def switches(params: Stage3Params, ablation: str | None = None) -> dict:
     """The five component settings, with `ablation`'s one switched off."""
-    return switched({name: getattr(params.stage3, name) for name in SWITCHES}, ABLATIONS, ablation, STAGE)
+    return switched({name: getattr(params.stage3, name) for name in SWITCHES}, ABLATIONS, ablation, STAGE3)
 
 
-def model_config(params: Params, values: dict) -> ResidualCNNConfig:
+def model_config(params: Stage3Params, values: dict) -> ResidualCNNConfig:
     return ResidualCNNConfig(name="residual_cnn", **params.stage3.model.model_dump(), residual=values["residual"],
                              batchnorm=values["batchnorm"], dropout=values["dropout"])
 
 
-def recipe(params: Params, values: dict) -> TrainConfig:
+def recipe(params: Stage3Params, values: dict) -> TrainConfig:
     base = params.stage3.train_for(params.profile).model_dump()
     base["label_smoothing"] = values["label_smoothing"]
     base["optimizer"]["weight_decay"] = values["weight_decay"]
     return TrainConfig.model_validate(base)
 
 
-def run_name(ablation: str | None) -> str:
-    return ablations.run_name(STAGE, ablation)
-
-
-def run(params: Params, data: Splits, device: torch.device, ablation: str | None = None,
+def run(params: Stage3Params, data: Splits, device: torch.device, ablation: str | None = None,
         checkpoints: Checkpoints | None = None) -> Run:
-    """Train the full model (ablation None) or one ablation, into runs/<run_name(ablation)>/."""
+    """Train the full model (ablation None) or one ablation, into runs/stage3/ or runs/stage3_ablations/<ablation>/."""
     values = switches(params, ablation)
-    return train_run(run_name(ablation), model_config(params, values), recipe(params, values), data,
+    return train_run(run_name(STAGE3, ablation), model_config(params, values), recipe(params, values), data,
                      profile=params.profile, device=device, runtime=params.runtime, checkpoints=checkpoints)

@@ -15,10 +15,11 @@ from pathlib import Path
 
 from dvc.repo import Repo
 
-from ..core.config import Params, load_params
+from ..core.params_file import load
+from .stage4 import Stage4Params
 
 
-def training_stages(params: Params, repo_dir: str | Path = ".") -> list[str]:
+def training_stages(params: Stage4Params, repo_dir: str | Path = ".") -> list[str]:
     """Names DVC knows the training stages by (e.g. `stage4@seed_0`), in dvc.yaml's order."""
     with Repo(str(repo_dir)) as repo:
         stages = [s for s in repo.index.stages
@@ -44,7 +45,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.worker < args.workers:
         parser.error(f"--worker must be in 0..{args.workers - 1}")
-    print("\n".join(share(training_stages(load_params()), args.workers, args.worker)))
+    print("\n".join(share(training_stages(load(Stage4Params)), args.workers, args.worker)))
 
 
 if __name__ == "__main__":

@@ -10,31 +10,79 @@ time and memory per training step are measured where a step is affordable; width
 training time fits the profile's budget are trained briefly. Anything skipped says why.
 
 Each stage writes its runs and an experiment record under runs/<stage>/; summaries, fits and figures
-are analysis (analysis/stage2.py) and reporting.
+are analysis (analysis/stage2_results.py) and reporting.
 """
 from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 
+from typing import Annotated
+
 import pandas as pd
 import torch
+from pydantic import Field, model_validator
 
-from ..core.config import Params, TrainConfig, VanishingConfig
 from ..core.errors import TrainingDiverged
 from ..core.fileio import write_csv, write_json
+from ..core.schema import PositiveInt, Profile, Section, View
 from ..data.cifar10 import Splits
+from ..layout import EXPERIMENT_RECORD, EXPLOSION, RUNS, VANISHING
 from ..models import build_model
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
 from ..training.engine import run_splits, train
 from ..training.measure import count_parameters, flops_per_image, peak_memory
+from ..training.recipe import TrainConfig, TrainSection
 from ..training.recorders import LayerGradRecorder
-from ..training.runs import RUNS, build_seeded, train_run
+from ..training.runtime import RuntimeConfig
+from ..training.train_run import build_seeded, train_run
+from .stage1 import BaselineParams
 
-VANISHING = "stage2_vanishing"
-EXPLOSION = "stage2_explosion"
-RECORD = "experiment.json"  # in each stage's runs folder: what was run, and what happened to each run
+
+class VanishingConfig(TrainSection):
+    """Plain deep CNNs (no BN, no residuals): depth/len(channels) conv -> ReLU layers per stage."""
+
+    channels: list[PositiveInt] = Field(min_length=1, max_length=5)
+    depths: list[PositiveInt] = Field(min_length=1)
+    grad_steps: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)  # 0 = at initialisation
+    learned_accuracy: float = Field(0.2, gt=0.1, lt=1)  # val accuracy that counts as learning (chance 0.1)
+
+    @model_validator(mode="after")
+    def _depths_split_evenly(self):
+        bad = [d for d in self.depths if d % len(self.channels)]
+        if bad:
+            raise ValueError(f"depths {bad} must be multiples of len(channels) = {len(self.channels)}")
+        return self
+
+
+class ProfileBudget(Section):
+    full: float = Field(gt=0)
+    quick: float = Field(gt=0)
+    smoke: float = Field(gt=0)
+
+
+class ExplosionConfig(TrainSection):
+    """Width multipliers of the Stage 1 baseline, up to sizes this machine cannot train."""
+
+    widths: list[PositiveInt] = Field(min_length=1)
+    measure_batch_size: PositiveInt = 32  # batch for the time / memory per step measurement
+    measure_max_gflops: float = Field(200.0, gt=0)  # a step costing more is not run: analytic figures only
+    train_budget_seconds: ProfileBudget  # a width is trained only if its estimated training time fits
+
+
+class VanishingParams(View):
+    """What the stage2_vanishing stage reads."""
+
+    profile: Profile
+    runtime: RuntimeConfig = RuntimeConfig()
+    stage2_vanishing: VanishingConfig
+
+
+class ExplosionParams(BaselineParams):
+    """What the stage2_explosion stage reads: the baseline to widen, and the widths."""
+
+    stage2_explosion: ExplosionConfig
 
 
 def _diverged(exc: TrainingDiverged) -> dict:
@@ -50,7 +98,7 @@ def plain_cnn(cfg: VanishingConfig, depth: int) -> BaselineCNNConfig:
                              hidden=0)
 
 
-def run_vanishing(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+def run_vanishing(params: VanishingParams, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
     """Train each depth (runs/stage2_vanishing/depth_<d>/), recording every layer's gradient norm at the
     chosen steps (grad_norms.csv); a diverged depth is recorded, and the others go on."""
     cfg, recipe = params.stage2_vanishing, params.stage2_vanishing.train_for(params.profile)
@@ -69,12 +117,12 @@ def run_vanishing(params: Params, data: Splits, device: torch.device, checkpoint
             outcome = _diverged(exc)
         grads = recorder.frame().assign(depth=depth)
         frames.append(grads)
-        depths[name] = {"depth": depth, "params": count_parameters(model), **outcome,
+        depths[name] = {"depth": depth, "parameters": count_parameters(model), **outcome,
                         "grad_steps_not_reached": sorted(set(cfg.grad_steps) - set(grads["step"]))}
     write_csv(RUNS / VANISHING / "grad_norms.csv", pd.concat(frames, ignore_index=True))
     record = {"profile": params.profile, "epochs": recipe.epochs,
               "train_images": len(run_splits(data, recipe)[0]), "depths": depths}
-    write_json(RUNS / VANISHING / RECORD, record)
+    write_json(RUNS / VANISHING / EXPERIMENT_RECORD, record)
     return record
 
 
@@ -115,7 +163,7 @@ def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: 
         return pool.submit(_measure, model_cfg, probe, small, device).result()
 
 
-def run_explosion(params: Params, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+def run_explosion(params: ExplosionParams, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
     """Count, measure and (where the budget allows) train every width: runs/stage2_explosion/widths.csv
     (one row per width, with why anything was skipped) and width_x<w>/ for each trained width."""
     cfg = params.stage2_explosion
@@ -127,7 +175,7 @@ def run_explosion(params: Params, data: Splits, device: torch.device, checkpoint
         model_cfg = params.stage1.model.scaled(width)
         with torch.device("meta"):  # counts without allocating: x16 would need hundreds of MB
             meta = build_model(model_cfg)
-        row = {"width": width, "params": count_parameters(meta), "flops_per_image": flops_per_image(meta)}
+        row = {"width": width, "parameters": count_parameters(meta), "flops_per_image": flops_per_image(meta)}
         # A training step costs about 3x the forward pass (forward + backward for inputs and weights).
         step_gflop = 3 * row["flops_per_image"] * cfg.measure_batch_size / 1e9
         row["step_gflop"] = step_gflop
@@ -156,5 +204,5 @@ def run_explosion(params: Params, data: Splits, device: torch.device, checkpoint
     write_csv(RUNS / EXPLOSION / "widths.csv", pd.DataFrame(rows))
     record = {"profile": params.profile, "budget_seconds": budget, "measure_batch_size": cfg.measure_batch_size,
               "train_steps": train_steps}
-    write_json(RUNS / EXPLOSION / RECORD, record)
+    write_json(RUNS / EXPLOSION / EXPERIMENT_RECORD, record)
     return record

@@ -124,14 +124,14 @@ def scaling(table: pd.DataFrame, fits: dict, path: str | Path, title: str, batch
     """Parameters, FLOPs, memory and time per step against width, with the quadratic fits."""
     fig = Figure(figsize=(10, 7))
     axes = fig.subplots(2, 2).ravel()
-    panels = [("params", "parameters", 1), ("flops_per_image", "forward FLOPs per image", 1),
+    panels = [("parameters", "parameters", 1), ("flops_per_image", "forward FLOPs per image", 1),
               ("peak_memory_bytes", f"peak memory of a step, batch {batch_size} (MiB)", 2 ** 20),
               ("seconds_per_step", f"seconds per training step, batch {batch_size}", 1)]
     grid = np.linspace(table["width"].min(), table["width"].max(), 100)
     for ax, (column, label, unit) in zip(axes, panels):
         if column in table:  # memory and time exist only once some width was measured
             points = table[table[column].notna()]
-            counted = column in ("params", "flops_per_image")
+            counted = column in ("parameters", "flops_per_image")
             ax.plot(points["width"], points[column] / unit, "o", label="counted" if counted else "measured")
         fit = fits.get(column)
         if fit:

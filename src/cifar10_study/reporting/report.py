@@ -11,17 +11,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from ..analysis import stage1 as stage1_analysis
-from ..analysis import stage2 as stage2_analysis
-from ..analysis import stage3 as stage3_analysis
-from ..analysis.runs import history, predictions, read_run
-from ..core.config import OptimizerConfig, Params, load_params
+from ..analysis import stage1_results, stage2_results, stage3_results
+from ..analysis.run_records import history, predictions, read_run
 from ..core.fileio import write_csv, write_text
 from ..data import CLASSES
-from ..experiments import stage2 as stage2_experiment
-from ..experiments.stage1 import BASELINE
+from ..layout import STAGE1, STAGE2
 from ..models import build_model, model_config
+from ..params import Params, load_params
 from ..training.engine import make_optimizer
+from ..training.recipe import OptimizerConfig
 from ..training.measure import git_state, weight_decay_by_kind
 from . import plots, report_resnet, summary
 from .plots import FIGURES
@@ -68,7 +66,7 @@ def _header(base: dict) -> str:
 
 def _run_row(name: str, m: dict) -> dict:
     return {
-        "run": name, "params": f"{m['params']:,}", "FLOPs/image": f"{m['flops_per_image'] / 1e6:.1f} M",
+        "run": name, "params": f"{m['parameters']:,}", "FLOPs/image": f"{m['flops_per_image'] / 1e6:.1f} M",
         "epochs": m["epochs"], "train images": f"{m['train_images']:,}",
         "train time": measured(m["train_seconds"], "{:.0f} s"), "images/s": measured(m["images_per_second"], "{:,.0f}"),
         "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
@@ -88,8 +86,8 @@ def _describe_cnn(model: dict, params: int) -> str:
 
 def _stage1(base: dict, exp: dict | None) -> list[str]:
     profile = base["provenance"]["profile"]
-    plots.curves(history(BASELINE), FIGURES / "stage1_curves.png", f"Stage 1 baseline CNN ({profile} profile)")
-    plots.confusion(stage1_analysis.confusion_matrix(predictions(BASELINE)), list(CLASSES),
+    plots.curves(history(STAGE1), FIGURES / "stage1_curves.png", f"Stage 1 baseline CNN ({profile} profile)")
+    plots.confusion(stage1_results.confusion_matrix(predictions(STAGE1)), list(CLASSES),
                     FIGURES / "stage1_confusion_matrix.png",
                     f"Stage 1 baseline: test confusion matrix ({profile} profile)")
     table = parameter_table(build_model(model_config(base["config"]["model"])))
@@ -101,7 +99,7 @@ def _stage1(base: dict, exp: dict | None) -> list[str]:
     lines = [
         "## Stage 1: baseline CNN",
         "",
-        _describe_cnn(base["config"]["model"], base["params"]),
+        _describe_cnn(base["config"]["model"], base["parameters"]),
         "",
         md(pd.DataFrame([_run_row("stage1 baseline", base)])),
         "",
@@ -120,10 +118,10 @@ def _stage1(base: dict, exp: dict | None) -> list[str]:
     ]
     layers = table[table["layer"] != "total"]
     top = layers.loc[layers["params"].idxmax()]
-    convs = layers[layers["type"] == "Conv2d"]["params"].sum()
+    convs = layers[layers["type"] == "Conv2d"]["parameters"].sum()
     lines += [
-        f"The largest layer is `{top['layer']}` with {top['params']:,} parameters ({top['share_%']:.1f}% of the "
-        f"total); all convolutions together hold {convs:,} ({100 * convs / table['params'].iloc[-1]:.1f}%).",
+        f"The largest layer is `{top['layer']}` with {top['parameters']:,} parameters ({top['share_%']:.1f}% of the "
+        f"total); all convolutions together hold {convs:,} ({100 * convs / table['parameters'].iloc[-1]:.1f}%).",
         "",
     ]
     if exp is not None:
@@ -140,7 +138,7 @@ def _stage1_experiments(base: dict, exp: dict) -> list[str]:
         ("(b) identity activation, avg-pool (purely affine)", runs["linear_avgpool"]),
         ("softmax classifier on pixels", runs["softmax"]),
     ]
-    table = pd.DataFrame([{"model": n, "params": f"{m['params']:,}", "val acc": pct(m["final_val_accuracy"]),
+    table = pd.DataFrame([{"model": n, "params": f"{m['parameters']:,}", "val acc": pct(m["final_val_accuracy"]),
                            "test acc": pct(m["test_accuracy"])} for n, m in rows])
     verdict = "equals" if avg["is_affine"] else "does NOT equal"
     agreement = ("the same as the network" if avg["affine_accuracy"] == avg["network_accuracy"]
@@ -165,7 +163,7 @@ def _stage1_experiments(base: dict, exp: dict) -> list[str]:
         f"expressive power. The baseline with ReLU reaches {pct(base['test_accuracy'])}.",
         "",
     ]
-    bn = stage1_analysis.bottleneck_table(exp)
+    bn = stage1_results.bottleneck_table(exp)
     stage = exp["bottleneck_stage"]
     plots.accuracy_vs_width(bn, FIGURES / "stage1_bottleneck.png",
                             f"Bottleneck at conv stage {stage + 1} ({base['provenance']['profile']} profile)",
@@ -177,7 +175,7 @@ def _stage1_experiments(base: dict, exp: dict) -> list[str]:
         f"The width of conv stage {exp['bottleneck_stage'] + 1} swept over {', '.join(map(str, bn['width']))} "
         f"channels, everything else as the baseline:",
         "",
-        md(pd.DataFrame({"width": bn["width"], "params": bn["params"].map("{:,}".format),
+        md(pd.DataFrame({"width": bn["width"], "params": bn["parameters"].map("{:,}".format),
                          "val acc": bn["final_val_accuracy"].map(pct), "test acc": bn["test_accuracy"].map(pct)})),
         "",
         "![Bottleneck sweep](figures/stage1_bottleneck.png)",
@@ -195,13 +193,13 @@ def _mib(x) -> str:
 
 def _stage2(params: Params, variants: pd.DataFrame) -> list[str]:
     window, profile = params.stage2.loss_window, params.profile
-    plots.overfitting(stage2_analysis.variant_histories(params), FIGURES / "stage2_overfitting.png",
+    plots.overfitting(stage2_results.variant_histories(params.stage2.variants), FIGURES / "stage2_overfitting.png",
                       f"Stage 2: train vs validation ({profile} profile)")
-    plots.stability(stage2_analysis.variant_steps(params), window, FIGURES / "stage2_stability.png",
+    plots.stability(stage2_results.variant_steps(params.stage2.variants), window, FIGURES / "stage2_stability.png",
                     f"Stage 2: optimisation stability ({profile} profile)")
     table = pd.DataFrame({
         "variant": variants["variant"], "width": "x" + variants["width"].astype(str),
-        "convs/stage": variants["convs_per_stage"], "params": variants["params"].map("{:,}".format),
+        "convs/stage": variants["convs_per_stage"], "params": variants["parameters"].map("{:,}".format),
         "FLOPs/image": (variants["flops_per_image"] / 1e6).map("{:.1f} M".format),
         "train acc": variants["final_train_accuracy"].map(pct), "val acc": variants["final_val_accuracy"].map(pct),
         "test acc": variants["test_accuracy"].map(pct), "final gap": variants["final_gap"].map(pct),
@@ -230,8 +228,8 @@ def _stage2(params: Params, variants: pd.DataFrame) -> list[str]:
         md(table),
         "",
         f"`{best['variant']}` reaches the highest test accuracy, {pct(best['test_accuracy'])} with "
-        f"{best['params']:,} parameters, against {pct(base['test_accuracy'])} for `{base['variant']}` "
-        f"({base['params']:,}).{stuck_text}",
+        f"{best['parameters']:,} parameters, against {pct(base['test_accuracy'])} for `{base['variant']}` "
+        f"({base['parameters']:,}).{stuck_text}",
         "",
         "### Overfitting",
         "",
@@ -265,14 +263,14 @@ def _stage2(params: Params, variants: pd.DataFrame) -> list[str]:
 
 
 def _vanishing(v: dict) -> list[str]:
-    plots.grad_norms_by_layer(stage2_analysis.grad_norms(), FIGURES / "stage2_grad_norms.png",
+    plots.grad_norms_by_layer(stage2_results.grad_norms(), FIGURES / "stage2_grad_norms.png",
                               f"Plain CNNs: gradient norm per layer ({v['profile']} profile)")
     rows, sentences = [], []
     for name, r in v["runs"].items():
         init = r["grad_norms"].get("0", {})
         ratio = init.get("first_over_last")
         ratio_text = "n/a" if ratio is None else f"{ratio:.1e}"
-        rows.append({"conv layers": r["depth"], "params": f"{r['params']:,}",
+        rows.append({"conv layers": r["depth"], "params": f"{r['parameters']:,}",
                      "grad norm layer 1 / last, at init": ratio_text,
                      "final val acc": "diverged" if r["diverged"] else pct(r["final_val_accuracy"]),
                      "test acc": "diverged" if r["diverged"] else pct(r["test_accuracy"]),
@@ -303,11 +301,11 @@ def _vanishing(v: dict) -> list[str]:
 
 
 def _explosion() -> list[str]:
-    widths, e = stage2_analysis.explosion()
+    widths, e = stage2_results.explosion()
     plots.scaling(widths, e["fits"], FIGURES / "stage2_scaling.png",
                   f"Width x1..x{widths['width'].max()}: cost against width ({e['profile']} profile)",
                   e["measure_batch_size"])
-    cols = {"width": "x" + widths["width"].astype(str), "params": widths["params"].map("{:,}".format),
+    cols = {"width": "x" + widths["width"].astype(str), "params": widths["parameters"].map("{:,}".format),
             "FLOPs/image": (widths["flops_per_image"] / 1e9).map("{:.2f} G".format)}
     if "seconds_per_step" in widths:
         cols["s/step (batch %d)" % e["measure_batch_size"]] = widths["seconds_per_step"].map(
@@ -323,7 +321,7 @@ def _explosion() -> list[str]:
     fits = e["fits"]
     fit_text = "; ".join(f"{name.replace('_', ' ')}: R² = {fit['r2']:.4f}" for name, fit in fits.items() if fit)
     x1, top = widths.iloc[0], widths.iloc[-1]
-    quadratic = all(fit and fit["r2"] > 0.99 for fit in (fits["params"], fits["flops_per_image"]))
+    quadratic = all(fit and fit["r2"] > 0.99 for fit in (fits["parameters"], fits["flops_per_image"]))
     return [
         "### Parameter explosion",
         "",
@@ -336,7 +334,7 @@ def _explosion() -> list[str]:
         "",
         "![Cost against width](figures/stage2_scaling.png)",
         "",
-        f"From x{x1['width']} to x{top['width']} the parameter count grows {top['params'] / x1['params']:,.1f}-fold "
+        f"From x{x1['width']} to x{top['width']} the parameter count grows {top['parameters'] / x1['parameters']:,.1f}-fold "
         f"and the FLOPs per image {top['flops_per_image'] / x1['flops_per_image']:,.1f}-fold for a "
         f"{top['width'] / x1['width']:.0f}-fold width: "
         + ("quadratic growth (a conv layer's weights scale with in x out channels)" if quadratic
@@ -356,20 +354,20 @@ def _first_epoch_reaching(history: pd.DataFrame, target: float) -> tuple[int | N
 
 
 def _stage3(base: dict, variants: pd.DataFrame) -> list[str]:
-    configurations = stage3_analysis.configurations()
+    configurations = stage3_results.configurations()
     full_run = configurations.pop("stage3")
     full = read_run(full_run)
     ablations = {name: read_run(run) for name, run in configurations.items()}
-    best2 = f"{stage2_experiment.STAGE}/{stage2_analysis.best_variant(variants)}"
+    best2 = f"{STAGE2}/{stage2_results.best_variant(variants)}"
     label2 = f"Stage 2 best ({best2.split('/')[1]}, by val acc)"
-    histories = {"Stage 1 baseline": history(BASELINE), label2: history(best2), "Stage 3 residual CNN": history(full_run)}
+    histories = {"Stage 1 baseline": history(STAGE1), label2: history(best2), "Stage 3 residual CNN": history(full_run)}
     target = base["final_val_accuracy"]
     runs = {"Stage 1 baseline": base, label2: read_run(best2), "Stage 3 residual CNN": full}
     rows = []
     for label, h in histories.items():
         epoch, seconds = _first_epoch_reaching(h, target)
         m = runs[label]
-        rows.append({"model": label, "params": f"{m['params']:,}", "train images/epoch": f"{m['train_images']:,}",
+        rows.append({"model": label, "params": f"{m['parameters']:,}", "train images/epoch": f"{m['train_images']:,}",
                      f"epochs to {pct(target)} val": epoch or "not reached",
                      "seconds to it": "" if epoch is None else measured(seconds, "{:.0f} s"),
                      "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
@@ -385,8 +383,8 @@ def _stage3(base: dict, variants: pd.DataFrame) -> list[str]:
         f"{sw['model']['blocks_per_stage']} block(s) per stage, global average pooling) with every modern component "
         f"a switch: residual connections {sw['model']['residual']}, batch norm {sw['model']['batchnorm']}, dropout "
         f"{sw['model']['dropout']}, label smoothing {sw['train']['label_smoothing']}, weight decay "
-        f"{sw['train']['optimizer']['weight_decay']}. It has {full['params']:,} parameters against "
-        f"{base['params']:,} for the Stage 1 baseline and {variants['params'].min():,} to {variants['params'].max():,} "
+        f"{sw['train']['optimizer']['weight_decay']}. It has {full['parameters']:,} parameters against "
+        f"{base['parameters']:,} for the Stage 1 baseline and {variants['parameters'].min():,} to {variants['parameters'].max():,} "
         f"for the Stage 2 variants.",
         "",
         "### Convergence and generalisation",
@@ -405,11 +403,11 @@ def _stage3(base: dict, variants: pd.DataFrame) -> list[str]:
         "### Ablations",
         "",
     ]
-    table = [{"run": "full model", "turned off": "", "params": f"{full['params']:,}",
+    table = [{"run": "full model", "turned off": "", "params": f"{full['parameters']:,}",
               "train acc": pct(full["final_train_accuracy"]), "val acc": pct(full["final_val_accuracy"]),
               "test acc": pct(full["test_accuracy"]), "test acc vs full": ""}]
     for name, m in ablations.items():
-        table.append({"run": name, "turned off": name.removeprefix("no_").replace("_", " "), "params": f"{m['params']:,}",
+        table.append({"run": name, "turned off": name.removeprefix("no_").replace("_", " "), "params": f"{m['parameters']:,}",
                       "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
                       "test acc": pct(m["test_accuracy"]),
                       "test acc vs full": f"{100 * (m['test_accuracy'] - full['test_accuracy']):+.2f} points"})
@@ -454,11 +452,11 @@ def build_report(params: Params) -> str:
              "Test accuracy is the final epoch's; where a stage has several seeds it is their mean +- std. The figure "
              "shows, for each stage, the run with the best final validation accuracy (a stage whose runs trained on "
              "the validation split has none).", "",
-             *_stage1(base, stage1_analysis.experiments() if "stage1_experiments" in study.done else None)]
+             *_stage1(base, stage1_results.experiments() if "stage1_experiments" in study.done else None)]
     if study.variants is not None:
         lines += _stage2(params, study.variants)
     if "stage2_stress" in study.done:
-        lines += _vanishing(stage2_analysis.vanishing(params.stage2_vanishing.learned_accuracy)) + _explosion()
+        lines += _vanishing(stage2_results.vanishing(params.stage2_vanishing.learned_accuracy)) + _explosion()
     if study.variants is not None and "stage3" in study.done:
         lines += _stage3(base, study.variants)
     if study.stage4 is not None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.comparisons import SeededRuns
-from ..analysis.stage45 import PRIMARY, calibration_comparisons, comparisons, mean_val_curves, reliability
-from ..core.config import StatisticsConfig
+from ..analysis.stage45_results import PRIMARY, calibration_comparisons, comparisons, mean_val_curves, reliability
+from ..analysis.stats import StatisticsConfig
 from . import plots
 from .plots import FIGURES
 from .formatting import md, mean_std, measured, pct
@@ -83,7 +83,7 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         "## Stage 4: ResNet-18 reproduction",
         "",
         f"ResNet-18, CIFAR variant (3x3 stride-1 stem, no max-pool, BasicBlocks [2, 2, 2, 2] at 64-128-256-512 "
-        f"channels, global average pool, linear head): {s['params']:,} parameters, "
+        f"channels, global average pool, linear head): {s['parameters']:,} parameters, "
         f"{s['flops_per_image'] / 1e6:.0f} MFLOPs per image. Recipe: {_recipe(s['config']['train'])}. "
         f"One run per seed ({', '.join(map(str, s['seeds']))}); final-epoch accuracies. Each run {trained_on(s)}. ECE is "
         f"the expected calibration error of the test predictions (15 equal-width confidence bins), NLL their mean "
@@ -203,7 +203,7 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         train, model = runs.summary["config"]["train"], runs.summary["config"]["model"]
         rows.append({"configuration": label, "SE": model["se_reduction"] is not None,
                      "MixUp": train["mixup_alpha"] > 0, "Cutout": train["augment"]["cutout"] > 0,
-                     "params": f"{runs.summary['params']:,}",
+                     "params": f"{runs.summary['parameters']:,}",
                      "train acc": mean_std(runs.summary["final_train_accuracy"]),
                      "test acc": mean_std(runs.summary["test_accuracy"]),
                      "test ECE": mean_std(runs.summary["test_ece"]),
@@ -235,8 +235,8 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         "## Stage 5: SE-ResNet-18 + MixUp + Cutout",
         "",
         f"Stage 4's ResNet-18 and recipe with squeeze-and-excitation in every block (reduction "
-        f"{_se_reduction(full)}), MixUp and Cutout; {s['params']:,} parameters "
-        f"({s['params'] - stage4.summary['params']:+,} for SE). Recipe: {_recipe(s['config']['train'])}. Each "
+        f"{_se_reduction(full)}), MixUp and Cutout; {s['parameters']:,} parameters "
+        f"({s['parameters'] - stage4.summary['parameters']:+,} for SE). Recipe: {_recipe(s['config']['train'])}. Each "
         f"ablation turns one component off. Same seeds as Stage 4 ({', '.join(map(str, s['seeds']))}); "
         f"each run {trained_on(s)}.",
         "",

@@ -16,18 +16,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..analysis import stage2 as stage2_analysis
-from ..analysis import stage3 as stage3_analysis
-from ..analysis import stage45
+from ..analysis import stage2_results, stage3_results, stage45_results
 from ..analysis.available import completed_stages
 from ..analysis.comparisons import SeededRuns
-from ..analysis.runs import history, read_run, val_accuracy_by_epoch
-from ..core.config import Params
+from ..analysis.run_records import history, read_run, val_accuracy_by_epoch
 from ..core.errors import StudyError
 from ..core.fileio import write_csv, write_text
-from ..experiments import stage2 as stage2_experiment
-from ..experiments.stage1 import BASELINE
-from ..training.runs import RUNS
+from ..layout import RUNS, STAGE1, STAGE2
+from ..params import Params
 from . import plots
 from .plots import FIGURES
 from .formatting import mean_std, measured, pct
@@ -64,26 +60,27 @@ class Study:
 
     @classmethod
     def load(cls, params: Params) -> "Study":
-        done = completed_stages(params)
+        seeds = params.stage4.seeds_for(params.profile)
+        done = completed_stages(params.stage2.variants, seeds)
         if "stage1" not in done:
-            raise StudyError(f"no finished Stage 1 run in {RUNS / BASELINE}: the report starts from it; "
-                             f"run `dvc repro {BASELINE}`")
-        return cls(params, done, read_run(BASELINE),
-                   stage2_analysis.variants_table(params) if "stage2" in done else None,
-                   stage45.stage4_runs(params) if "stage4" in done else None,
-                   stage45.stage5_runs(params) if {"stage4", "stage5"} <= done else None)
+            raise StudyError(f"no finished Stage 1 run in {RUNS / STAGE1}: the report starts from it; "
+                             f"run `dvc repro {STAGE1}`")
+        return cls(params, done, read_run(STAGE1),
+                   stage2_results.variants_table(params.stage2) if "stage2" in done else None,
+                   stage45_results.stage4_runs(seeds) if "stage4" in done else None,
+                   stage45_results.stage5_runs(seeds) if {"stage4", "stage5"} <= done else None)
 
 
 def collect(study: Study) -> list[StageResult]:
     """The stages whose runs are all there, in order (a partial pipeline gives a partial table)."""
-    results = [StageResult("1", "baseline CNN", study.baseline, {BASELINE: history(BASELINE)})]
+    results = [StageResult("1", "baseline CNN", study.baseline, {STAGE1: history(STAGE1)})]
     if study.variants is not None:
-        best = stage2_analysis.best_variant(study.variants)
+        best = stage2_results.best_variant(study.variants)
         results.append(StageResult(
-            "2", f"scaled CNN, best variant by val acc: {best}", read_run(f"{stage2_experiment.STAGE}/{best}"),
-            {f"stage2 {v}": h for v, h in stage2_analysis.variant_histories(study.params).items()}))
+            "2", f"scaled CNN, best variant by val acc: {best}", read_run(f"{STAGE2}/{best}"),
+            {f"stage2 {v}": h for v, h in stage2_results.variant_histories(study.params.stage2.variants).items()}))
     if "stage3" in study.done:
-        runs = stage3_analysis.configurations()
+        runs = stage3_results.configurations()
         results.append(StageResult("3", "residual CNN + BN, dropout, label smoothing, weight decay",
                                    read_run(runs["stage3"]), {label: history(run) for label, run in runs.items()}))
     if study.stage4 is not None:
@@ -109,7 +106,7 @@ def _mean(value) -> float | None:
 
 def table(results: list[StageResult]) -> pd.DataFrame:
     return pd.DataFrame([{
-        "stage": r.stage, "model": r.model, "params": f"{r.metrics['params']:,}",
+        "stage": r.stage, "model": r.model, "params": f"{r.metrics['parameters']:,}",
         "FLOPs/image": f"{r.metrics['flops_per_image'] / 1e6:,.1f} M", "test accuracy": _accuracy(r.metrics),
         "train time / run": measured(_mean(r.metrics["train_seconds"]), "{:,.0f} s"),
         "epochs x train images": f"{r.metrics['epochs']} x {r.metrics['train_images']:,}",
@@ -121,7 +118,7 @@ def table(results: list[StageResult]) -> pd.DataFrame:
 
 def csv_table(results: list[StageResult]) -> pd.DataFrame:
     """Numbers, not text: what `dvc plots` compares across experiments."""
-    return pd.DataFrame([{"stage": f"stage {r.stage}", "params": r.metrics["params"],
+    return pd.DataFrame([{"stage": f"stage {r.stage}", "parameters": r.metrics["parameters"],
                           "test_accuracy": _mean(r.metrics["test_accuracy"]),
                           "train_seconds": _mean(r.metrics["train_seconds"])} for r in results])
 

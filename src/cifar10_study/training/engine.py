@@ -29,7 +29,8 @@ from ..data.augment import MixUp, TrainAugment, normalize
 from .checkpoint import Checkpoint, rng_state, set_rng_state
 from .distributed import (SINGLE, World, all_min, all_sum, augmentation_seed, broadcast_buffers, broadcast_object,
                           chunk_bounds, gather_chunks, local_batch_size, shard)
-from ..core.config import CompileMode, OptimizerConfig, RuntimeConfig, ScheduleConfig, TrainConfig
+from .recipe import OptimizerConfig, ScheduleConfig, TrainConfig
+from .runtime import CompileMode, RuntimeConfig
 from ..data.cifar10 import Split, Splits
 from ..core.errors import ConfigError, StudyError, TrainingDiverged
 

@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Generic, Iterator, TypeVar
 
 import torch
 
-from ..core.config import Params, load_params
+from ..core.params_file import load
+from ..core.schema import View
 from ..data.cifar10 import PREPARED, Splits, load_splits
 from .checkpoint import Checkpoints, stage_checkpoints
 from .distributed import SINGLE, World, from_environment, relaunch_under_torchrun, start, stop
 from .engine import init_device
 
 
+StageParams = TypeVar("StageParams", bound=View)
+
+
 @dataclass(frozen=True)
-class TrainingStage:
-    params: Params
+class TrainingStage(Generic[StageParams]):
+    params: StageParams  # what the stage reads of params.yaml (its View)
     data: Splits
     device: torch.device
     checkpoints: Checkpoints
@@ -27,10 +31,11 @@ class TrainingStage:
 
 
 @contextlib.contextmanager
-def training_stage(name: str, distributed: bool = False) -> Iterator[TrainingStage]:
+def training_stage(name: str, view: type[StageParams], distributed: bool = False) -> Iterator[TrainingStage[StageParams]]:
     """`name`: the stage's run folder under runs/ (and its checkpoints' under .cache/checkpoints/).
+    `view`: the sections of params.yaml the stage reads, with `runtime` among them.
     `distributed`: the stage trains one run, which runtime.processes processes may share."""
-    params = load_params()
+    params = load(view)
     if distributed:
         relaunch_under_torchrun(params.runtime.processes)
     world = from_environment() if distributed else SINGLE

@@ -10,24 +10,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+import sklearn.metrics
+
 from ..core.fileio import read_json, write_csv, write_json
 from ..data import CLASSES
-from ..experiments.stage1 import BASELINE, EXPERIMENT_RECORD, EXPERIMENTS
-from ..training.measure import confusion
-from .runs import METRICS, PLOTS, history, lean, predictions, read_run, val_accuracy_by_epoch
+from ..layout import EXPERIMENT_RECORD, METRICS, PLOTS, RUNS, STAGE1, STAGE1_EXPERIMENTS
+from .run_records import history, lean, predictions, read_run, val_accuracy_by_epoch
 
-SWEEP_COLUMNS = ("params", "flops_per_image", "test_accuracy", "final_val_accuracy", "final_train_accuracy",
+SWEEP_COLUMNS = ("parameters", "flops_per_image", "test_accuracy", "final_val_accuracy", "final_train_accuracy",
                  "train_seconds")
 
 
 def baseline() -> dict:
-    return read_run(BASELINE)
+    return read_run(STAGE1)
 
 
 def experiments() -> dict:
     """The experiments stage's record (collapse check, sweep settings) with every variant's run record."""
-    record = read_json(EXPERIMENT_RECORD)
-    return {**record, "runs": {name: read_run(f"{EXPERIMENTS}/{name}") for name in record["variants"]}}
+    record = read_json(RUNS / STAGE1_EXPERIMENTS / EXPERIMENT_RECORD)
+    return {**record, "runs": {name: read_run(f"{STAGE1_EXPERIMENTS}/{name}") for name in record["variants"]}}
 
 
 def bottleneck_table(exp: dict) -> pd.DataFrame:
@@ -39,23 +40,24 @@ def bottleneck_table(exp: dict) -> pd.DataFrame:
 def confusion_matrix(table: pd.DataFrame) -> np.ndarray:
     """[10, 10] counts from a predictions table (class names), rows = true class, columns = predicted."""
     index = {name: i for i, name in enumerate(CLASSES)}
-    return confusion(table["actual"].map(index).to_numpy(), table["predicted"].map(index).to_numpy())
+    return sklearn.metrics.confusion_matrix(table["actual"].map(index).to_numpy(), table["predicted"].map(index).to_numpy(),
+                                            labels=list(range(len(CLASSES))))
 
 
 def write_outputs() -> None:
     base, exp = baseline(), experiments()
     write_json(METRICS / "stage1.json", lean(base))
     write_json(METRICS / "stage1_experiments.json", {
-        "runs": {name: lean(run, ("test_accuracy", "final_val_accuracy", "params")) for name, run in exp["runs"].items()},
+        "runs": {name: lean(run, ("test_accuracy", "final_val_accuracy", "parameters")) for name, run in exp["runs"].items()},
         "collapse": {name: {"is_affine": fit["is_affine"], "max_rel_diff_float32": fit["max_rel_diff_float32"]}
                      for name, fit in exp["collapse"].items()},
     })
-    table = predictions(BASELINE)
-    write_csv(PLOTS / BASELINE / "history.csv", history(BASELINE, timed=False))
-    write_csv(PLOTS / BASELINE / "predictions.csv", table)
-    write_json(PLOTS / BASELINE / "confusion_matrix.json", {
+    table = predictions(STAGE1)
+    write_csv(PLOTS / STAGE1 / "history.csv", history(STAGE1, timed=False))
+    write_csv(PLOTS / STAGE1 / "predictions.csv", table)
+    write_json(PLOTS / STAGE1 / "confusion_matrix.json", {
         "classes": list(CLASSES), "rows": "true class", "columns": "predicted class",
         "matrix": confusion_matrix(table).tolist()})
-    write_csv(PLOTS / EXPERIMENTS / "bottleneck.csv", bottleneck_table(exp))
-    write_csv(PLOTS / EXPERIMENTS / "val_accuracy.csv",
-              val_accuracy_by_epoch({name: history(f"{EXPERIMENTS}/{name}") for name in exp["variants"]}), index=True)
+    write_csv(PLOTS / STAGE1_EXPERIMENTS / "bottleneck.csv", bottleneck_table(exp))
+    write_csv(PLOTS / STAGE1_EXPERIMENTS / "val_accuracy.csv",
+              val_accuracy_by_epoch({name: history(f"{STAGE1_EXPERIMENTS}/{name}") for name in exp["variants"]}), index=True)

@@ -1,7 +1,7 @@
 """One training run, start to finish: seed, build, train, measure, and write its outputs atomically.
 
 Every stage trains through `train_run`, and every run leaves the same files in its own folder under
-runs/ (a DVC-cached stage output, see RunFiles): results (the few numbers compared across
+runs/ (a DVC-cached stage output, see layout.RunFiles): results (the few numbers compared across
 experiments), info (config, provenance, per-class accuracy), the per-epoch history, weights, and where
 asked the test predictions and per-step records; all of them byte-identical on an identical CPU rerun.
 What differs between identical reruns (timings, memory, hardware, git commit) goes to timing.json, which
@@ -19,66 +19,19 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..core.config import RuntimeConfig, TrainConfig
 from ..core.errors import StudyError
 from ..core.fileio import save_torch, write_csv, write_json
 from ..data import CLASSES
 from ..data.cifar10 import Splits
+from ..layout import RESULT_KEYS, RunFiles
 from ..models import ModelConfig, build_model
 from .checkpoint import Checkpoints, config_key
 from .distributed import SINGLE, World, local_batch_size
 from .engine import BackwardHook, EvalResult, TrainResult, run_splits, train
 from .measure import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance, where_and_when
+from .recipe import TrainConfig
 from .recorders import StepRecorder
-
-RUNS = Path("runs")
-# The results of a run: deterministic on CPU for given params and seed, the numbers `dvc metrics` compares.
-RESULT_KEYS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "params",
-               "flops_per_image", "epochs", "train_images", "test_images")
-# How long, how much memory and where: what an identical rerun changes (timing.json; provenance's machine
-# and commit are in its "provenance" entry).
-TIMING_KEYS = ("train_seconds", "images_per_second", "steady_epoch_seconds", "epoch_seconds", "warmup_seconds",
-               "peak_memory_bytes", "peak_memory_kind")
-
-
-@dataclass(frozen=True)
-class RunFiles:
-    """The files of one run, in its folder (runs/<run name>/)."""
-
-    folder: Path
-
-    @classmethod
-    def of(cls, run: str, root: Path = RUNS) -> "RunFiles":
-        return cls(Path(root) / run)
-
-    @property
-    def results(self) -> Path:  # JSON: RESULT_KEYS
-        return self.folder / "results.json"
-
-    @property
-    def info(self) -> Path:  # JSON: config, provenance, runtime, per-class accuracy
-        return self.folder / "info.json"
-
-    @property
-    def timing(self) -> Path:  # JSON: TIMING_KEYS; ignored by DVC (.dvcignore), absent in a restored run
-        return self.folder / "timing.json"
-
-    @property
-    def history(self) -> Path:  # CSV, one row per epoch (the epoch times are in timing.json)
-        return self.folder / "history.csv"
-
-    @property
-    def weights(self) -> Path:  # state_dict + resolved config
-        return self.folder / "weights.pt"
-
-    @property
-    def predictions(self) -> Path:  # CSV, one row per test image: actual and predicted class
-        return self.folder / "predictions.csv"
-
-    @property
-    def steps(self) -> Path:  # CSV, one row per training step: loss and gradient norm
-        return self.folder / "steps.csv"
-
+from .runtime import RuntimeConfig
 
 @dataclass
 class Run:
@@ -109,7 +62,7 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     the recipe, the data, the device type and the code the stage runs, so any change starts afresh.
     With several processes (`world`) every one trains and evaluates; only rank 0 writes."""
     model = model if model is not None else build_seeded(model_cfg, train_cfg.seed)
-    params, flops = count_parameters(model), flops_per_image(model)
+    parameters, flops = count_parameters(model), flops_per_image(model)
     recorder = StepRecorder() if record_steps else None
     hooks = (*on_backward, recorder) if recorder else tuple(on_backward)
     checkpoint = None
@@ -123,7 +76,7 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
                        checkpoint=checkpoint, world=world)
     last = result.history[-1]
     results = dict(zip(RESULT_KEYS, (
-        result.test.accuracy, result.test.loss, last["val_acc"], last["train_acc"], params, flops, train_cfg.epochs,
+        result.test.accuracy, result.test.loss, last["val_acc"], last["train_acc"], parameters, flops, train_cfg.epochs,
         len(run_splits(data, train_cfg)[0]), len(result.test.labels))))
     timing = {
         "train_seconds": result.train_seconds,

@@ -7,26 +7,43 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ..core.config import Params, StatisticsConfig
 from ..core.fileio import write_csv, write_json
-from ..experiments import stage4, stage5
+from ..core.schema import Profile, View
+from ..layout import METRICS, PLOTS, STAGE4, STAGE5, STAGE5_ABLATIONS, run_name, seed_run, seeds_trained
 from .calibration import pooled_reliability, reliability_bins
 from .comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
-from .runs import METRICS, PLOTS, predictions
+from .run_records import predictions
+from .stats import StatisticsConfig
 
 SUMMARY_METRICS = ("test_accuracy", "test_loss", "test_ece", "test_nll", "final_val_accuracy", "final_train_accuracy")
 PRIMARY = "stage5 vs stage4"  # the headline claim: tested alone, at the full significance level
 
 
-def stage4_runs(params: Params) -> SeededRuns:
-    return SeededRuns.load(stage4.STAGE, stage4.seeds(params))
+class SeedSettings(View):
+    seeds: dict[str, list[Profile]]  # seed_<n> -> the profiles that train it
 
 
-def stage5_runs(params: Params) -> tuple[SeededRuns, dict[str, SeededRuns]]:
+class Stage45AnalysisParams(View):
+    """What the stage45_analysis stage reads (profile, stage4.seeds, statistics; check_params has validated
+    all of params.yaml)."""
+
+    profile: Profile
+    stage4: SeedSettings
+    statistics: StatisticsConfig = StatisticsConfig()
+
+    def seeds(self) -> list[int]:
+        """The seeds trained at the active profile."""
+        return seeds_trained(self.stage4.seeds, self.profile)
+
+
+def stage4_runs(seeds: list[int]) -> SeededRuns:
+    return SeededRuns.load(STAGE4, seeds)
+
+
+def stage5_runs(seeds: list[int]) -> tuple[SeededRuns, dict[str, SeededRuns]]:
     """The full model and each ablation (name -> runs), on Stage 4's seeds."""
-    seeds = stage4.seeds(params)
-    return (SeededRuns.load(stage5.run_name(None), seeds),
-            {name: SeededRuns.load(stage5.run_name(name), seeds) for name in stage5.ABLATIONS})
+    return (SeededRuns.load(run_name(STAGE5), seeds),
+            {name: SeededRuns.load(run_name(STAGE5, name), seeds) for name in STAGE5_ABLATIONS})
 
 
 def comparisons(base: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns],
@@ -72,7 +89,7 @@ def _summary_metrics(runs: SeededRuns) -> dict:
                for k in SUMMARY_METRICS},
             "per_seed": {str(seed): {k: m[k] for k in ("test_accuracy", "test_ece", "test_nll")}
                          for seed, m in runs.per_seed.items()},
-            "params": runs.summary["params"], "flops_per_image": runs.summary["flops_per_image"]}
+            "parameters": runs.summary["parameters"], "flops_per_image": runs.summary["flops_per_image"]}
 
 
 def _welch_metrics(c: dict, difference: str = "difference") -> dict:
@@ -88,9 +105,9 @@ def _comparison_metrics(c: dict) -> dict:
     return {**_welch_metrics(c), "mcnemar_p": c["mcnemar"]["p_value"], "p": c["p_value"], "p_holm": c["p_adjusted"]}
 
 
-def write_outputs(params: Params) -> None:
-    base = stage4_runs(params)
-    full, ablations = stage5_runs(params)
+def write_outputs(params: Stage45AnalysisParams) -> None:
+    base = stage4_runs(params.seeds())
+    full, ablations = stage5_runs(params.seeds())
     stats = params.statistics
     write_json(METRICS / "stage4.json", _summary_metrics(base))
     configs = {"stage5": full, **ablations}
@@ -108,4 +125,4 @@ def write_outputs(params: Params) -> None:
          "test_accuracy_std": runs.summary["test_accuracy"]["std"]} for label, runs in everything.items()]))
     write_csv(PLOTS / "stage45" / "reliability.csv", reliability(everything))
     write_csv(PLOTS / "stage4" / "predictions.csv", pd.concat(
-        [predictions(f"{stage4.STAGE}/seed_{seed}").assign(seed=seed) for seed in base.accuracy], ignore_index=True))
+        [predictions(seed_run(STAGE4, seed)).assign(seed=seed) for seed in base.accuracy], ignore_index=True))

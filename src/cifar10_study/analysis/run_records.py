@@ -1,5 +1,5 @@
-"""Reading what training runs wrote (runs/<run>/, laid out by training.runs.RunFiles): a run's record
-(its results and info together), its per-epoch history and its test predictions."""
+"""Reading what training runs wrote (runs/<run>/, laid out by layout.RunFiles): a run's record (its results
+and info together), its per-epoch history and its test predictions."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,10 +8,7 @@ import pandas as pd
 
 from ..core.errors import StudyError
 from ..core.fileio import read_json
-from ..training.runs import TIMING_KEYS, RunFiles
-
-# What the analysis stages write for git: results (`dvc metrics`) and tables (`dvc plots`).
-METRICS, PLOTS = Path("metrics"), Path("plots")
+from ..layout import TIMING_KEYS, RunFiles
 
 
 def files(run: str) -> RunFiles:
@@ -61,7 +58,8 @@ def steps(run: str) -> pd.DataFrame:
 
 # What the git-tracked metrics files hold per run: the numbers compared across experiments, all
 # deterministic on CPU (no timings, no config: those stay in the runs' info files).
-METRIC_KEYS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "params", "flops_per_image")
+METRIC_KEYS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "parameters",
+               "flops_per_image")
 
 
 def lean(record: dict, keys: tuple[str, ...] = METRIC_KEYS) -> dict:

@@ -8,33 +8,59 @@ which widths fit the training budget depends on the machine's speed), and the ta
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import pandas as pd
 
-from ..core.config import Params
 from ..core.fileio import read_json, write_csv, write_json
-from ..experiments.stage2 import STAGE
-from ..experiments.stress import EXPLOSION, RECORD, VANISHING
-from ..training.runs import RUNS
+from ..core.schema import View
+from ..layout import EXPERIMENT_RECORD, EXPLOSION, METRICS, PLOTS, RUNS, STAGE2, VANISHING
 from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
-from .runs import METRICS, PLOTS, history, lean, read_run, steps, val_accuracy_by_epoch
+from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
 
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
 
 
+# --- what the analysis reads of params.yaml (check_params has validated all of it) --------------------------
+
+class VariantShape(View):
+    """A scaling variant as the tables describe it; defaults as experiments/stage2.py's ScalingVariant
+    (tests/test_config.py checks that they agree)."""
+
+    width: int = 1
+    convs_per_stage: int = 1
+
+
+class VariantSettings(View):
+    variants: dict[str, VariantShape]  # params.yaml order
+    loss_window: int  # steps per window of the loss-spread (stability) diagnostic
+
+
+class VanishingSettings(View):
+    learned_accuracy: float  # val accuracy that counts as learning
+
+
+class Stage2AnalysisParams(View):
+    """What the stage2_analysis stage reads (stage2.variants, stage2.loss_window, stage2_vanishing.learned_accuracy)."""
+
+    stage2: VariantSettings
+    stage2_vanishing: VanishingSettings
+
+
 # --- scaling variants ---------------------------------------------------------------------------------------
 
-def variants_table(params: Params) -> pd.DataFrame:
+def variants_table(settings: VariantSettings) -> pd.DataFrame:
     """One row per variant (params.yaml order): its results, timing and the two diagnostics."""
     rows = []
-    for name, variant in params.stage2.variants.items():
-        run, h = read_run(f"{STAGE}/{name}"), history(f"{STAGE}/{name}")
+    for name, variant in settings.variants.items():
+        run, h = read_run(f"{STAGE2}/{name}"), history(f"{STAGE2}/{name}")
         rows.append({
             "variant": name, "width": variant.width, "convs_per_stage": variant.convs_per_stage,
-            **{k: run[k] for k in ("params", "flops_per_image", "final_train_accuracy", "final_val_accuracy",
+            **{k: run[k] for k in ("parameters", "flops_per_image", "final_train_accuracy", "final_val_accuracy",
                                    "test_accuracy", "test_loss", "images_per_second", "peak_memory_bytes",
                                    "peak_memory_kind")},
             "mean_epoch_seconds": float(h["epoch_seconds"].mean()),
-            **overfitting_summary(h), **stability_summary(steps(f"{STAGE}/{name}"), params.stage2.loss_window),
+            **overfitting_summary(h), **stability_summary(steps(f"{STAGE2}/{name}"), settings.loss_window),
         })
     return pd.DataFrame(rows)
 
@@ -44,12 +70,12 @@ def best_variant(variants: pd.DataFrame) -> str:
     return variants.loc[variants["final_val_accuracy"].idxmax(), "variant"]
 
 
-def variant_steps(params: Params) -> dict[str, pd.DataFrame]:
-    return {name: steps(f"{STAGE}/{name}") for name in params.stage2.variants}
+def variant_steps(variants: Iterable[str]) -> dict[str, pd.DataFrame]:
+    return {name: steps(f"{STAGE2}/{name}") for name in variants}
 
 
-def variant_histories(params: Params) -> dict[str, pd.DataFrame]:
-    return {name: history(f"{STAGE}/{name}") for name in params.stage2.variants}
+def variant_histories(variants: Iterable[str]) -> dict[str, pd.DataFrame]:
+    return {name: history(f"{STAGE2}/{name}") for name in variants}
 
 
 # --- vanishing gradients ------------------------------------------------------------------------------------
@@ -71,7 +97,7 @@ def _grad_summary(grads: pd.DataFrame) -> dict:
 def vanishing(learned_accuracy: float) -> dict:
     """The stage's record, each depth completed with its results (or its divergence), the epoch its
     validation accuracy first reached `learned_accuracy`, and its gradient-norm summary per step."""
-    record, grads = read_json(RUNS / VANISHING / RECORD), grad_norms()
+    record, grads = read_json(RUNS / VANISHING / EXPERIMENT_RECORD), grad_norms()
     runs = {}
     for name, depth in record["depths"].items():
         run = {**depth, "grad_norms": _grad_summary(grads[grads["depth"] == depth["depth"]])}
@@ -92,12 +118,12 @@ def explosion() -> tuple[pd.DataFrame, dict]:
     widths = pd.read_csv(RUNS / EXPLOSION / "widths.csv").sort_values("width", ignore_index=True)
     _accuracy_per_parameter(widths)
     measured = widths[widths["measured"]]
-    fits = {"params": quadratic_fit(widths["width"], widths["params"]),
+    fits = {"parameters": quadratic_fit(widths["width"], widths["parameters"]),
             "flops_per_image": quadratic_fit(widths["width"], widths["flops_per_image"])}
     if "seconds_per_step" in widths:
         fits["seconds_per_step"] = quadratic_fit(measured["width"], measured["seconds_per_step"])
         fits["peak_memory_bytes"] = quadratic_fit(measured["width"], measured["peak_memory_bytes"].astype(float))
-    return widths, {**read_json(RUNS / EXPLOSION / RECORD), "fits": fits}
+    return widths, {**read_json(RUNS / EXPLOSION / EXPERIMENT_RECORD), "fits": fits}
 
 
 def _accuracy_per_parameter(table: pd.DataFrame) -> None:
@@ -109,19 +135,19 @@ def _accuracy_per_parameter(table: pd.DataFrame) -> None:
     if trained.empty:
         return
     ref = trained.iloc[0]
-    extra = (trained["params"] - ref["params"]) / 1e6
+    extra = (trained["parameters"] - ref["parameters"]) / 1e6
     gain = 100 * (trained["test_accuracy"] - ref["test_accuracy"]) / extra.where(extra > 0)
     table.loc[trained.index, "accuracy_gain_per_million_params"] = gain
 
 
 # --- outputs ------------------------------------------------------------------------------------------------
 
-def write_outputs(params: Params) -> None:
-    variants = variants_table(params)
+def write_outputs(params: Stage2AnalysisParams) -> None:
+    variants = variants_table(params.stage2)
     write_json(METRICS / "stage2.json", {"variants": {
         row["variant"]: {**lean(row), **{k: row[k] for k in VARIANT_METRICS}} for row in variants.to_dict("records")}})
-    write_csv(PLOTS / STAGE / "variants.csv", variants)
-    write_csv(PLOTS / STAGE / "val_accuracy.csv", val_accuracy_by_epoch(variant_histories(params)), index=True)
+    write_csv(PLOTS / STAGE2 / "variants.csv", variants)
+    write_csv(PLOTS / STAGE2 / "val_accuracy.csv", val_accuracy_by_epoch(variant_histories(params.stage2.variants)), index=True)
 
     v = vanishing(params.stage2_vanishing.learned_accuracy)
     write_json(METRICS / "stage2_vanishing.json", {"depths": {name: {
@@ -133,7 +159,7 @@ def write_outputs(params: Params) -> None:
 
     widths, e = explosion()
     write_json(METRICS / "stage2_explosion.json", {
-        "widths": {f"x{r['width']}": {"params": r["params"], "flops_per_image": r["flops_per_image"]}
+        "widths": {f"x{r['width']}": {"parameters": r["parameters"], "flops_per_image": r["flops_per_image"]}
                    for r in widths.to_dict("records")},
-        "fits": {k: e["fits"][k] for k in ("params", "flops_per_image")}})
+        "fits": {k: e["fits"][k] for k in ("parameters", "flops_per_image")}})
     write_csv(PLOTS / EXPLOSION / "widths.csv", widths)

@@ -1,0 +1,98 @@
+"""Where the study's files live: the run folders training writes and analysis reads, the names of the
+files in them, and the folders analysis writes for git. A leaf module (it imports nothing of the
+package), so that analysis can read runs without importing training code, and an edit to the engine
+reruns no analysis stage.
+
+    runs/<run>/           one training run (a DVC-cached stage output, see RunFiles)
+    metrics/, plots/      what the analysis stages write for `dvc metrics` / `dvc plots` (git-tracked)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+RUNS, METRICS, PLOTS = Path("runs"), Path("metrics"), Path("plots")
+
+# The results of a run: deterministic on CPU for given params and seed, the numbers `dvc metrics` compares.
+# `parameters` is the model's trainable parameter count.
+RESULT_KEYS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "parameters",
+               "flops_per_image", "epochs", "train_images", "test_images")
+# How long, how much memory and where: what an identical rerun changes (timing.json; provenance's machine
+# and commit are in its "provenance" entry).
+TIMING_KEYS = ("train_seconds", "images_per_second", "steady_epoch_seconds", "epoch_seconds", "warmup_seconds",
+               "peak_memory_bytes", "peak_memory_kind")
+
+# --- the runs of each stage (as dvc.yaml names their outputs) --------------------------------------------
+STAGE1 = "stage1"  # the baseline CNN
+STAGE1_EXPERIMENTS = "stage1_experiments"  # its variants: runs/stage1_experiments/<variant>/
+STAGE2 = "stage2"  # scaling variants: runs/stage2/<variant>/
+VANISHING, EXPLOSION = "stage2_vanishing", "stage2_explosion"  # the stress tests
+STAGE3 = "stage3"
+STAGE3_ABLATIONS = ("no_residual", "no_batchnorm", "no_dropout", "no_label_smoothing", "no_weight_decay")
+STAGE4 = "stage4"  # runs/stage4/<seed>/
+STAGE5 = "stage5"  # runs/stage5/<seed>/, ablations runs/stage5_ablations/<ablation>/<seed>/
+STAGE5_ABLATIONS = ("no_se", "no_mixup", "no_cutout")
+# What a stage records besides its runs, in its runs folder: what was run, and what happened to each run.
+EXPERIMENT_RECORD = "experiment.json"
+SKIP_MARKER = "skipped.json"  # a seed stage the active profile does not train writes only this
+
+
+def run_name(stage: str, ablation: str | None = None) -> str:
+    """The full model's run (`stage`) or an ablation's (`<stage>_ablations/<ablation>`), as dvc.yaml names them."""
+    return stage if ablation is None else f"{stage}_ablations/{ablation}"
+
+
+def seed_number(name: str) -> int:
+    """seed_<n> -> n."""
+    return int(name.removeprefix("seed_"))
+
+
+def seeds_trained(seeds: Mapping[str, Sequence[str]], profile: str) -> list[int]:
+    """The seeds trained at `profile`, ascending; `seeds` maps each seed_<n> to the profiles that train it
+    (params.yaml stage4.seeds)."""
+    return sorted(seed_number(name) for name, profiles in seeds.items() if profile in profiles)
+
+
+def seed_run(stage_run: str, seed: int) -> str:
+    """The run of one seed of a Stage 4/5 configuration, e.g. stage5_ablations/no_se/seed_1."""
+    return f"{stage_run}/seed_{seed}"
+
+
+@dataclass(frozen=True)
+class RunFiles:
+    """The files of one run, in its folder (runs/<run name>/)."""
+
+    folder: Path
+
+    @classmethod
+    def of(cls, run: str, root: Path = RUNS) -> "RunFiles":
+        return cls(Path(root) / run)
+
+    @property
+    def results(self) -> Path:  # JSON: RESULT_KEYS; written last, so a folder with it is a finished run
+        return self.folder / "results.json"
+
+    @property
+    def info(self) -> Path:  # JSON: config, provenance, runtime, per-class accuracy
+        return self.folder / "info.json"
+
+    @property
+    def timing(self) -> Path:  # JSON: TIMING_KEYS; ignored by DVC (.dvcignore), absent in a restored run
+        return self.folder / "timing.json"
+
+    @property
+    def history(self) -> Path:  # CSV, one row per epoch (the epoch times are in timing.json)
+        return self.folder / "history.csv"
+
+    @property
+    def weights(self) -> Path:  # state_dict + resolved config
+        return self.folder / "weights.pt"
+
+    @property
+    def predictions(self) -> Path:  # CSV, one row per test image: actual and predicted class, confidence
+        return self.folder / "predictions.csv"
+
+    @property
+    def steps(self) -> Path:  # CSV, one row per training step: loss and gradient norm
+        return self.folder / "steps.csv"

@@ -1,0 +1,32 @@
+"""How to run, not what to compute (params.yaml `runtime`): device, torch.compile, evaluation batch,
+checkpoint interval, processes. No DVC stage declares these keys, so changing one reruns nothing."""
+from __future__ import annotations
+
+from typing import Literal
+
+from ..core.schema import NonNegativeFloat, PositiveInt, Section
+
+# torch.compile modes for the training forward pass ("off": eager). "reduce-overhead" and "max-autotune"
+# also replay the compiled forward and backward as CUDA graphs (one launch instead of hundreds per step).
+CompileMode = Literal["off", "default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune"]
+
+
+class RuntimeConfig(Section):
+    """How to run, not what to compute: settings that change speed, never a CPU result. No DVC stage
+    declares them, so changing one reruns nothing; every run records them in its info.json."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
+    # CUDA only; on CPU training is always eager (recorded as not compiled). reduce-overhead: ResNet-18
+    # trained 2.4x faster than eager on an H200, while the default mode was slower than eager there
+    # (benchmarks/results/, README "Running on a GPU").
+    compile: CompileMode = "reduce-overhead"
+    eval_batch_size: PositiveInt = 1000  # images per evaluation forward pass
+    # Resume checkpoints: at most one per this many seconds of training, plus the last epoch; 0 = every epoch.
+    checkpoint_interval_seconds: NonNegativeFloat = 60.0
+    # Processes that train one run together (torchrun + DistributedDataParallel; the recipe's batch is
+    # split between them). 1: a plain process. On CUDA, one GPU each.
+    processes: PositiveInt = 1
+    sync_batchnorm: bool = False  # CUDA with processes > 1: batch-norm statistics over all processes' batches
+    # CUDA: raise at any host synchronisation inside an epoch's training steps (after a compiled run's
+    # first, warm-up epoch). A debugging aid the CUDA tests use; off costs nothing.
+    check_syncs: bool = False
