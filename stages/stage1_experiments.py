@@ -2,7 +2,7 @@
 (runs/stage1_experiments/)."""
 from cifar10_study.core.cli import stage_entry
 from cifar10_study.experiments import stage1
-from cifar10_study.layout import STAGE1_EXPERIMENTS
+from cifar10_study.core.layout import STAGE1_EXPERIMENTS
 from cifar10_study.training.stage import training_stage
 
 

@@ -2,7 +2,7 @@
 affordable ones trained (runs/stage2_explosion/)."""
 from cifar10_study.core.cli import stage_entry
 from cifar10_study.experiments import stress
-from cifar10_study.layout import EXPLOSION
+from cifar10_study.core.layout import EXPLOSION
 from cifar10_study.training.stage import training_stage
 
 

@@ -2,7 +2,7 @@
 (runs/stage2_vanishing/)."""
 from cifar10_study.core.cli import stage_entry
 from cifar10_study.experiments import stress
-from cifar10_study.layout import VANISHING
+from cifar10_study.core.layout import VANISHING
 from cifar10_study.training.stage import training_stage
 
 

@@ -4,7 +4,7 @@ train is skipped."""
 from cifar10_study.core.cli import stage_argument, stage_entry
 from cifar10_study.core.params_file import load
 from cifar10_study.experiments import stage4, stage5
-from cifar10_study.layout import STAGE5, run_name
+from cifar10_study.core.layout import STAGE5, run_name
 from cifar10_study.training.stage import training_stage
 
 

@@ -1,9 +1,16 @@
-"""The layout's rules, checked on the source and dvc.yaml (no pipeline run): training code never imports
-analysis or reporting code, and training stages keep DVC's run cache on (every output cached)."""
+"""The layout's rules, checked on the source and dvc.yaml (no pipeline run): imports only point down
+(reporting -> analysis -> experiments -> training -> models -> data -> core), core/ imports nothing above it,
+analysis and reporting import no training code, every module a stage imports is covered by its DVC deps, and
+training stages keep DVC's run cache on (every output cached)."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path, PurePosixPath
 
 import pytest
 from ruamel.yaml import YAML
@@ -13,39 +20,73 @@ from test_config import ROOT
 PKG = ROOT / "src/cifar10_study"
 # The packages a training stage runs; analysis/ and reporting/ sit above them and read the runs' files.
 TRAINING_SIDE = ("core", "data", "models", "training", "experiments")
+# What analysis and reporting must not import: the code that trains (and `params`, which assembles its configs).
+TRAINING_CODE = {"models", "training", "experiments", "params"}
 
 
-def _imported_packages(path: Path) -> set[str]:
-    """The cifar10_study subpackages a module imports (relative or absolute), e.g. {'core', 'training'}."""
+def _imported(path: Path) -> set[str]:
+    """The cifar10_study modules a module imports (relative or absolute), as dotted names below the package,
+    e.g. {'core.fileio', 'training'} (a `from . import x` of a package names the package)."""
     package = path.relative_to(PKG).parent.parts
     found = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom):
             if node.level:  # relative: resolve against the module's own package
                 parts = list(package[:len(package) - node.level + 1]) + (node.module.split(".") if node.module else [])
-                found |= {parts[0]} if parts else {alias.name for alias in node.names}
+                found |= {".".join(parts)} if parts else {alias.name for alias in node.names}
             elif node.module and node.module.startswith("cifar10_study."):
-                found.add(node.module.split(".")[1])
+                found.add(node.module.removeprefix("cifar10_study."))
         elif isinstance(node, ast.Import):
-            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("cifar10_study.")}
+            found |= {a.name.removeprefix("cifar10_study.") for a in node.names if a.name.startswith("cifar10_study.")}
     return found
+
+
+def _packages(path: Path) -> set[str]:
+    """The cifar10_study subpackages (or top-level modules) a module imports, e.g. {'core', 'training'}."""
+    return {name.split(".")[0] for name in _imported(path)}
+
+
+def _modules(*packages: str) -> list[Path]:
+    return sorted(p for package in packages for p in (PKG / package).rglob("*.py"))
 
 
 @pytest.mark.parametrize("package", TRAINING_SIDE)
 def test_training_code_never_imports_analysis_or_reporting(package):
-    for path in sorted((PKG / package).rglob("*.py")):
-        assert not _imported_packages(path) & {"analysis", "reporting"}, path.relative_to(ROOT)
+    for path in _modules(package):
+        assert not _packages(path) & {"analysis", "reporting"}, path.relative_to(ROOT)
 
 
-def test_the_import_probe_sees_a_violation(tmp_path):
-    """The check above can fail: a planted import of reporting code from a training module is found."""
+def test_core_imports_nothing_else_of_the_package():
+    for path in _modules("core"):
+        assert _packages(path) <= {"core"}, path.relative_to(ROOT)
+    assert not _imported(PKG / "core/layout.py"), "the run layout is a leaf: it imports nothing of the package"
+
+
+@pytest.mark.parametrize("package", ("analysis", "reporting"))
+def test_analysis_and_reporting_import_no_training_code(package):
+    for path in _modules(package):
+        assert not _packages(path) & TRAINING_CODE, path.relative_to(ROOT)
+
+
+def test_the_import_probe_sees_a_violation():
+    """The checks above can fail: planted imports of reporting code from a training module, and of training
+    code from core, are found."""
     planted = PKG / "training" / "_planted_for_test.py"
-    planted.write_text("from ..reporting import plots\nfrom . import engine\n")
+    planted.write_text("from ..reporting import plots\nfrom . import engine\nfrom ..core.layout import RUNS\n")
     try:
-        assert _imported_packages(planted) == {"reporting", "training"}
+        assert _imported(planted) == {"reporting", "training", "core.layout"}
+        assert _packages(planted) == {"reporting", "training", "core"}
     finally:
         planted.unlink()
 
+
+def test_no_two_modules_of_the_package_share_a_name():
+    """So no import needs an alias to tell two apart (`from ..analysis import stage1 as stage1_analysis`)."""
+    names = [p.name for p in PKG.rglob("*.py") if p.name != "__init__.py"]
+    assert sorted(n for n in set(names) if names.count(n) > 1) == []
+
+
+# --- DVC deps against what each stage imports --------------------------------------------------------------
 
 def _stages() -> dict:
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
@@ -59,23 +100,102 @@ def _training_stages() -> dict:
     return {name: s for name, s in _stages().items() if any(p.startswith("runs") for p in out_paths(s))}
 
 
+def _covers(deps: list[str], module: str) -> bool:
+    """Whether one of `deps` is `module` or a folder holding it."""
+    return bool({module, *(p.as_posix() for p in PurePosixPath(module).parents)} & set(deps))
+
+
+# Package __init__ files that hold only a docstring: no stage needs them among its deps (an edit to one
+# cannot change a result), which keeps dvc.yaml's deps to the code a stage runs.
+DOCSTRING_ONLY = [p for p in PKG.rglob("__init__.py")
+                  if all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in ast.parse(p.read_text()).body)]
+
+
+def test_package_init_files_left_out_of_deps_hold_only_a_docstring():
+    assert {p.relative_to(PKG).as_posix() for p in DOCSTRING_ONLY} >= {
+        "__init__.py", "core/__init__.py", "training/__init__.py", "experiments/__init__.py",
+        "analysis/__init__.py", "reporting/__init__.py"}
+    assert PKG / "data/__init__.py" not in DOCSTRING_ONLY  # it holds CIFAR-10's constants: a real dependency
+
+
+PROBE = """
+import importlib.util, json, pathlib, sys
+spec = importlib.util.spec_from_file_location("stage_under_test", sys.argv[1])
+spec.loader.exec_module(importlib.util.module_from_spec(spec))
+src = pathlib.Path("src").resolve()
+print(json.dumps(sorted(
+    str(pathlib.Path(m.__file__).resolve().relative_to(src.parent)) for m in list(sys.modules.values())
+    if getattr(m, "__file__", None) and pathlib.Path(m.__file__).resolve().is_relative_to(src))))
+"""
+
+
+@pytest.fixture(scope="module")
+def imported_by_script() -> dict[str, set[str]]:
+    """Stage script -> the package modules that importing it loads (one fresh interpreter per script, two at
+    a time: CI has two cores, and most of a probe is importing torch)."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+    def probe(script: str) -> set[str]:
+        result = subprocess.run([sys.executable, "-c", PROBE, script], cwd=ROOT, env=env, capture_output=True,
+                                text=True, check=True)
+        return set(json.loads(result.stdout))
+
+    scripts = sorted({stage["cmd"].split()[1] for stage in _stages().values()})
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        return dict(zip(scripts, pool.map(probe, scripts)))
+
+
+def test_every_module_a_stage_imports_is_covered_by_its_deps(imported_by_script):
+    """A module a stage runs but does not declare would let DVC reuse stale results after an edit."""
+    skipped = {p.relative_to(ROOT).as_posix() for p in DOCSTRING_ONLY}
+    for name, stage in _stages().items():
+        script = stage["cmd"].split()[1]
+        assert script in stage["deps"], name
+        missing = sorted(m for m in imported_by_script[script] - skipped if not _covers(stage["deps"], m))
+        assert not missing, (name, missing)
+
+
+def test_a_code_dep_is_a_folder_or_a_module_the_stage_imports(imported_by_script):
+    """Deps by folder, not file by file where a folder says the same; and no module a stage does not run."""
+    for name, stage in _stages().items():
+        imported = imported_by_script[stage["cmd"].split()[1]]
+        for dep in (d for d in stage["deps"] if d.startswith("src/")):
+            if dep.endswith(".py"):
+                assert dep in imported, (name, dep)
+                assert not _covers([d for d in stage["deps"] if d != dep], dep), (name, f"{dep} is in a declared folder")
+            else:
+                assert any(m.startswith(dep + "/") for m in imported), (name, f"{dep}: nothing in it is imported")
+
+
+def test_training_stages_declare_no_analysis_code_and_no_runtime_key():
+    """So editing a statistic, a figure or a sentence of the report reruns no training run."""
+    analysis = [f"src/cifar10_study/{p}/x.py" for p in ("analysis", "reporting")]
+    for name, stage in _training_stages().items():
+        assert not [m for m in analysis if _covers(stage["deps"], m)], name
+        assert not [p for p in stage.get("params", []) if str(p).startswith("runtime")], name
+
+
+def test_analysis_stages_and_the_report_declare_no_training_code():
+    """So editing the engine, a model or an experiment reruns the runs it trains, then their analysis
+    through the runs' files (when they changed), never an analysis stage directly."""
+    training = [f"src/cifar10_study/{p}/x.py" for p in ("models", "training", "experiments")]
+    for name, stage in _stages().items():
+        if name.endswith("_analysis") or name == "report":
+            assert not [m for m in training if _covers(stage["deps"], m)], name
+            assert "src/cifar10_study/params.py" not in stage["deps"], name
+
+
 def test_every_training_stage_caches_all_its_outputs():
     """A `cache: false` output turns DVC's run cache off for the stage, and `dvc push --run-cache` never
     sends an uncached file, so no other machine could restore the run."""
     training = _training_stages()
-    # stage1, stage1_experiments, stage2, vanishing, explosion, stage3, its ablations, stage4, stage5 and its three ablations
-    assert len(training) == 12
+    # stage1, stage1_experiments, stage2, vanishing, explosion, stage3, its ablations, stage4, stage5 and its ablations
+    assert set(training) == {"stage1", "stage1_experiments", "stage2", "stage2_vanishing", "stage2_explosion", "stage3",
+                             "stage3_ablations", "stage4", "stage5"}
     for name, stage in training.items():
         entries = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
         uncached = [e for e in entries if isinstance(e, dict) and any(v.get("cache") is False for v in e.values())]
         assert not uncached, (name, uncached)
-
-
-def test_training_stages_declare_no_analysis_code_and_no_runtime_key():
-    for name, stage in _training_stages().items():
-        code = [d for d in stage["deps"] if d.startswith("src/")]
-        assert not [d for d in code if "/analysis/" in d or "/reporting/" in d], name
-        assert not [p for p in stage.get("params", []) if str(p).startswith("runtime")], name
 
 
 def test_profile_blocks_are_declared_for_the_active_profile_only():
@@ -86,28 +206,7 @@ def test_profile_blocks_are_declared_for_the_active_profile_only():
         assert not [p for p in params if p.endswith((".quick", ".smoke", ".full"))], (name, params)
 
 
-def test_the_parameter_table_leaves_a_batchnorm_model_untouched():
-    """Its forward pass (for the output shapes) runs in eval mode: no running statistic moves, and the
-    model's mode is restored."""
-    import torch
-
-    from cifar10_study.models.residual import ResidualCNNConfig
-    from cifar10_study.reporting.tables import parameter_table
-
-    model = ResidualCNNConfig(name="residual_cnn", channels=[8, 16]).build().train()
-    before = {k: v.clone() for k, v in model.state_dict().items()}
-    table = parameter_table(model)
-    assert model.training
-    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert table["params"].iloc[-1] == sum(p.numel() for p in model.parameters())
-    assert table.loc[table["layer"] == "stem.0.0", "output_shape"].item() == "8x32x32"
-
-
 def test_a_stage_needing_an_argument_says_so_in_one_line():
-    import os
-    import subprocess
-    import sys
-
     result = subprocess.run([sys.executable, str(ROOT / "stages/stage2.py")], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, cwd=ROOT, timeout=120)
     assert result.returncode == 2

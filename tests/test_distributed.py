@@ -52,7 +52,7 @@ SCRIPT = textwrap.dedent("""
     from cifar10_study.models.baseline import BaselineCNNConfig
     from cifar10_study.training import distributed
     from cifar10_study.training.engine import train
-    from cifar10_study.layout import RunFiles
+    from cifar10_study.core.layout import RunFiles
     from cifar10_study.training.train_run import build_seeded, train_run
 
     torch.use_deterministic_algorithms(True)

@@ -13,7 +13,7 @@ from cifar10_study.training.engine import evaluate, make_optimizer, make_schedul
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.layout import RESULT_KEYS, RunFiles, TIMING_KEYS
+from cifar10_study.core.layout import RESULT_KEYS, RunFiles, TIMING_KEYS
 from cifar10_study.training.train_run import build_seeded, load_weights, train_run
 from conftest import PoisonAfter, flat_linear, learnable_splits
 

@@ -60,3 +60,28 @@ def test_switches_change_the_module_graph():
 def test_softmax_classifier_is_one_linear_layer():
     model = build_model(SoftmaxConfig(name="softmax"))
     assert sum(p.numel() for p in model.parameters()) == lin(3072, 10)
+
+
+def test_the_layer_table_leaves_a_batchnorm_model_untouched():
+    """Its forward pass (for the output shapes) runs in eval mode: no running statistic moves, and the
+    model's mode is restored. Every run records the table in its info.json (for the report)."""
+    from cifar10_study.models.residual import ResidualCNNConfig
+    from cifar10_study.training.measure import layer_table
+
+    model = ResidualCNNConfig(name="residual_cnn", channels=[8, 16]).build().train()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rows = layer_table(model)
+    assert model.training
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert sum(r["parameters"] for r in rows) == sum(p.numel() for p in model.parameters())
+    assert next(r for r in rows if r["layer"] == "stem.0.0")["output_shape"] == "8x32x32"
+
+
+def test_the_report_parameter_table_adds_shares_and_a_total():
+    from cifar10_study.reporting.tables import parameter_table
+
+    table = parameter_table([{"layer": "a", "type": "Conv2d", "output_shape": "8x32x32", "parameters": 300},
+                             {"layer": "b", "type": "Linear", "output_shape": "10", "parameters": 100}])
+    assert table["share_%"].tolist() == [75.0, 25.0, 100.0]
+    assert table.iloc[-1].to_dict() == {"layer": "total", "type": "", "output_shape": "", "parameters": 400,
+                                        "share_%": 100.0}

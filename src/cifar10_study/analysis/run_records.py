@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..core.errors import StudyError
 from ..core.fileio import read_json
-from ..layout import TIMING_KEYS, RunFiles
+from ..core.layout import TIMING_KEYS, RunFiles
 
 
 def files(run: str) -> RunFiles:

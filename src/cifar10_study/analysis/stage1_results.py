@@ -14,7 +14,7 @@ import sklearn.metrics
 
 from ..core.fileio import read_json, write_csv, write_json
 from ..data import CLASSES
-from ..layout import EXPERIMENT_RECORD, METRICS, PLOTS, RUNS, STAGE1, STAGE1_EXPERIMENTS
+from ..core.layout import EXPERIMENT_RECORD, METRICS, PLOTS, RUNS, STAGE1, STAGE1_EXPERIMENTS
 from .run_records import history, lean, predictions, read_run, val_accuracy_by_epoch
 
 SWEEP_COLUMNS = ("parameters", "flops_per_image", "test_accuracy", "final_val_accuracy", "final_train_accuracy",

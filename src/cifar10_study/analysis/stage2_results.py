@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..core.fileio import read_json, write_csv, write_json
 from ..core.schema import View
-from ..layout import EXPERIMENT_RECORD, EXPLOSION, METRICS, PLOTS, RUNS, STAGE2, VANISHING
+from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, METRICS, PLOTS, RUNS, STAGE2, VANISHING
 from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
 

@@ -3,7 +3,7 @@ ablation's results (metrics/stage3.json) and validation curves (plots/stage3/val
 from __future__ import annotations
 
 from ..core.fileio import write_csv, write_json
-from ..layout import METRICS, PLOTS, STAGE3, STAGE3_ABLATIONS, run_name
+from ..core.layout import METRICS, PLOTS, STAGE3, STAGE3_ABLATIONS, run_name
 from .run_records import history, lean, read_run, val_accuracy_by_epoch
 
 

@@ -1,1 +1,2 @@
-"""What every layer shares: typed params (config, schema), errors, atomic file output, the stage CLI wrapper."""
+"""What every layer shares: the schema base and stage views, reading params.yaml, errors, atomic file
+output, the stage CLI wrapper, and the run layout. Imports nothing else of the package."""

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from ..core.fileio import write_json
 from ..core.schema import PositiveInt, Profile, Section, View
 from ..data.cifar10 import Splits
-from ..layout import EXPERIMENT_RECORD, RUNS, STAGE1, STAGE1_EXPERIMENTS
+from ..core.layout import EXPERIMENT_RECORD, RUNS, STAGE1, STAGE1_EXPERIMENTS
 from ..models.baseline import BaselineCNNConfig, SoftmaxConfig
 from ..training.checkpoint import Checkpoints
 from ..training.recipe import TrainSection

@@ -15,7 +15,7 @@ from pydantic import Field, model_validator
 from ..core.errors import ConfigError
 from ..core.schema import PositiveInt, Section
 from ..data.cifar10 import Splits
-from ..layout import STAGE2
+from ..core.layout import STAGE2
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
 from ..training.recipe import ProfileOverrides, TrainConfig

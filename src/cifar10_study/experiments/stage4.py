@@ -15,7 +15,7 @@ from ..core.errors import ConfigError
 from ..core.fileio import write_json
 from ..core.schema import PROFILES, Profile, View
 from ..data.cifar10 import Splits
-from ..layout import RUNS, SKIP_MARKER, STAGE4, seed_number, seeds_trained
+from ..core.layout import RUNS, SKIP_MARKER, STAGE4, seed_number, seeds_trained
 from ..models.residual import ResNet18Config
 from ..training.checkpoint import Checkpoints
 from ..training.distributed import SINGLE, World

@@ -13,7 +13,7 @@ from pydantic import Field
 from ..core.schema import PositiveInt, Section
 from ..data import IMAGE_SIZE
 from ..data.cifar10 import Splits
-from ..layout import STAGE5, run_name, seed_number
+from ..core.layout import STAGE5, run_name, seed_number
 from ..models.residual import ResNet18Config
 from ..training.checkpoint import Checkpoints
 from ..training.distributed import SINGLE, World

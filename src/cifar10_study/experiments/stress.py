@@ -27,7 +27,7 @@ from ..core.errors import TrainingDiverged
 from ..core.fileio import write_csv, write_json
 from ..core.schema import PositiveInt, Profile, Section, View
 from ..data.cifar10 import Splits
-from ..layout import EXPERIMENT_RECORD, EXPLOSION, RUNS, VANISHING
+from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, RUNS, VANISHING
 from ..models import build_model
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints

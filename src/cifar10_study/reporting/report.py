@@ -1,29 +1,24 @@
-"""reports/report.md and its figures, generated from the runs' files under runs/ through the analysis
-functions (nothing typed in).
+"""reports/report.md, its tables and figures, generated from the runs' files under runs/ through the
+analysis functions (nothing typed in).
 
-Every sentence with a number is formatted from data, so the prose cannot contradict the tables.
-Sections for stages whose runs are not all there yet are left out (analysis/available.py).
+Every sentence with a number is formatted from data, so the prose cannot contradict the tables. The
+section builders return Markdown only; `write_report` writes the files and has figures.py draw every
+figure. Sections for stages whose runs are not all there yet are left out (analysis/available.py).
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from ..analysis import stage1_results, stage2_results, stage3_results
-from ..analysis.run_records import history, predictions, read_run
+from ..analysis.run_records import history, read_run
 from ..core.fileio import write_csv, write_text
-from ..data import CLASSES
-from ..layout import STAGE1, STAGE2
-from ..models import build_model, model_config
-from ..params import Params, load_params
-from ..training.engine import make_optimizer
-from ..training.recipe import OptimizerConfig
-from ..training.measure import git_state, weight_decay_by_kind
-from . import plots, report_resnet, summary
-from .plots import FIGURES
+from ..core.params_file import load
+from ..core.provenance import git_state
+from . import figures, report_resnet, summary
 from .formatting import md, measured, pct
+from .summary import ReportParams, Study
 from .tables import parameter_table
 
 TABLES = Path("reports/tables")
@@ -85,13 +80,7 @@ def _describe_cnn(model: dict, params: int) -> str:
 
 
 def _stage1(base: dict, exp: dict | None) -> list[str]:
-    profile = base["provenance"]["profile"]
-    plots.curves(history(STAGE1), FIGURES / "stage1_curves.png", f"Stage 1 baseline CNN ({profile} profile)")
-    plots.confusion(stage1_results.confusion_matrix(predictions(STAGE1)), list(CLASSES),
-                    FIGURES / "stage1_confusion_matrix.png",
-                    f"Stage 1 baseline: test confusion matrix ({profile} profile)")
-    table = parameter_table(build_model(model_config(base["config"]["model"])))
-    write_csv(TABLES / "stage1_param_table.csv", table)
+    table = parameter_table(base["layers"])
     accuracies = {c: a for c, a in base["per_class_test_accuracy"].items() if a is not None}
     per_class = pd.DataFrame([{"class": c, "test accuracy": pct(a)} for c, a in accuracies.items()])
     worst = min(accuracies.items(), key=lambda kv: kv[1])
@@ -117,7 +106,7 @@ def _stage1(base: dict, exp: dict | None) -> list[str]:
         "",
     ]
     layers = table[table["layer"] != "total"]
-    top = layers.loc[layers["params"].idxmax()]
+    top = layers.loc[layers["parameters"].idxmax()]
     convs = layers[layers["type"] == "Conv2d"]["parameters"].sum()
     lines += [
         f"The largest layer is `{top['layer']}` with {top['parameters']:,} parameters ({top['share_%']:.1f}% of the "
@@ -164,10 +153,6 @@ def _stage1_experiments(base: dict, exp: dict) -> list[str]:
         "",
     ]
     bn = stage1_results.bottleneck_table(exp)
-    stage = exp["bottleneck_stage"]
-    plots.accuracy_vs_width(bn, FIGURES / "stage1_bottleneck.png",
-                            f"Bottleneck at conv stage {stage + 1} ({base['provenance']['profile']} profile)",
-                            baseline_width=exp["baseline_channels"][stage])
     lo, hi = bn.iloc[0], bn.loc[bn["test_accuracy"].idxmax()]
     lines += [
         "### Bottleneck",
@@ -191,12 +176,7 @@ def _mib(x) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{x / 2 ** 20:,.0f} MiB"
 
 
-def _stage2(params: Params, variants: pd.DataFrame) -> list[str]:
-    window, profile = params.stage2.loss_window, params.profile
-    plots.overfitting(stage2_results.variant_histories(params.stage2.variants), FIGURES / "stage2_overfitting.png",
-                      f"Stage 2: train vs validation ({profile} profile)")
-    plots.stability(stage2_results.variant_steps(params.stage2.variants), window, FIGURES / "stage2_stability.png",
-                    f"Stage 2: optimisation stability ({profile} profile)")
+def _stage2(window: int, variants: pd.DataFrame) -> list[str]:
     table = pd.DataFrame({
         "variant": variants["variant"], "width": "x" + variants["width"].astype(str),
         "convs/stage": variants["convs_per_stage"], "params": variants["parameters"].map("{:,}".format),
@@ -263,8 +243,6 @@ def _stage2(params: Params, variants: pd.DataFrame) -> list[str]:
 
 
 def _vanishing(v: dict) -> list[str]:
-    plots.grad_norms_by_layer(stage2_results.grad_norms(), FIGURES / "stage2_grad_norms.png",
-                              f"Plain CNNs: gradient norm per layer ({v['profile']} profile)")
     rows, sentences = [], []
     for name, r in v["runs"].items():
         init = r["grad_norms"].get("0", {})
@@ -302,9 +280,6 @@ def _vanishing(v: dict) -> list[str]:
 
 def _explosion() -> list[str]:
     widths, e = stage2_results.explosion()
-    plots.scaling(widths, e["fits"], FIGURES / "stage2_scaling.png",
-                  f"Width x1..x{widths['width'].max()}: cost against width ({e['profile']} profile)",
-                  e["measure_batch_size"])
     cols = {"width": "x" + widths["width"].astype(str), "params": widths["parameters"].map("{:,}".format),
             "FLOPs/image": (widths["flops_per_image"] / 1e9).map("{:.2f} G".format)}
     if "seconds_per_step" in widths:
@@ -353,19 +328,16 @@ def _first_epoch_reaching(history: pd.DataFrame, target: float) -> tuple[int | N
     return int(history.loc[i, "epoch"]), (None if seconds.isna().any() else float(seconds.sum()))
 
 
-def _stage3(base: dict, variants: pd.DataFrame) -> list[str]:
+def _stage3(study: Study) -> list[str]:
+    base, variants = study.baseline, study.variants
     configurations = stage3_results.configurations()
-    full_run = configurations.pop("stage3")
-    full = read_run(full_run)
+    full = read_run(configurations.pop("stage3"))
     ablations = {name: read_run(run) for name, run in configurations.items()}
-    best2 = f"{STAGE2}/{stage2_results.best_variant(variants)}"
-    label2 = f"Stage 2 best ({best2.split('/')[1]}, by val acc)"
-    histories = {"Stage 1 baseline": history(STAGE1), label2: history(best2), "Stage 3 residual CNN": history(full_run)}
-    target = base["final_val_accuracy"]
-    runs = {"Stage 1 baseline": base, label2: read_run(best2), "Stage 3 residual CNN": full}
+    compared, target = summary.convergence_runs(study)
+    runs = {label: read_run(run) for label, run in compared.items()}
     rows = []
-    for label, h in histories.items():
-        epoch, seconds = _first_epoch_reaching(h, target)
+    for label, run in compared.items():
+        epoch, seconds = _first_epoch_reaching(history(run), target)
         m = runs[label]
         rows.append({"model": label, "params": f"{m['parameters']:,}", "train images/epoch": f"{m['train_images']:,}",
                      f"epochs to {pct(target)} val": epoch or "not reached",
@@ -373,8 +345,6 @@ def _stage3(base: dict, variants: pd.DataFrame) -> list[str]:
                      "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
                      "test acc": pct(m["test_accuracy"]),
                      "gap (train - val)": pct(m["final_train_accuracy"] - m["final_val_accuracy"])})
-    plots.val_accuracy_curves(histories, FIGURES / "convergence.png",
-                              f"Validation accuracy per epoch ({full['provenance']['profile']} profile)", target)
     sw = full["config"]
     lines = [
         "## Stage 3: residual CNN with batch norm and regularisation",
@@ -423,15 +393,12 @@ def _stage3(base: dict, variants: pd.DataFrame) -> list[str]:
             lines.append(f"Removing {', '.join(helped)} did not lower test accuracy at this profile.")
         lines += ["Each row is one seed: the seed-to-seed spread is not measured here, so small differences may "
                   "be noise.", ""]
-    return lines + [_weight_decay_coverage(full["config"]), ""]
+    return lines + [_weight_decay_coverage(full["weight_decay"]), ""]
 
 
-def _weight_decay_coverage(config: dict) -> str:
-    """Which parameters the full Stage 3 model's optimizer decays, read from the optimizer the engine builds
-    for it: what the no_weight_decay ablation takes away."""
-    optimizer = make_optimizer(build_model(model_config(config["model"])),
-                               OptimizerConfig.model_validate(config["train"]["optimizer"]), torch.device("cpu"))
-    kinds = weight_decay_by_kind(optimizer)
+def _weight_decay_coverage(kinds: dict[str, dict]) -> str:
+    """Which parameters the full Stage 3 model's optimizer decays, as its run recorded from the optimizer the
+    engine builds (info.json "weight_decay"): what the no_weight_decay ablation takes away."""
     parts = [f"{kind}: {k['tensors']} tensors, {k['values']:,} values, weight decay "
              f"{' / '.join(f'{d:g}' for d in k['weight_decay'])}" for kind, k in kinds.items()]
     one_d = [k for kind, k in kinds.items() if kind != "weights"]
@@ -442,11 +409,10 @@ def _weight_decay_coverage(config: dict) -> str:
                "are **not** all decayed, unlike the reference recipe, which decays every parameter."))
 
 
-def build_report(params: Params) -> str:
-    study = summary.Study.load(params)
-    base = study.baseline
-    results = summary.collect(study)
-    lines = [_header(base), "", "## Summary", "", summary.write(results), "",
+def build_report(study: Study, results: list[summary.StageResult]) -> str:
+    """The report's Markdown: the header, the summary (`results`, from summary.collect) and every section."""
+    params, base = study.params, study.baseline
+    lines = [_header(base), "", "## Summary", "", summary.markdown(results), "",
              "![Best run of each stage](figures/study_val_accuracy.png)", "",
              summary.budgets(results), "",
              "Test accuracy is the final epoch's; where a stage has several seeds it is their mean +- std. The figure "
@@ -454,11 +420,11 @@ def build_report(params: Params) -> str:
              "the validation split has none).", "",
              *_stage1(base, stage1_results.experiments() if "stage1_experiments" in study.done else None)]
     if study.variants is not None:
-        lines += _stage2(params, study.variants)
+        lines += _stage2(params.stage2.loss_window, study.variants)
     if "stage2_stress" in study.done:
         lines += _vanishing(stage2_results.vanishing(params.stage2_vanishing.learned_accuracy)) + _explosion()
     if study.variants is not None and "stage3" in study.done:
-        lines += _stage3(base, study.variants)
+        lines += _stage3(study)
     if study.stage4 is not None:
         lines += report_resnet.stage4_section(study.stage4)
     if study.stage5 is not None:
@@ -467,4 +433,11 @@ def build_report(params: Params) -> str:
 
 
 def write_report(path: Path = Path("reports/report.md")) -> None:
-    write_text(path, build_report(load_params()))
+    """reports/report.md, summary.md, tables/ and figures/, from the runs and params.yaml."""
+    study = Study.load(load(ReportParams))
+    results = summary.collect(study)
+    write_text(path, build_report(study, results))
+    write_text(summary.TABLE_MD, summary.markdown(results) + "\n")
+    write_csv(summary.TABLE_CSV, summary.csv_table(results))
+    write_csv(TABLES / "stage1_param_table.csv", parameter_table(study.baseline["layers"]))
+    figures.draw_all(study, results)

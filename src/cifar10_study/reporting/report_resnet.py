@@ -7,10 +7,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.comparisons import SeededRuns
-from ..analysis.stage45_results import PRIMARY, calibration_comparisons, comparisons, mean_val_curves, reliability
+from ..analysis.stage45_results import PRIMARY, calibration_comparisons, comparisons, mean_val_curves
 from ..analysis.stats import StatisticsConfig
-from . import plots
-from .plots import FIGURES
 from .formatting import md, mean_std, measured, pct
 
 # The two reference points of the Stage 4 brief: the accuracy published for this recipe (ResNet-18,
@@ -69,8 +67,6 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         rows.append({"seed": seed, "train acc": pct(m["final_train_accuracy"]), "val acc": val,
                      "test acc": pct(m["test_accuracy"]), "test ECE": pct(m["test_ece"]),
                      "test NLL": f"{m['test_nll']:.3f}", "epoch time": measured(h["epoch_seconds"].mean(), "{:.1f} s")})
-    plots.seed_curves(runs.histories, FIGURES / "stage4_curves.png",
-                      f"Stage 4 ResNet-18 ({s['provenance']['profile']} profile)")
     mean = s["test_accuracy"]["mean"]
     reached = "reaches" if mean > TARGET_ACCURACY else "does not reach"
     literature = pd.DataFrame([
@@ -211,16 +207,11 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
     table = [_comparison_row(label, c, level) for label, c in tests.items()]
     everything = {"stage4": stage4, "stage5": full, **ablations}
     curves = mean_val_curves(everything)
-    profile = s["provenance"]["profile"]
     if curves.isna().all().all():
         curves_text = (f"No validation curves: every Stage 4/5 run trained on its validation split "
                        f"(each {trained_on(s)}).")
     else:
-        plots.epoch_curves(curves, FIGURES / "stage5_ablations.png",
-                           f"Stages 4 and 5, mean validation accuracy over seeds ({profile} profile)")
         curves_text = "![Stages 4 and 5](figures/stage5_ablations.png)"
-    plots.reliability(reliability(everything), "stage4", FIGURES / "stage45_reliability.png",
-                      f"Reliability of the test predictions, pooled over seeds ({profile} profile)")
     if headline["verdict"] != "better":
         claim = "the data do not support the claim that Stage 5 beats the Stage 4 reproduction"
         if headline["verdict"] == "no significant difference":

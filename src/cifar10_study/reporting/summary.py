@@ -19,16 +19,14 @@ import pandas as pd
 from ..analysis import stage2_results, stage3_results, stage45_results
 from ..analysis.available import completed_stages
 from ..analysis.comparisons import SeededRuns
-from ..analysis.run_records import history, read_run, val_accuracy_by_epoch
+from ..analysis.run_records import history, read_run
+from ..analysis.stage2_results import Stage2AnalysisParams
+from ..analysis.stage45_results import Stage45AnalysisParams
 from ..core.errors import StudyError
-from ..core.fileio import write_csv, write_text
-from ..layout import RUNS, STAGE1, STAGE2
-from ..params import Params
-from . import plots
-from .plots import FIGURES
+from ..core.fileio import write_text
+from ..core.layout import RUNS, STAGE1, STAGE2
 from .formatting import mean_std, measured, pct
 
-FIGURE = FIGURES / "study_val_accuracy.png"
 TABLE_CSV, TABLE_MD = Path("reports/tables/summary.csv"), Path("reports/summary.md")
 README_START = "<!-- summary:start (generated: ./run.sh readme) -->"
 README_END = "<!-- summary:end -->"
@@ -46,12 +44,16 @@ def _seeded(runs: SeededRuns) -> dict[str, pd.DataFrame]:
     return {f"{runs.name} seed {seed}": h for seed, h in runs.histories.items()}
 
 
+class ReportParams(Stage2AnalysisParams, Stage45AnalysisParams):
+    """What the report stage reads of params.yaml: what the Stage 2 and Stages 4-5 analyses read."""
+
+
 @dataclass(frozen=True)
 class Study:
     """What the report and the summary read, loaded once: which stages are complete, the Stage 1 baseline,
     the Stage 2 variants table and the Stage 4/5 runs over seeds (None where not complete)."""
 
-    params: Params
+    params: ReportParams
     done: set[str]
     baseline: dict
     variants: pd.DataFrame | None
@@ -59,8 +61,8 @@ class Study:
     stage5: tuple[SeededRuns, dict[str, SeededRuns]] | None  # the full model, and each ablation by name
 
     @classmethod
-    def load(cls, params: Params) -> "Study":
-        seeds = params.stage4.seeds_for(params.profile)
+    def load(cls, params: ReportParams) -> "Study":
+        seeds = params.seeds()
         done = completed_stages(params.stage2.variants, seeds)
         if "stage1" not in done:
             raise StudyError(f"no finished Stage 1 run in {RUNS / STAGE1}: the report starts from it; "
@@ -154,15 +156,19 @@ def best_histories(results: list[StageResult]) -> dict[str, pd.DataFrame]:
     return best
 
 
-def write(results: list[StageResult]) -> str:
-    """Writes the CSV, the Markdown table and the figure; returns the Markdown for the report's top."""
-    markdown = table(results).to_markdown(index=False)
-    write_csv(TABLE_CSV, csv_table(results))
-    write_text(TABLE_MD, markdown + "\n")
-    profile = results[0].metrics["provenance"]["profile"]
-    curves = val_accuracy_by_epoch(best_histories(results))
-    plots.epoch_curves(curves, FIGURE, f"Best run of each stage, by final validation accuracy ({profile} profile)")
-    return markdown
+def markdown(results: list[StageResult]) -> str:
+    """The summary table as Markdown: the report's top, reports/summary.md and the README's results."""
+    return table(results).to_markdown(index=False)
+
+
+def convergence_runs(study: Study) -> tuple[dict[str, str], float]:
+    """Label -> run of the three models whose convergence Stage 3 compares (the Stage 1 baseline, the best
+    Stage 2 variant by validation accuracy, the Stage 3 residual CNN), and the target: the baseline's final
+    validation accuracy."""
+    best = stage2_results.best_variant(study.variants)
+    return ({"Stage 1 baseline": STAGE1, f"Stage 2 best ({best}, by val acc)": f"{STAGE2}/{best}",
+             "Stage 3 residual CNN": stage3_results.configurations()["stage3"]},
+            study.baseline["final_val_accuracy"])
 
 
 def sync_readme(readme: Path = Path("README.md"), summary: Path = TABLE_MD) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import platform
 import re
-import subprocess
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +13,7 @@ from sklearn.metrics import confusion_matrix
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from ..core.provenance import git_state
 from ..data import CLASSES, IMAGE_SHAPE
 
 
@@ -46,6 +46,26 @@ def forward_one_image(model: nn.Module) -> torch.Tensor:
             return model(torch.zeros(1, *IMAGE_SHAPE, device=next(model.parameters()).device))
     finally:
         model.train(was_training)
+
+
+def layer_table(model: nn.Module) -> list[dict]:
+    """One row per module that owns parameters, in definition order: {"layer" (its name), "type", "output_shape"
+    (e.g. "32x32x32"), "parameters" (its own)}. Output shapes come from an eval-mode pass on one image."""
+    shapes: dict[str, list[int]] = {}
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: shapes.__setitem__(name, list(out.shape[1:])))
+             for name, m in model.named_modules() if name]
+    try:
+        forward_one_image(model)
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = []
+    for name, module in model.named_modules():
+        own = sum(p.numel() for p in module.parameters(recurse=False))
+        if own:
+            rows.append({"layer": name, "type": type(module).__name__,
+                         "output_shape": "x".join(map(str, shapes.get(name, []))), "parameters": own})
+    return rows
 
 
 def flops_per_image(model: nn.Module) -> int:
@@ -117,18 +137,6 @@ def hardware(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return f"{_cpu_name()} CPU, {torch.get_num_threads()} threads"
-
-
-def git_state() -> dict:
-    """HEAD's commit and whether tracked files differ from it (during `dvc repro` dvc.lock usually does);
-    None for both outside a git repository."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return {"git_commit": None, "git_dirty": None}
-    return {"git_commit": commit, "git_dirty": bool(dirty)}
 
 
 def provenance(profile: str, seed: int, device: torch.device, data_meta: dict) -> dict:

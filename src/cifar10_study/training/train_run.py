@@ -23,12 +23,13 @@ from ..core.errors import StudyError
 from ..core.fileio import save_torch, write_csv, write_json
 from ..data import CLASSES
 from ..data.cifar10 import Splits
-from ..layout import RESULT_KEYS, RunFiles
+from ..core.layout import RESULT_KEYS, RunFiles
 from ..models import ModelConfig, build_model
 from .checkpoint import Checkpoints, config_key
 from .distributed import SINGLE, World, local_batch_size
-from .engine import BackwardHook, EvalResult, TrainResult, run_splits, train
-from .measure import count_parameters, flops_per_image, peak_memory, per_class_accuracy, provenance, where_and_when
+from .engine import BackwardHook, EvalResult, TrainResult, make_optimizer, run_splits, train
+from .measure import (count_parameters, flops_per_image, layer_table, peak_memory, per_class_accuracy, provenance,
+                      weight_decay_by_kind, where_and_when)
 from .recipe import TrainConfig
 from .recorders import StepRecorder
 from .runtime import RuntimeConfig
@@ -63,6 +64,11 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     With several processes (`world`) every one trains and evaluates; only rank 0 writes."""
     model = model if model is not None else build_seeded(model_cfg, train_cfg.seed)
     parameters, flops = count_parameters(model), flops_per_image(model)
+    # What the report says of the model and the recipe, recorded here so that reporting runs no training code:
+    # the per-layer parameter table, and what the engine's optimizer decays (its grouping is the same on
+    # every device, so it is read from a CPU one).
+    layers = layer_table(model)
+    weight_decay = weight_decay_by_kind(make_optimizer(model, train_cfg.optimizer, torch.device("cpu")))
     recorder = StepRecorder() if record_steps else None
     hooks = (*on_backward, recorder) if recorder else tuple(on_backward)
     checkpoint = None
@@ -97,6 +103,8 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "config": {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()},
         "runtime": runtime.model_dump(),
         "processes": {"count": world.size, "batch_per_process": local_batch_size(train_cfg.batch_size, world)},
+        "layers": layers,
+        "weight_decay": weight_decay,
     }
     if not world.main:
         return Run(name, model, result, results, info, timing)

@@ -1,6 +1,6 @@
 """Where the study's files live: the run folders training writes and analysis reads, the names of the
-files in them, and the folders analysis writes for git. A leaf module (it imports nothing of the
-package), so that analysis can read runs without importing training code, and an edit to the engine
+files in them, and the folders analysis writes for git. A leaf module (it imports nothing, not even
+the rest of core/), so that analysis can read runs without importing training code, and an edit to the engine
 reruns no analysis stage.
 
     runs/<run>/           one training run (a DVC-cached stage output, see RunFiles)
