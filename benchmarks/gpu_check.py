@@ -15,11 +15,16 @@ Phases: (1) environment and a bf16 matrix-product rate (the practical peak); (2)
 throughput with the project's engine over the full 50,000 training images at batch 128, for each
 torch.compile variant (eager, default, CUDA graphs via "reduce-overhead"), each timed over 3 epochs:
 the first pays compile / autotune / graph capture, the median of the others is the steady epoch;
-(3) SE-ResNet-18 + MixUp + Cutout (Stage 5) in the fastest variant, for the Stage 5 estimate;
+(3) Stage 5's network and recipe (SE-ResNet-18 + MixUp + Cutout as params.yaml's stage5 switches set
+them) in the fastest variant, for the Stage 5 estimate;
 (4) torch.profiler over 20 steady steps of the fastest variant: GPU time per step against wall time;
-(5) one ResNet-18 run with the Stage 4 recipe (params.yaml stage4.train: SGD 0.1, momentum 0.9, weight
-decay 5e-4, batch 128, crop + flip, cosine to 0 over the run) on all 50,000 training images, in the
-fastest variant, for as many epochs as the time left holds; its final-epoch test accuracy (10,000 images).
+(5) one ResNet-18 run with the Stage 4 recipe on all 50,000 training images, in the fastest variant, for
+as many epochs as the time left holds (cosine over those); its final-epoch test accuracy (10,000 images).
+Every recipe is the full profile's, read from params.yaml by the stages' own functions
+(experiments/stage4.recipe and stage5.recipe: at present SGD 0.1, momentum 0.9, weight decay 5e-4, batch
+128, crop + flip, cosine to 0, 200 epochs, on all 50,000 training images via stage4.full's
+train_on_validation), whatever profile params.yaml selects; only the epochs are the check's own, and the
+images trained on are the recipe's (engine.run_splits).
 
 --smoke --device cpu runs the same code on a small network and random images in seconds (the tests
 use it, so the script cannot rot between GPU sessions).
@@ -40,7 +45,8 @@ import pandas as pd
 import torch
 
 from cifar10_study.training import engine
-from cifar10_study.params import load_params
+from cifar10_study.experiments import stage4, stage5
+from cifar10_study.params import Params, load_params
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.runtime import RuntimeConfig
 from cifar10_study.data.cifar10 import Split, Splits, load_splits, prepare
@@ -59,7 +65,6 @@ STAND_IN_DIRS = [REPO / ".gpu-data", REPO.parent / "shared/data"]
 VARIANTS = ("off", "default", "reduce-overhead")  # runtime.compile modes timed in phase 2
 # Dense bf16 tensor-core rate without sparsity, from NVIDIA's datasheets (SXM parts), TFLOP/s.
 DATASHEET_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}
-FULL_PROFILE_EPOCHS = 200
 
 
 def log(message: str) -> None:
@@ -88,22 +93,24 @@ def prepare_data() -> None:
     log(f"data: prepared {meta['counts']} from {archive} (official: {meta['official']})")
 
 
-def full_training_data(device: torch.device, smoke: bool) -> Splits:
-    """All 50,000 training images (the prepared train + val splits) as the training set, no validation
-    split (nothing is selected here), and the 10,000 test images."""
+def prepared_data(device: torch.device, smoke: bool) -> Splits:
+    """The prepared train, validation and test splits on `device`; which of them a run trains on is its
+    recipe's (engine.run_splits). Smoke: 640 random images, 448 / 64 / 128."""
     if smoke:
         g = torch.Generator().manual_seed(0)
         images = torch.randint(0, 256, (640, 3, 32, 32), generator=g, dtype=torch.uint8)
         labels = torch.randint(0, 10, (640,), generator=g)
-        host = Splits(Split(images[:512], labels[:512]), Split(images[:0], labels[:0]),
-                      Split(images[512:], labels[512:]), meta={"source": "random pixels (smoke)"})
+        host = Splits(*(Split(images[a:b], labels[a:b]) for a, b in ((0, 448), (448, 512), (512, 640))),
+                      meta={"source": "random pixels (smoke)"})
     else:
-        prepared = load_splits(PREPARED, "cpu")
-        train = Split(torch.cat([prepared.train.images, prepared.val.images]),
-                      torch.cat([prepared.train.labels, prepared.val.labels]))
-        host = Splits(train, prepared.val.head(0), prepared.test, prepared.meta)
+        host = load_splits(PREPARED, "cpu")
     return Splits(*(Split(s.images.to(device), s.labels.to(device)) for s in (host.train, host.val, host.test)),
                   meta=host.meta)
+
+
+def train_images(data: Splits, cfg: TrainConfig) -> int:
+    """How many images a run with `cfg` trains on, as engine.train selects them."""
+    return len(engine.run_splits(data, cfg)[0])
 
 
 # --- measurements -------------------------------------------------------------------------------------
@@ -139,19 +146,31 @@ def bf16_matmul_tflops(device: torch.device, n: int = 8192, repeats: int = 10) -
     return 2 * n**3 * repeats / (start.elapsed_time(end) / 1e3) / 1e12
 
 
-def recipe(epochs: int, smoke: bool, **overrides) -> TrainConfig:
-    """params.yaml's stage4.train (the published recipe) for `epochs` epochs."""
-    train = load_params(REPO / "params.yaml").stage4.train.model_dump()
-    train.update(epochs=epochs, **overrides)
-    if smoke:
-        train.update(batch_size=64)
-    return TrainConfig.model_validate(train)
+def full_params() -> Params:
+    """params.yaml at the full profile (the published recipes), whichever profile the file selects."""
+    return load_params(REPO / "params.yaml").model_copy(update={"profile": "full"})
 
 
-def model_config(smoke: bool, se: bool = False):
-    if smoke:
-        return ResidualCNNConfig(name="residual_cnn", channels=[8, 16], se_reduction=4 if se else None)
-    return ResNet18Config(name="resnet18", se_reduction=16 if se else None)
+def recipe(params: Params, epochs: int, smoke: bool, stage5_run: bool = False) -> TrainConfig:
+    """Stage 4's recipe (or Stage 5's, with its switches as set) at `params`' profile, for `epochs` epochs;
+    smoke: batch 64."""
+    cfg = stage5.recipe(params, stage5.switches(params)) if stage5_run else stage4.recipe(params)
+    return TrainConfig.model_validate({**cfg.model_dump(), "epochs": epochs, **({"batch_size": 64} if smoke else {})})
+
+
+def model_config(params: Params, smoke: bool, stage5_run: bool = False):
+    """ResNet-18 (Stage 4) or Stage 5's network; smoke: a small residual CNN, with SE as Stage 5 sets it."""
+    if not smoke:
+        # Stage 4's network is fixed in code, not in params (experiments/stage4.py trains this one).
+        return stage5.model_config(params, stage5.switches(params)) if stage5_run else ResNet18Config(name="resnet18")
+    se = stage5_run and stage5.switches(params)["se"]
+    return ResidualCNNConfig(name="residual_cnn", channels=[8, 16], se_reduction=4 if se else None)
+
+
+def stage5_name(params: Params, name: str) -> str:
+    """The Stage 5 variant's name from its switches, e.g. se_resnet18+mixup+cutout."""
+    on = stage5.switches(params)
+    return ("se_" if on["se"] else "") + name + "".join(f"+{c}" for c in ("mixup", "cutout") if on[c])
 
 
 def timed_variant(name: str, model_cfg, cfg: TrainConfig, data: Splits, device: torch.device, mode: str,
@@ -163,7 +182,7 @@ def timed_variant(name: str, model_cfg, cfg: TrainConfig, data: Splits, device: 
         torch.cuda.reset_peak_memory_stats(device)
     result = engine.train(model, data, cfg, device=device, run=name, evaluate_test=False,
                           runtime=RuntimeConfig(compile=mode))
-    row = {"variant": name, "compile": mode, "params": count_parameters(model), "epochs": cfg.epochs,
+    row = {"variant": name, "compile": mode, "parameters": count_parameters(model), "epochs": cfg.epochs,
            "images_per_epoch": result.images_per_epoch, "first_epoch_seconds": result.first_epoch_seconds,
            "steady_epoch_seconds": result.steady_epoch_seconds, "warmup_seconds": result.warmup_seconds,
            "images_per_second": result.images_per_second, "compiled": result.compiled, **{
@@ -180,7 +199,7 @@ def profile_steps(model_cfg, cfg: TrainConfig, data: Splits, device: torch.devic
     measured wall time per step it says whether a step waits on the GPU (busy near 1) or the host."""
     from torch.profiler import ProfilerActivity, profile, schedule
 
-    steps_per_epoch = len(data.train) // cfg.batch_size
+    steps_per_epoch = train_images(data, cfg) // cfg.batch_size
     steps = min(steps, steps_per_epoch - 4)  # all inside epoch 2 (smoke epochs are short)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     plan = schedule(wait=steps_per_epoch + 1, warmup=2, active=steps, repeat=1)
@@ -201,11 +220,11 @@ def profile_steps(model_cfg, cfg: TrainConfig, data: Splits, device: torch.devic
             "top_kernels": kernels.head(5).to_dict("records")}, kernels
 
 
-def stage4_run(model_cfg, epochs: int, data: Splits, device: torch.device, mode: str, smoke: bool) -> tuple[dict, list]:
-    cfg = recipe(epochs, smoke)
+def stage4_run(model_cfg, cfg: TrainConfig, data: Splits, device: torch.device, mode: str) -> tuple[dict, list]:
     model = build_seeded(model_cfg, 0)
     result = engine.train(model, data, cfg, device=device, run="stage4-recipe", runtime=RuntimeConfig(compile=mode))
-    summary = {"epochs": epochs, "compile": mode, "train_images": len(data.train), "test_images": len(result.test.labels),
+    summary = {"epochs": cfg.epochs, "compile": mode, "train_images": train_images(data, cfg),
+               "test_images": len(result.test.labels),
                "test_accuracy": result.test.accuracy, "test_loss": result.test.loss,
                "final_train_accuracy": result.history[-1]["train_acc"], "train_seconds": result.train_seconds,
                "steady_epoch_seconds": result.steady_epoch_seconds, "warmup_seconds": result.warmup_seconds,
@@ -214,16 +233,16 @@ def stage4_run(model_cfg, epochs: int, data: Splits, device: torch.device, mode:
     return summary, result.history
 
 
-def full_profile_estimate(steady_50k: float, stage5_ratio: float | None, seeds: int) -> dict:
-    """GPU time of the full profile's ResNet runs from the measured steady epoch (in the full profile Stages 4
-    and 5 train on all 50,000 training images, stage4.full's train_on_validation; evaluation adds a few
-    percent, not included)."""
-    stage4 = seeds * FULL_PROFILE_EPOCHS * steady_50k
-    out = {"epoch_seconds": steady_50k, "stage4_run_hours": FULL_PROFILE_EPOCHS * steady_50k / 3600,
-           "stage4_hours": stage4 / 3600}
+def full_profile_estimate(steady_50k: float, stage5_ratio: float | None, seeds: int, epochs: int) -> dict:
+    """GPU time of the full profile's ResNet runs (`seeds` seeds of `epochs` epochs) from the measured steady
+    epoch over the images the full recipe trains on (all 50,000 training images, stage4.full's
+    train_on_validation); evaluation adds a few percent, not included."""
+    stage4_seconds = seeds * epochs * steady_50k
+    out = {"epoch_seconds": steady_50k, "stage4_run_hours": epochs * steady_50k / 3600,
+           "stage4_hours": stage4_seconds / 3600}
     if stage5_ratio is not None:
         # stage5 (SE + MixUp + Cutout), no_mixup and no_cutout (SE), no_se (plain): bounded by the SE ratio
-        out["stage5_and_ablations_hours"] = 4 * stage4 * stage5_ratio / 3600
+        out["stage5_and_ablations_hours"] = (1 + len(stage5.ABLATIONS)) * stage4_seconds * stage5_ratio / 3600
         out["stage4_and_5_hours"] = out["stage4_hours"] + out["stage5_and_ablations_hours"]
     return out
 
@@ -261,9 +280,11 @@ def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytes
     report.update(environment=env)
     log(f"environment: {env}")
     peak = env.get("bf16_matmul_tflops")
-    data = full_training_data(device, smoke)
+    params = full_params()
+    full_epochs = stage4.recipe(params).epochs  # the full profile's run length
+    data = prepared_data(device, smoke)
     report.update(data={"source": data.meta.get("source"), "official": data.meta.get("official"),
-                        "train_images": len(data.train), "test_images": len(data.test)})
+                        "train_images": train_images(data, recipe(params, 1, smoke)), "test_images": len(data.test)})
 
     def left() -> float:
         return math.inf if smoke else deadline - time.time()
@@ -288,8 +309,8 @@ def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytes
         if left() < (30 if mode == "off" else 90) + reserve:
             errors[f"{name}/{mode}"] = "skipped: not enough time left"
             continue
-        row = attempt(f"{name}/{mode}", lambda: timed_variant(f"{name}/{mode}", model_config(smoke),
-                                                              recipe(epochs, smoke), data, device, mode, peak))
+        row = attempt(f"{name}/{mode}", lambda: timed_variant(f"{name}/{mode}", model_config(params, smoke),
+                                                              recipe(params, epochs, smoke), data, device, mode, peak))
         if row:
             rows.append(row)
             log(f"throughput {row['variant']}: steady epoch {row['steady_epoch_seconds']:.2f} s, "
@@ -308,24 +329,23 @@ def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytes
     stage5_ratio = None
     if left() > 2 * best["warmup_seconds"] + 3 * best["steady_epoch_seconds"] + reserve + 30:
         se_row = attempt("se_resnet18", lambda: timed_variant(
-            f"se_{name}+mixup+cutout/{mode}", model_config(smoke, se=True),
-            recipe(epochs, smoke, mixup_alpha=1.0, augment={"crop_padding": 4, "flip": True, "cutout": 16}),
-            data, device, mode, peak))
+            f"{stage5_name(params, name)}/{mode}", model_config(params, smoke, stage5_run=True),
+            recipe(params, epochs, smoke, stage5_run=True), data, device, mode, peak))
         if se_row:
             rows.append(se_row)
             stage5_ratio = se_row["steady_epoch_seconds"] / best["steady_epoch_seconds"]
             log(f"throughput {se_row['variant']}: steady epoch {se_row['steady_epoch_seconds']:.2f} s "
                 f"({stage5_ratio:.2f}x ResNet-18)")
         pd.DataFrame(rows).to_csv(out / "throughput.csv", index=False)
-    seeds = len(load_params(REPO / "params.yaml").stage4.seeds_for("full"))
-    report.update(throughput=rows, errors=errors,
-                  full_profile_estimate=full_profile_estimate(best["steady_epoch_seconds"], stage5_ratio, seeds))
+    report.update(throughput=rows, errors=errors, full_profile_estimate=full_profile_estimate(
+        best["steady_epoch_seconds"], stage5_ratio, len(stage4.seeds(params)), full_epochs))
 
     if left() > best["warmup_seconds"] + 2 * best["steady_epoch_seconds"] + reserve + 20:
-        profiled = attempt("profile", lambda: profile_steps(model_config(smoke), recipe(2, smoke), data, device, mode))
+        profiled = attempt("profile", lambda: profile_steps(model_config(params, smoke), recipe(params, 2, smoke),
+                                                            data, device, mode))
         if profiled:
             summary, table = profiled
-            steps_per_epoch = best["images_per_epoch"] / recipe(2, smoke).batch_size
+            steps_per_epoch = best["images_per_epoch"] / recipe(params, 2, smoke).batch_size
             summary["wall_ms_per_step"] = 1e3 * best["steady_epoch_seconds"] / steps_per_epoch
             summary["device_busy_fraction"] = summary["device_ms_per_step"] / summary["wall_ms_per_step"]
             table.head(60).to_csv(out / "profile.csv", index=False)
@@ -340,12 +360,13 @@ def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytes
     # the measured one: Dynamo recompiles, but inductor's kernels come from its on-disk cache by now), and
     # each epoch at the steady time plus 5%.
     budget = left() - 20 - best["warmup_seconds"] / 2
-    run_epochs = 2 if smoke else min(FULL_PROFILE_EPOCHS, math.floor(budget / (1.05 * best["steady_epoch_seconds"])))
+    run_epochs = 2 if smoke else min(full_epochs, math.floor(budget / (1.05 * best["steady_epoch_seconds"])))
     if run_epochs < 2:
         report.update(stage4_recipe_run={"skipped": f"only {budget:.0f} s left"})
         return 1
-    log(f"stage 4 recipe: {run_epochs} epochs on {len(data.train):,} images, compile={mode}")
-    ran = attempt("stage4_recipe_run", lambda: stage4_run(model_config(smoke), run_epochs, data, device, mode, smoke))
+    cfg = recipe(params, run_epochs, smoke)
+    log(f"stage 4 recipe: {run_epochs} epochs on {train_images(data, cfg):,} images, compile={mode}")
+    ran = attempt("stage4_recipe_run", lambda: stage4_run(model_config(params, smoke), cfg, data, device, mode))
     if ran:
         summary, history = ran
         pd.DataFrame(history).to_csv(out / "stage4_history.csv", index=False)

@@ -8,8 +8,9 @@ from torch import nn
 
 from cifar10_study.training.recipe import ScheduleConfig, TrainConfig
 from cifar10_study.data import CLASSES
-from cifar10_study.data.augment import normalize
-from cifar10_study.training.engine import evaluate, make_optimizer, make_scheduler, train
+from cifar10_study.data.augment import MixUp, TrainAugment, normalize
+from cifar10_study.training.engine import (evaluate, make_optimizer, make_scheduler, to_memory_format, train,
+                                           train_one_epoch)
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig
@@ -117,6 +118,30 @@ def test_label_smoothing_is_applied_to_the_training_loss(eps):
     nll, uniform = -log_p.gather(1, data.train.labels[:, None]).mean(), -log_p.mean()
     result = train(build_seeded(MODEL, 0), data, recipe(epochs=1, batch_size=256, label_smoothing=eps), device=CPU)
     assert result.history[0]["train_loss"] == pytest.approx(((1 - eps) * nll + eps * uniform).item(), rel=1e-5)
+
+
+def test_one_epoch_is_one_step_per_full_batch_and_is_the_epoch_train_records():
+    """train_one_epoch on its own, set up as train() sets it up: 250 images at batch 32 are 7 optimiser and
+    scheduler steps (the partial batch dropped); with crop, flip, Cutout and MixUp drawing from the run's
+    generator, its loss, accuracy and weights are exactly those of train() for one epoch."""
+    data = learnable_splits(n_train=250)
+    cfg = recipe(epochs=1, mixup_alpha=0.4, augment={"crop_padding": 2, "flip": True, "cutout": 8})
+    model = to_memory_format(build_seeded(MODEL, 0), CPU)  # seeds torch's global generator (MixUp's lambda)
+    model.eval()
+    optimizer = make_optimizer(model, cfg.optimizer, CPU)
+    scheduler = make_scheduler(optimizer, cfg.schedule, cfg.epochs, steps_per_epoch=7)
+    steps = []
+    optimizer.register_step_post_hook(lambda *_: steps.append(scheduler.last_epoch))
+    generator = torch.Generator().manual_seed(cfg.seed)
+    stats = train_one_epoch(model, optimizer, scheduler, data.train, cfg, 1, generator=generator, device=CPU,
+                            augment=TrainAugment(cfg.augment, generator),
+                            batch_transform=MixUp(cfg.mixup_alpha, generator))
+    assert steps == list(range(7)) and scheduler.last_epoch == 7 and model.training
+    reference = build_seeded(MODEL, 0)
+    [row] = train(reference, data, cfg, device=CPU, evaluate_test=False).history
+    assert (stats.loss, stats.accuracy) == (row["train_loss"], row["train_acc"]) and stats.seconds > 0
+    for (name, got), want in zip(model.state_dict().items(), reference.state_dict().values()):
+        assert torch.equal(got, want), name
 
 
 def test_divergence_stops_the_run_with_epoch_and_step():

@@ -302,6 +302,122 @@ def no_syncs_allowed(device: torch.device, enabled: bool) -> Iterator[None]:
 BackwardHook = Callable[[int, nn.Module, torch.Tensor], None]
 
 
+def _steps_per_epoch(split: Split, batch_size: int) -> int:
+    return len(split) // batch_size  # the last partial batch is dropped
+
+
+@dataclass
+class EpochStats:
+    """One epoch of training steps, over every process: what train() records of it in its history."""
+
+    loss: float  # mean training loss per image (with the recipe's label smoothing, against the soft targets)
+    accuracy: float  # fraction of images whose top logit is the label (a soft target's dominant class)
+    seconds: float  # wall time of the steps, host and device (the device synchronised at the end on CUDA)
+
+
+def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
+                    scheduler: torch.optim.lr_scheduler.LRScheduler, split: Split, cfg: TrainConfig, epoch: int, *,
+                    generator: torch.Generator, augment: TrainAugment, device: torch.device,
+                    forward: Callable[[torch.Tensor], torch.Tensor] | None = None,
+                    batch_transform: Callable | None = None, on_backward: Sequence[BackwardHook] = (),
+                    run: str = "run", check_syncs: bool = False, world: World = SINGLE,
+                    progress: tqdm | None = None) -> EpochStats:
+    """Epoch `epoch` (from 1) of training steps on `split`: one optimiser and one scheduler step per full
+    batch, the batch order drawn from `generator`; the model is left in training mode.
+
+    The caller prepares the rest as train() does (device, memory format, optimiser, schedule): `forward`
+    is what the steps call (default `model`; train() passes its TrainForward, compiled or DDP-wrapped);
+    `batch_transform` is applied as given (train() resolves MixUp). With several processes each
+    augments its own shard, from `augment.generator` reseeded for the epoch (MixUp shares that generator).
+    check_syncs: on CUDA, any host synchronisation during the steps raises (no_syncs_allowed).
+    Raises TrainingDiverged at the first non-finite training loss: at once in one CPU process, else at
+    the epoch's end, over every process (_DivergenceWatch).
+    """
+    forward = model if forward is None else forward
+    steps_per_epoch = _steps_per_epoch(split, cfg.batch_size)
+    model.train()
+    watch = _DivergenceWatch(device, world)
+    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    started = time.perf_counter()
+    order = torch.randperm(len(split), device=device, generator=generator)
+    if world.distributed:
+        augment.generator.manual_seed(augmentation_seed(cfg.seed, world, epoch))
+    with no_syncs_allowed(device, check_syncs):
+        for step in range(steps_per_epoch):
+            idx = shard(order, step, cfg.batch_size, world)
+            x, y = augment(split.images[idx]), split.labels[idx]
+            target = y
+            if batch_transform is not None:
+                x, target = batch_transform(x, y)
+            x = to_memory_format(x, device)
+            with autocast(device):
+                logits = forward(x)
+            loss = soft_cross_entropy(logits, target, cfg.label_smoothing)
+            global_step = (epoch - 1) * steps_per_epoch + step
+            if watch.update(loss.detach(), global_step):
+                watch.check(run, epoch, steps_per_epoch)
+            # Tallied before the backward pass: under CUDA graphs the logits live in the graphs'
+            # memory pool and are only guaranteed until the next graph replays.
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == (target.argmax(1) if target.is_floating_point() else y)).sum()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            for hook in on_backward:
+                hook(global_step, model, loss)
+            optimizer.step()
+            scheduler.step()
+            if progress is not None:
+                progress.update()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - started
+    watch.check(run, epoch, steps_per_epoch)
+    all_sum(loss_sum, world)
+    all_sum(correct, world)
+    seen = steps_per_epoch * cfg.batch_size
+    return EpochStats(loss_sum.item() / seen, correct.item() / seen, seconds)
+
+
+def _restore_checkpoint(checkpoint: Checkpoint | None, run: str, world: World, *, model: nn.Module,
+                        optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LRScheduler,
+                        generator: torch.Generator, hooks: Sequence[BackwardHook]) -> tuple[list[dict], float, int]:
+    """Resume from `checkpoint` if it holds a run: its states loaded into the model, optimiser, scheduler,
+    RNGs and hooks on every process. Returns the history so far, the training seconds so far and the first
+    epoch to train: ([], 0.0, 1) when there is nothing to resume."""
+    # Rank 0 reads the checkpoint and hands it to the others (they may run on machines without the file).
+    saved = broadcast_object(checkpoint.load() if checkpoint and world.main else None, world)
+    if saved is None:
+        return [], 0.0, 1
+    try:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        set_rng_state(saved["rng"], generator)
+        for hook, state in zip(hooks, saved["hooks"]):
+            if state is not None:
+                hook.load_state_dict(state)
+    except (KeyError, RuntimeError, ValueError, TypeError) as exc:
+        # The key covers config, code and device, so this is a damaged file: start afresh.
+        raise StudyError(f"checkpoint {checkpoint.path} cannot be restored ({exc}); delete it and rerun") from None
+    history, train_seconds, first_epoch = saved["history"], saved["train_seconds"], saved["epoch"] + 1
+    if world.main:
+        print(f"resuming {run} from epoch {first_epoch} (checkpoint {checkpoint.path})", file=sys.stderr)
+    return history, train_seconds, first_epoch
+
+
+def _save_checkpoint(checkpoint: Checkpoint, epoch: int, history: list[dict], train_seconds: float, *,
+                     model: nn.Module, optimizer: torch.optim.Optimizer,
+                     scheduler: torch.optim.lr_scheduler.LRScheduler, generator: torch.Generator,
+                     hooks: Sequence[BackwardHook]) -> None:
+    """Everything the epochs after `epoch` depend on, for _restore_checkpoint (written in the background)."""
+    checkpoint.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
+                     "history": history, "train_seconds": train_seconds,
+                     # recorders' data so far, so a resumed run's records are complete
+                     "hooks": [h.state_dict() if hasattr(h, "state_dict") else None for h in hooks]})
+
+
 def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.device, run: str = "run",
           runtime: RuntimeConfig = RuntimeConfig(), batch_transform: Callable | None = None,
           on_backward: Sequence[BackwardHook] = (), evaluate_test: bool = True,
@@ -321,7 +437,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     checkpoints; every process gets the same history and results.
     """
     train_split, val_split, test_split = run_splits(data, cfg)
-    steps_per_epoch = len(train_split) // cfg.batch_size  # the last partial batch is dropped
+    steps_per_epoch = _steps_per_epoch(train_split, cfg.batch_size)
     if steps_per_epoch == 0:
         raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(train_split)} training images; "
                           f"lower batch_size or raise train_subset")
@@ -342,79 +458,28 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     replicated = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world.distributed else model
     forward = TrainForward(replicated, runtime.compile, device)
-    watch = _DivergenceWatch(device, world)
-    history, train_seconds, first_epoch = [], 0.0, 1
-    # Rank 0 reads the checkpoint and hands it to the others (they may run on machines without the file).
-    saved = broadcast_object(checkpoint.load() if checkpoint and world.main else None, world)
-    if saved is not None:
-        try:
-            model.load_state_dict(saved["model"])
-            optimizer.load_state_dict(saved["optimizer"])
-            scheduler.load_state_dict(saved["scheduler"])
-            set_rng_state(saved["rng"], generator)
-            for hook, state in zip(on_backward, saved["hooks"]):
-                if state is not None:
-                    hook.load_state_dict(state)
-        except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-            # The key covers config, code and device, so this is a damaged file: start afresh.
-            raise StudyError(f"checkpoint {checkpoint.path} cannot be restored ({exc}); delete it and rerun") from None
-        history, train_seconds, first_epoch = saved["history"], saved["train_seconds"], saved["epoch"] + 1
-        if world.main:
-            print(f"resuming {run} from epoch {first_epoch} (checkpoint {checkpoint.path})", file=sys.stderr)
+    # What a checkpoint saves and restores, besides the epoch, the history and the training time.
+    resumable = dict(model=model, optimizer=optimizer, scheduler=scheduler, generator=generator, hooks=on_backward)
+    history, train_seconds, first_epoch = _restore_checkpoint(checkpoint, run, world, **resumable)
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc=run,
                unit="step", disable=None if world.main else True, leave=False)
     epoch_seconds = []  # the epochs this process trains
     try:
         for epoch in range(first_epoch, cfg.epochs + 1):
-            model.train()
             lr = optimizer.param_groups[0]["lr"]  # the lr the epoch starts with
-            loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            started = time.perf_counter()
-            order = torch.randperm(len(train_split), device=device, generator=generator)
-            if world.distributed:
-                augment_generator.manual_seed(augmentation_seed(cfg.seed, world, epoch))
             # The first epoch may sync while it compiles and autotunes; every later one must not.
-            with no_syncs_allowed(device, runtime.check_syncs and epoch > first_epoch):
-                for step in range(steps_per_epoch):
-                    idx = shard(order, step, cfg.batch_size, world)
-                    x, y = augment(train_split.images[idx]), train_split.labels[idx]
-                    target = y
-                    if batch_transform is not None:
-                        x, target = batch_transform(x, y)
-                    x = to_memory_format(x, device)
-                    with autocast(device):
-                        logits = forward(x)
-                    loss = soft_cross_entropy(logits, target, cfg.label_smoothing)
-                    global_step = (epoch - 1) * steps_per_epoch + step
-                    if watch.update(loss.detach(), global_step):
-                        watch.check(run, epoch, steps_per_epoch)
-                    # Tallied before the backward pass: under CUDA graphs the logits live in the graphs'
-                    # memory pool and are only guaranteed until the next graph replays.
-                    loss_sum += loss.detach() * len(y)
-                    correct += (logits.argmax(1) == (target.argmax(1) if target.is_floating_point() else y)).sum()
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    for hook in on_backward:
-                        hook(global_step, model, loss)
-                    optimizer.step()
-                    scheduler.step()
-                    bar.update()
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - started
-            epoch_seconds.append(seconds)
-            train_seconds += seconds
-            watch.check(run, epoch, steps_per_epoch)
-            all_sum(loss_sum, world)
-            all_sum(correct, world)
-            seen = steps_per_epoch * cfg.batch_size
+            stats = train_one_epoch(model, optimizer, scheduler, train_split, cfg, epoch, generator=generator,
+                                    augment=augment, device=device, forward=forward, batch_transform=batch_transform,
+                                    on_backward=on_backward, run=run, world=world, progress=bar,
+                                    check_syncs=runtime.check_syncs and epoch > first_epoch)
+            epoch_seconds.append(stats.seconds)
+            train_seconds += stats.seconds
             # No validation split (a run that trains on every training image): no validation columns' values.
             val = evaluate(model, val_split, runtime.eval_batch_size, device, world) if len(val_split) else None
             history.append({
-                "epoch": epoch, "train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen,
+                "epoch": epoch, "train_loss": stats.loss, "train_acc": stats.accuracy,
                 "val_loss": val.loss if val else None, "val_acc": val.accuracy if val else None,
-                "lr": lr, "epoch_seconds": seconds,
+                "lr": lr, "epoch_seconds": stats.seconds,
             })
             if val is not None:
                 bar.set_postfix(epoch=epoch, val_acc=f"{val.accuracy:.3f}")
@@ -422,12 +487,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
                     raise TrainingDiverged(run, epoch, epoch * steps_per_epoch, val.loss)
             # Only after a finite epoch: a divergence keeps the last good checkpoint.
             if checkpoint and world.main and checkpoint.due(last_epoch=epoch == cfg.epochs):
-                checkpoint.save({"epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                 "scheduler": scheduler.state_dict(), "rng": rng_state(generator),
-                                 "history": history, "train_seconds": train_seconds,
-                                 # recorders' data so far, so a resumed run's records are complete
-                                 "hooks": [h.state_dict() if hasattr(h, "state_dict") else None
-                                           for h in on_backward]})
+                _save_checkpoint(checkpoint, epoch, history, train_seconds, **resumable)
     finally:
         bar.close()
         if checkpoint:
