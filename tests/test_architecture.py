@@ -191,7 +191,7 @@ def test_every_training_stage_caches_all_its_outputs():
     training = _training_stages()
     # stage1, stage1_experiments, stage2, vanishing, explosion, stage3, its ablations, stage4, stage5 and its ablations
     assert set(training) == {"stage1", "stage1_experiments", "stage2", "stage2_vanishing", "stage2_explosion", "stage3",
-                             "stage3_ablations", "stage4", "stage5"}
+                             "stage3_ablations", "stage4", "stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout"}
     for name, stage in training.items():
         entries = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
         uncached = [e for e in entries if isinstance(e, dict) and any(v.get("cache") is False for v in e.values())]
