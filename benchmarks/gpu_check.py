@@ -32,7 +32,6 @@ use it, so the script cannot rot between GPU sessions).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import platform
 import shutil

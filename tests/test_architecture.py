@@ -212,3 +212,12 @@ def test_a_stage_needing_an_argument_says_so_in_one_line():
     assert result.returncode == 2
     assert result.stderr.startswith("error: usage: python ") and "stage2.py <variant" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_run_layout_names_the_ablations_the_experiments_train():
+    """Analysis finds the ablation runs by core/layout.py's names; the experiments define what each turns off."""
+    from cifar10_study.core import layout
+    from cifar10_study.experiments import stage3, stage5
+
+    assert tuple(stage3.ABLATIONS) == layout.STAGE3_ABLATIONS
+    assert tuple(stage5.ABLATIONS) == layout.STAGE5_ABLATIONS

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from cifar10_study.training.recipe import ScheduleConfig, TrainConfig
+from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import MixUp, TrainAugment, normalize
 from cifar10_study.training.engine import (evaluate, make_optimizer, make_scheduler, to_memory_format, train,

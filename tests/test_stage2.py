@@ -12,7 +12,6 @@ from cifar10_study.params import parse_params
 from cifar10_study.training.recorders import LayerGradRecorder, StepRecorder
 from cifar10_study.analysis.diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from cifar10_study.training.engine import train
-from cifar10_study.core.fileio import read_json
 from cifar10_study.training.measure import peak_memory
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig

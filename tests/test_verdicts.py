@@ -13,8 +13,8 @@ from cifar10_study.analysis.stats import StatisticsConfig
 from cifar10_study.core.errors import StudyError
 from cifar10_study.core.fileio import write_json
 from cifar10_study.data import CLASSES
-from cifar10_study.reporting import report_resnet
-from cifar10_study.reporting.report_resnet import _comparison_row, stage5_section
+from cifar10_study.reporting import figures
+from cifar10_study.reporting.report_resnet import _comparison_row, stage4_section, stage5_section
 
 N = 100  # test images per run; image i is of class i % 10
 RESNET18, SE_RESNET18 = 11_173_962, 11_263_042
@@ -243,16 +243,17 @@ def test_calibration_is_compared_across_seeds_lower_is_better():
 
 
 @pytest.fixture
-def figures(monkeypatch):
-    """The validation-curve figure the section draws, recorded instead of drawn: (curves, path, title) per
-    call; the reliability diagrams' calls go to figures.reliability, (bins, reference, path, title)."""
+def drawn(monkeypatch):
+    """The validation-curve figure Stage 5's figures draw (reporting.figures.stage45), recorded instead of
+    drawn: (curves, path, title) per call; the reliability diagrams' calls go to drawn.reliability,
+    (bins, reference, path, title)."""
     class Calls(list):
         reliability: list
 
     calls = Calls()
     calls.reliability = []
-    monkeypatch.setattr(report_resnet.plots, "epoch_curves", lambda *args: calls.append(args))
-    monkeypatch.setattr(report_resnet.plots, "reliability", lambda *args: calls.reliability.append(args))
+    monkeypatch.setattr(figures.plots, "epoch_curves", lambda *args: calls.append(args))
+    monkeypatch.setattr(figures.plots, "reliability", lambda *args: calls.reliability.append(args))
     return calls
 
 
@@ -348,11 +349,12 @@ points.
 """
 
 
-def test_the_stage5_section_states_each_verdict_across_seeds(figures):
+def test_the_stage5_section_states_each_verdict_across_seeds(drawn):
     stage4, stage5, ablations = stage5_study({0: 80, 1: 81, 2: 82}, {0: 90, 1: 91, 2: 92}, {0: 95, 1: 96, 2: 97},
                                              {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
     assert "\n".join(stage5_section(stage4, stage5, ablations)) == SECTION
-    [(curves, path, title)] = figures
+    figures.stage45(stage4, stage5, ablations)
+    [(curves, path, title)] = drawn
     assert str(path) == "reports/figures/stage5_ablations.png"
     assert title == "Stages 4 and 5, mean validation accuracy over seeds (quick profile)"
     # Mean validation accuracy over the seeds, per epoch: (k / N - 0.1, k / N - 0.02) averaged over k.
@@ -362,7 +364,7 @@ def test_the_stage5_section_states_each_verdict_across_seeds(figures):
     pd.testing.assert_frame_equal(curves, expected)
     # Reliability pooled over seeds: Stage 4 gets 80 + 81 + 82 = 243 of 300 right, all at 0.9 (bin 13), and
     # 57 wrong at 0.6 (bin 8: a confidence on the edge 9/15 belongs to the lower bin).
-    [(bins, reference, path, title)] = figures.reliability
+    [(bins, reference, path, title)] = drawn.reliability
     assert (reference, str(path)) == ("stage4", "reports/figures/stage45_reliability.png")
     assert title == "Reliability of the test predictions, pooled over seeds (quick profile)"
     stage4_bins = bins[bins["configuration"] == "stage4"]
@@ -371,7 +373,7 @@ def test_the_stage5_section_states_each_verdict_across_seeds(figures):
     assert sorted(bins["configuration"].unique()) == ["no_cutout", "no_mixup", "no_se", "stage4", "stage5"]
 
 
-def test_runs_trained_on_the_validation_split_have_no_curves_and_the_report_says_what_they_trained_on(figures):
+def test_runs_trained_on_the_validation_split_have_no_curves_and_the_report_says_what_they_trained_on(drawn):
     flags = {"train_on_validation": True}
     stage4 = runs("stage4", {0: 80, 1: 81, 2: 82}, se=None, mixup=0.0, cutout=0, params=RESNET18, **flags)
     stage5 = runs("stage5", {0: 90, 1: 91, 2: 92}, **flags)
@@ -383,10 +385,11 @@ def test_runs_trained_on_the_validation_split_have_no_curves_and_the_report_says
     assert lines[2].endswith(f"Same seeds as Stage 4 (0, 1, 2); each run trains on {everything}.")
     assert f"No validation curves: every Stage 4/5 run trained on its validation split (each trains on {everything})." \
         in lines
-    assert figures == [] and len(figures.reliability) == 1  # no curve figure; the reliability diagrams still
+    figures.stage45(stage4, stage5, ablations)
+    assert drawn == [] and len(drawn.reliability) == 1  # no curve figure; the reliability diagrams still
 
 
-def test_a_worse_stage5_is_never_called_better(figures):
+def test_a_worse_stage5_is_never_called_better(drawn):
     # Stage 4 and Stage 5 swapped: Stage 5 is 10 points below, across seeds.
     stage4, stage5, ablations = stage5_study({0: 90, 1: 91, 2: 92}, {0: 80, 1: 81, 2: 82}, {0: 95, 1: 96, 2: 97},
                                              {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
@@ -397,7 +400,7 @@ def test_a_worse_stage5_is_never_called_better(figures):
         in "\n".join(lines)
 
 
-def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could_detect_at_the_given_alpha(figures):
+def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could_detect_at_the_given_alpha(drawn):
     # Stage 5 one point above Stage 4 on every seed (81..83 against 80..82 right of 100), both with std 1 point:
     # se = sqrt(2/3) = 0.8165 points, t = 1.2247 on 4 df, p 0.288. At alpha 0.1 the interval is 90%: half-width
     # t(0.95, 4) x se = 2.131847 x 0.8165 = 1.74 points; detectable (2.131847 + 0.940965) x 0.8165 = 2.51 points.
@@ -420,7 +423,7 @@ def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could
             "seeds: about 1.25 points.") in lines
 
 
-def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(figures):
+def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(drawn):
     # One seed: no Welch interval, McNemar decides. Stage 5 is right on 10 more images than Stage 4 (p = 2 / 2^10);
     # the SE ablation on 10 more than Stage 5; the MixUp ablation on 10 fewer; the Cutout ablation on 1 fewer (p = 1).
     stage4, stage5, ablations = stage5_study({0: 80}, {0: 90}, {0: 100}, {0: 80}, {0: 89})
@@ -452,7 +455,7 @@ def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(fi
                                  "interval (one seed each): ECE has no per-image test, so no verdict.")
 
 
-def test_seeds_without_spread_give_no_interval_and_say_why(figures):
+def test_seeds_without_spread_give_no_interval_and_say_why(drawn):
     # Two seeds, each configuration equally good on both: zero variance, so McNemar decides (20 / 0 images).
     stage4, stage5, ablations = stage5_study({0: 80, 1: 80}, {0: 90, 1: 90}, {0: 90, 1: 90}, {0: 80, 1: 80},
                                              {0: 90, 1: 90})
@@ -466,12 +469,11 @@ def test_seeds_without_spread_give_no_interval_and_say_why(figures):
 
 
 def test_runs_restored_without_their_timing_file_are_reported_with_timings_not_recorded(monkeypatch):
-    monkeypatch.setattr(report_resnet.plots, "seed_curves", lambda *args: None)
     restored = runs("stage4", {0: 80, 1: 81}, se=None, mixup=0.0, cutout=0, params=RESNET18, timed=False)
     s = restored.summary
     assert s["train_seconds"] is None and s["peak_memory_bytes"] is None and s["provenance"]["hardware"] is None
     assert restored.histories[0]["epoch_seconds"].isna().all()
-    lines = report_resnet.stage4_section(restored)
+    lines = stage4_section(restored)
     assert any(line.startswith("Training time not recorded: at least one of these runs was restored from a DVC "
                                "cache or remote, which keeps no timings (cpu; eager, not compiled).") for line in lines)
     assert "| not recorded |" in "\n".join(lines).replace("| not recorded   |", "| not recorded |")
@@ -479,7 +481,7 @@ def test_runs_restored_without_their_timing_file_are_reported_with_timings_not_r
     # means over seeds 0 and 1: 100.5 s (100 printed), 50.25 s per epoch, 40.5 images/s (40 printed)
     assert any(line.startswith("Training took 100 s per run (50.2 s per epoch; 40 images/s after the first epoch's "
                                "warm-up; evaluation excluded) on a test CPU (cpu; eager, not compiled).")
-               for line in report_resnet.stage4_section(timed))
+               for line in stage4_section(timed))
 
 
 def test_runs_whose_predictions_have_no_confidence_say_to_rerun_them():

@@ -2,7 +2,6 @@
 and info together), its per-epoch history and its test predictions."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 

@@ -4,6 +4,7 @@ ones the report's Markdown and dvc.yaml's plots section refer to."""
 from __future__ import annotations
 
 from ..analysis import stage1_results, stage2_results
+from ..analysis.comparisons import SeededRuns
 from ..analysis.run_records import history, predictions, val_accuracy_by_epoch
 from ..analysis.stage45_results import mean_val_curves, reliability
 from ..core.layout import STAGE1
@@ -33,7 +34,7 @@ def draw_all(study: Study, results: list[StageResult]) -> None:
         plots.seed_curves(study.stage4.histories, FIGURES / "stage4_curves.png",
                           f"Stage 4 ResNet-18 ({study.stage4.summary['provenance']['profile']} profile)")
     if study.stage5 is not None:
-        _stage5(study)
+        stage45(study.stage4, *study.stage5)
 
 
 def _stage1(study: Study, profile: str) -> None:
@@ -67,9 +68,10 @@ def _stress_tests(study: Study) -> None:
                   e["measure_batch_size"])
 
 
-def _stage5(study: Study) -> None:
-    full, ablations = study.stage5
-    everything = {"stage4": study.stage4, "stage5": full, **ablations}
+def stage45(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns]) -> None:
+    """Stage 5's figures: mean validation curves of Stage 4, Stage 5 and the ablations (where the runs have a
+    validation split), and their reliability diagrams against Stage 4."""
+    everything = {"stage4": stage4, "stage5": full, **ablations}
     profile = full.summary["provenance"]["profile"]
     curves = mean_val_curves(everything)
     if not curves.isna().all().all():  # else every run trained on its validation split: no curves to draw

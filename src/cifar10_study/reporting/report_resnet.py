@@ -2,7 +2,6 @@
 sections, formatted from the runs' files; every sentence with a number reads it from data."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import pandas as pd
 
