@@ -20,7 +20,7 @@ from cifar10_study.training.checkpoint import Checkpoint, CheckpointKey, Checkpo
 from cifar10_study.training.engine import train
 from cifar10_study.training.recorders import StepRecorder
 from cifar10_study.training.train_run import build_seeded
-from conftest import learnable_splits
+from helpers import learnable_splits
 
 CPU = torch.device("cpu")
 MODEL = BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], hidden=32)

@@ -21,8 +21,8 @@ from cifar10_study.training.engine import init_device, run_splits, train
 from cifar10_study.core.errors import ConfigError
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.training.train_run import build_seeded
-from conftest import learnable_splits
-from test_config import ROOT
+from helpers import learnable_splits
+from helpers import ROOT
 
 CPU = torch.device("cpu")
 MODEL = BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], hidden=32)

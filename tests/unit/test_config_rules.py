@@ -7,7 +7,7 @@ from ruamel.yaml import YAML
 
 from cifar10_study.params import parse_params
 from cifar10_study.core.errors import ConfigError
-from test_config import ROOT
+from helpers import ROOT
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """params.yaml validation: the shipped file is valid; every kind of bad value is one line naming the key."""
 import copy
-from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
@@ -9,7 +8,7 @@ from cifar10_study.params import Params, load_params, parse_params
 from cifar10_study.core.errors import ConfigError
 from cifar10_study.experiments import stage3, stage4, stage5
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +183,14 @@ def test_yaml_12_floats_match_dvc(tmp_path, raw):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     assert load_params(path).stage1.train.optimizer.lr == pytest.approx(1e-3)
+
+
+def test_the_stage2_analysis_view_reads_a_variant_as_training_does():
+    """analysis/stage2_results.py types stage2.variants itself (it imports no experiment code): its defaults
+    must be ScalingVariant's, or a variant that leaves a key out would be tabled with another shape."""
+    from cifar10_study.analysis.stage2_results import VariantShape
+    from cifar10_study.experiments.stage2 import ScalingVariant
+
+    assert set(VariantShape.model_fields) == set(ScalingVariant.model_fields)
+    for given in ({}, {"width": 3}, {"convs_per_stage": 2}):
+        assert VariantShape.model_validate(given).model_dump() == ScalingVariant.model_validate(given).model_dump()

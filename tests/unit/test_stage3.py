@@ -11,7 +11,7 @@ from cifar10_study.params import load_params
 from cifar10_study.training.engine import soft_cross_entropy
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig
-from test_config import ROOT
+from helpers import ROOT
 
 
 def cfg(**kw):

@@ -6,7 +6,7 @@ from torch import nn
 from cifar10_study.params import load_params
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig, SoftmaxConfig
-from test_config import ROOT
+from helpers import ROOT
 
 
 def conv(i, o):

@@ -6,7 +6,7 @@ import pandas as pd
 
 from cifar10_study.reporting.summary import (README_END, README_START, StageResult, best_histories, budgets,
                                              readme_block, sync_readme)
-from test_config import ROOT
+from helpers import ROOT
 
 
 def test_readme_shows_the_committed_generated_summary():

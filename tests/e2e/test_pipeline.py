@@ -6,7 +6,6 @@ user runs, without touching this checkout's outputs.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,63 +18,14 @@ import torch
 from ruamel.yaml import YAML
 
 from cifar10_study.core.fileio import read_json
-from conftest import write_archive
-
-ROOT = Path(__file__).resolve().parents[1]
-COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "scaleout", ".dvc/config", ".dvc/.gitignore", ".dvcignore",
-          ".gitignore"]
-N_TEST = 100
-
-
-def _env(repo: Path) -> dict:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `python` in dvc.yaml = this venv's
-    env["PYTHONPATH"] = str(repo / "src")  # the copied library, not the checkout's
-    return env
-
-
-def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=_env(repo), capture_output=True,
-                          text=True, timeout=900)
-
-
-def set_param(repo: Path, dotted: str, value) -> None:
-    yaml = YAML()  # round-trip: keeps the comments and layout, as `dvc exp run -S` does
-    path = repo / "params.yaml"
-    doc = yaml.load(path)
-    *parents, last = dotted.split(".")
-    node = doc
-    for key in parents:
-        node = node[key]
-    node[last] = value
-    yaml.dump(doc, path)
-
-
-def copy_pipeline(repo: Path) -> Path:
-    """The pipeline's tracked files in a fresh git repo at `repo`, with a synthetic archive as
-    data.source and the smoke profile."""
-    for name in COPIED:
-        src, dst = ROOT / name, repo / name
-        if src.is_dir():
-            shutil.copytree(src, dst, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-        else:
-            dst.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, dst)
-    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    (repo / "data" / "raw").mkdir(parents=True)
-    write_archive(repo / "data" / "raw" / "cifar-10-python.tar.gz", per_batch=N_TEST)  # 500 training images
-    set_param(repo, "profile", "smoke")
-    set_param(repo, "data.source", "data/raw/cifar-10-python.tar.gz")
-    set_param(repo, "data.val_size", 50)
-    set_param(repo, "data.batch_images", N_TEST)
-    return repo
-
+from helpers import N_TEST, ROOT, commit_everything, copy_pipeline, dvc, pipeline_env, set_param
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     repo = copy_pipeline(tmp_path_factory.mktemp("pipeline"))
     result = dvc(repo, "repro")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    commit_everything(repo)  # every test starts from the same committed repo, whatever the order they run in
     return repo
 
 
@@ -395,7 +345,7 @@ def test_an_analysis_stage_that_fails_midway_leaves_its_previous_outputs(repo):
     shutil.move(plots, repo / "plots-stage1.saved")
     plots.write_text("a file where the folder should be")
     try:
-        result = subprocess.run([sys.executable, "stages/stage1_analysis.py"], cwd=repo, env=_env(repo),
+        result = subprocess.run([sys.executable, "stages/stage1_analysis.py"], cwd=repo, env=pipeline_env(repo),
                                 capture_output=True, text=True, timeout=300)
     finally:
         plots.unlink()
@@ -407,18 +357,10 @@ def test_an_analysis_stage_that_fails_midway_leaves_its_previous_outputs(repo):
     assert _files(repo, "metrics") == before and not list((repo / "metrics").glob(".*.tmp"))
 
 
-def _commit_everything(repo: Path) -> None:
-    """Commit the working tree (what `dvc exp run` and a `git clone` start from)."""
-    subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
-    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
-                   cwd=repo, check=True, capture_output=True)
-
-
 def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):
     """The documented `dvc exp run -S stage5.cutout=false`, then back to true: the second restores the run
     from DVC's run cache instead of training it. (Targeted at one Stage 5 run to keep CI short: which runs
     the switch marks is tests/test_wiring.py's and the status test's job.)"""
-    _commit_everything(repo)
     run = "stage5@seed_0"
     before = (repo / "runs/stage5/seed_0/results.json").read_bytes()
     off = dvc(repo, "exp", "run", "-S", "stage5.cutout=false", run)
@@ -436,7 +378,7 @@ def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):
 
 def _stage_list(repo: Path, *args: str) -> list[str]:
     result = subprocess.run([sys.executable, "-m", "cifar10_study.experiments.stage_list", *args], cwd=repo,
-                            env=_env(repo), capture_output=True, text=True, timeout=120)
+                            env=pipeline_env(repo), capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     return result.stdout.split()
 
@@ -467,7 +409,7 @@ def test_runtime_processes_trains_one_run_with_torchrun_and_two_processes(repo, 
     shutil.copytree(repo / "runs/stage4/seed_0", saved)
     try:
         set_param(repo, "runtime.processes", 2)
-        result = subprocess.run([sys.executable, "stages/stage4.py", "seed_0"], cwd=repo, env=_env(repo),
+        result = subprocess.run([sys.executable, "stages/stage4.py", "seed_0"], cwd=repo, env=pipeline_env(repo),
                                 capture_output=True, text=True, timeout=600)
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
         info = read_json(repo / "runs/stage4/seed_0/info.json")
@@ -485,7 +427,7 @@ def test_a_failing_process_stops_the_run_with_one_line(repo):
     original = (repo / "params.yaml").read_text()
     try:
         set_param(repo, "runtime.processes", 3)
-        result = subprocess.run([sys.executable, "stages/stage5.py", "seed_1", "no_se"], cwd=repo, env=_env(repo),
+        result = subprocess.run([sys.executable, "stages/stage5.py", "seed_1", "no_se"], cwd=repo, env=pipeline_env(repo),
                                 capture_output=True, text=True, timeout=600)
     finally:
         (repo / "params.yaml").write_text(original)
@@ -510,12 +452,12 @@ def test_workers_sharing_a_remote_train_each_run_once_and_anyone_restores_them(r
     the same run files as the single machine that trained everything (the `repo` fixture). Four runs, not
     all of them, to keep CI short: the mechanism is the same for each."""
     origin = copy_pipeline(tmp_path / "origin")
-    _commit_everything(origin)
+    commit_everything(origin)
     remote = tmp_path / "remote"
     runs = ["stage4@seed_0", "stage5@seed_0", "stage4@seed_1", "stage5_no_cutout@seed_1"]
     assert set(runs) <= set(_stage_list(repo))
     workers = [_clone(origin, tmp_path / f"worker{k}", remote) for k in (0, 1)]
-    procs = [subprocess.Popen(["bash", "scaleout/worker.sh", *runs[k::2]], cwd=w, env=_env(w),
+    procs = [subprocess.Popen(["bash", "scaleout/worker.sh", *runs[k::2]], cwd=w, env=pipeline_env(w),
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for k, w in enumerate(workers)]
     outputs = [p.communicate(timeout=900)[0] for p in procs]

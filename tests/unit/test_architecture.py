@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from ruamel.yaml import YAML
 
-from test_config import ROOT
+from helpers import ROOT
 
 PKG = ROOT / "src/cifar10_study"
 # The packages a training stage runs; analysis/ and reporting/ sit above them and read the runs' files.

@@ -18,8 +18,8 @@ from cifar10_study.training.measure import count_parameters
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite
 from cifar10_study.training.train_run import build_seeded, train_run
-from conftest import learnable_splits
-from test_config import ROOT
+from helpers import learnable_splits
+from helpers import ROOT
 
 CPU = torch.device("cpu")
 

@@ -9,7 +9,7 @@ import pytest
 from cifar10_study.data import cifar10 as data_mod
 from cifar10_study.data.cifar10 import BATCH_DIR, load_splits, prepare, read_cifar10
 from cifar10_study.core.errors import DataError
-from conftest import batch_dict, write_archive
+from helpers import batch_dict, write_archive
 
 
 def test_prepare_writes_stratified_split_and_loads_back(tiny_archive, tmp_path):

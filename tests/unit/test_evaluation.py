@@ -18,7 +18,7 @@ from cifar10_study.data.cifar10 import MEAN, STD, Split
 from cifar10_study.training.distributed import World
 from cifar10_study.training.engine import evaluate, soft_cross_entropy, train
 from cifar10_study.training.measure import confusion, per_class_accuracy
-from conftest import flat_linear, learnable_splits
+from helpers import flat_linear, learnable_splits
 
 CPU = torch.device("cpu")
 LOG9 = math.log(9)

@@ -14,7 +14,7 @@ import torch
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.distributed import SINGLE, World, chunk_bounds, local_batch_size, shard
 from cifar10_study.core.errors import ConfigError
-from test_config import ROOT
+from helpers import ROOT
 
 TESTS = ROOT / "tests"
 
@@ -47,7 +47,7 @@ SCRIPT = textwrap.dedent("""
     import sys
     import torch
     sys.path.insert(0, {tests!r})
-    from conftest import learnable_splits
+    from helpers import learnable_splits
     from cifar10_study.training.recipe import TrainConfig
     from cifar10_study.models.baseline import BaselineCNNConfig
     from cifar10_study.training import distributed
@@ -102,7 +102,7 @@ def test_both_processes_end_with_the_same_model_history_and_predictions(two_proc
 
 
 def test_a_step_on_two_processes_has_the_gradient_of_one_process_with_the_whole_batch(two_processes):
-    from conftest import learnable_splits
+    from helpers import learnable_splits
     from cifar10_study.models.baseline import BaselineCNNConfig
     from cifar10_study.training.engine import train
     from cifar10_study.training.train_run import build_seeded

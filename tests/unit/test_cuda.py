@@ -23,7 +23,7 @@ from cifar10_study.core.errors import TrainingDiverged
 from cifar10_study.models.residual import ResidualCNNConfig
 from cifar10_study.training.train_run import build_seeded
 from cifar10_study.experiments.stress import measure_step
-from conftest import PoisonAfter, flat_linear, learnable_splits
+from helpers import PoisonAfter, flat_linear, learnable_splits
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 

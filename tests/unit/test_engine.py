@@ -16,7 +16,7 @@ from cifar10_study.core.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.core.layout import RESULT_KEYS, RunFiles, TIMING_KEYS
 from cifar10_study.training.train_run import build_seeded, load_weights, train_run
-from conftest import PoisonAfter, flat_linear, learnable_splits
+from helpers import PoisonAfter, flat_linear, learnable_splits
 
 CPU = torch.device("cpu")
 MODEL = BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], hidden=32)

@@ -19,8 +19,8 @@ from cifar10_study.training.train_run import build_seeded
 from cifar10_study.experiments.stage2 import variant_model
 from cifar10_study.experiments.stage2 import ScalingVariant
 from cifar10_study.training.recipe import TrainConfig
-from conftest import PoisonAfter, learnable_splits
-from test_config import ROOT
+from helpers import PoisonAfter, learnable_splits
+from helpers import ROOT
 
 CPU = torch.device("cpu")
 BASE = BaselineCNNConfig(name="baseline_cnn", channels=[32, 64, 128], hidden=256)

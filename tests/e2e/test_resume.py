@@ -12,8 +12,7 @@ import pytest
 import torch
 
 from cifar10_study.core.fileio import read_json
-from test_pipeline import ROOT, _env, copy_pipeline, set_param
-from conftest import write_archive
+from helpers import copy_pipeline, pipeline_env, set_param
 
 
 
@@ -22,17 +21,17 @@ def repo(tmp_path_factory):
     repo = copy_pipeline(tmp_path_factory.mktemp("resume"))
     set_param(repo, "stage1.smoke.epochs", 12)
     set_param(repo, "runtime.checkpoint_interval_seconds", 0.0)  # every epoch, so a kill finds one to resume
-    subprocess.run([sys.executable, "stages/download.py"], cwd=repo, env=_env(repo), check=True, capture_output=True)
+    subprocess.run([sys.executable, "stages/download.py"], cwd=repo, env=pipeline_env(repo), check=True, capture_output=True)
     return repo
 
 
 def run_stage(repo):
-    return subprocess.run([sys.executable, "stages/stage1.py"], cwd=repo, env=_env(repo), capture_output=True, text=True)
+    return subprocess.run([sys.executable, "stages/stage1.py"], cwd=repo, env=pipeline_env(repo), capture_output=True, text=True)
 
 
 def kill_after_an_epoch(repo) -> int:
     """Start stage1, SIGKILL it as soon as a checkpoint exists (one finished epoch); the epoch it holds."""
-    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=_env(repo),
+    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=pipeline_env(repo),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     folder, deadline = repo / ".cache/checkpoints/stage1", time.monotonic() + 120
     # Only look for the file while the run goes on (an epoch takes ~0.1 s): reading it would let the run finish.
@@ -111,7 +110,7 @@ def test_params_edited_while_a_stage_trains_stop_it_before_it_writes(repo):
     assert first.returncode == 0, first.stderr
     before = {p.name: p.read_bytes() for p in (repo / "runs/stage1").iterdir()}
     original = (repo / "params.yaml").read_text()
-    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=_env(repo),
+    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=pipeline_env(repo),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     folder, deadline = repo / ".cache/checkpoints/stage1", time.monotonic() + 120
     while not any(folder.glob("*.pt")) and time.monotonic() < deadline and proc.poll() is None:

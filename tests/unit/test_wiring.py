@@ -12,7 +12,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 from ruamel.yaml import YAML
 
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT
 PKG = "src/cifar10_study"
 PARAMS = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
 ACTIVE = PARAMS["profile"]  # the profile block every stage declares (`stage1.${profile}`)
