@@ -51,7 +51,7 @@ data_pid=$!
 # skips them (a throughput-only re-check).
 test_s=${GPU_CHECK_TEST_S:-$(( BUDGET / 3 ))}
 if [ "$test_s" -gt 0 ]; then
-  timeout "$test_s" "$PY" -m pytest -m cuda -p no:cacheprovider tests/test_cuda.py >"$OUT/pytest.log" 2>&1
+  timeout "$test_s" "$PY" -m pytest -m cuda -p no:cacheprovider tests/unit/test_cuda.py >"$OUT/pytest.log" 2>&1
   echo "exit_status=$?" >>"$OUT/pytest.log"
   tail -n 12 "$OUT/pytest.log"
 else

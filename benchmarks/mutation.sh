@@ -8,7 +8,7 @@
 # left (benchmarks/mutation_explained.tsv). Not a test, not run in CI: tens of minutes on a 2-core CPU.
 #
 #   benchmarks/mutation.sh                      # the fast test files below
-#   benchmarks/mutation.sh tests/test_x.py ...  # another selection (e.g. the files before a change)
+#   benchmarks/mutation.sh tests/unit/test_x.py ... # another selection (e.g. the files before a change)
 #
 # Needs mutmut 3.x in the venv (`.venv/bin/pip install mutmut`; PYTHON=... for another interpreter).
 # It works in a copy under .cache/mutation/ (git-ignored): the checkout is never mutated.
@@ -28,8 +28,8 @@ TOOLS=$ROOT/benchmarks/mutation_tools.py
 if [ $# -gt 0 ]; then
   TESTS=("$@")
 else
-  TESTS=(tests/test_stats.py tests/test_augment.py tests/test_engine.py tests/test_stage3.py tests/test_stage45.py
-         tests/test_verdicts.py tests/test_evaluation.py tests/test_calibration.py)
+  TESTS=(tests/unit/test_stats.py tests/unit/test_augment.py tests/unit/test_engine.py tests/unit/test_stage3.py tests/unit/test_stage45.py
+         tests/unit/test_verdicts.py tests/unit/test_evaluation.py tests/unit/test_calibration.py)
 fi
 mapfile -t SCOPE < <("$PYTHON" "$TOOLS" scope)
 

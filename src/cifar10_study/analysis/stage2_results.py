@@ -25,7 +25,7 @@ VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "gr
 
 class VariantShape(View):
     """A scaling variant as the tables describe it; defaults as experiments/stage2.py's ScalingVariant
-    (tests/test_config.py checks that they agree)."""
+    (tests/unit/test_config.py checks that they agree)."""
 
     width: int = 1
     convs_per_stage: int = 1

@@ -3,7 +3,7 @@ validation accuracy per epoch for the best run of each stage (chosen on validati
 
 The table goes to the top of reports/report.md, to reports/summary.md and reports/tables/summary.csv;
 `./run.sh readme` (`python -m cifar10_study.reporting.summary --readme`) copies reports/summary.md into
-README.md between markers, so the README shows generated numbers (tests/test_summary.py checks that the
+README.md between markers, so the README shows generated numbers (tests/unit/test_summary.py checks that the
 committed README matches the committed report). Experiments never rewrite the README: refreshing it is
 an explicit step, for results meant to be committed.
 """
