@@ -5,6 +5,10 @@
 #   ./run.sh test [pytest args]   set up .venv if needed, then run the test suite (what CI runs)
 #   ./run.sh readme               copy the generated summary table (reports/summary.md) into README.md, for
 #                                 results you mean to commit (experiments leave the README alone)
+#   ./run.sh headline [args]      the experiments side by side, the study's headline and the params that differ
+#                                 (dvc exp show with flags, see src/cifar10_study/views.py)
+#   ./run.sh headline-diff [REV [REV]]
+#                                 the headline and params between two revisions (dvc metrics diff, dvc params diff)
 #   ./run.sh setup                only set up .venv
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -29,6 +33,8 @@ case "${1:-}" in
   setup) setup ;;
   test) shift; setup; exec python -m pytest "$@" ;;
   readme) setup; exec python -m cifar10_study.reporting.summary --readme ;;
+  headline) shift; setup; exec python -m cifar10_study.views show "$@" ;;
+  headline-diff) shift; setup; exec python -m cifar10_study.views diff "$@" ;;
   *)
     setup
     if [ $# -gt 0 ]; then exec dvc exp run "$@"; else exec dvc repro; fi

@@ -59,7 +59,7 @@ PREPARED = REPO / "data/prepared"
 # Where an archive in the official layout is looked for, in order, when data/prepared is missing.
 ARCHIVES = [REPO / "data/raw/cifar-10-python.tar.gz"]
 # Where the JPEG stand-in and its builder are looked for (../shared/data on the project's machines;
-# .gpu-data/ is the copy carried to a lent GPU machine, see README "Running on a GPU").
+# .gpu-data/ is the copy carried to a lent GPU machine, see docs/gpu.md).
 STAND_IN_DIRS = [REPO / ".gpu-data", REPO.parent / "shared/data"]
 VARIANTS = ("off", "default", "reduce-overhead")  # runtime.compile modes timed in phase 2
 # Dense bf16 tensor-core rate without sparsity, from NVIDIA's datasheets (SXM parts), TFLOP/s.

@@ -13,7 +13,7 @@
 #   throughput.csv, stage4_history.csv, pytest.log (the CUDA tests, `pytest -m cuda`), data.log, gpu_check.log
 # It runs from the source tree (PYTHONPATH=src) with the machine's own torch, so it needs no `pip install`
 # and no DVC. Missing pure-Python dependencies (pydantic, ruamel.yaml) are installed from wheels in .whl/
-# if present (README "Running on a GPU" says how to make that folder). Data: data/prepared if present; else
+# if present (docs/gpu.md says how to make that folder). Data: data/prepared if present; else
 # the archive data/raw/cifar-10-python.tar.gz; else it builds that from the JPEG stand-in
 # (cifar10-jpeg.tar.gz + make_cifar10_archive.py in .gpu-data/ or ../shared/data/), in the background
 # while the tests run. Without a CUDA device it prints one line and exits 1.
@@ -34,7 +34,7 @@ mkdir -p "$OUT"
 
 if ! "$PY" -c 'import pydantic, ruamel.yaml' >/dev/null 2>&1; then
   if ! compgen -G ".whl/*.whl" >/dev/null; then
-    echo "gpu_check: $PY lacks pydantic / ruamel.yaml and there is no .whl/ folder to install them from (README: Running on a GPU)" >&2
+    echo "gpu_check: $PY lacks pydantic / ruamel.yaml and there is no .whl/ folder to install them from (docs/gpu.md)" >&2
     exit 1
   fi
   site=$(mktemp -d)

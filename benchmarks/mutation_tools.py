@@ -150,7 +150,7 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         "timeout counts as not killed.",
         "",
         *([f"**Partial run** (MUTATION_MODULES): only {', '.join(SCOPE)}; the other modules' figures are in "
-           f"other runs' reports (the README lists the runs behind the current figures).", ""] if PARTIAL else []),
+           f"other runs' reports (docs/testing.md lists the runs behind the current figures).", ""] if PARTIAL else []),
         *([f"**Stopped early**: {not_run} mutants in scope were never run (the run was cut short for time); the "
            f"scores above are over the {checked} that ran.", ""] if not_run else []),
         f"## Mutants not killed ({len(survivors)})",

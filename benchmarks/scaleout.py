@@ -1,5 +1,5 @@
 """Wall time of the smoke pipeline's training stages on 1 worker against 2 workers sharing one DVC cache
-(the local recipe of README "Scaling out": git worktrees whose `dvc cache dir` is one shared folder, each
+(the local recipe of docs/scaling-out.md: git worktrees whose `dvc cache dir` is one shared folder, each
 reproducing its share of `python -m cifar10_study.experiments.stage_list`), on this machine.
 
     python benchmarks/scaleout.py

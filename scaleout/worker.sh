@@ -9,7 +9,7 @@
 #
 # A plain `dvc push` sends no run records, and `dvc pull --run-cache && dvc repro` does not restore them
 # (the pull fetches the records but not their objects): hence these two commands. The remote is the
-# default one of .dvc/config (`dvc remote add -d`, README "Scaling out"). If the worker dies, nothing is
+# default one of .dvc/config (`dvc remote add -d`, docs/scaling-out.md). If the worker dies, nothing is
 # pushed for its unfinished stage: run it again; a resume checkpoint exists only on the machine that died.
 set -euo pipefail
 cd "$(dirname "$0")/.."

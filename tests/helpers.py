@@ -3,6 +3,7 @@ on the fly (no real data), small models and in-memory splits that learn in a few
 pipeline in a fresh git repository to run the real DVC on. Fixtures live in conftest.py."""
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import pickle
@@ -21,7 +22,7 @@ from cifar10_study.data.cifar10 import BATCH_DIR, CLASSES, Split, Splits
 ROOT = Path(__file__).resolve().parents[1]
 # What copy_pipeline copies: the pipeline's tracked files (no outputs, no caches).
 COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "scaleout", ".dvc/config", ".dvc/.gitignore", ".dvcignore",
-          ".gitignore"]
+          ".gitignore", "run.sh", "pyproject.toml"]
 N_TEST = 100  # images per batch file of copy_pipeline's archive (so 500 training images, 100 test images)
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 
@@ -102,6 +103,21 @@ def pipeline_env(repo: Path) -> dict:
 def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "dvc", *args], cwd=repo, env=pipeline_env(repo), capture_output=True,
                           text=True, timeout=900)
+
+
+def run_sh(repo: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`./run.sh ARGS` in the copied pipeline, as the README gives it, with this interpreter's environment as
+    its .venv (already set up: run.sh finds the stamp of this pyproject.toml and installs nothing)."""
+    venv = repo / ".venv"
+    if not venv.exists():  # this environment's folders, linked (python finds its packages through pyvenv.cfg)
+        venv.mkdir()
+        for entry in Path(sys.prefix).iterdir():
+            if not entry.name.startswith(".installed-"):
+                (venv / entry.name).symlink_to(entry)
+        digest = hashlib.sha256((repo / "pyproject.toml").read_bytes()).hexdigest()[:16]
+        (venv / f".installed-{digest}").touch()
+    return subprocess.run(["bash", "run.sh", *args], cwd=repo, env=pipeline_env(repo) | (env or {}),
+                          capture_output=True, text=True, timeout=900)
 
 
 def set_param(repo: Path, dotted: str, value) -> None:

@@ -17,8 +17,9 @@ import pytest
 import torch
 from ruamel.yaml import YAML
 
+from cifar10_study.analysis.headline import KEYS
 from cifar10_study.core.fileio import read_json
-from helpers import N_TEST, ROOT, commit_everything, copy_pipeline, dvc, pipeline_env, set_param
+from helpers import N_TEST, ROOT, commit_everything, copy_pipeline, dvc, pipeline_env, run_sh, set_param
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
@@ -120,7 +121,11 @@ def test_repro_produces_every_output(repo):
     assert summary_table.count("\n| ") == 5  # one row per stage
     assert "## Stage 4: ResNet-18 reproduction" in report and "## Stage 5: SE-ResNet-18" in report
     assert "| stage5 vs stage4 " in report and "| stage5 vs no_cutout " in report
-    assert any(f"**Primary test**, Stage 5 against Stage 4: {sign}" in report for sign in "+-")
+    primary = [line for line in report.splitlines() if line.startswith("**Primary test**, Stage 5 against Stage 4: ")]
+    assert len(primary) == 2 and primary[0] == primary[1]  # the summary opens with the Stage 5 section's claim
+    assert report.index(primary[0]) < report.index("## Stage 1")
+    headline = read_json(repo / "metrics/headline.json")
+    assert list(headline) == list(KEYS) and headline["acc1"] == round(100 * base["test_accuracy"], 2)
     assert "### Calibration" in report and "Weight decay in the full Stage 3 model" in report
     assert "## Stage 2: width and depth scaling" in report and "### Vanishing gradients" in report
     assert "### Parameter explosion" in report
@@ -374,7 +379,7 @@ def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):
     assert (repo / "runs/stage5/seed_0/results.json").read_bytes() == before
 
 
-# --- scaling out (README "Scaling out") ----------------------------------------------------------------
+# --- scaling out (docs/scaling-out.md) ----------------------------------------------------------------
 
 def _stage_list(repo: Path, *args: str) -> list[str]:
     result = subprocess.run([sys.executable, "-m", "cifar10_study.experiments.stage_list", *args], cwd=repo,
@@ -508,3 +513,35 @@ def test_queued_experiments_run_with_dvc_queue_and_show_their_metrics(repo):
         assert data["params"]["params.yaml"]["data"]["stage2"]["loss_window"] == window
         assert "metrics/stage2.json" in data["metrics"], data["metrics"].keys()
 
+
+
+# --- the headline views (README "Comparing experiments") -----------------------------------------------
+
+def test_the_headline_view_shows_two_experiments_in_120_columns_and_the_diff_between_branches(repo):
+    """`./run.sh headline` and `./run.sh headline-diff`, as the README gives them, on two experiments. They
+    change an analysis param and run only up to the headline stage (the view is what is tested, not
+    training), then the workspace goes back to the committed repo."""
+    names = {"alpha-low": 0.001, "alpha-high": 0.5}
+    try:
+        for name, alpha in names.items():
+            result = dvc(repo, "exp", "run", "-n", name, "-S", f"statistics.alpha={alpha}", "headline")
+            assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        shown = run_sh(repo, "headline", env={"COLUMNS": "120"})
+        assert shown.returncode == 0, shown.stderr
+        lines = shown.stdout.rstrip("\n").splitlines()
+        assert max(len(line) for line in lines) <= 120 and "…" not in shown.stdout, shown.stdout
+        header = lines[1].split()
+        assert header == ["Experiment", *KEYS, "statistics.alpha"], shown.stdout  # nothing else
+        headline = read_json(repo / "metrics/headline.json")
+        for name, alpha in names.items():
+            row = next(line for line in lines if f"[{name}]" in line).split()
+            assert row[-1] == str(alpha) and row[-1 - len(KEYS)] == f"{headline['acc1']:g}", shown.stdout
+
+        assert dvc(repo, "exp", "branch", "alpha-high", "alpha-high-branch").returncode == 0
+        diff = run_sh(repo, "headline-diff", "HEAD", "alpha-high-branch")
+        assert diff.returncode == 0, diff.stderr
+        rows = [line.split() for line in diff.stdout.splitlines()]
+        assert [r[1] for r in rows if r[0] == "metrics/headline.json"] == sorted(KEYS), diff.stdout  # all of them
+        assert ["params.yaml", "statistics.alpha", "0.05", "0.5"] in rows, diff.stdout
+    finally:
+        subprocess.run(["git", "reset", "-q", "--hard"], cwd=repo, check=True)

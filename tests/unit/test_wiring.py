@@ -34,7 +34,7 @@ STAGE4 = seeded("stage4")
 STAGE5 = seeded(*STAGE5_GROUPS)
 TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4,
             *STAGE5}
-ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "report"}
+ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "headline", "report"}
 
 
 @dataclass(frozen=True)
@@ -217,7 +217,8 @@ def test_editing_analysis_or_reporting_code_marks_no_training_stage(stages, modu
     (f"{PKG}/experiments/stage4.py", STAGE4 | STAGE5 | {"check_params"}),  # Stage 5 reads its recipe
     (f"{PKG}/experiments/stage3.py", STAGE3 | {"check_params"}),
     (f"{PKG}/analysis/stats.py", {"check_params", "stage1_analysis", "stage2_analysis", "stage3_analysis",
-                                  "stage45_analysis", "report"}),
+                                  "stage45_analysis", "headline", "report"}),
+    (f"{PKG}/views.py", set()),  # the views run in no stage: editing them reruns nothing
     (f"{PKG}/reporting/report_resnet.py", {"report"}),
     ("stages/stage5.py", STAGE5),
 ])

@@ -414,6 +414,8 @@ def build_report(study: Study, results: list[summary.StageResult]) -> str:
     params, base = study.params, study.baseline
     lines = [_header(base), "", "## Summary", "", summary.markdown(results), "",
              "![Best run of each stage](figures/study_val_accuracy.png)", "",
+             *([report_resnet.primary_test_sentence(study.stage4, *study.stage5, params.statistics), ""]
+               if study.stage5 is not None else []),
              summary.budgets(results), "",
              "Test accuracy is the final epoch's; where a stage has several seeds it is their mean +- std. The figure "
              "shows, for each stage, the run with the best final validation accuracy (a stage whose runs trained on "

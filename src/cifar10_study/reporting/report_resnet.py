@@ -94,7 +94,7 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         "",
         "![Stage 4 curves](figures/stage4_curves.png)",
         "",
-        _training_time(s) + " `benchmarks/gpu_check.sh` measures the GPU figures (README: Running on a GPU).",
+        _training_time(s) + " `benchmarks/gpu_check.sh` measures the GPU figures (docs/gpu.md).",
         "",
         f"Per-class test accuracy (mean over seeds) ranges from {pct(per_class['test accuracy'].min())} "
         f"({per_class.loc[per_class['test accuracy'].idxmin(), 'class']}) to {pct(per_class['test accuracy'].max())} "
@@ -184,6 +184,30 @@ def _calibration_sentence(label: str, c: dict, a: SeededRuns, b: SeededRuns, lev
             + f"; detectable across seeds: about {_points(c['detectable'])} points.")
 
 
+def _primary_sentence(headline: dict, alpha: float) -> str:
+    """The study's headline claim, Stage 5 against Stage 4, with the test that decided it and what it does
+    and does not establish."""
+    if headline["verdict"] != "better":
+        claim = "the data do not support the claim that Stage 5 beats the Stage 4 reproduction"
+        if headline["verdict"] == "no significant difference":
+            claim += f"; {_detectable_phrase(headline)}"
+    elif _no_interval(headline) is None:
+        claim = f"Stage 5 beats the Stage 4 reproduction, across {headline['welch']['n_a']} seeds"
+    else:
+        claim = (f"Stage 5's trained models beat Stage 4's on these test images, but without a Welch interval "
+                 f"({_no_interval(headline)}) seed-to-seed variation is not accounted for, so this does not "
+                 f"establish that the Stage 5 recipe is better (more seeds, as in the full profile, would)")
+    return (f"**Primary test**, Stage 5 against Stage 4: {100 * headline['welch']['difference']:+.2f} points, "
+            f"**{headline['verdict']}** ({headline['basis']}, p {headline['p_value']:.3g} at alpha {alpha:g}): "
+            f"{claim}.")
+
+
+def primary_test_sentence(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns],
+                          statistics: StatisticsConfig = StatisticsConfig()) -> str:
+    """The primary test's sentence, as the Stage 5 section states it (for the report's summary)."""
+    return _primary_sentence(comparisons(stage4, full, ablations, statistics)[PRIMARY], statistics.alpha)
+
+
 def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, SeededRuns],
                    statistics: StatisticsConfig = StatisticsConfig()) -> list[str]:
     s = full.summary
@@ -211,16 +235,6 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
                        f"(each {trained_on(s)}).")
     else:
         curves_text = "![Stages 4 and 5](figures/stage5_ablations.png)"
-    if headline["verdict"] != "better":
-        claim = "the data do not support the claim that Stage 5 beats the Stage 4 reproduction"
-        if headline["verdict"] == "no significant difference":
-            claim += f"; {_detectable_phrase(headline)}"
-    elif _no_interval(headline) is None:
-        claim = f"Stage 5 beats the Stage 4 reproduction, across {headline['welch']['n_a']} seeds"
-    else:
-        claim = (f"Stage 5's trained models beat Stage 4's on these test images, but without a Welch interval "
-                 f"({_no_interval(headline)}) seed-to-seed variation is not accounted for, so this does not "
-                 f"establish that the Stage 5 recipe is better (more seeds, as in the full profile, would)")
     lines = [
         "## Stage 5: SE-ResNet-18 + MixUp + Cutout",
         "",
@@ -234,9 +248,7 @@ def stage5_section(stage4: SeededRuns, full: SeededRuns, ablations: dict[str, Se
         "",
         md(pd.DataFrame(table), numparse=False),  # keeps the signed, 2-decimal differences as written
         "",
-        f"**Primary test**, Stage 5 against Stage 4: {100 * headline['welch']['difference']:+.2f} points, "
-        f"**{headline['verdict']}** ({headline['basis']}, p {headline['p_value']:.3g} at alpha "
-        f"{statistics.alpha:g}): {claim}.",
+        _primary_sentence(headline, statistics.alpha),
         "",
         f"Ablations (the other {len(tests) - 1} comparisons, one family: verdicts on Holm-adjusted p values):",
     ]

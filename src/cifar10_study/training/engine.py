@@ -251,9 +251,10 @@ def _dynamo_counts() -> dict[str, int]:
 class TrainForward:
     """What the training steps call: the model itself, or torch.compile(model, mode=...) on CUDA.
 
-    CUDA only: on CPU, inductor's compile time outweighs the gain at this project's CPU budgets (measured
-    in the README) and its kernels are not covered by use_deterministic_algorithms. The compiled wrapper
-    shares the parameters, so checkpoints and saved weights keep using `model`'s own state_dict keys.
+    CUDA only: on CPU, inductor's kernels are not covered by use_deterministic_algorithms (CPU results must
+    reproduce exactly), and its compile time, not measured here, would be paid by every short CPU run. The
+    compiled wrapper shares the parameters, so checkpoints and saved weights keep using `model`'s own
+    state_dict keys.
     `stats()` counts what Dynamo really compiled for this run, so a skipped frame or an eager fallback
     is not reported as compiled.
     """

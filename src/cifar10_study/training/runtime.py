@@ -18,7 +18,7 @@ class RuntimeConfig(Section):
     device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
     # CUDA only; on CPU training is always eager (recorded as not compiled). reduce-overhead: ResNet-18
     # trained 2.4x faster than eager on an H200, while the default mode was slower than eager there
-    # (benchmarks/results/, README "Running on a GPU").
+    # (benchmarks/results/, docs/gpu.md).
     compile: CompileMode = "reduce-overhead"
     eval_batch_size: PositiveInt = 1000  # images per evaluation forward pass
     # Resume checkpoints: at most one per this many seconds of training, plus the last epoch; 0 = every epoch.

@@ -1,0 +1,14 @@
+"""DVC stage `headline`: the study's headline for `dvc exp show` / `dvc metrics diff` (metrics/headline.json),
+from the other analysis stages' metrics files."""
+from cifar10_study.analysis import headline
+from cifar10_study.core.cli import stage_entry
+
+
+@stage_entry
+def main() -> None:
+    headline.write_outputs()
+    print(f"headline: wrote {headline.HEADLINE}")
+
+
+if __name__ == "__main__":
+    main()
