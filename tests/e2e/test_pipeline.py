@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import time
 from pathlib import Path
 
@@ -545,3 +546,31 @@ def test_the_headline_view_shows_two_experiments_in_120_columns_and_the_diff_bet
         assert ["params.yaml", "statistics.alpha", "0.05", "0.5"] in rows, diff.stdout
     finally:
         subprocess.run(["git", "reset", "-q", "--hard"], cwd=repo, check=True)
+
+
+# --- the GPU command's CPU dry run (docs/gpu.md) ------------------------------------------------------
+
+def test_the_gpu_study_command_runs_on_cpu_and_returns_its_few_files(repo, tmp_path):
+    """benchmarks/gpu_study.sh, the command a lent GPU machine runs, on CPU at the smoke profile, in the
+    already reproduced repo (so DVC finds every stage up to date and CI pays seconds, not a second
+    pipeline): the params it sets, `dvc repro` through this interpreter, and the files it writes back."""
+    out = tmp_path / "out"
+    env = pipeline_env(repo) | {"GPU_STUDY_DEVICE": "cpu", "GPU_STUDY_PROFILE": "smoke", "PYTHON": sys.executable}
+    try:
+        result = subprocess.run(["bash", "benchmarks/gpu_study.sh", str(out)], cwd=repo, env=env,
+                                capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+        assert _params(repo)["runtime"]["device"] == "cpu" and _params(repo)["profile"] == "smoke"
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True)
+    files = {p.name for p in out.iterdir()}
+    assert {"study.tar.gz", "summary.md", "environment.json", "gpu_study.log"} <= files and len(files) <= 8
+    with tarfile.open(out / "study.tar.gz") as tar:
+        names = set(tar.getnames())
+    assert {"dvc.lock", "params.yaml", "metrics/headline.json", "reports/report.md", "reports/summary.md",
+            "runs/stage4/seed_0/results.json", "runs/stage4/seed_0/predictions.csv", "runs/stage1/history.csv",
+            "runs/stage4/seed_2/skipped.json"} <= names
+    assert not [n for n in names if n.endswith(".pt")]  # no weights travel back
+    assert (out / "summary.md").read_text() == (repo / "reports/summary.md").read_text()
+    record = json.loads((out / "environment.json").read_text())
+    assert record["dvc_repro_status"] == 0 and record["profile"] == "smoke" and record["device"] == "cpu"

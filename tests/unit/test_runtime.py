@@ -177,6 +177,14 @@ def test_the_gpu_check_says_in_one_line_that_there_is_no_gpu():
     assert "Traceback" not in result.stdout + result.stderr and not (ROOT / "unused").exists()
 
 
+@needs_no_cuda
+def test_the_gpu_study_command_says_in_one_line_that_there_is_no_gpu(tmp_path):
+    result = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_study.sh"), str(tmp_path / "out")], capture_output=True,
+                            text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=120)
+    assert result.returncode == 1 and not (tmp_path / "out").exists()
+    assert result.stderr.startswith("gpu_study: no CUDA device visible") and len(result.stderr.splitlines()) == 1
+
+
 def test_the_gpu_check_runs_end_to_end_in_smoke_mode(tmp_path):
     """The check's phases on a small network and random images, on CPU: it cannot rot between GPU sessions."""
     out = tmp_path / "out"

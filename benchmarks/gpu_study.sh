@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# benchmarks/gpu_study.sh OUT_DIR [STAGE...]: the study's own pipeline, `dvc repro`, on a lent GPU machine
+# (no network, no DVC, torch 2.11; ../shared/GPU.md), and what it produced written back in a few files.
+#
+#   run(command="bash benchmarks/gpu_study.sh $OUT", carry=[".whl", ".gpu-data"], timeout_s=580)
+#
+# .whl/ and .gpu-data/ come from `python benchmarks/device_bundle.py` here (the wheels the machine lacks,
+# airbench's among them, and the JPEG stand-in). Steps: install the wheels into a temporary folder
+# (skipped where DVC already imports, as in the CPU dry run); make `python` resolve (stage commands say
+# `python`; the machine has only `python3`); build the stand-in archive if data/raw has none; make the tree a
+# git repository if it arrived without one; set params.yaml's profile (GPU_STUDY_PROFILE, default preview)
+# and data.source; `dvc repro` (of STAGE... if given, e.g. `stage4@seed_0 stage5@seed_0` at the full
+# profile) within GPU_STUDY_BUDGET_S seconds (default 480); then, if the airbench wheel is there and time is
+# left, the data calibration (benchmarks/airbench_calibration.py, GPU_STUDY_CALIBRATION_S, default 90).
+# Written to OUT_DIR, at most 8 files:
+#   study.tar.gz        metrics/, plots/, reports/ (report, summary, figures, tables), dvc.lock, params.yaml and
+#                       every run's small files (results, info, timing, history, predictions, steps, the
+#                       stages' records); no weights
+#   summary.md          reports/summary.md, to read without unpacking
+#   environment.json    GPU, driver, torch, CUDA, the profile and stages run, exit status and wall times
+#   gpu_study.log       everything printed, DVC's output included
+#   airbench_calibration.json   when the calibration ran
+# GPU_STUDY_DEVICE=cpu (with GPU_STUDY_PROFILE=smoke) is the CPU dry run the tests make of this same script.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:?usage: benchmarks/gpu_study.sh OUT_DIR [STAGE...]}
+shift
+PY=${PYTHON:-python3}
+PROFILE=${GPU_STUDY_PROFILE:-preview}
+DEVICE=${GPU_STUDY_DEVICE:-cuda}
+BUDGET=${GPU_STUDY_BUDGET_S:-480}
+start=$(date +%s)
+deadline=$(( start + BUDGET ))
+if [ "$DEVICE" = cuda ] && ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
+  echo "gpu_study: no CUDA device visible to $PY; run it on a machine with an NVIDIA GPU (GPU_STUDY_DEVICE=cpu: the dry run)" >&2
+  exit 1
+fi
+mkdir -p "$OUT"
+LOG="$OUT/gpu_study.log"
+: >"$LOG"
+say() { echo "gpu_study: $*" | tee -a "$LOG"; }
+
+# 1. What the machine lacks, from the carried wheels.
+if ! "$PY" -c 'import dvc, pydantic, ruamel.yaml' >/dev/null 2>&1; then
+  if ! compgen -G ".whl/*.whl" >/dev/null; then
+    say "$PY lacks DVC / pydantic / ruamel.yaml and there is no .whl/ folder: run python benchmarks/device_bundle.py here first"
+    exit 1
+  fi
+  site=$(mktemp -d)
+  "$PY" -m pip install -q --no-index --no-deps --target "$site" .whl/*.whl >>"$LOG" 2>&1 || { say "installing .whl/ failed"; exit 1; }
+  export PYTHONPATH="$site${PYTHONPATH:+:$PYTHONPATH}" PATH="$site/bin:$PATH"
+  "$PY" -m pip check >>"$LOG" 2>&1 || say "pip check reports conflicts (see the log); going on"
+fi
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+# 2. `python` for the stage commands (DVC itself runs as this interpreter's module).
+if ! command -v python >/dev/null 2>&1; then
+  shim=$(mktemp -d)
+  ln -s "$(command -v "$PY")" "$shim/python"
+  export PATH="$shim:$PATH"
+fi
+
+# 3. Data: the archive the study reads, built from the carried stand-in if missing.
+ARCHIVE=data/raw/cifar-10-python.tar.gz
+if [ ! -f "$ARCHIVE" ]; then
+  stand_in=$(for d in .gpu-data ../shared/data; do [ -f "$d/cifar10-jpeg.tar.gz" ] && echo "$d" && break; done)
+  [ -n "$stand_in" ] || { say "no $ARCHIVE and no stand-in (cifar10-jpeg.tar.gz) in .gpu-data/ or ../shared/data/"; exit 1; }
+  say "building $ARCHIVE from $stand_in"
+  "$PY" "$stand_in/make_cifar10_archive.py" "$ARCHIVE" >>"$LOG" 2>&1 || { say "building the archive failed"; exit 1; }
+fi
+
+# 4. DVC wants a git repository; the machine may receive the tree without one.
+if [ ! -d .git ]; then
+  git init -q && git add -A >/dev/null 2>&1 && git -c user.name=gpu -c user.email=gpu@localhost commit -qm device ||
+    { say "making a git repository failed"; exit 1; }
+fi
+
+# 5. The run's params, then the pipeline.
+"$PY" - "$PROFILE" "$ARCHIVE" "$DEVICE" <<'EOF' >>"$LOG" 2>&1 || { say "setting params.yaml failed"; exit 1; }
+import sys
+from ruamel.yaml import YAML
+yaml = YAML()  # round-trip, as `dvc exp run -S` edits it
+doc = yaml.load(open("params.yaml"))
+doc["profile"], doc["data"]["source"], doc["runtime"]["device"] = sys.argv[1], sys.argv[2], sys.argv[3]
+yaml.dump(doc, open("params.yaml", "w"))
+EOF
+calibration_s=0
+if [ "$DEVICE" = cuda ] && "$PY" -c 'import airbench' >/dev/null 2>&1; then calibration_s=${GPU_STUDY_CALIBRATION_S:-90}; fi
+left=$(( deadline - calibration_s - $(date +%s) ))
+[ "$left" -gt 0 ] || left=1  # `timeout 0` would mean no limit
+say "dvc repro ${*:-(every stage)} at profile $PROFILE on $DEVICE, ${left} s left"
+timeout "$left" "$PY" -m dvc repro "$@" >>"$LOG" 2>&1
+status=$?
+repro_s=$(( $(date +%s) - start ))
+say "dvc repro finished with status $status after ${repro_s} s"
+if [ "$calibration_s" -gt 0 ] && [ $(( deadline - $(date +%s) )) -gt 30 ]; then
+  "$PY" benchmarks/airbench_calibration.py "$ARCHIVE" "$OUT/airbench_calibration.json" --deadline "$deadline" 2>&1 | tee -a "$LOG"
+fi
+
+# 6. What comes back: the small files, packed.
+"$PY" - "$OUT" "$PROFILE" "$DEVICE" "$status" "$repro_s" "$*" <<'EOF' 2>&1 | tee -a "$LOG"
+import json, subprocess, sys, tarfile
+from pathlib import Path
+out, profile, device, status, repro_s, stages = sys.argv[1:]
+SMALL = {"results.json", "info.json", "timing.json", "history.csv", "predictions.csv", "steps.csv",
+         "experiment.json", "grad_norms.csv", "widths.csv", "skipped.json"}
+members = [p for top in ("metrics", "plots", "reports") for p in Path(top).rglob("*") if p.is_file()]
+members += [p for p in Path("runs").rglob("*") if p.name in SMALL] + [Path("dvc.lock"), Path("params.yaml")]
+with tarfile.open(Path(out) / "study.tar.gz", "w:gz") as tar:
+    for path in sorted(p for p in members if p.is_file()):
+        tar.add(path)
+if Path("reports/summary.md").is_file():
+    (Path(out) / "summary.md").write_text(Path("reports/summary.md").read_text())
+env = {"profile": profile, "device": device, "stages": stages.split() or "all", "dvc_repro_status": int(status),
+       "dvc_repro_seconds": int(repro_s), "files_packed": len(members)}
+try:
+    import torch
+    env |= {"torch": torch.__version__, "cuda": torch.version.cuda,
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    smi = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version,memory.total", "--format=csv,noheader"],
+                         capture_output=True, text=True)
+    env["nvidia_smi"] = smi.stdout.strip() or None
+except (ImportError, OSError):
+    pass
+(Path(out) / "environment.json").write_text(json.dumps(env, indent=2) + "\n")
+print(f"gpu_study: packed {len(members)} files into {out}/study.tar.gz")
+EOF
+say "finished with status $status; results in $OUT"
+exit "$status"
