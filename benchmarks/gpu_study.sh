@@ -10,8 +10,9 @@
 # `python`; the machine has only `python3`); build the stand-in archive if data/raw has none; make the tree a
 # git repository if it arrived without one; set params.yaml's profile (GPU_STUDY_PROFILE, default preview)
 # and data.source; `dvc repro` (of STAGE... if given, e.g. `stage4@seed_0 stage5@seed_0` at the full
-# profile) within GPU_STUDY_BUDGET_S seconds (default 480); then, if the airbench wheel is there and time is
-# left, the data calibration (benchmarks/airbench_calibration.py, GPU_STUDY_CALIBRATION_S, default 90).
+# profile) within GPU_STUDY_BUDGET_S seconds (default 480; if it is cut off or fails, the report of the runs
+# that finished is written outside DVC); then, if the airbench wheel is there and time is left, the data
+# calibration (benchmarks/airbench_calibration.py, GPU_STUDY_CALIBRATION_S, default 90).
 # Written to OUT_DIR, at most 8 files:
 #   study.tar.gz        metrics/, plots/, reports/ (report, summary, figures, tables), dvc.lock, params.yaml and
 #                       every run's small files (results, info, timing, history, predictions, steps, the
@@ -85,13 +86,18 @@ yaml.dump(doc, open("params.yaml", "w"))
 EOF
 calibration_s=0
 if [ "$DEVICE" = cuda ] && "$PY" -c 'import airbench' >/dev/null 2>&1; then calibration_s=${GPU_STUDY_CALIBRATION_S:-90}; fi
-left=$(( deadline - calibration_s - $(date +%s) ))
+report_s=30  # kept for a report of what finished, should the pipeline not
+left=$(( deadline - calibration_s - report_s - $(date +%s) ))
 [ "$left" -gt 0 ] || left=1  # `timeout 0` would mean no limit
 say "dvc repro ${*:-(every stage)} at profile $PROFILE on $DEVICE, ${left} s left"
 timeout "$left" "$PY" -m dvc repro "$@" >>"$LOG" 2>&1
 status=$?
 repro_s=$(( $(date +%s) - start ))
 say "dvc repro finished with status $status after ${repro_s} s"
+if [ "$status" -ne 0 ]; then  # cut off or failed: the report stage reads whatever runs are complete
+  say "writing the report of the runs that finished (python stages/report.py, outside DVC)"
+  timeout "$report_s" python stages/report.py >>"$LOG" 2>&1 || say "the report could not be written"
+fi
 if [ "$calibration_s" -gt 0 ] && [ $(( deadline - $(date +%s) )) -gt 30 ]; then
   "$PY" benchmarks/airbench_calibration.py "$ARCHIVE" "$OUT/airbench_calibration.json" --deadline "$deadline" 2>&1 | tee -a "$LOG"
 fi

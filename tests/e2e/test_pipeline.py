@@ -213,7 +213,7 @@ STAGE4 = seeded("stage4")
 STAGE5 = seeded("stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout")
 TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4,
             *STAGE5}
-ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "report"}
+ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "headline", "report"}
 
 
 # A few cases cross-checked against the real `dvc status` of the reproduced smoke pipeline: the whole
@@ -523,6 +523,10 @@ def test_the_headline_view_shows_two_experiments_in_120_columns_and_the_diff_bet
     change an analysis param and run only up to the headline stage (the view is what is tested, not
     training), then the workspace goes back to the committed repo."""
     names = {"alpha-low": 0.001, "alpha-high": 0.5}
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+    # A commit of its own, so that `dvc exp show` lists these two experiments only, not other tests' ones.
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "headline view"], cwd=repo, check=True)
     try:
         for name, alpha in names.items():
             result = dvc(repo, "exp", "run", "-n", name, "-S", f"statistics.alpha={alpha}", "headline")
@@ -545,7 +549,7 @@ def test_the_headline_view_shows_two_experiments_in_120_columns_and_the_diff_bet
         assert [r[1] for r in rows if r[0] == "metrics/headline.json"] == sorted(KEYS), diff.stdout  # all of them
         assert ["params.yaml", "statistics.alpha", "0.05", "0.5"] in rows, diff.stdout
     finally:
-        subprocess.run(["git", "reset", "-q", "--hard"], cwd=repo, check=True)
+        subprocess.run(["git", "reset", "-q", "--hard", base], cwd=repo, check=True)
 
 
 # --- the GPU command's CPU dry run (docs/gpu.md) ------------------------------------------------------

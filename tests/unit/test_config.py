@@ -27,18 +27,32 @@ def test_shipped_params_are_valid_and_profiles_resolve(raw):
     assert quick.optimizer == full.optimizer and quick.batch_size == full.batch_size
 
 
-def test_the_quick_budgets_of_stages_1_to_3_are_equal(raw):
+@pytest.mark.parametrize("profile", ["quick", "preview"])
+def test_the_budgets_of_stages_1_to_3_are_equal(raw, profile):
     """Like-for-like: Stage 1 (and its experiments), Stage 2's variants and Stage 3 (and its ablations) train
-    the same epochs on the same training subset, validated on the same images, in the quick profile."""
-    params = parse_params({**raw, "profile": "quick"})
-    recipes = {"stage1": params.stage1.train_for("quick"), "stage2": params.stage2.recipe(params.stage1.train, "quick"),
+    the same epochs on the same training images, validated on the same images, in the quick and preview
+    profiles."""
+    params = parse_params({**raw, "profile": profile})
+    recipes = {"stage1": params.stage1.train_for(profile), "stage2": params.stage2.recipe(params.stage1.train, profile),
                "stage3": stage3.recipe(params, stage3.switches(params))}
     budgets = {stage: (r.epochs, r.train_subset, r.val_subset, r.train_on_validation) for stage, r in recipes.items()}
     assert len(set(budgets.values())) == 1, budgets
-    assert budgets["stage1"][0] > 1 and budgets["stage1"][1] is not None
+    assert budgets["stage1"][0] > 1 and (budgets["stage1"][1] is not None) == (profile == "quick")
 
 
-def test_stages_4_and_5_train_on_all_50000_images_in_the_full_profile_only(raw):
+def test_the_preview_profile_trains_every_stage_on_every_training_image_for_fewer_epochs(raw):
+    params = parse_params({**raw, "profile": "preview"})
+    for section in ("stage1", "stage2", "stage2_vanishing", "stage2_explosion", "stage3", "stage4"):
+        block = raw[section]["preview"]
+        assert not {"train_subset", "val_subset", "test_subset"} & set(block), section  # every image
+        assert 0 < block["epochs"] < (raw[section].get("train") or raw["stage1"]["train"])["epochs"], section
+    resnet = stage4.recipe(params)
+    assert resnet.train_on_validation and resnet.train_subset is None  # all 50,000, as in full
+    assert stage5.recipe(params, stage5.switches(params)).epochs == resnet.epochs
+    assert resnet.optimizer == stage4.recipe(parse_params({**raw, "profile": "full"})).optimizer  # the recipe, shorter
+
+
+def test_stages_4_and_5_train_on_all_50000_images_in_the_gpu_profiles_only(raw):
     full = parse_params({**raw, "profile": "full"})
     recipe = stage4.recipe(full)
     assert recipe.train_on_validation and recipe.train_subset is None and recipe.epochs == 200
@@ -65,7 +79,7 @@ def _set(raw: dict, dotted: str, value):
 _DELETE = object()
 
 BAD = [
-    ("profile", "huge", "profile: Input should be 'full', 'quick' or 'smoke'"),
+    ("profile", "huge", "profile: Input should be 'full', 'preview', 'quick' or 'smoke'"),
     ("typo_section", {}, "typo_section: unknown key"),
     ("stage1.train.epochs", 0, "stage1.train.epochs: Input should be greater than 0 (got 0)"),
     ("stage1.train.epochs", -3, "stage1.train.epochs: Input should be greater than 0"),
@@ -110,13 +124,13 @@ BAD = [
     ("stage2_vanishing.learned_accuracy", 0.05, "stage2_vanishing.learned_accuracy: Input should be greater than 0.1"),
     ("stage2_explosion.widths", [], "stage2_explosion.widths: List should have at least 1 item"),
     ("stage2_explosion.measure_max_gflops", 0, "stage2_explosion.measure_max_gflops: Input should be greater than 0"),
-    ("stage2_explosion.train_budget_seconds", {"full": 10.0, "quick": 5.0},
+    ("stage2_explosion.train_budget_seconds", {"full": 10.0, "preview": 4.0, "quick": 5.0},
      "stage2_explosion.train_budget_seconds.smoke: required key is missing"),
     ("stage2_explosion.train.schedule.name", "warmup", "stage2_explosion.train.schedule.name: Input should be"),
     ("stage4.seeds.seed_1", [], "stage4.seeds.seed_1: List should have at least 1 item"),
     ("stage4.seeds.seed_1", ["full", "full"], "stage4: seeds.seed_1: each profile once, got ['full', 'full']"),
-    ("stage4.seeds.seed_1", ["fast"], "stage4.seeds.seed_1.0: Input should be 'full', 'quick' or 'smoke'"),
-    ("stage4.seeds", {"seed_0": ["full", "smoke"]}, "stage4: seeds: no seed trains at the quick profile; list it"),
+    ("stage4.seeds.seed_1", ["fast"], "stage4.seeds.seed_1.0: Input should be 'full', 'preview', 'quick' or 'smoke'"),
+    ("stage4.seeds", {"seed_0": ["full", "preview", "smoke"]}, "stage4: seeds: no seed trains at the quick profile; list it"),
     ("stage4.seeds", {"zero": ["full", "quick", "smoke"]}, "stage4.seeds.zero.[key]: String should match pattern"),
     ("stage4.seeds", [0, 1], "stage4.seeds: Input should be a valid dictionary"),
     ("stage4.train.seed", 3, "the seeds come from stage4.seeds; do not set seed in stage4.train/full/quick/smoke"),

@@ -31,6 +31,7 @@ CUDA = torch.device("cuda")
 # A residual CNN with batch norm and SE: every layer type of (SE-)ResNet-18, small enough to compile fast.
 SE_NET = ResidualCNNConfig(name="residual_cnn", channels=[16, 32], se_reduction=4)
 EAGER = RuntimeConfig(compile="off")
+COMPILED = RuntimeConfig(compile_min_parameters=0)  # SE_NET is small: compile it anyway (the default mode)
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +70,8 @@ def without_times(history: list[dict]) -> list[dict]:
 def test_two_compiled_epochs_with_se_mixup_cutout_compile_and_never_sync(data, mode):
     recorder = StepRecorder()
     result = train(build_seeded(SE_NET, 0), data, recipe(), device=CUDA, run=f"compile-{mode}",
-                   runtime=RuntimeConfig(compile=mode, check_syncs=True), on_backward=(recorder,))
+                   runtime=RuntimeConfig(compile=mode, compile_min_parameters=0, check_syncs=True),
+                   on_backward=(recorder,))
     # Dynamo really produced graphs (not a silent eager fallback), in one piece, and CUDA graphs were used.
     assert result.compiled and result.compile["graphs"] >= 1, result.compile
     assert result.compile["graph_breaks"] == 0 and result.compile["cudagraph_skips"] == 0, result.compile
@@ -80,11 +82,16 @@ def test_two_compiled_epochs_with_se_mixup_cutout_compile_and_never_sync(data, m
 
 
 def test_a_second_compiled_run_in_the_same_process_counts_its_own_graphs(data):
-    runs = [train(build_seeded(SE_NET, seed), data, recipe(epochs=1), device=CUDA, runtime=RuntimeConfig())
+    runs = [train(build_seeded(SE_NET, seed), data, recipe(epochs=1), device=CUDA, runtime=COMPILED)
             for seed in (0, 1)]
     assert [r.compile["graphs"] >= 1 for r in runs] == [True, True]
     eager = train(build_seeded(SE_NET, 0), data, recipe(epochs=1), device=CUDA, runtime=EAGER)
     assert not eager.compiled and eager.compile["graphs"] == 0
+
+
+def test_by_default_a_small_network_trains_eager(data):
+    small = train(build_seeded(SE_NET, 0), data, recipe(epochs=1), device=CUDA, runtime=RuntimeConfig())
+    assert not small.compiled and small.compile["mode"] == "off"  # below runtime.compile_min_parameters
 
 
 def test_eager_epochs_never_sync_with_the_host(data):
@@ -144,7 +151,7 @@ def test_evaluation_matches_a_plain_eager_fp32_evaluation():
     data = brightness_splits()
     model = build_seeded(SE_NET, 0)
     train(model, data, recipe(epochs=8, mixup_alpha=0.0, augment={"crop_padding": 0, "flip": True, "cutout": 0}),
-          device=CUDA, runtime=RuntimeConfig(), evaluate_test=False)
+          device=CUDA, runtime=COMPILED, evaluate_test=False)
     fast = evaluate(model, data.test, 1000, CUDA)
     model.eval()
     with torch.no_grad():  # fp32, contiguous NCHW, small batches: the plainest possible evaluation

@@ -184,7 +184,8 @@ def test_train_run_writes_results_info_history_and_loadable_weights(tmp_path):
     assert not set(timing["provenance"]) & set(info["provenance"])
     # Each prediction's confidence is its softmax probability: at least 1/10 of the mass (10 classes), at most 1.
     assert table["confidence"].between(0.1, 1.0).all() and len(table) == results["test_images"]
-    assert info["runtime"] == {"device": "auto", "compile": "reduce-overhead", "eval_batch_size": 1000,
+    assert info["runtime"] == {"device": "auto", "compile": "reduce-overhead", "compile_min_parameters": 2_000_000,
+                               "eval_batch_size": 1000,
                                "checkpoint_interval_seconds": 60.0, "check_syncs": False, "processes": 1,
                                "sync_batchnorm": False}
     assert info["processes"] == {"count": 1, "batch_per_process": 32}

@@ -95,6 +95,25 @@ def test_a_failed_background_write_reaches_the_run_as_an_oserror(tmp_path):
               checkpoint=Checkpoint(tmp_path / "file" / "c.pt"))
 
 
+@pytest.mark.parametrize("threshold, expected", [(0, "reduce-overhead"), (10**9, "off")])
+def test_only_networks_of_compile_min_parameters_or_more_are_compiled(monkeypatch, threshold, expected):
+    from cifar10_study.training import engine
+    modes = []
+
+    class Recording(engine.TrainForward):
+        def __init__(self, model, mode, device):
+            modes.append(mode)
+            super().__init__(model, mode, device)
+
+    monkeypatch.setattr(engine, "TrainForward", Recording)
+    runtime = RuntimeConfig(compile="reduce-overhead", compile_min_parameters=threshold)
+    train(build_seeded(MODEL, 0), learnable_splits(), recipe(epochs=1), device=CPU, runtime=runtime)
+    assert modes == [expected]  # what the engine asks for; on CPU TrainForward then runs eager anyway
+    trainable = sum(p.numel() for p in build_seeded(MODEL, 0).parameters())
+    assert RuntimeConfig(compile_min_parameters=trainable).compile_mode_for(trainable) == "reduce-overhead"
+    assert RuntimeConfig(compile_min_parameters=trainable + 1).compile_mode_for(trainable) == "off"
+
+
 def test_warm_up_is_timed_apart_from_the_steady_epochs():
     result = train(build_seeded(MODEL, 0), learnable_splits(), recipe(epochs=4), device=CPU)
     times = [row["epoch_seconds"] for row in result.history]

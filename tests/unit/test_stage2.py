@@ -141,7 +141,8 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
     monkeypatch.chdir(tmp_path)
     params = _params(params_raw, stage2_explosion__widths=[1, 2, 4, 8], stage2_explosion__measure_batch_size=8,
                      stage2_explosion__measure_max_gflops=5.0,
-                     stage2_explosion__train_budget_seconds={"full": 1.0, "quick": 1.0, "smoke": 1.0e+6})
+                     stage2_explosion__train_budget_seconds={"full": 1.0, "preview": 1.0, "quick": 1.0,
+                                                                 "smoke": 1.0e+6})
     stress.run_explosion(params, learnable_splits(), CPU)
     table, summary = stage2_results.explosion()
     widths = table.set_index("width")

@@ -16,7 +16,7 @@ from helpers import ROOT
 PKG = "src/cifar10_study"
 PARAMS = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
 ACTIVE = PARAMS["profile"]  # the profile block every stage declares (`stage1.${profile}`)
-INACTIVE = sorted({"full", "quick", "smoke"} - {ACTIVE})
+INACTIVE = sorted({"full", "preview", "quick", "smoke"} - {ACTIVE})
 
 VARIANTS = {f"stage2@{name}" for name in PARAMS["stage2"]["variants"]}
 STAGE3_ABLATIONS = {f"stage3_ablations@no_{c}" for c in ("residual", "batchnorm", "dropout", "label_smoothing",
@@ -231,3 +231,32 @@ def test_every_training_stage_runs_the_engine_and_no_analysis_or_reporting_code(
         runs = {m for m in MODULES if stale_after_editing({name: stages[name]}, m)}  # declared, or in a declared folder
         assert f"{PKG}/training/engine.py" in runs, name
         assert not {m for m in runs if m.startswith((f"{PKG}/analysis/", f"{PKG}/reporting/"))}, name
+
+
+@pytest.mark.parametrize("profile", ["full", "preview", "smoke"])
+def test_at_every_profile_dvc_resolves_each_stages_own_override_block(tmp_path, profile):
+    """dvc.yaml at another profile: every `${profile}` resolves to a block params.yaml has (a missing one would
+    stop DVC before any stage ran), and each training stage reads only that profile's block."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+    from ruamel.yaml import YAML
+
+    yaml = YAML()
+    doc = yaml.load(ROOT / "params.yaml")
+    doc["profile"] = profile
+    yaml.dump(doc, tmp_path / "params.yaml")
+    (tmp_path / "dvc.yaml").write_text((ROOT / "dvc.yaml").read_text())
+    Repo.init(str(tmp_path), no_scm=True)
+    with Repo(str(tmp_path)) as repo:
+        declared = {s.name: [k for d in s.deps if isinstance(d, ParamsDependency) for k in d.params]
+                    for s in repo.index.stages}
+    other = {"full", "preview", "quick", "smoke"} - {profile}
+    assert declared["stage1"] and f"stage1.{profile}" in declared["stage1"]
+    assert f"stage4.{profile}" in declared["stage4@seed_0"] and f"stage4.{profile}" in declared["stage5@seed_0"]
+    for name, keys in declared.items():
+        assert not [k for k in keys if k.rsplit(".", 1)[-1] in other], name
+        for key in keys:  # each declared key is in params.yaml
+            node = doc
+            for part in key.split("."):
+                assert part in node, f"{name} declares {key}, which params.yaml at profile {profile} lacks"
+                node = node[part]

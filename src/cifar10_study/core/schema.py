@@ -5,8 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-PROFILES = ("full", "quick", "smoke")
-Profile = Literal["full", "quick", "smoke"]  # how much compute every stage spends (params.yaml `profile`)
+PROFILES = ("full", "preview", "quick", "smoke")
+Profile = Literal["full", "preview", "quick", "smoke"]  # how much compute every stage spends (params.yaml `profile`)
 
 
 class Section(BaseModel):

@@ -58,6 +58,7 @@ class VanishingConfig(TrainSection):
 
 class ProfileBudget(Section):
     full: float = Field(gt=0)
+    preview: float = Field(gt=0)
     quick: float = Field(gt=0)
     smoke: float = Field(gt=0)
 

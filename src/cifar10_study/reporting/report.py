@@ -27,6 +27,8 @@ CHANCE = 0.1  # accuracy of guessing among 10 balanced classes
 
 PROFILE_NOTES = {
     "full": "the full published recipe of every stage",
+    "preview": "every stage on all the training images with short schedules, sized for a few minutes on one GPU: "
+               "fewer epochs than published, so below published accuracies",
     "quick": "a short CPU run of every stage (few epochs, training subset): for checking the pipeline and "
              "comparing runs with each other, not a reproduction of published accuracies",
     "smoke": "a seconds-long run on tiny data for tests: the numbers mean nothing",

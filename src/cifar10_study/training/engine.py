@@ -458,7 +458,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
         batch_transform = MixUp(cfg.mixup_alpha, augment_generator)
     replicated = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world.distributed else model
-    forward = TrainForward(replicated, runtime.compile, device)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    forward = TrainForward(replicated, runtime.compile_mode_for(trainable), device)
     # What a checkpoint saves and restores, besides the epoch, the history and the training time.
     resumable = dict(model=model, optimizer=optimizer, scheduler=scheduler, generator=generator, hooks=on_backward)
     history, train_seconds, first_epoch = _restore_checkpoint(checkpoint, run, world, **resumable)

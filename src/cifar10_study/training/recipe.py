@@ -68,10 +68,11 @@ class ProfileOverrides(Section):
     another profile's block reruns nothing. `full` is normally empty: the recipe as published."""
 
     full: dict[str, Any] = {}
+    preview: dict[str, Any] = {}  # one GPU, minutes: every image, short schedules
     quick: dict[str, Any] = {}  # overrides of train keys, e.g. {epochs: 5, train_subset: 10000}
     smoke: dict[str, Any] = {}
 
-    @field_validator("full", "quick", "smoke")
+    @field_validator(*PROFILES)
     @classmethod
     def _override_keys_exist(cls, value: dict[str, Any]):
         unknown = sorted(set(value) - set(TrainConfig.model_fields))
