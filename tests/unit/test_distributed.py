@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from cifar10_study.training.recipe import TrainConfig
-from cifar10_study.training.distributed import SINGLE, World, chunk_bounds, local_batch_size, shard
+from cifar10_study.training.distributed import SINGLE, World, chunk_bounds, first_error, local_batch_size, shard
 from cifar10_study.core.errors import ConfigError
 from helpers import ROOT
 
@@ -35,6 +35,19 @@ def test_evaluation_chunks_cover_every_image_once():
         assert bounds[0][0] == 0 and bounds[-1][1] == n
         assert all(a[1] == b[0] for a, b in zip(bounds, bounds[1:]))
         assert max(e - s for s, e in bounds) - min(e - s for s, e in bounds) <= 1
+
+
+@pytest.mark.parametrize("stderr", [
+    "W1203 torchrun warning\nerror: batch_size 32 does not split\nerror: batch_size 32 does not split\nTraceback ...\n",
+    # two processes' lines run together on the one pipe (seen in an e2e run of the three-process failure)
+    "error: batch_size 32 does not spliterror: batch_size 32 does not split\n",
+])
+def test_the_user_reads_the_first_processs_message_once(stderr):
+    assert first_error(stderr) == "batch_size 32 does not split"
+
+
+def test_no_error_line_is_no_message():
+    assert first_error("Traceback (most recent call last):\n  ChildFailedError: ...\n") is None
 
 
 def test_a_batch_that_does_not_split_over_the_processes_is_a_clear_error():

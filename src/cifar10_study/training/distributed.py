@@ -76,9 +76,19 @@ def relaunch_under_torchrun(processes: int) -> None:
     if result.returncode == 0:
         sys.stderr.write(result.stderr)
         sys.exit(0)
-    errors = [line.removeprefix("error: ") for line in result.stderr.splitlines() if line.startswith("error: ")]
-    raise StudyError(errors[0] if errors else f"torchrun with {processes} processes failed (exit status "
-                     f"{result.returncode}); rerun with runtime.processes: 1 to see the error")
+    error = first_error(result.stderr)
+    raise StudyError(error or f"torchrun with {processes} processes failed (exit status {result.returncode}); "
+                     f"rerun with runtime.processes: 1 to see the error")
+
+
+def first_error(stderr: str) -> str | None:
+    """The first `error: <message>` line the processes printed, without the prefix. Processes that fail at
+    once write to the one pipe together, so one line may hold two messages run together ("...itserror: ..."):
+    a message ends where the next `error: ` begins."""
+    for line in stderr.splitlines():
+        if line.startswith("error: "):
+            return line.removeprefix("error: ").split("error: ")[0].strip()
+    return None
 
 
 def local_batch_size(batch_size: int, world: World) -> int:

@@ -1,0 +1,119 @@
+"""The README's GPU results, generated from the sets that `benchmarks/gpu_study.sh` returned and that are
+committed unchanged under benchmarks/results/<date>-<gpu>-<profile or runs>/ (each holds study.tar.gz,
+summary.md and environment.json), so that nothing in it is typed by hand.
+
+    python benchmarks/gpu_results.py            # print the block
+    python benchmarks/gpu_results.py --readme   # write it into README.md between its markers (./run.sh readme)
+
+Per set: the GPU, the profile and the stages run, DVC's exit status and time, what data the runs read (from
+a run's info.json), then the set's own study table (the report's summary: stage, model, test accuracy with
+seeds, epochs x images, hardware, time per run). Then what is still missing of the full study: how many of
+its ResNet-18 runs (params.yaml's full-profile seeds x Stage 4, Stage 5 and its ablations) any full-profile
+set holds.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tarfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "src"))
+from cifar10_study.core.params_file import read_params_file  # noqa: E402
+
+RESULTS, README = REPO / "benchmarks/results", REPO / "README.md"
+START, END = "<!-- gpu-results:start (generated: ./run.sh readme) -->", "<!-- gpu-results:end -->"
+RESNET_RUNS = ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup", "stage5_ablations/no_cutout")
+SET_FILES = ("environment.json", "summary.md", "study.tar.gz")
+
+
+def study_sets(results: Path = RESULTS) -> list[Path]:
+    """The returned sets of gpu_study.sh, oldest first (their folders start with the date)."""
+    return sorted(d for d in results.iterdir() if d.is_dir() and all((d / f).is_file() for f in SET_FILES)) \
+        if results.is_dir() else []
+
+
+def _members(study: Path) -> dict[str, tarfile.TarInfo]:
+    with tarfile.open(study / "study.tar.gz") as tar:
+        return {m.name: m for m in tar.getmembers()}
+
+
+def _read(study: Path, name: str) -> dict:
+    with tarfile.open(study / "study.tar.gz") as tar:
+        return json.load(tar.extractfile(name))
+
+
+def trained_runs(study: Path) -> list[str]:
+    """The runs of a set that trained (a results.json), e.g. `stage4/seed_0`."""
+    return sorted(name.removeprefix("runs/").removesuffix("/results.json") for name in _members(study)
+                  if name.startswith("runs/") and name.endswith("/results.json"))
+
+
+def _data(study: Path) -> str:
+    infos = sorted(n for n in _members(study) if n.startswith("runs/") and n.endswith("/info.json"))
+    if not infos:
+        return "no run finished"
+    official = _read(study, infos[0])["provenance"]["data_official"]
+    return "the official CIFAR-10" if official else "not the official archive (the JPEG stand-in)"
+
+
+def describe(study: Path) -> str:
+    env = json.loads((study / "environment.json").read_text())
+    stages = "every stage" if env["stages"] == "all" else ", ".join(f"`{s}`" for s in env["stages"])
+    return (f"**`{study.name}`**: {env.get('gpu') or env['device']}, profile `{env['profile']}`, {stages}; "
+            f"`dvc repro` exited {env['dvc_repro_status']} after {env['dvc_repro_seconds']} s; data: "
+            f"{_data(study)}.\n\n{(study / 'summary.md').read_text().strip()}")
+
+
+def full_resnet_runs(params: dict) -> list[str]:
+    """The full study's ResNet-18 runs, e.g. `stage5_ablations/no_se/seed_2`."""
+    seeds = [seed for seed, profiles in params["stage4"]["seeds"].items() if "full" in profiles]
+    return [f"{run}/{seed}" for run in RESNET_RUNS for seed in seeds]
+
+
+def missing(sets: list[Path], params: dict) -> str:
+    wanted = full_resnet_runs(params)
+    done = {run for s in sets if json.loads((s / "environment.json").read_text())["profile"] == "full"
+            for run in trained_runs(s)}
+    have = [run for run in wanted if run in done]
+    return (f"Of the full study's {len(wanted)} ResNet-18 runs (200 epochs; Stage 4, Stage 5 and its ablations "
+            f"for each full-profile seed), {len(have)} have run on a GPU" + (f": {', '.join(have)}." if have else "."))
+
+
+def block(results: Path = RESULTS, params: dict | None = None) -> str:
+    params = params if params is not None else read_params_file(REPO / "params.yaml")
+    sets = study_sets(results)
+    if not sets:
+        return ("No GPU run of the pipeline has been returned yet: the first is `bash benchmarks/gpu_study.sh` "
+                "on a lent machine ([gpu.md](docs/gpu.md)). " + missing([], params))
+    return "\n\n".join([*(describe(s) for s in sets), missing(sets, params)])
+
+
+def sync_readme(readme: Path = README, text: str | None = None) -> None:
+    content = readme.read_text()
+    pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
+    if not pattern.search(content):
+        raise SystemExit(f"{readme}: no GPU results markers ({START} ... {END}); add them where the block goes")
+    readme.write_text(pattern.sub(lambda _: f"{START}\n{block() if text is None else text}\n{END}", content))
+
+
+def readme_block(readme: Path = README) -> str:
+    return readme.read_text().split(START, 1)[1].split(END, 1)[0].strip()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--readme", action="store_true", help="write the block into README.md")
+    args = parser.parse_args(argv)
+    if args.readme:
+        sync_readme()
+    else:
+        print(block())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
