@@ -47,8 +47,8 @@ def show_command(param_sections: Iterable[str], extra: Sequence[str] = ()) -> li
 
 def diff_commands(extra: Sequence[str] = ()) -> list[list[str]]:
     # --all: the values that did not change too (they say what the change left alone); --precision: DVC
-    # rounds to 5 decimals by default, which prints a p value of 1e-8 as 0.0; --targets last: it takes
-    # every word after it, revisions included.
+    # rounds to 5 decimals by default, too few for the differences of rounded accuracies (p is text, so no
+    # rounding can print it as 0.0); --targets last: it takes every word after it, revisions included.
     return [["dvc", "metrics", "diff", "--all", "--precision", "10", *extra, "--targets", str(HEADLINE)],
             ["dvc", "params", "diff", *extra]]
 

@@ -30,7 +30,7 @@ def _metrics(verdict="no significant difference", p=0.012345, welch_p=None):
 
 def test_the_headline_reads_each_stage_and_the_primary_test_in_percent():
     assert headline(*_metrics()) == {
-        "acc1": 38.59, "acc2": 35.12, "acc3": 44.6, "acc4": 93.46, "acc5": 95.0, "d_acc": 1.55, "p": 0.012,
+        "acc1": 38.59, "acc2": 35.12, "acc3": 44.6, "acc4": 93.46, "acc5": 95.0, "d_acc": 1.55, "p": "0.012",
         "verdict": "n.s.", "d_ece": -1.23}
 
 
@@ -50,7 +50,9 @@ def test_a_comparison_without_a_test_stays_empty_not_zero():
 
 
 def test_p_keeps_two_significant_digits_however_small():
-    assert headline(*_metrics(p=7.793028e-09))["p"] == 7.8e-09
+    # as text: `dvc metrics diff --precision 10` would print a number this small as 0.0
+    assert headline(*_metrics(p=7.793028e-09))["p"] == "7.8e-09"
+    assert headline(*_metrics(p=3.43e-15))["p"] == "3.4e-15"
 
 
 # --- the views' flags ---------------------------------------------------------------------------------------

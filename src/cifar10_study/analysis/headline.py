@@ -4,7 +4,7 @@ against Stage 4 (the primary test) and the calibration change, in `metrics/headl
 It exists for the views a user compares experiments with (`./run.sh headline`, `./run.sh headline-diff`,
 see cifar10_study.views): a handful of short, flat keys that fit beside the changed params in 120
 columns of `dvc exp show`, where the full metrics files have hundreds. So its values are rounded for
-reading (accuracies and ECE in percent to 2 decimals, p to 2 significant digits); the unrounded ones are
+reading (accuracies and ECE in percent to 2 decimals, p as text to 2 significant digits); the unrounded ones are
 in metrics/stage*.json.
 """
 from __future__ import annotations
@@ -29,7 +29,7 @@ KEYS = {
     "acc4": "Stage 4 test accuracy (%), ResNet-18, mean over seeds",
     "acc5": "Stage 5 test accuracy (%), SE-ResNet-18 + MixUp + Cutout, mean over seeds",
     "d_acc": "acc5 - acc4, in points",
-    "p": "p value of the primary test, Stage 5 against Stage 4 (Welch over seeds, else McNemar)",
+    "p": "p value of the primary test, Stage 5 against Stage 4 (Welch over seeds, else McNemar), as text",
     "verdict": "that test's verdict at statistics.alpha: better, worse or n.s. (no significant difference)",
     "d_ece": "Stage 5's expected calibration error minus Stage 4's, in points (negative: better calibrated)",
 }
@@ -41,8 +41,10 @@ def _percent(fraction: float | None) -> float | None:
     return None if fraction is None else round(100 * fraction, 2)
 
 
-def _significant(p: float | None, digits: int = 2) -> float | None:
-    return None if p is None else float(f"{p:.{digits}g}")
+def _significant(p: float | None, digits: int = 2) -> str | None:
+    """p to `digits` significant digits, as text: `dvc metrics diff` rounds numbers to a fixed number of
+    decimals, which would print a p of 3.4e-15 as 0.0 (seen on this study's quick run)."""
+    return None if p is None else f"{p:.{digits}g}"
 
 
 def headline(stage1: dict, stage2: dict, stage3: dict, stage4: dict, stage5: dict) -> dict[str, Any]:
