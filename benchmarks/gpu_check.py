@@ -172,6 +172,12 @@ def stage5_name(params: Params, name: str) -> str:
     return ("se_" if on["se"] else "") + name + "".join(f"+{c}" for c in ("mixup", "cutout") if on[c])
 
 
+def forced(mode: str) -> RuntimeConfig:
+    """The check times each compile mode as asked, whatever the network's size (runtime.compile_min_parameters
+    would leave a small smoke network eager)."""
+    return RuntimeConfig(compile=mode, compile_min_parameters=0)
+
+
 def timed_variant(name: str, model_cfg, cfg: TrainConfig, data: Splits, device: torch.device, mode: str,
                   peak_tflops: float | None) -> dict:
     """Train `cfg.epochs` epochs, no test evaluation; the first epoch's extra time is the warm-up."""
@@ -180,7 +186,7 @@ def timed_variant(name: str, model_cfg, cfg: TrainConfig, data: Splits, device: 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     result = engine.train(model, data, cfg, device=device, run=name, evaluate_test=False,
-                          runtime=RuntimeConfig(compile=mode, compile_min_parameters=0))
+                          runtime=forced(mode))
     row = {"variant": name, "compile": mode, "parameters": count_parameters(model), "epochs": cfg.epochs,
            "images_per_epoch": result.images_per_epoch, "first_epoch_seconds": result.first_epoch_seconds,
            "steady_epoch_seconds": result.steady_epoch_seconds, "warmup_seconds": result.warmup_seconds,
@@ -204,7 +210,7 @@ def profile_steps(model_cfg, cfg: TrainConfig, data: Splits, device: torch.devic
     plan = schedule(wait=steps_per_epoch + 1, warmup=2, active=steps, repeat=1)
     with profile(activities=activities, schedule=plan) as prof:
         engine.train(build_seeded(model_cfg, 0), data, cfg, device=device, run="profile", evaluate_test=False,
-                     runtime=RuntimeConfig(compile=mode, compile_min_parameters=0), on_backward=(lambda step, model, loss: prof.step(),))
+                     runtime=forced(mode), on_backward=(lambda step, model, loss: prof.step(),))
     events = prof.key_averages()
     # Kernels, copies and memsets are events of their own on the device; CPU ops are listed apart (their
     # "device time" repeats their kernels' time, so only the device events are summed).
@@ -221,7 +227,7 @@ def profile_steps(model_cfg, cfg: TrainConfig, data: Splits, device: torch.devic
 
 def stage4_run(model_cfg, cfg: TrainConfig, data: Splits, device: torch.device, mode: str) -> tuple[dict, list]:
     model = build_seeded(model_cfg, 0)
-    result = engine.train(model, data, cfg, device=device, run="stage4-recipe", runtime=RuntimeConfig(compile=mode, compile_min_parameters=0))
+    result = engine.train(model, data, cfg, device=device, run="stage4-recipe", runtime=forced(mode))
     summary = {"epochs": cfg.epochs, "compile": mode, "train_images": train_images(data, cfg),
                "test_images": len(result.test.labels),
                "test_accuracy": result.test.accuracy, "test_loss": result.test.loss,

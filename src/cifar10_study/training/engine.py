@@ -29,6 +29,7 @@ from ..data.augment import MixUp, TrainAugment, normalize
 from .checkpoint import Checkpoint, rng_state, set_rng_state
 from .distributed import (SINGLE, World, all_min, all_sum, augmentation_seed, broadcast_buffers, broadcast_object,
                           chunk_bounds, gather_chunks, local_batch_size, shard)
+from .measure import count_parameters
 from .recipe import OptimizerConfig, ScheduleConfig, TrainConfig
 from .runtime import CompileMode, RuntimeConfig
 from ..data.cifar10 import Split, Splits
@@ -458,8 +459,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
         batch_transform = MixUp(cfg.mixup_alpha, augment_generator)
     replicated = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world.distributed else model
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    forward = TrainForward(replicated, runtime.compile_mode_for(trainable), device)
+    forward = TrainForward(replicated, runtime.compile_mode_for(count_parameters(model)), device)
     # What a checkpoint saves and restores, besides the epoch, the history and the training time.
     resumable = dict(model=model, optimizer=optimizer, scheduler=scheduler, generator=generator, hooks=on_backward)
     history, train_seconds, first_epoch = _restore_checkpoint(checkpoint, run, world, **resumable)

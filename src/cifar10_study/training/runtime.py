@@ -22,10 +22,11 @@ class RuntimeConfig(Section):
     # trained 2.4x faster than eager on an H200, while the default mode was slower than eager there
     # (benchmarks/results/, docs/gpu.md).
     compile: CompileMode = "reduce-overhead"
-    # CUDA: only networks of at least this many trainable parameters are compiled; smaller ones train eager.
-    # A small CNN's step is cheap either way, and its compile warm-up (seconds a run, every run a process)
-    # would cost more than it saves at the preview and full schedules. The Stage 1-3 CNNs (0.3-1.4 M) train
-    # eager, ResNet-18 (11.2 M) compiled. Reasoned from the ResNet-18 figures, not yet measured for small CNNs.
+    # CUDA: only networks of at least this many parameters (as runs record them) are compiled; smaller ones
+    # train eager. A small CNN's step is cheap either way, and its compile warm-up (seconds a run, every run
+    # a process) would cost more than it saves at the preview and full schedules. The Stage 1-3 CNNs
+    # (0.3-1.4 M) train eager, ResNet-18 (11.2 M) compiled. Reasoned from the ResNet-18 figures, not yet
+    # measured for small CNNs.
     compile_min_parameters: int = Field(2_000_000, ge=0)
     eval_batch_size: PositiveInt = 1000  # images per evaluation forward pass
     # Resume checkpoints: at most one per this many seconds of training, plus the last epoch; 0 = every epoch.
@@ -39,5 +40,5 @@ class RuntimeConfig(Section):
     check_syncs: bool = False
 
     def compile_mode_for(self, parameters: int) -> CompileMode:
-        """The compile mode of a network of `parameters` trainable parameters."""
+        """The compile mode of a network of `parameters` parameters (measure.count_parameters)."""
         return self.compile if parameters >= self.compile_min_parameters else "off"
