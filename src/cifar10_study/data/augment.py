@@ -8,6 +8,7 @@ the normalised batch (zero = the dataset mean). MixUp is a batch transform (imag
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,27 @@ class AugmentConfig(Section):
     cutout: int = Field(0, ge=0, le=IMAGE_SIZE)  # side of the Cutout square, px; 0 = off
 
 
+def crop_offsets(batch: int, padding: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's crop offsets (rows, columns), drawn uniformly and independently from 0..2*padding."""
+    dy = torch.randint(0, 2 * padding + 1, (batch,), device=generator.device, generator=generator)
+    dx = torch.randint(0, 2 * padding + 1, (batch,), device=generator.device, generator=generator)
+    return dy, dx
+
+
+def crop_at(images: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
+    """Each image's original-size window of a copy zero-padded by `padding` px on every side, at its
+    offsets (dy, dx); padding 0 is the identity."""
+    if padding == 0:
+        return images
+    b, _, h, w = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))
+    rows = (dy[:, None] + torch.arange(h, device=images.device))[:, :, None]  # [B, H, 1]
+    cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, :]  # [B, 1, W]
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    # Advanced indexing around the channel slice yields [B, H, W, C]; move channels back.
+    return padded[batch, :, rows, cols].permute(0, 3, 1, 2)
+
+
 def batch_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
     """Random crop of each image's original size from a copy zero-padded by `padding` px on every side.
 
@@ -35,21 +57,21 @@ def batch_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -
     """
     if padding == 0:
         return images
-    b, _, h, w = images.shape
-    padded = F.pad(images, (padding, padding, padding, padding))
-    dy = torch.randint(0, 2 * padding + 1, (b,), device=images.device, generator=generator)
-    dx = torch.randint(0, 2 * padding + 1, (b,), device=images.device, generator=generator)
-    rows = (dy[:, None] + torch.arange(h, device=images.device))[:, :, None]  # [B, H, 1]
-    cols = (dx[:, None] + torch.arange(w, device=images.device))[:, None, :]  # [B, 1, W]
-    batch = torch.arange(b, device=images.device)[:, None, None]
-    # Advanced indexing around the channel slice yields [B, H, W, C]; move channels back.
-    return padded[batch, :, rows, cols].permute(0, 3, 1, 2)
+    return crop_at(images, padding, *crop_offsets(len(images), padding, generator))
+
+
+def flip_draws(batch: int, generator: torch.Generator) -> torch.Tensor:
+    """Which images to mirror: each with probability 1/2 (bool [B])."""
+    return torch.rand(batch, device=generator.device, generator=generator) < 0.5
+
+
+def flip_where(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    return torch.where(flip[:, None, None, None], images.flip(-1), images)
 
 
 def batch_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
     """Flip each image left-right with probability 1/2."""
-    flip = torch.rand(images.shape[0], device=images.device, generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(-1), images)
+    return flip_where(images, flip_draws(len(images), generator))
 
 
 @functools.lru_cache(maxsize=None)
@@ -68,17 +90,28 @@ def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch
     return images.to(dtype).mul_(scale).sub_(shift)
 
 
-def batch_cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """Zero one size x size square per image, centred at a uniformly random pixel and clipped at the
-    border (DeVries & Taylor 2017), so a square near an edge covers less than size^2 pixels."""
-    b, _, h, w = images.shape
-    cy = torch.randint(0, h, (b, 1), device=images.device, generator=generator)
-    cx = torch.randint(0, w, (b, 1), device=images.device, generator=generator)
+def cutout_centres(batch: int, size: tuple[int, int], generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each image's Cutout centre (row, column) [B, 1], uniform over the h x w pixels of `size`."""
+    h, w = size
+    cy = torch.randint(0, h, (batch, 1), device=generator.device, generator=generator)
+    cx = torch.randint(0, w, (batch, 1), device=generator.device, generator=generator)
+    return cy, cx
+
+
+def cutout_at(images: torch.Tensor, size: int, cy: torch.Tensor, cx: torch.Tensor) -> torch.Tensor:
+    """Zero a size x size square of each image centred at (cy, cx), clipped at the border."""
+    _, _, h, w = images.shape
     top, left = cy - size // 2, cx - size // 2  # the square spans [top, top + size) x [left, left + size)
     rows, cols = torch.arange(h, device=images.device), torch.arange(w, device=images.device)
     in_rows = (rows >= top) & (rows < top + size)  # [B, H]
     in_cols = (cols >= left) & (cols < left + size)  # [B, W]
     return images.masked_fill((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0)
+
+
+def batch_cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero one size x size square per image, centred at a uniformly random pixel and clipped at the
+    border (DeVries & Taylor 2017), so a square near an edge covers less than size^2 pixels."""
+    return cutout_at(images, size, *cutout_centres(len(images), images.shape[-2:], generator))
 
 
 class MixUp:
@@ -94,25 +127,68 @@ class MixUp:
         self.beta = torch.distributions.Beta(torch.tensor(float(alpha)), torch.tensor(float(alpha)))
         self.generator, self.num_classes = generator, num_classes
 
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw(self, batch: int) -> tuple[float, torch.Tensor]:
+        """A batch's lambda and pairing permutation, drawn apart from the mixing so that an epoch's draws
+        can all be made at its start (epoch_batches.py) in the order __call__ makes them."""
         lam = float(self.beta.sample())
-        perm = torch.randperm(images.shape[0], device=images.device, generator=self.generator)
+        return lam, torch.randperm(batch, device=self.generator.device, generator=self.generator)
+
+    def apply(self, images: torch.Tensor, labels: torch.Tensor,
+              draws: tuple[float, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        lam, perm = draws
         onehot = F.one_hot(labels, self.num_classes).to(images.dtype)
         return (images.mul(lam).add_(images[perm], alpha=1 - lam),
                 onehot.mul(lam).add_(onehot[perm], alpha=1 - lam))
 
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.apply(images, labels, self.draw(images.shape[0]))
+
+
+@dataclass
+class AugmentDraws:
+    """The random draws of TrainAugment for a run of images: crop offsets, flips and Cutout centres (None
+    where that augmentation is off). Draws for consecutive batches concatenate into the draws of the
+    images they cover (cat), so an epoch is augmented in one pass with exactly the per-batch draws."""
+
+    crop: tuple[torch.Tensor, torch.Tensor] | None = None  # (rows, columns) offsets [B]
+    flip: torch.Tensor | None = None  # bool [B]
+    cutout: tuple[torch.Tensor, torch.Tensor] | None = None  # centres (rows, columns) [B, 1]
+
+    @staticmethod
+    def cat(draws: list[AugmentDraws]) -> AugmentDraws:
+        first = draws[0]
+        join = lambda pick: torch.cat([pick(d) for d in draws])
+        return AugmentDraws(
+            crop=(join(lambda d: d.crop[0]), join(lambda d: d.crop[1])) if first.crop else None,
+            flip=join(lambda d: d.flip) if first.flip is not None else None,
+            cutout=(join(lambda d: d.cutout[0]), join(lambda d: d.cutout[1])) if first.cutout else None)
+
 
 class TrainAugment:
-    """uint8 batch -> augmented, normalised float batch, drawing randomness from one seeded generator."""
+    """uint8 batch -> augmented, normalised float batch, drawing randomness from one seeded generator.
+
+    draw(B) makes a batch's draws, in a fixed order (crop rows, crop columns, flips, Cutout rows, Cutout
+    columns); apply(images, draws) uses them; calling the augment is both. apply is exact elementwise and
+    indexing work, so one apply over many batches' concatenated draws equals applying each batch's own."""
 
     def __init__(self, cfg: AugmentConfig, generator: torch.Generator):
         self.cfg, self.generator = cfg, generator
 
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        images = batch_crop(images, self.cfg.crop_padding, self.generator)
-        if self.cfg.flip:
-            images = batch_flip(images, self.generator)
+    def draw(self, batch: int) -> AugmentDraws:
+        cfg, g = self.cfg, self.generator
+        return AugmentDraws(crop=crop_offsets(batch, cfg.crop_padding, g) if cfg.crop_padding else None,
+                            flip=flip_draws(batch, g) if cfg.flip else None,
+                            cutout=cutout_centres(batch, (IMAGE_SIZE, IMAGE_SIZE), g) if cfg.cutout else None)
+
+    def apply(self, images: torch.Tensor, draws: AugmentDraws) -> torch.Tensor:
+        if draws.crop is not None:
+            images = crop_at(images, self.cfg.crop_padding, *draws.crop)
+        if draws.flip is not None:
+            images = flip_where(images, draws.flip)
         images = normalize(images)
-        if self.cfg.cutout:
-            images = batch_cutout(images, self.cfg.cutout, self.generator)
+        if draws.cutout is not None:
+            images = cutout_at(images, self.cfg.cutout, *draws.cutout)
         return images
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        return self.apply(images, self.draw(len(images)))

@@ -108,6 +108,13 @@ def shard(order: torch.Tensor, step: int, batch_size: int, world: World) -> torc
     return order[start:start + local]
 
 
+def epoch_shard(order: torch.Tensor, steps: int, batch_size: int, world: World) -> torch.Tensor:
+    """This process's indices for every step of an epoch, step after step: shard() of each step, joined."""
+    local = batch_size // world.size
+    per_step = order[:steps * batch_size].view(steps, batch_size)
+    return per_step[:, world.rank * local:(world.rank + 1) * local].reshape(-1)
+
+
 def augmentation_seed(seed: int, world: World, epoch: int) -> int:
     """A seed for this process's augmentation generator in `epoch`: different per rank (each shard gets its
     own crops and flips), and a function of the epoch so a resumed run draws exactly what it would have."""

@@ -1,12 +1,13 @@
 """The one training loop used by every stage, and evaluation.
 
-Data lives on the training device as uint8 tensors; each step indexes a batch, augments it there
-(augment.py), and runs forward/backward/step. On CUDA: cuDNN autotuning, bf16 autocast, channels_last,
-fused optimiser, optionally torch.compile (with CUDA graphs in the "reduce-overhead" mode), and no host
-synchronisation inside an epoch (losses and counts accumulate on the device and are read once per
-epoch; `runtime.check_syncs` turns any sync there into an error). On CPU the same code runs
-deterministically for a given seed. How it runs (device, compile, evaluation batch, checkpoint
-interval) comes from params.yaml's `runtime` section, which never changes what a CPU run computes.
+Data lives on the training device as uint8 tensors; at each epoch's start the epoch's batches are drawn
+and augmented there in one pass (epoch_batches.py, augment.py), and each step takes its slice and runs
+forward/backward/step. On CUDA: cuDNN autotuning, bf16 autocast, channels_last, fused optimiser,
+optionally torch.compile (with CUDA graphs in the "reduce-overhead" mode), and no host synchronisation
+inside an epoch (each step's loss and correct count go into its slot on the device, read once per epoch;
+`runtime.check_syncs` turns any sync there into an error). On CPU the same code runs deterministically
+for a given seed. How it runs (device, compile, evaluation batch, checkpoint interval) comes from
+params.yaml's `runtime` section, which never changes what a CPU run computes.
 """
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ from tqdm.auto import tqdm
 from ..data.augment import MixUp, TrainAugment, normalize
 from .checkpoint import Checkpoint, rng_state, set_rng_state
 from .distributed import (SINGLE, World, all_min, all_sum, augmentation_seed, broadcast_buffers, broadcast_object,
-                          chunk_bounds, gather_chunks, local_batch_size, shard)
+                          chunk_bounds, gather_chunks, local_batch_size)
+from .epoch_batches import augmented_epoch
 from .measure import count_parameters
 from .recipe import OptimizerConfig, ScheduleConfig, TrainConfig
 from .runtime import CompileMode, RuntimeConfig
@@ -201,38 +203,51 @@ class TrainResult:
         return self.images_seen / self.train_seconds if self.train_seconds else 0.0
 
 
-class _DivergenceWatch:
-    """Finds the first step whose loss is NaN/inf. In one CPU process it checks every step (a sync costs
-    nothing there); on CUDA, or with several processes (which must stop together), it records the step on
-    the device and is read once per epoch, over every process."""
+class _StepTally:
+    """Each step's training loss and correct count, written into the step's slot on the device (one small
+    copy a step, no host synchronisation, nothing decided per step on the host) and summed at the epoch's
+    end; there too the first non-finite loss of any process is found. In one CPU process, where a
+    synchronisation costs nothing, a non-finite loss stops the run at once instead."""
 
-    def __init__(self, device: torch.device, world: World = SINGLE):
-        self.eager, self.world = device.type != "cuda" and not world.distributed, world
-        self.first_bad = torch.full((), -1, dtype=torch.long, device=device)
-        self.bad_loss = torch.zeros((), device=device)
+    def __init__(self, steps: int, device: torch.device, world: World = SINGLE):
+        self.losses = torch.zeros(steps, device=device)
+        self.correct = torch.zeros(steps, device=device, dtype=torch.long)
+        self.stop_at_once, self.world = device.type != "cuda" and not world.distributed, world
 
-    def update(self, loss: torch.Tensor, step: int) -> bool:
-        if self.eager:
-            if not torch.isfinite(loss):
-                self.first_bad.fill_(step)
-                self.bad_loss.copy_(loss)
-                return True
-            return False
-        newly_bad = ~torch.isfinite(loss) & (self.first_bad < 0)
-        self.first_bad = torch.where(newly_bad, step, self.first_bad)
-        self.bad_loss = torch.where(newly_bad, loss.float(), self.bad_loss)
-        return False
+    def record(self, step: int, loss: torch.Tensor, correct: torch.Tensor, run: str, epoch: int) -> None:
+        self.losses[step] = loss
+        self.correct[step] = correct
+        if self.stop_at_once and not torch.isfinite(loss):
+            self._raise(run, epoch, step, float(loss))
 
-    def check(self, run: str, epoch: int, steps_per_epoch: int) -> None:
-        mine = int(self.first_bad.item())
-        step = mine
-        if self.world.distributed:  # the earliest bad step of any process
-            never = torch.iinfo(torch.long).max
-            step = int(all_min(torch.full_like(self.first_bad, mine if mine >= 0 else never), self.world).item())
-            step = -1 if step == never else step
+    def first_bad_step(self) -> int:
+        """The epoch's first step (from 0) with a non-finite loss on any process; -1 if none."""
+        bad = (~torch.isfinite(self.losses)).nonzero()
+        mine = int(bad[0, 0]) if len(bad) else -1
+        if not self.world.distributed:
+            return mine
+        never = torch.iinfo(torch.long).max
+        first = int(all_min(torch.tensor(mine if mine >= 0 else never, device=self.losses.device), self.world).item())
+        return -1 if first == never else first
+
+    def _raise(self, run: str, epoch: int, step: int, loss: float) -> None:
+        steps = len(self.losses)
+        raise TrainingDiverged(run, epoch=epoch, step=(epoch - 1) * steps + step + 1, loss=loss)
+
+    def totals(self, run: str, epoch: int, batch_size: int) -> tuple[float, int]:
+        """(summed loss x images, correct images) over the epoch and every process; raises TrainingDiverged
+        at the first non-finite loss (its value where this process had it, else NaN)."""
+        step = self.first_bad_step()
         if step >= 0:
-            loss = float(self.bad_loss.item()) if mine == step else float("nan")
-            raise TrainingDiverged(run, epoch=step // steps_per_epoch + 1, step=step + 1, loss=loss)
+            mine = float(self.losses[step])  # finite if another process had the bad loss: then NaN is reported
+            self._raise(run, epoch, step, mine if not math.isfinite(mine) else float("nan"))
+        # float32 values summed in float64: exact in any order at an epoch's magnitudes, so this is the
+        # step-by-step running total earlier versions kept, to the last bit (tested).
+        loss_sum = (self.losses * (batch_size // self.world.size)).double().sum()
+        correct = self.correct.sum()
+        all_sum(loss_sum, self.world)
+        all_sum(correct, self.world)
+        return loss_sum.item(), int(correct.item())
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothing: float) -> torch.Tensor:
@@ -331,40 +346,35 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
     is what the steps call (default `model`; train() passes its TrainForward, compiled or DDP-wrapped);
     `batch_transform` is applied as given (train() resolves MixUp). With several processes each
     augments its own shard, from `augment.generator` reseeded for the epoch (MixUp shares that generator).
+    The epoch's augmentation is drawn and applied at its start (augmented_epoch), with the draws of the
+    per-batch order, so it trains exactly what augmenting each batch at its step would.
     check_syncs: on CUDA, any host synchronisation during the steps raises (no_syncs_allowed).
     Raises TrainingDiverged at the first non-finite training loss: at once in one CPU process, else at
-    the epoch's end, over every process (_DivergenceWatch).
+    the epoch's end, over every process (_StepTally).
     """
     forward = model if forward is None else forward
     steps_per_epoch = _steps_per_epoch(split, cfg.batch_size)
     model.train()
-    watch = _DivergenceWatch(device, world)
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
-    correct = torch.zeros((), device=device, dtype=torch.long)
+    tally = _StepTally(steps_per_epoch, device, world)
     started = time.perf_counter()
     order = torch.randperm(len(split), device=device, generator=generator)
     if world.distributed:
         augment.generator.manual_seed(augmentation_seed(cfg.seed, world, epoch))
+    batches = augmented_epoch(split, order, steps_per_epoch, cfg.batch_size, world, augment, batch_transform)
     with no_syncs_allowed(device, check_syncs):
         for step in range(steps_per_epoch):
-            idx = shard(order, step, cfg.batch_size, world)
-            x, y = augment(split.images[idx]), split.labels[idx]
-            target = y
-            if batch_transform is not None:
-                x, target = batch_transform(x, y)
+            x, target, y = batches.step(step)
             x = to_memory_format(x, device)
             with autocast(device):
                 logits = forward(x)
             loss = soft_cross_entropy(logits, target, cfg.label_smoothing)
-            global_step = (epoch - 1) * steps_per_epoch + step
-            if watch.update(loss.detach(), global_step):
-                watch.check(run, epoch, steps_per_epoch)
             # Tallied before the backward pass: under CUDA graphs the logits live in the graphs'
             # memory pool and are only guaranteed until the next graph replays.
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.argmax(1) == (target.argmax(1) if target.is_floating_point() else y)).sum()
+            dominant = target.argmax(1) if target.is_floating_point() else y
+            tally.record(step, loss.detach(), (logits.argmax(1) == dominant).sum(), run, epoch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            global_step = (epoch - 1) * steps_per_epoch + step
             for hook in on_backward:
                 hook(global_step, model, loss)
             optimizer.step()
@@ -374,11 +384,9 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
-    watch.check(run, epoch, steps_per_epoch)
-    all_sum(loss_sum, world)
-    all_sum(correct, world)
+    loss_sum, correct = tally.totals(run, epoch, cfg.batch_size)
     seen = steps_per_epoch * cfg.batch_size
-    return EpochStats(loss_sum.item() / seen, correct.item() / seen, seconds)
+    return EpochStats(loss_sum / seen, correct / seen, seconds)
 
 
 def _restore_checkpoint(checkpoint: Checkpoint | None, run: str, world: World, *, model: nn.Module,
