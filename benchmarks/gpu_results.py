@@ -1,13 +1,15 @@
 """The README's GPU results, generated from the sets that `benchmarks/gpu_study.sh` returned and that are
-committed unchanged under benchmarks/results/<date>-<gpu>-<profile or runs>/ (each holds study.tar.gz,
-summary.md and environment.json), so that nothing in it is typed by hand.
+committed unchanged under benchmarks/results/<date>-<gpu>-<profile or runs>/ (each holds study.tar.gz and
+environment.json, and summary.md if the whole pipeline ran), so that nothing in it is typed by hand.
 
     python benchmarks/gpu_results.py            # print the block
     python benchmarks/gpu_results.py --readme   # write it into README.md between its markers (./run.sh readme)
 
-Per set: the GPU, the profile and the stages run, DVC's exit status and time, what data the runs read (from
-a run's info.json), then the set's own study table (the report's summary: stage, model, test accuracy with
-seeds, epochs x images, hardware, time per run). Then what is still missing of the full study: how many of
+Per set: the GPU, the profile and the stages run (and how many at once), DVC's exit status and time, what
+data the runs read (from a run's info.json), then the set's own table: for the whole pipeline the report's
+summary (stage, model, test accuracy with seeds, epochs x images, hardware, time per run), for named runs
+one row per run from its results.json and timing.json (test accuracy, epochs x images, steady epoch,
+training time). Then what is still missing of the full study: how many of
 its ResNet-18 runs (params.yaml's full-profile seeds x Stage 4, Stage 5 and its ablations) any full-profile
 set holds.
 """
@@ -27,7 +29,7 @@ from cifar10_study.core.params_file import read_params_file  # noqa: E402
 RESULTS, README = REPO / "benchmarks/results", REPO / "README.md"
 START, END = "<!-- gpu-results:start (generated: ./run.sh readme) -->", "<!-- gpu-results:end -->"
 RESNET_RUNS = ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup", "stage5_ablations/no_cutout")
-SET_FILES = ("environment.json", "summary.md", "study.tar.gz")
+SET_FILES = ("environment.json", "study.tar.gz")  # and summary.md from a whole-pipeline run
 
 
 def study_sets(results: Path = RESULTS) -> list[Path]:
@@ -60,12 +62,32 @@ def _data(study: Path) -> str:
     return "the official CIFAR-10" if official else "not the official archive (the JPEG stand-in)"
 
 
+def runs_table(study: Path) -> str:
+    """A named-run set's own table, from its runs' files: test accuracy, schedule, steady epoch, training time."""
+    names = _members(study)
+    rows = ["| run | test accuracy (final epoch) | epochs x training images | steady epoch | training time |",
+            "| --- | --- | --- | --- | --- |"]
+    for run in trained_runs(study):
+        result = _read(study, f"runs/{run}/results.json")
+        timing = _read(study, f"runs/{run}/timing.json") if f"runs/{run}/timing.json" in names else {}
+        epoch = f"{timing['steady_epoch_seconds']:.2f} s" if timing.get("steady_epoch_seconds") else "n/a"
+        train = f"{timing['train_seconds'] / 60:.1f} min" if "train_seconds" in timing else "n/a"
+        rows.append(f"| `{run}` | {100 * result['test_accuracy']:.2f}% | {result['epochs']} x "
+                    f"{result['train_images']:,} | {epoch} | {train} |")
+    return "\n".join(rows) if len(rows) > 2 else "No run finished."
+
+
 def describe(study: Path) -> str:
+    """A set's header line and its own table: the report's summary for the whole pipeline, else its runs'."""
     env = json.loads((study / "environment.json").read_text())
-    stages = "every stage" if env["stages"] == "all" else ", ".join(f"`{s}`" for s in env["stages"])
-    return (f"**`{study.name}`**: {env.get('gpu') or env['device']}, profile `{env['profile']}`, {stages}; "
+    whole = env["stages"] == "all"
+    stages = "every stage" if whole else ", ".join(f"`{s}`" for s in env["stages"])
+    at_once = f", {env['concurrent']} at once" if env.get("concurrent", 1) > 1 else ""
+    summary = study / "summary.md"
+    table = summary.read_text().strip() if whole and summary.is_file() else runs_table(study)
+    return (f"**`{study.name}`**: {env.get('gpu') or env['device']}, profile `{env['profile']}`, {stages}{at_once}; "
             f"`dvc repro` exited {env['dvc_repro_status']} after {env['dvc_repro_seconds']} s; data: "
-            f"{_data(study)}.\n\n{(study / 'summary.md').read_text().strip()}")
+            f"{_data(study)}.\n\n{table}")
 
 
 def full_resnet_runs(params: dict) -> list[str]:

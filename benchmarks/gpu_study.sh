@@ -13,12 +13,19 @@
 # profile) within GPU_STUDY_BUDGET_S seconds (default 480; if it is cut off or fails, the report of the runs
 # that finished is written outside DVC); then, if the airbench wheel is there and time is left, the data
 # calibration (benchmarks/airbench_calibration.py, GPU_STUDY_CALIBRATION_S, default 90).
+# Named runs several at once: GPU_STUDY_CONCURRENT=K (with STAGE...) hands the stages out to K workers that
+# train at the same time on the one GPU (scaleout/local_gpus.sh with LOCAL_GPUS=1: a git worktree each, one
+# shared DVC cache), then `dvc repro STAGE...` here restores them; the workers' logs are appended to the log,
+# and a run that finished in a worker travels back even if another worker failed or the budget ran out.
+#   run(command="GPU_STUDY_PROFILE=full GPU_STUDY_CONCURRENT=2 GPU_STUDY_BUDGET_S=560 \
+#                bash benchmarks/gpu_study.sh $OUT stage4@seed_0 stage5@seed_0", carry=[...], timeout_s=590)
 # Written to OUT_DIR, at most 8 files:
-#   study.tar.gz        metrics/, plots/, reports/ (report, summary, figures, tables), dvc.lock, params.yaml and
-#                       every run's small files (results, info, timing, history, predictions, steps, the
-#                       stages' records); no weights
-#   summary.md          reports/summary.md, to read without unpacking
-#   environment.json    GPU, driver, torch, CUDA, the profile and stages run, exit status and wall times
+#   study.tar.gz        every run's small files (results, info, timing, history, predictions, steps, the stages'
+#                       records; no weights), dvc.lock, params.yaml and, when the whole pipeline ran, metrics/,
+#                       plots/ and reports/ (report, summary, figures, tables)
+#   summary.md          reports/summary.md, to read without unpacking (whole pipeline only)
+#   environment.json    GPU, driver, torch, CUDA, the profile and stages run, exit status and wall times, and
+#                       each ResNet-18 run's steady epoch time (also printed)
 #   gpu_study.log       everything printed, DVC's output included
 #   airbench_calibration.json   when the calibration ran
 # GPU_STUDY_DEVICE=cpu (with GPU_STUDY_PROFILE=smoke) is the CPU dry run the tests make of this same script.
@@ -30,6 +37,7 @@ PY=${PYTHON:-python3}
 PROFILE=${GPU_STUDY_PROFILE:-preview}
 DEVICE=${GPU_STUDY_DEVICE:-cuda}
 BUDGET=${GPU_STUDY_BUDGET_S:-480}
+CONCURRENT=${GPU_STUDY_CONCURRENT:-1}
 start=$(date +%s)
 deadline=$(( start + BUDGET ))
 if [ "$DEVICE" = cuda ] && ! "$PY" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' >/dev/null 2>&1; then
@@ -89,12 +97,25 @@ if [ "$DEVICE" = cuda ] && "$PY" -c 'import airbench' >/dev/null 2>&1; then cali
 report_s=30  # kept for a report of what finished, should the pipeline not
 left=$(( deadline - calibration_s - report_s - $(date +%s) ))
 [ "$left" -gt 0 ] || left=1  # `timeout 0` would mean no limit
-say "dvc repro ${*:-(every stage)} at profile $PROFILE on $DEVICE, ${left} s left"
-timeout "$left" "$PY" -m dvc repro "$@" >>"$LOG" 2>&1
-status=$?
+trees=""
+if [ "$CONCURRENT" -gt 1 ] && [ $# -gt 1 ]; then
+  say "dvc repro of $* at profile $PROFILE on $DEVICE, $CONCURRENT at once (scaleout/local_gpus.sh), ${left} s left"
+  LOCAL_GPUS=1 timeout "$left" bash scaleout/local_gpus.sh "$CONCURRENT" "$@" >>"$LOG" 2>&1
+  status=$?
+  for k in $(seq 0 $((CONCURRENT - 1))); do
+    tree=$(dirname "$PWD")/$(basename "$PWD")-worker-$k
+    [ -f "$tree/worker.log" ] || continue
+    trees="$trees $tree"
+    { echo "--- $tree/worker.log"; cat "$tree/worker.log"; } >>"$LOG"
+  done
+else
+  say "dvc repro ${*:-(every stage)} at profile $PROFILE on $DEVICE, ${left} s left"
+  timeout "$left" "$PY" -m dvc repro "$@" >>"$LOG" 2>&1
+  status=$?
+fi
 repro_s=$(( $(date +%s) - start ))
 say "dvc repro finished with status $status after ${repro_s} s"
-if [ "$status" -ne 0 ]; then  # cut off or failed: the report stage reads whatever runs are complete
+if [ "$status" -ne 0 ] && [ $# -eq 0 ]; then  # cut off or failed: the report stage reads whatever runs are complete
   say "writing the report of the runs that finished (python stages/report.py, outside DVC)"
   timeout "$report_s" python stages/report.py >>"$LOG" 2>&1 || say "the report could not be written"
 fi
@@ -103,21 +124,45 @@ if [ "$calibration_s" -gt 0 ] && [ $(( deadline - $(date +%s) )) -gt 30 ]; then
 fi
 
 # 6. What comes back: the small files, packed.
-"$PY" - "$OUT" "$PROFILE" "$DEVICE" "$status" "$repro_s" "$*" <<'EOF' 2>&1 | tee -a "$LOG"
+"$PY" - "$OUT" "$PROFILE" "$DEVICE" "$status" "$repro_s" "$*" "$CONCURRENT" "$trees" <<'EOF' 2>&1 | tee -a "$LOG"
 import json, subprocess, sys, tarfile
 from pathlib import Path
-out, profile, device, status, repro_s, stages = sys.argv[1:]
+out, profile, device, status, repro_s, stages, concurrent, trees = sys.argv[1:]
 SMALL = {"results.json", "info.json", "timing.json", "history.csv", "predictions.csv", "steps.csv",
          "experiment.json", "grad_norms.csv", "widths.csv", "skipped.json"}
-members = [p for top in ("metrics", "plots", "reports") for p in Path(top).rglob("*") if p.is_file()]
+# metrics/, plots/ and reports/ only when the whole pipeline ran: named runs leave the tree's committed ones
+# (another profile's, another machine's) as they were, and those must not pass for this set's.
+whole = not stages.split()
+members = [p for top in ("metrics", "plots", "reports") for p in Path(top).rglob("*") if p.is_file()] if whole else []
 members += [p for p in Path("runs").rglob("*") if p.name in SMALL] + [Path("dvc.lock"), Path("params.yaml")]
+packed = {str(p): p for p in members if p.is_file()}  # name in the archive -> file
+for tree in map(Path, trees.split()):  # a worker's finished runs, where this checkout did not restore them
+    for p in (tree / "runs").rglob("*"):
+        if p.name in SMALL:
+            packed.setdefault(str(p.relative_to(tree)), p)
 with tarfile.open(Path(out) / "study.tar.gz", "w:gz") as tar:
-    for path in sorted(p for p in members if p.is_file()):
-        tar.add(path)
-if Path("reports/summary.md").is_file():
+    for name in sorted(packed):
+        tar.add(packed[name], arcname=name)
+members = list(packed)
+if whole and Path("reports/summary.md").is_file():
     (Path(out) / "summary.md").write_text(Path("reports/summary.md").read_text())
-env = {"profile": profile, "device": device, "stages": stages.split() or "all", "dvc_repro_status": int(status),
-       "dvc_repro_seconds": int(repro_s), "files_packed": len(members)}
+# The steady epoch of every ResNet-18 run that trained here (timing.json exists only where a run trained):
+# item 6's figure, printed and recorded.
+epochs = {}
+for name in sorted(n for n in packed if n.endswith("/timing.json") and n.startswith(("runs/stage4/", "runs/stage5"))):
+    run = name.removeprefix("runs/").removesuffix("/timing.json")
+    timing = json.loads(packed[name].read_text())
+    info = packed.get(name.replace("timing.json", "info.json"))
+    batch = json.loads(info.read_text())["config"]["train"]["batch_size"] if info else None
+    images = timing["images_per_second"] * timing["steady_epoch_seconds"] if timing.get("steady_epoch_seconds") else None
+    epochs[run] = {"steady_epoch_seconds": timing.get("steady_epoch_seconds"), "batch_size": batch,
+                   "images_per_epoch": round(images) if images else None, "warmup_seconds": timing.get("warmup_seconds")}
+    if images:
+        print(f"gpu_study: {run}: steady epoch {timing['steady_epoch_seconds']:.3f} s ({round(images):,} images at "
+              f"batch {batch}), warm-up {timing.get('warmup_seconds') or 0:.1f} s")
+env = {"profile": profile, "device": device, "stages": stages.split() or "all", "concurrent": int(concurrent),
+       "dvc_repro_status": int(status), "dvc_repro_seconds": int(repro_s), "files_packed": len(members),
+       "resnet_epochs": epochs}
 try:
     import torch
     env |= {"torch": torch.__version__, "cuda": torch.version.cuda,

@@ -578,3 +578,44 @@ def test_the_gpu_study_command_runs_on_cpu_and_returns_its_few_files(repo, tmp_p
     assert (out / "summary.md").read_text() == (repo / "reports/summary.md").read_text()
     record = json.loads((out / "environment.json").read_text())
     assert record["dvc_repro_status"] == 0 and record["profile"] == "smoke" and record["device"] == "cpu"
+
+
+def test_the_gpu_study_command_trains_named_runs_several_at_once(repo, tmp_path):
+    """gpu_study.sh's named-run mode on CPU: with GPU_STUDY_CONCURRENT=2, stage4@seed_0 and stage5@seed_0
+    train in two workers at the same time (scaleout/local_gpus.sh: a git worktree each, sharing this
+    repository's DVC cache), this checkout then restores both from the run cache instead of training them
+    again, and both come back with their timing, which exists only where a run trained. A longer smoke
+    schedule makes the two runs new."""
+    out, runs = tmp_path / "out", ["stage4@seed_0", "stage5@seed_0"]
+    env = pipeline_env(repo) | {"GPU_STUDY_DEVICE": "cpu", "GPU_STUDY_PROFILE": "smoke", "GPU_STUDY_CONCURRENT": "2",
+                                "PYTHON": sys.executable}
+    set_param(repo, "stage4.smoke.epochs", 2)
+    try:
+        result = subprocess.run(["bash", "benchmarks/gpu_study.sh", str(out), *runs], cwd=repo, env=env,
+                                capture_output=True, text=True, timeout=900)
+        log = (out / "gpu_study.log").read_text()
+        assert result.returncode == 0, log[-4000:]
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", "params.yaml"], cwd=repo, check=True)
+        assert dvc(repo, "repro", *runs).returncode == 0  # the repository's own runs back, for the other tests
+        for k in (0, 1):
+            subprocess.run(["git", "worktree", "remove", "--force", f"../{repo.name}-worker-{k}"], cwd=repo)
+    workers = log.split("--- ")[1:]
+    assert [w.splitlines()[1] for w in workers] == ["worker 0 on GPU 0: stage4@seed_0",
+                                                    "worker 1 on GPU 0: stage5@seed_0"]
+    for worker, run in zip(workers, runs):
+        assert f"Running stage '{run}'" in worker
+        assert f"Stage '{run}' is cached - skipping run, checking out outputs" in log.split("--- ")[0]
+    with tarfile.open(out / "study.tar.gz") as tar:
+        names = set(tar.getnames())
+        history = pd.read_csv(tar.extractfile("runs/stage5/seed_0/history.csv"))
+    assert {f"runs/{r.replace('@', '/')}/{f}" for r in runs for f in ("results.json", "timing.json")} <= names
+    assert len(history) == 2  # the new schedule's runs, not the repository's one-epoch ones
+    # only this set's own files: not the tree's committed report and metrics, which named runs leave as they were
+    assert not (out / "summary.md").exists() and not [n for n in names if n.startswith(("metrics/", "reports/"))]
+    record = json.loads((out / "environment.json").read_text())
+    assert record["concurrent"] == 2 and record["stages"] == runs and record["dvc_repro_status"] == 0
+    for run in runs:  # the steady epoch time the command prints, per ResNet run it trained
+        epoch = record["resnet_epochs"][run.replace("@", "/")]
+        assert epoch["batch_size"] == 32 and epoch["images_per_epoch"] == 64 and epoch["steady_epoch_seconds"] > 0
+        assert f"gpu_study: {run.replace('@', '/')}: steady epoch " in log
