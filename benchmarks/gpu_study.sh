@@ -20,9 +20,9 @@
 #   run(command="GPU_STUDY_PROFILE=full GPU_STUDY_CONCURRENT=2 GPU_STUDY_BUDGET_S=560 \
 #                bash benchmarks/gpu_study.sh $OUT stage4@seed_0 stage5@seed_0", carry=[...], timeout_s=590)
 # Written to OUT_DIR, at most 8 files:
-#   study.tar.gz        every run's small files (results, info, timing, history, predictions, steps, the stages'
-#                       records; no weights), dvc.lock, params.yaml and, when the whole pipeline ran, metrics/,
-#                       plots/ and reports/ (report, summary, figures, tables)
+#   study.tar.gz        the runs' small files (results, info, timing, history, predictions, steps, the stages'
+#                       records; no weights; with STAGE..., only those stages' runs as this call wrote them),
+#                       dvc.lock, params.yaml and, when the whole pipeline ran, metrics/, plots/ and reports/
 #   summary.md          reports/summary.md, to read without unpacking (whole pipeline only)
 #   environment.json    GPU, driver, torch, CUDA, the profile and stages run, exit status and wall times, and
 #                       each ResNet-18 run's steady epoch time (also printed)
@@ -98,53 +98,77 @@ report_s=30  # kept for a report of what finished, should the pipeline not
 left=$(( deadline - calibration_s - report_s - $(date +%s) ))
 [ "$left" -gt 0 ] || left=1  # `timeout 0` would mean no limit
 trees=""
+workers=1
 if [ "$CONCURRENT" -gt 1 ] && [ $# -gt 1 ]; then
-  say "dvc repro of $* at profile $PROFILE on $DEVICE, $CONCURRENT at once (scaleout/local_gpus.sh), ${left} s left"
-  LOCAL_GPUS=1 timeout "$left" bash scaleout/local_gpus.sh "$CONCURRENT" "$@" >>"$LOG" 2>&1
+  worker_tree() { echo "$(dirname "$PWD")/$(basename "$PWD")-worker-$1"; }
+  for k in $(seq 0 $((CONCURRENT - 1))); do rm -f "$(worker_tree "$k")/worker.log"; done  # an earlier call's
+  say "dvc repro of $* at profile $PROFILE on $DEVICE, up to $CONCURRENT at once (scaleout/local_gpus.sh), ${left} s left"
+  LOCAL_GPUS=1 timeout -k 10 "$left" bash scaleout/local_gpus.sh "$CONCURRENT" "$@" >>"$LOG" 2>&1
   status=$?
+  workers=0
   for k in $(seq 0 $((CONCURRENT - 1))); do
-    tree=$(dirname "$PWD")/$(basename "$PWD")-worker-$k
-    [ -f "$tree/worker.log" ] || continue
+    tree=$(worker_tree "$k")
+    [ -f "$tree/worker.log" ] || continue  # a worker with no stage to run (K > the stages) never starts
     trees="$trees $tree"
+    workers=$((workers + 1))
     { echo "--- $tree/worker.log"; cat "$tree/worker.log"; } >>"$LOG"
   done
 else
   say "dvc repro ${*:-(every stage)} at profile $PROFILE on $DEVICE, ${left} s left"
-  timeout "$left" "$PY" -m dvc repro "$@" >>"$LOG" 2>&1
+  timeout -k 10 "$left" "$PY" -m dvc repro "$@" >>"$LOG" 2>&1
   status=$?
 fi
 repro_s=$(( $(date +%s) - start ))
 say "dvc repro finished with status $status after ${repro_s} s"
 if [ "$status" -ne 0 ] && [ $# -eq 0 ]; then  # cut off or failed: the report stage reads whatever runs are complete
   say "writing the report of the runs that finished (python stages/report.py, outside DVC)"
-  timeout "$report_s" python stages/report.py >>"$LOG" 2>&1 || say "the report could not be written"
+  timeout -k 5 "$report_s" python stages/report.py >>"$LOG" 2>&1 || say "the report could not be written"
 fi
 if [ "$calibration_s" -gt 0 ] && [ $(( deadline - $(date +%s) )) -gt 30 ]; then
   "$PY" benchmarks/airbench_calibration.py "$ARCHIVE" "$OUT/airbench_calibration.json" --deadline "$deadline" 2>&1 | tee -a "$LOG"
 fi
 
 # 6. What comes back: the small files, packed.
-"$PY" - "$OUT" "$PROFILE" "$DEVICE" "$status" "$repro_s" "$*" "$CONCURRENT" "$trees" <<'EOF' 2>&1 | tee -a "$LOG"
+"$PY" - "$OUT" "$PROFILE" "$DEVICE" "$status" "$repro_s" "$*" "$workers" "$trees" "$start" <<'EOF' 2>&1 | tee -a "$LOG"
 import json, subprocess, sys, tarfile
 from pathlib import Path
-out, profile, device, status, repro_s, stages, concurrent, trees = sys.argv[1:]
+out, profile, device, status, repro_s, stages, concurrent, trees, started = sys.argv[1:]
 SMALL = {"results.json", "info.json", "timing.json", "history.csv", "predictions.csv", "steps.csv",
          "experiment.json", "grad_norms.csv", "widths.csv", "skipped.json"}
-# metrics/, plots/ and reports/ only when the whole pipeline ran: named runs leave the tree's committed ones
-# (another profile's, another machine's) as they were, and those must not pass for this set's.
-whole = not stages.split()
-members = [p for top in ("metrics", "plots", "reports") for p in Path(top).rglob("*") if p.is_file()] if whole else []
-members += [p for p in Path("runs").rglob("*") if p.name in SMALL] + [Path("dvc.lock"), Path("params.yaml")]
-packed = {str(p): p for p in members if p.is_file()}  # name in the archive -> file
-for tree in map(Path, trees.split()):  # a worker's finished runs, where this checkout did not restore them
-    for p in (tree / "runs").rglob("*"):
-        if p.name in SMALL:
-            packed.setdefault(str(p.relative_to(tree)), p)
+packed = {}  # name in the archive -> file
+
+
+def pack_runs(root: Path, folder: str) -> None:
+    """The small files of the run folder `folder` (as dvc.yaml names it) under `root`, named as in a checkout."""
+    for path in sorted((root / folder).rglob("*")):
+        if path.name in SMALL and path.is_file():
+            packed[str(path.relative_to(root))] = path
+
+
+if not stages.split():  # the whole pipeline: everything it wrote here
+    for top in ("metrics", "plots", "reports"):
+        packed |= {str(path): path for path in sorted(Path(top).rglob("*")) if path.is_file()}
+    pack_runs(Path("."), "runs")
+else:
+    # Named runs: only their own output folders (the tree's other runs and its committed metrics and report,
+    # another profile's or machine's, must not pass for this set's), and only a copy this call wrote (its
+    # completion marker, written last, no older than the call's start): a worker's, with its timing.json,
+    # else this checkout's, which the final `dvc repro` restores once every worker has finished.
+    from dvc.repo import Repo
+    with Repo(".") as repo:
+        folders = [o.def_path for name in stages.split() for stage in repo.stage.collect(name) for o in stage.outs]
+    written_now = lambda path: path.is_file() and path.stat().st_mtime >= float(started)
+    for folder in folders:
+        for root in [*map(Path, trees.split()), Path(".")]:
+            if any(written_now(root / folder / marker) for marker in ("results.json", "experiment.json")):
+                pack_runs(root, folder)
+                break
+packed |= {name: Path(name) for name in ("dvc.lock", "params.yaml") if Path(name).is_file()}
 with tarfile.open(Path(out) / "study.tar.gz", "w:gz") as tar:
     for name in sorted(packed):
         tar.add(packed[name], arcname=name)
 members = list(packed)
-if whole and Path("reports/summary.md").is_file():
+if not stages.split() and Path("reports/summary.md").is_file():
     (Path(out) / "summary.md").write_text(Path("reports/summary.md").read_text())
 # The steady epoch of every ResNet-18 run that trained here (timing.json exists only where a run trained):
 # item 6's figure, printed and recorded.

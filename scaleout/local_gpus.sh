@@ -11,17 +11,18 @@
 #                (CUDA_VISIBLE_DEVICES), so N > LOCAL_GPUS puts several runs on each GPU at once
 #                (benchmarks/gpu_study.sh's named runs: LOCAL_GPUS=1)
 #
-# The workers train the committed code with this checkout's params.yaml (copied into each worktree), so commit
-# dvc.yaml, src/ and stages/ first. Each worker logs to <worktree>/worker.log; the worktrees stay for the next
-# call (`git worktree remove` them when done).
+# The workers run this checkout's params.yaml (copied into each worktree) and the installed package, while DVC
+# hashes each worktree's committed files: so commit dvc.yaml, src/ and stages/ first (new files too), or the
+# run cache would miss here and every run train again. Each worker logs to <worktree>/worker.log; the worktrees
+# stay for the next call (`git worktree remove` them when done).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:?usage: scaleout/local_gpus.sh N_WORKERS [STAGE...]}
 shift
 gpus=${LOCAL_GPUS:-$n}
-[ -z "$(git status --porcelain --untracked-files=no -- dvc.yaml src stages)" ] ||
-  { echo "local_gpus: commit dvc.yaml, src/ and stages/ first (the worktrees see the committed tree)" >&2; exit 2; }
-command -v dvc >/dev/null || dvc() { python -m dvc "$@"; }  # DVC installed as a module only (the GPU machine)
+[ -z "$(git status --porcelain -- dvc.yaml src stages)" ] ||
+  { echo "local_gpus: commit dvc.yaml, src/ and stages/ first, new files too (the worktrees see the committed tree)" >&2; exit 2; }
+command -v dvc >/dev/null || dvc() { "${PYTHON:-python}" -m dvc "$@"; }  # DVC as a module only (the GPU machine)
 cache=$(dvc cache dir)
 dvc repro download  # the prepared data once, here; the workers restore it from the shared cache
 pids=()

@@ -613,6 +613,8 @@ def test_the_gpu_study_command_trains_named_runs_several_at_once(repo, tmp_path)
     assert len(history) == 2  # the new schedule's runs, not the repository's one-epoch ones
     # only this set's own files: not the tree's committed report and metrics, which named runs leave as they were
     assert not (out / "summary.md").exists() and not [n for n in names if n.startswith(("metrics/", "reports/"))]
+    # and of the runs, only the two named ones (the repository has every smoke run, the worktrees old ones too)
+    assert {n.rsplit("/", 1)[0] for n in names if n.startswith("runs/")} == {"runs/stage4/seed_0", "runs/stage5/seed_0"}
     record = json.loads((out / "environment.json").read_text())
     assert record["concurrent"] == 2 and record["stages"] == runs and record["dvc_repro_status"] == 0
     for run in runs:  # the steady epoch time the command prints, per ResNet run it trained

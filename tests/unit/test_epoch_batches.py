@@ -93,11 +93,13 @@ def test_the_engine_trains_exactly_what_a_per_batch_loop_trains():
 
 
 def test_an_epochs_loss_total_is_the_step_by_step_running_total_to_the_last_bit():
-    """A full-profile epoch's 390 losses (from 1e-4 to 3, as a run's span), totalled at the epoch's end:
-    the running total earlier versions kept step by step, so recorded training losses do not change."""
+    """A full-profile epoch's 390 losses totalled at the epoch's end: the running total earlier versions kept
+    step by step, so recorded training losses do not change, even when they span more orders of magnitude
+    than float64 adds exactly (an exploding run: 1e-4 to 1e9, where a vectorised sum rounds differently)."""
     from cifar10_study.training.engine import _StepTally
 
-    losses = torch.rand(390, generator=torch.Generator().manual_seed(0), dtype=torch.float32) * 3 + 1e-4
+    g = torch.Generator().manual_seed(0)
+    losses = (10 ** (torch.rand(390, generator=g, dtype=torch.float64) * 13 - 4)).float()
     tally = _StepTally(len(losses), CPU)
     running = torch.zeros((), dtype=torch.float64)
     for step, loss in enumerate(losses):

@@ -203,8 +203,8 @@ def _stage2(window: int, variants: pd.DataFrame) -> list[str]:
         "",
         "Each variant is the Stage 1 baseline made wider (channels of every conv layer multiplied) or deeper "
         "(extra conv -> ReLU layers inside each stage), trained with the same recipe and seed. Peak memory is "
-        f"{measured(variants['peak_memory_kind'].iloc[0], '{}').replace('_', ' ')} (on CPU it includes the data and "
-        "libraries). "
+        f"{measured(variants['peak_memory_kind'].iloc[0], '{}').replace('_', ' ')} (it includes the training images and "
+        "the epoch's augmented copy; on CPU also the libraries). "
         "Train accuracy is measured on the augmented batches during the epoch.",
         "",
         md(table),

@@ -241,9 +241,13 @@ class _StepTally:
         if step >= 0:
             mine = float(self.losses[step])  # finite if another process had the bad loss: then NaN is reported
             self._raise(run, epoch, step, mine if not math.isfinite(mine) else float("nan"))
-        # float32 values summed in float64: exact in any order at an epoch's magnitudes, so this is the
-        # step-by-step running total earlier versions kept, to the last bit (tested).
-        loss_sum = (self.losses * (batch_size // self.world.size)).double().sum()
+        # Added up in step order in float64, on the host (one copy an epoch): the running total earlier
+        # versions kept step by step, to the last bit, whatever the losses' range (a vectorised sum would
+        # round differently once they span more than float64 holds exactly, e.g. an exploding run; tested).
+        total = 0.0
+        for value in (self.losses * (batch_size // self.world.size)).double().tolist():
+            total += value
+        loss_sum = torch.tensor(total, dtype=torch.float64, device=self.losses.device)
         correct = self.correct.sum()
         all_sum(loss_sum, self.world)
         all_sum(correct, self.world)

@@ -6,8 +6,13 @@ what the step waits for (docs/gpu.md: on an H100, 2.65 ms of kernels in a 4.05 m
 random draws are made first, batch by batch in exactly the order the per-batch augmentation made them
 (crop, flip and Cutout draws, then the batch transform's, e.g. MixUp's lambda and pairing), so a seed
 trains on the very batches it trained on before, bit for bit on CPU; then one pass over the epoch's
-images applies them, and each step takes its slice. Memory: the epoch's float images on the device, 12 KiB
-an image (0.6 GB for 50,000).
+images applies them, and each step takes its slice. One exception: MixUp's lambda comes from torch's global
+generator, which CPU dropout also draws from, and the epoch's lambdas are now drawn before its first step,
+so a recipe with both (none of the study's stages has) trains differently from before; likewise a batch
+transform that draws from the augmentation generator without being a PredrawnTransform.
+Memory: the epoch's float images on the device, 12 KiB an image (0.6 GB for 50,000), and at the epoch's
+start, for a moment, the padded, cropped, flipped and Cutout copies too (about 1.3-1.5 GB for 50,000):
+runs' peak_memory_bytes include it, so compare them only with runs of this engine (from 2026-12-03).
 """
 from __future__ import annotations
 
