@@ -100,15 +100,16 @@ left=$(( deadline - calibration_s - report_s - $(date +%s) ))
 trees=""
 workers=1
 if [ "$CONCURRENT" -gt 1 ] && [ $# -gt 1 ]; then
-  worker_tree() { echo "$(dirname "$PWD")/$(basename "$PWD")-worker-$1"; }
-  for k in $(seq 0 $((CONCURRENT - 1))); do rm -f "$(worker_tree "$k")/worker.log"; done  # an earlier call's
+  worker_tree() { echo "$(dirname "$PWD")/$(basename "$PWD")-worker-$1"; }  # local_gpus.sh's worktrees
   say "dvc repro of $* at profile $PROFILE on $DEVICE, up to $CONCURRENT at once (scaleout/local_gpus.sh), ${left} s left"
   LOCAL_GPUS=1 timeout -k 10 "$left" bash scaleout/local_gpus.sh "$CONCURRENT" "$@" >>"$LOG" 2>&1
   status=$?
   workers=0
   for k in $(seq 0 $((CONCURRENT - 1))); do
     tree=$(worker_tree "$k")
-    [ -f "$tree/worker.log" ] || continue  # a worker with no stage to run (K > the stages) never starts
+    # local_gpus.sh removes its trees' old logs first, so a log is this call's; a worker with no stage to run
+    # (K > the stages) never starts
+    [ -f "$tree/worker.log" ] || continue
     trees="$trees $tree"
     workers=$((workers + 1))
     { echo "--- $tree/worker.log"; cat "$tree/worker.log"; } >>"$LOG"
@@ -133,6 +134,7 @@ fi
 import json, subprocess, sys, tarfile
 from pathlib import Path
 out, profile, device, status, repro_s, stages, concurrent, trees, started = sys.argv[1:]
+named = stages.split()  # empty: the whole pipeline ran
 SMALL = {"results.json", "info.json", "timing.json", "history.csv", "predictions.csv", "steps.csv",
          "experiment.json", "grad_norms.csv", "widths.csv", "skipped.json"}
 packed = {}  # name in the archive -> file
@@ -145,7 +147,7 @@ def pack_runs(root: Path, folder: str) -> None:
             packed[str(path.relative_to(root))] = path
 
 
-if not stages.split():  # the whole pipeline: everything it wrote here
+if not named:  # the whole pipeline: everything it wrote here
     for top in ("metrics", "plots", "reports"):
         packed |= {str(path): path for path in sorted(Path(top).rglob("*")) if path.is_file()}
     pack_runs(Path("."), "runs")
@@ -156,7 +158,7 @@ else:
     # else this checkout's, which the final `dvc repro` restores once every worker has finished.
     from dvc.repo import Repo
     with Repo(".") as repo:
-        folders = [o.def_path for name in stages.split() for stage in repo.stage.collect(name) for o in stage.outs]
+        folders = [o.def_path for name in named for stage in repo.stage.collect(name) for o in stage.outs]
     written_now = lambda path: path.is_file() and path.stat().st_mtime >= float(started)
     for folder in folders:
         for root in [*map(Path, trees.split()), Path(".")]:
@@ -168,7 +170,7 @@ with tarfile.open(Path(out) / "study.tar.gz", "w:gz") as tar:
     for name in sorted(packed):
         tar.add(packed[name], arcname=name)
 members = list(packed)
-if not stages.split() and Path("reports/summary.md").is_file():
+if not named and Path("reports/summary.md").is_file():
     (Path(out) / "summary.md").write_text(Path("reports/summary.md").read_text())
 # The steady epoch of every ResNet-18 run that trained here (timing.json exists only where a run trained):
 # item 6's figure, printed and recorded.
@@ -184,7 +186,7 @@ for name in sorted(n for n in packed if n.endswith("/timing.json") and n.startsw
     if images:
         print(f"gpu_study: {run}: steady epoch {timing['steady_epoch_seconds']:.3f} s ({round(images):,} images at "
               f"batch {batch}), warm-up {timing.get('warmup_seconds') or 0:.1f} s")
-env = {"profile": profile, "device": device, "stages": stages.split() or "all", "concurrent": int(concurrent),
+env = {"profile": profile, "device": device, "stages": named or "all", "concurrent": int(concurrent),
        "dvc_repro_status": int(status), "dvc_repro_seconds": int(repro_s), "files_packed": len(members),
        "resnet_epochs": epochs}
 try:

@@ -40,8 +40,8 @@ def pipeline_copy(target: Path, env: dict) -> Path:
     return target
 
 
-def stages(repo: Path, env: dict, *share: str) -> list[str]:
-    return run([sys.executable, "-m", "cifar10_study.experiments.stage_list", *share], repo, env).split()
+def stages(repo: Path, env: dict) -> list[str]:
+    return run([sys.executable, "-m", "cifar10_study.experiments.stage_list"], repo, env).split()
 
 
 def workers(repo: Path, env: dict, n: int) -> float:

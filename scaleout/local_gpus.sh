@@ -4,8 +4,8 @@
 # sharing this checkout's DVC cache: a stage one worker trains, the others and this checkout restore from the
 # run cache without copying. Then `dvc repro` here restores every trained stage and runs what is left.
 #
-#   STAGE...     the stages to hand out, in turn (default: every training stage the params train, split by
-#                `python -m cifar10_study.experiments.stage_list`); the final `dvc repro` is of these stages
+#   STAGE...     the stages to hand out, in turn (default: every training stage the params train; either way
+#                split by `python -m cifar10_study.experiments.stage_list`); the final `dvc repro` is of these stages
 #                (default: the whole pipeline, i.e. the analysis and the report too)
 #   LOCAL_GPUS   how many GPUs to spread the workers over (default N): worker k sees GPU k mod LOCAL_GPUS only
 #                (CUDA_VISIBLE_DEVICES), so N > LOCAL_GPUS puts several runs on each GPU at once
@@ -28,14 +28,10 @@ dvc repro download  # the prepared data once, here; the workers restore it from 
 pids=()
 trees=()
 for k in $(seq 0 $((n - 1))); do
-  if [ $# -gt 0 ]; then
-    stages=()
-    for ((i = k; i < $#; i += n)); do stages+=("${@:i+1:1}"); done
-  else
-    mapfile -t stages < <(python -m cifar10_study.experiments.stage_list --workers "$n" --worker "$k")
-  fi
-  [ ${#stages[@]} -gt 0 ] || continue
   tree=$(dirname "$PWD")/$(basename "$PWD")-worker-$k
+  rm -f "$tree/worker.log"  # an earlier call's: a worker log is this call's or none
+  mapfile -t stages < <(python -m cifar10_study.experiments.stage_list --workers "$n" --worker "$k" "$@")
+  [ ${#stages[@]} -gt 0 ] || continue
   [ -d "$tree" ] || git worktree add --quiet --detach "$tree" HEAD
   git -C "$tree" checkout --quiet --force --detach "$(git rev-parse HEAD)"
   cp params.yaml "$tree/params.yaml"

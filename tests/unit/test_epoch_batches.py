@@ -100,9 +100,9 @@ def test_an_epochs_loss_total_is_the_step_by_step_running_total_to_the_last_bit(
 
     g = torch.Generator().manual_seed(0)
     losses = (10 ** (torch.rand(390, generator=g, dtype=torch.float64) * 13 - 4)).float()
-    tally = _StepTally(len(losses), CPU)
+    tally = _StepTally(len(losses), 128, CPU)
     running = torch.zeros((), dtype=torch.float64)
     for step, loss in enumerate(losses):
         tally.record(step, loss, torch.tensor(7), "run", epoch=1)
         running += loss * 128
-    assert tally.totals("run", epoch=1, batch_size=128) == (running.item(), 7 * 390)
+    assert tally.totals("run", epoch=1) == (running.item(), 7 * 390)

@@ -3,6 +3,8 @@ array task, a SkyPilot job or a local GPU worker per stage).
 
     python -m cifar10_study.experiments.stage_list                      # every training stage
     python -m cifar10_study.experiments.stage_list --workers 4 --worker 2   # the third of four shares
+    python -m cifar10_study.experiments.stage_list --workers 2 --worker 1 stage4@seed_0 stage5@seed_0
+                                                          # a share of the stages named instead
 
 A training stage is one whose outputs are runs (runs/...). Seed stages that the active profile does not
 train (see params.yaml stage4.seeds) are left out: they only write a skipped marker. Stages are dealt
@@ -42,10 +44,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workers", type=int, default=1, help="split the stages into this many shares")
     parser.add_argument("--worker", type=int, default=0, help="which share to print (0-based)")
+    parser.add_argument("stages", nargs="*", help="share these stages instead of every training stage")
     args = parser.parse_args()
     if not 0 <= args.worker < args.workers:
         parser.error(f"--worker must be in 0..{args.workers - 1}")
-    print("\n".join(share(training_stages(load(Stage4Params)), args.workers, args.worker)))
+    names = args.stages or training_stages(load(Stage4Params))
+    print("\n".join(share(names, args.workers, args.worker)))
 
 
 if __name__ == "__main__":

@@ -110,7 +110,7 @@ def shard(order: torch.Tensor, step: int, batch_size: int, world: World) -> torc
 
 def epoch_shard(order: torch.Tensor, steps: int, batch_size: int, world: World) -> torch.Tensor:
     """This process's indices for every step of an epoch, step after step: shard() of each step, joined."""
-    local = batch_size // world.size
+    local = local_batch_size(batch_size, world)
     per_step = order[:steps * batch_size].view(steps, batch_size)
     return per_step[:, world.rank * local:(world.rank + 1) * local].reshape(-1)
 

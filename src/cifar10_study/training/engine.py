@@ -209,7 +209,8 @@ class _StepTally:
     end; there too the first non-finite loss of any process is found. In one CPU process, where a
     synchronisation costs nothing, a non-finite loss stops the run at once instead."""
 
-    def __init__(self, steps: int, device: torch.device, world: World = SINGLE):
+    def __init__(self, steps: int, batch: int, device: torch.device, world: World = SINGLE):
+        self.batch = batch  # this process's images a step
         self.losses = torch.zeros(steps, device=device)
         self.correct = torch.zeros(steps, device=device, dtype=torch.long)
         self.stop_at_once, self.world = device.type != "cuda" and not world.distributed, world
@@ -234,7 +235,7 @@ class _StepTally:
         steps = len(self.losses)
         raise TrainingDiverged(run, epoch=epoch, step=(epoch - 1) * steps + step + 1, loss=loss)
 
-    def totals(self, run: str, epoch: int, batch_size: int) -> tuple[float, int]:
+    def totals(self, run: str, epoch: int) -> tuple[float, int]:
         """(summed loss x images, correct images) over the epoch and every process; raises TrainingDiverged
         at the first non-finite loss (its value where this process had it, else NaN)."""
         step = self.first_bad_step()
@@ -245,7 +246,7 @@ class _StepTally:
         # versions kept step by step, to the last bit, whatever the losses' range (a vectorised sum would
         # round differently once they span more than float64 holds exactly, e.g. an exploding run; tested).
         total = 0.0
-        for value in (self.losses * (batch_size // self.world.size)).double().tolist():
+        for value in (self.losses * self.batch).double().tolist():
             total += value
         loss_sum = torch.tensor(total, dtype=torch.float64, device=self.losses.device)
         correct = self.correct.sum()
@@ -359,7 +360,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
     forward = model if forward is None else forward
     steps_per_epoch = _steps_per_epoch(split, cfg.batch_size)
     model.train()
-    tally = _StepTally(steps_per_epoch, device, world)
+    tally = _StepTally(steps_per_epoch, local_batch_size(cfg.batch_size, world), device, world)
     started = time.perf_counter()
     order = torch.randperm(len(split), device=device, generator=generator)
     if world.distributed:
@@ -388,7 +389,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
-    loss_sum, correct = tally.totals(run, epoch, cfg.batch_size)
+    loss_sum, correct = tally.totals(run, epoch)
     seen = steps_per_epoch * cfg.batch_size
     return EpochStats(loss_sum / seen, correct / seen, seconds)
 

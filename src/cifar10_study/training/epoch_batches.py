@@ -23,7 +23,7 @@ import torch
 
 from ..data.augment import AugmentDraws, TrainAugment
 from ..data.cifar10 import Split
-from .distributed import World, epoch_shard
+from .distributed import World, epoch_shard, local_batch_size
 
 
 @runtime_checkable
@@ -67,7 +67,7 @@ def augmented_epoch(split: Split, order: torch.Tensor, steps: int, batch_size: i
                     augment: TrainAugment, transform: BatchTransform | None = None) -> EpochBatches:
     """The epoch whose global batch order is `order` (the first steps * batch_size of it are used; the
     last partial batch is dropped): this process's shard of every step, augmented in one pass."""
-    local = batch_size // world.size
+    local = local_batch_size(batch_size, world)
     predrawn = isinstance(transform, PredrawnTransform)
     augment_draws, transform_draws = [], []
     for _ in range(steps):  # the per-batch order of draws, whatever the pass below does with them
