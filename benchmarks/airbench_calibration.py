@@ -5,7 +5,7 @@ the means airbench publishes for the official CIFAR-10.
     python benchmarks/airbench_calibration.py ARCHIVE OUT.json [--runs94 5] [--runs96 2] [--deadline UNIX_SECONDS]
 
 CUDA only (airbench times and trains on the GPU); without CUDA it prints one line and exits 1. It writes the
-data as airbench reads it (benchmarks/airbench_data.py, into a temporary folder's `cifar10/`), then trains
+data as airbench reads it (tools/airbench_data.py, into a temporary folder's `cifar10/`), then trains
 airbench94 `--runs94` times after one warm-up run that is not counted (compile and cuDNN autotuning), then
 airbench96 `--runs96` times (after its own warm-up) while the deadline leaves time for another run, each
 evaluated as airbench evaluates it (test-time augmentation at the level its recipe sets). OUT.json is
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from airbench_data import write_airbench_data  # noqa: E402  (a sibling script, not part of the package)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+from airbench_data import write_airbench_data  # noqa: E402  (tools/airbench_data.py, not part of the package)
 
 from cifar10_study.core.errors import StudyError  # noqa: E402
 

@@ -1,4 +1,4 @@
-"""The measuring half of `benchmarks/gpu_check.sh` (which also installs missing wheels and runs the CUDA
+"""The measuring half of `tools/gpu_check.sh` (which also installs missing wheels and runs the CUDA
 tests); see that script for the whole check.
 
     python benchmarks/gpu_check.py prepare-data            # make data/prepared if it is missing
@@ -27,7 +27,7 @@ train_on_validation), whatever profile params.yaml selects; only the epochs are 
 images trained on are the recipe's (engine.run_splits).
 
 --smoke --device cpu runs the same code on a small network and random images in seconds (the tests
-use it, so the script cannot rot between GPU sessions).
+use it, so the script cannot rot between GPU runs).
 """
 from __future__ import annotations
 
@@ -44,6 +44,7 @@ import pandas as pd
 import torch
 
 from cifar10_study.training import engine
+from cifar10_study.training.device import init_device
 from cifar10_study.experiments import stage4, stage5
 from cifar10_study.params import Params, load_params
 from cifar10_study.training.recipe import TrainConfig
@@ -59,7 +60,7 @@ PREPARED = REPO / "data/prepared"
 # Where an archive in the official layout is looked for, in order, when data/prepared is missing.
 ARCHIVES = [REPO / "data/raw/cifar-10-python.tar.gz"]
 # Where the JPEG stand-in and its builder are looked for (../shared/data on the project's machines;
-# .gpu-data/ is the copy carried to a lent GPU machine, see docs/gpu.md).
+# .gpu-data/ is the copy carried to a GPU machine without network, see docs/gpu.md).
 STAND_IN_DIRS = [REPO / ".gpu-data", REPO.parent / "shared/data"]
 VARIANTS = ("off", "default", "reduce-overhead")  # runtime.compile modes timed in phase 2
 # Dense bf16 tensor-core rate without sparsity, from NVIDIA's datasheets (SXM parts), TFLOP/s.
@@ -401,7 +402,7 @@ def main() -> None:
         return
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("gpu_check: torch sees no CUDA device; run this on a machine with an NVIDIA GPU")
-    device = engine.init_device(RuntimeConfig(device=args.device))
+    device = init_device(RuntimeConfig(device=args.device))
     if device.type == "cpu":
         torch.use_deterministic_algorithms(False)  # a measurement, not a stage: no need for the CPU guarantee
     sys.exit(measure(args.out, args.deadline, device, args.smoke, args.pytest_log, args.variants, args.recipe_run))

@@ -1,4 +1,4 @@
-"""The README's GPU results, generated from the sets that `benchmarks/gpu_study.sh` returned and that are
+"""The README's GPU results, generated from the sets that `tools/gpu_study.sh` returned and that are
 committed unchanged under benchmarks/results/<date>-<gpu>-<profile or runs>/ (each holds study.tar.gz and
 environment.json, and summary.md if the whole pipeline ran), so that nothing in it is typed by hand.
 
@@ -33,7 +33,7 @@ SET_FILES = ("environment.json", "study.tar.gz")  # and summary.md from a whole-
 
 
 def study_sets(results: Path = RESULTS) -> list[Path]:
-    """The returned sets of gpu_study.sh, oldest first (their folders start with the date)."""
+    """The returned sets of tools/gpu_study.sh, oldest first (their folders start with the date)."""
     return sorted(d for d in results.iterdir() if d.is_dir() and all((d / f).is_file() for f in SET_FILES)) \
         if results.is_dir() else []
 
@@ -109,8 +109,8 @@ def block(results: Path = RESULTS, params: dict | None = None) -> str:
     params = params if params is not None else read_params_file(REPO / "params.yaml")
     sets = study_sets(results)
     if not sets:
-        return ("No GPU run of the pipeline has been returned yet: the first is `bash benchmarks/gpu_study.sh` "
-                "on a lent machine ([gpu.md](docs/gpu.md)). " + missing([], params))
+        return ("No GPU run of the pipeline has been returned yet (a set comes from `tools/gpu_study.sh` on a GPU "
+                "machine without network or DVC, [gpu.md](docs/gpu.md)). " + missing([], params))
     return "\n\n".join([*(describe(s) for s in sets), missing(sets, params)])
 
 

@@ -7,10 +7,10 @@
                 typical GPU code runs it: pin_memory=True and non_blocking host-to-device copies.
 (c) ceiling:    forward + backward + optimiser step on one fixed, pre-made batch (no data work at all).
 
-All three run the same step as engine.train: engine.autocast (bf16 on CUDA, fp32 on CPU),
-engine.to_memory_format (channels_last), engine.make_optimizer (fused SGD on CUDA), so they differ only
-in where the batches come from. One more row repeats (c) in the layout engine.py does not use (the
-measurement behind its CHANNELS_LAST choice); with --compile another repeats (c) through torch.compile.
+All three run the same step as engine.train: device.autocast (bf16 on CUDA, fp32 on CPU),
+device.to_memory_format (channels_last), engine.make_optimizer (fused SGD on CUDA), so they differ only
+in where the batches come from. One more row repeats (c) in the layout the engine does not use (the
+measurement behind device.py's channels_last choice); with --compile another repeats (c) through torch.compile.
 
 Usage:
   python benchmarks/train_throughput.py                  # both models; cpu, plus cuda if present
@@ -41,7 +41,8 @@ from cifar10_study.training import engine
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.params import load_params
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits, load_splits
-from cifar10_study.training.engine import make_optimizer, to_memory_format
+from cifar10_study.training.device import autocast, settings_for, to_memory_format
+from cifar10_study.training.engine import make_optimizer
 from cifar10_study.training.measure import count_parameters, hardware
 from cifar10_study.models.residual import ResNet18Config
 from cifar10_study.training.train_run import build_seeded
@@ -115,8 +116,8 @@ def fixed_batch(batch_size: int, device: torch.device) -> tuple[torch.Tensor, to
 
 
 def other_layout(device: torch.device) -> tuple[str, Callable]:
-    """The memory layout engine.py does not use on `device`, as a to_memory_format stand-in."""
-    fmt, name = ((torch.contiguous_format, "contiguous NCHW") if engine.CHANNELS_LAST.get(device.type, False)
+    """The memory layout the engine does not use on `device`, as a to_memory_format stand-in."""
+    fmt, name = ((torch.contiguous_format, "contiguous NCHW") if settings_for(device).channels_last
                  else (torch.channels_last, "channels_last"))
     return name, lambda x, device: x.to(memory_format=fmt)
 
@@ -129,7 +130,7 @@ def train_step(case: Case, batch_size: int, layout: Callable = to_memory_format,
     forward = torch.compile(model) if use_compile else model
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with engine.autocast(case.device):
+        with autocast(case.device):
             loss = F.cross_entropy(forward(layout(x, case.device)).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

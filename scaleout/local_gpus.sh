@@ -9,7 +9,7 @@
 #                (default: the whole pipeline, i.e. the analysis and the report too)
 #   LOCAL_GPUS   how many GPUs to spread the workers over (default N): worker k sees GPU k mod LOCAL_GPUS only
 #                (CUDA_VISIBLE_DEVICES), so N > LOCAL_GPUS puts several runs on each GPU at once
-#                (benchmarks/gpu_study.sh's named runs: LOCAL_GPUS=1)
+#                (tools/gpu_study.sh's named runs: LOCAL_GPUS=1)
 #
 # The workers run this checkout's params.yaml (copied into each worktree) and the installed package, while DVC
 # hashes each worktree's committed files: so commit dvc.yaml, src/ and stages/ first (new files too), or the

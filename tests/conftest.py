@@ -15,7 +15,7 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 @pytest.fixture(autouse=True, scope="session")
 def deterministic_cpu():
-    """As the stage entry points do on CPU (engine.init_device), so tests check the same code path."""
+    """As the stage entry points do on CPU (device.init_device), so tests check the same code path."""
     torch.use_deterministic_algorithms(True)
     yield
     torch.use_deterministic_algorithms(False)

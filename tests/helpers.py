@@ -22,8 +22,8 @@ from cifar10_study.data.cifar10 import BATCH_DIR, CLASSES, Split, Splits
 ROOT = Path(__file__).resolve().parents[1]
 # What copy_pipeline copies: the pipeline's tracked files (no outputs, no caches).
 COPIED = ["dvc.yaml", "params.yaml", "stages", "src", "scaleout", ".dvc/config", ".dvc/.gitignore", ".dvcignore",
-          ".gitignore", "run.sh", "pyproject.toml", "benchmarks/gpu_study.sh", "benchmarks/airbench_calibration.py",
-          "benchmarks/airbench_data.py"]
+          ".gitignore", "run.sh", "pyproject.toml", "tools/gpu_study.sh", "benchmarks/airbench_calibration.py",
+          "tools/airbench_data.py"]
 N_TEST = 100  # images per batch file of copy_pipeline's archive (so 500 training images, 100 test images)
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
 

@@ -555,13 +555,13 @@ def test_the_headline_view_shows_two_experiments_in_120_columns_and_the_diff_bet
 # --- the GPU command's CPU dry run (docs/gpu.md) ------------------------------------------------------
 
 def test_the_gpu_study_command_runs_on_cpu_and_returns_its_few_files(repo, tmp_path):
-    """benchmarks/gpu_study.sh, the command a lent GPU machine runs, on CPU at the smoke profile, in the
+    """tools/gpu_study.sh, the command a GPU machine without network or DVC runs, on CPU at the smoke profile, in the
     already reproduced repo (so DVC finds every stage up to date and CI pays seconds, not a second
     pipeline): the params it sets, `dvc repro` through this interpreter, and the files it writes back."""
     out = tmp_path / "out"
     env = pipeline_env(repo) | {"GPU_STUDY_DEVICE": "cpu", "GPU_STUDY_PROFILE": "smoke", "PYTHON": sys.executable}
     try:
-        result = subprocess.run(["bash", "benchmarks/gpu_study.sh", str(out)], cwd=repo, env=env,
+        result = subprocess.run(["bash", "tools/gpu_study.sh", str(out)], cwd=repo, env=env,
                                 capture_output=True, text=True, timeout=900)
         assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
         assert _params(repo)["runtime"]["device"] == "cpu" and _params(repo)["profile"] == "smoke"
@@ -581,7 +581,7 @@ def test_the_gpu_study_command_runs_on_cpu_and_returns_its_few_files(repo, tmp_p
 
 
 def test_the_gpu_study_command_trains_named_runs_several_at_once(repo, tmp_path):
-    """gpu_study.sh's named-run mode on CPU: with GPU_STUDY_CONCURRENT=2, stage4@seed_0 and stage5@seed_0
+    """tools/gpu_study.sh's named-run mode on CPU: with GPU_STUDY_CONCURRENT=2, stage4@seed_0 and stage5@seed_0
     train in two workers at the same time (scaleout/local_gpus.sh: a git worktree each, sharing this
     repository's DVC cache), this checkout then restores both from the run cache instead of training them
     again, and both come back with their timing, which exists only where a run trained. A longer smoke
@@ -591,7 +591,7 @@ def test_the_gpu_study_command_trains_named_runs_several_at_once(repo, tmp_path)
                                 "PYTHON": sys.executable}
     set_param(repo, "stage4.smoke.epochs", 2)
     try:
-        result = subprocess.run(["bash", "benchmarks/gpu_study.sh", str(out), *runs], cwd=repo, env=env,
+        result = subprocess.run(["bash", "tools/gpu_study.sh", str(out), *runs], cwd=repo, env=env,
                                 capture_output=True, text=True, timeout=900)
         log = (out / "gpu_study.log").read_text()
         assert result.returncode == 0, log[-4000:]

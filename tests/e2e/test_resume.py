@@ -121,7 +121,10 @@ def test_params_edited_while_a_stage_trains_stop_it_before_it_writes(repo):
     finally:
         (repo / "params.yaml").write_text(original)
     assert proc.returncode == 2
-    assert err.strip() == ("error: params.yaml changed while stage1.py ran (stage1.smoke.epochs: 12 -> 13); "
-                           "nothing was written: rerun")
+    # The epochs' progress lines, then the one error line.
+    *progress, error = err.strip().splitlines()
+    assert error == ("error: params.yaml changed while stage1.py ran (stage1.smoke.epochs: 12 -> 13); "
+                     "nothing was written: rerun")
+    assert all(line.startswith("stage1 epoch ") for line in progress)
     assert {p.name: p.read_bytes() for p in (repo / "runs/stage1").iterdir()} == before
 

@@ -1,4 +1,4 @@
-"""benchmarks/airbench_data.py writes CIFAR-10 as airbench's CifarLoader reads it (train.pt / test.pt), from an
+"""tools/airbench_data.py writes CIFAR-10 as airbench's CifarLoader reads it (train.pt / test.pt), from an
 archive in the official layout, checked by the project's reader."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from cifar10_study.data import CLASSES
 from helpers import BATCHES, ROOT, batch_dict, write_archive
 
-SCRIPT = ROOT / "benchmarks/airbench_data.py"
+SCRIPT = ROOT / "tools/airbench_data.py"
 PER_BATCH = 20
 
 

@@ -139,7 +139,7 @@ BAD = [
     ("stage4.train.mixup_alpha", -1, "stage4.train.mixup_alpha: Input should be greater than or equal to 0"),
     ("stage4.train.compile", "default", "stage4.train.compile: unknown key"),  # runtime.compile, not recipe
     ("runtime.compile", True, "runtime.compile: Input should be 'off', 'default', 'reduce-overhead'"),
-    ("runtime.device", "tpu", "runtime.device: Input should be 'auto', 'cpu' or 'cuda'"),
+    ("runtime.device", "tpu", "runtime.device: Input should be 'auto', 'cpu', 'cuda' or 'mps'"),
     ("runtime.checkpoint_interval_seconds", -1, "runtime.checkpoint_interval_seconds: Input should be greater than or equal to 0"),
     ("runtime.eval_batch_size", 0, "runtime.eval_batch_size: Input should be greater than 0"),
     ("runtime.workers", 4, "runtime.workers: unknown key"),

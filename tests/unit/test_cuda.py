@@ -4,7 +4,7 @@ They run the engine as the stages run it on a GPU (cuDNN autotuning, bf16 autoca
 fused SGD, torch.compile, on-device augmentation and divergence watch) on tiny learnable data, and check
 what CPU tests cannot: that it compiles for real, never synchronises with the host inside an epoch,
 resumes exactly, stops a NaN run, and evaluates as a plain eager model does.
-`benchmarks/gpu_check.sh` runs them first and records the result.
+`tools/gpu_check.sh` runs them first and records the result.
 """
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""benchmarks/device_bundle.py: which distributions a lent GPU machine must be sent (offline: nothing is
+"""tools/device_bundle.py: which distributions a GPU machine without network must be sent (offline: nothing is
 fetched here), and that a wheel built here for it must be pure Python."""
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from helpers import ROOT
 
-spec = importlib.util.spec_from_file_location("device_bundle", ROOT / "benchmarks/device_bundle.py")
+spec = importlib.util.spec_from_file_location("device_bundle", ROOT / "tools/device_bundle.py")
 bundle = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(bundle)
 

@@ -9,8 +9,8 @@ from torch import nn
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import MixUp, TrainAugment, normalize
-from cifar10_study.training.engine import (evaluate, make_optimizer, make_scheduler, to_memory_format, train,
-                                           train_one_epoch)
+from cifar10_study.training.device import to_memory_format
+from cifar10_study.training.engine import evaluate, make_optimizer, make_scheduler, train, train_one_epoch
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
 from cifar10_study.models.baseline import BaselineCNNConfig

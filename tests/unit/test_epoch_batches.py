@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 from cifar10_study.data.augment import AugmentConfig, MixUp, TrainAugment
 from cifar10_study.training.distributed import SINGLE, World, shard
-from cifar10_study.training.engine import make_optimizer, make_scheduler, to_memory_format, train
+from cifar10_study.training.device import to_memory_format
+from cifar10_study.training.engine import make_optimizer, make_scheduler, train
 from cifar10_study.training.epoch_batches import augmented_epoch
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.train_run import build_seeded

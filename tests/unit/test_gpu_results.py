@@ -1,4 +1,4 @@
-"""benchmarks/gpu_results.py: the README's GPU results are generated from the sets gpu_study.sh returned, and
+"""benchmarks/gpu_results.py: the README's GPU results are generated from the sets tools/gpu_study.sh returned, and
 the committed README shows exactly that block."""
 from __future__ import annotations
 

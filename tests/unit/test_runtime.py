@@ -17,7 +17,8 @@ from cifar10_study.training.runtime import RuntimeConfig
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits
 from cifar10_study.training.recorders import StepRecorder
-from cifar10_study.training.engine import init_device, run_splits, train
+from cifar10_study.training.device import init_device
+from cifar10_study.training.engine import run_splits, train
 from cifar10_study.core.errors import ConfigError
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.training.train_run import build_seeded
@@ -40,7 +41,7 @@ needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the
 
 @needs_no_cuda
 def test_asking_for_cuda_without_a_gpu_is_a_one_line_config_error():
-    with pytest.raises(ConfigError, match="^runtime.device is cuda, but torch sees no CUDA device; set runtime"):
+    with pytest.raises(ConfigError, match="^runtime.device is cuda, but this torch .*; set runtime.device to auto or cpu$"):
         init_device(RuntimeConfig(device="cuda"))
     assert init_device(RuntimeConfig(device="auto")) == CPU == init_device(RuntimeConfig(device="cpu"))
 
@@ -189,7 +190,7 @@ def test_training_on_the_validation_split_uses_exactly_train_and_val_and_never_a
 
 @needs_no_cuda
 def test_the_gpu_check_says_in_one_line_that_there_is_no_gpu():
-    result = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_check.sh"), "unused"], capture_output=True, text=True,
+    result = subprocess.run(["bash", str(ROOT / "tools/gpu_check.sh"), "unused"], capture_output=True, text=True,
                             env={**os.environ, "PYTHON": sys.executable}, timeout=120)
     assert result.returncode == 1
     assert result.stderr.startswith("gpu_check: no CUDA device visible") and len(result.stderr.splitlines()) == 1
@@ -198,14 +199,14 @@ def test_the_gpu_check_says_in_one_line_that_there_is_no_gpu():
 
 @needs_no_cuda
 def test_the_gpu_study_command_says_in_one_line_that_there_is_no_gpu(tmp_path):
-    result = subprocess.run(["bash", str(ROOT / "benchmarks/gpu_study.sh"), str(tmp_path / "out")], capture_output=True,
+    result = subprocess.run(["bash", str(ROOT / "tools/gpu_study.sh"), str(tmp_path / "out")], capture_output=True,
                             text=True, env={**os.environ, "PYTHON": sys.executable}, timeout=120)
     assert result.returncode == 1 and not (tmp_path / "out").exists()
     assert result.stderr.startswith("gpu_study: no CUDA device visible") and len(result.stderr.splitlines()) == 1
 
 
 def test_the_gpu_check_runs_end_to_end_in_smoke_mode(tmp_path):
-    """The check's phases on a small network and random images, on CPU: it cannot rot between GPU sessions."""
+    """The check's phases on a small network and random images, on CPU: it cannot rot between GPU runs."""
     out = tmp_path / "out"
     result = subprocess.run([sys.executable, str(ROOT / "benchmarks/gpu_check.py"), "measure", str(out),
                              "--deadline", "0", "--smoke", "--device", "cpu"], capture_output=True, text=True,

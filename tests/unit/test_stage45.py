@@ -13,7 +13,8 @@ from cifar10_study.analysis.comparisons import SeededRuns, compare
 from cifar10_study.training.runtime import RuntimeConfig
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.params import load_params
-from cifar10_study.training.engine import TrainForward, autocast, make_optimizer, train
+from cifar10_study.training.device import autocast
+from cifar10_study.training.engine import TrainForward, make_optimizer, train
 from cifar10_study.training.measure import count_parameters
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite

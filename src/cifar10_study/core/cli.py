@@ -1,11 +1,14 @@
-"""What every stage entry point shares: all-or-nothing outputs written from one fixed params.yaml, and a
-StudyError, or a failed read or write (disk full, no permission), as one line on stderr and exit status 2."""
+"""What every entry point shares: a StudyError, or a failed read or write (disk full, no permission), as one
+line on stderr and exit status 2; for a DVC stage, all-or-nothing outputs written from one fixed params.yaml
+(stage_entry), for a command a user runs, a command-line parser whose usage errors are such lines too
+(command_entry, CommandParser)."""
 from __future__ import annotations
 
+import argparse
 import functools
 import sys
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NoReturn
 
 from ruamel.yaml import YAML
 
@@ -61,16 +64,48 @@ def stage_entry(main: Callable[[], None]) -> Callable[[], None]:
             with all_or_nothing(before_commit=pinned_params()):
                 main()
         except StudyError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            sys.exit(2)
+            fail(str(exc))
         except OSError as exc:
-            where = f" {exc.filename}" if exc.filename else ""
-            print(f"error: cannot access{where}: {exc.strerror or exc}; free disk space or fix the folder's "
-                  f"permissions, then rerun (nothing was written: the previous outputs are untouched)",
-                  file=sys.stderr)
-            sys.exit(2)
+            fail(f"{_cannot_access(exc)}; free disk space or fix the folder's permissions, then rerun "
+                 f"(nothing was written: the previous outputs are untouched)")
 
     return wrapper
+
+
+def command_entry(main: Callable[..., int | None]) -> Callable[..., int | None]:
+    """For a command a user runs (not a DVC stage; it writes nothing): a StudyError, or a failed read, becomes
+    `error: <one line>` on stderr and exit status 2, as in stage_entry."""
+
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs) -> int | None:
+        try:
+            return main(*args, **kwargs)
+        except StudyError as exc:
+            fail(str(exc))
+        except OSError as exc:
+            fail(f"{_cannot_access(exc)}; check the path and its permissions")
+
+    return wrapper
+
+
+class CommandParser(argparse.ArgumentParser):
+    """argparse, but a usage error (a missing or bad argument) is a StudyError, so that under command_entry it
+    is one `error:` line and exit status 2 like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        raise StudyError(f"{message}; see `{self.prog} --help`")
+
+
+def fail(message: str) -> NoReturn:
+    """Print `error: <message>` on stderr and exit with status 2. The message is joined into one line: a
+    wrapped library message must not spill onto lines a reader of the error could take for other errors."""
+    print("error: " + " ".join(line.strip() for line in message.strip().splitlines()), file=sys.stderr)
+    sys.exit(2)
+
+
+def _cannot_access(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    return f"cannot access{where}: {exc.strerror or exc}"
 
 
 def stage_argument(what: str, required: bool, valid: Iterable[str] | None = None, position: int = 1) -> str | None:

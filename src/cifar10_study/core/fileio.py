@@ -5,8 +5,8 @@ or the new one, never a truncated mix. Every metrics, weights, history and figur
 
 Inside `all_or_nothing()` (every stage runs inside one: core/cli.py) the renames wait until the whole
 stage has succeeded: a stage that fails half-way, or is killed, leaves its previous outputs complete and
-only temporary files behind (removed on failure). Resume checkpoints are written `immediate`ly: they
-must exist while the stage still runs.
+only temporary files behind (removed on failure). Resume checkpoints and a run's live history are
+written `immediate`ly: they must exist while the stage still runs.
 """
 from __future__ import annotations
 
@@ -92,9 +92,9 @@ def write_json(path: str | os.PathLike, obj: Any, immediate: bool = False) -> No
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n", immediate)
 
 
-def write_csv(path: str | os.PathLike, frame, index: bool = False) -> None:
+def write_csv(path: str | os.PathLike, frame, index: bool = False, immediate: bool = False) -> None:
     """A pandas DataFrame as CSV."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, immediate) as tmp:
         frame.to_csv(tmp, index=index)
 
 

@@ -5,6 +5,7 @@ reruns no analysis stage.
 
     runs/<run>/           one training run (a DVC-cached stage output, see RunFiles)
     metrics/, plots/      what the analysis stages write for `dvc metrics` / `dvc plots` (git-tracked)
+    .cache/live/<run>/    a run's history while it trains (git-ignored, no DVC output)
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 RUNS, METRICS, PLOTS = Path("runs"), Path("metrics"), Path("plots")
+LIVE = Path(".cache/live")
 
 # The results of a run: deterministic on CPU for given params and seed, the numbers `dvc metrics` compares.
 # `parameters` is the model's trainable parameter count.
@@ -57,6 +59,11 @@ def seeds_trained(seeds: Mapping[str, Sequence[str]], profile: str) -> list[int]
 def seed_run(stage_run: str, seed: int) -> str:
     """The run of one seed of a Stage 4/5 configuration, e.g. stage5_ablations/no_se/seed_1."""
     return f"{stage_run}/seed_{seed}"
+
+
+def live_history(run: str, root: Path = LIVE) -> Path:
+    """The CSV of `run`'s epochs so far, rewritten after each one while it trains (training/progress.py)."""
+    return Path(root) / run / "history.csv"
 
 
 @dataclass(frozen=True)

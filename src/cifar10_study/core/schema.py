@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PROFILES = ("full", "preview", "quick", "smoke")
 Profile = Literal["full", "preview", "quick", "smoke"]  # how much compute every stage spends (params.yaml `profile`)
+# Profiles sized for a GPU: a run of theirs trains on the CPU only where runtime.device says cpu.
+GPU_PROFILES = ("full", "preview")
 
 
 class Section(BaseModel):

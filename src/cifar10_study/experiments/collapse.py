@@ -14,7 +14,7 @@ from torch import nn
 
 from ..data import IMAGE_SHAPE, PIXELS
 from ..data.cifar10 import Split
-from ..training.engine import to_memory_format
+from ..training.device import to_memory_format
 from ..data.augment import normalize
 
 @torch.no_grad()

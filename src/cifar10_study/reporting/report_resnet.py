@@ -94,7 +94,7 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         "",
         "![Stage 4 curves](figures/stage4_curves.png)",
         "",
-        _training_time(s) + " `benchmarks/gpu_check.sh` measures the GPU figures (docs/gpu.md).",
+        _training_time(s) + " `tools/gpu_check.sh` measures the GPU figures (docs/gpu.md).",
         "",
         f"Per-class test accuracy (mean over seeds) ranges from {pct(per_class['test accuracy'].min())} "
         f"({per_class.loc[per_class['test accuracy'].idxmin(), 'class']}) to {pct(per_class['test accuracy'].max())} "

@@ -2,12 +2,13 @@
 
 Data lives on the training device as uint8 tensors; at each epoch's start the epoch's batches are drawn
 and augmented there in one pass (epoch_batches.py, augment.py), and each step takes its slice and runs
-forward/backward/step. On CUDA: cuDNN autotuning, bf16 autocast, channels_last, fused optimiser,
-optionally torch.compile (with CUDA graphs in the "reduce-overhead" mode), and no host synchronisation
-inside an epoch (each step's loss and correct count go into its slot on the device, read once per epoch;
-`runtime.check_syncs` turns any sync there into an error). On CPU the same code runs deterministically
-for a given seed. How it runs (device, compile, evaluation batch, checkpoint interval) comes from
-params.yaml's `runtime` section, which never changes what a CPU run computes.
+forward/backward/step. What each device uses (layout, precision, compilation, fused optimiser) is in
+device.py: on CUDA bf16 autocast, channels_last, a fused optimiser, optionally torch.compile (with CUDA
+graphs in the "reduce-overhead" mode), and no host synchronisation inside an epoch (each step's loss and
+correct count go into its slot on the device, read once per epoch; `runtime.check_syncs` turns any sync
+there into an error). On CPU the same code runs deterministically for a given seed. How it runs (device,
+compile, evaluation batch, checkpoint interval) comes from params.yaml's `runtime` section, which never
+changes what a CPU run computes. After each epoch the run reports its progress (progress.py).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -28,57 +30,21 @@ from tqdm.auto import tqdm
 
 from ..data.augment import MixUp, TrainAugment, normalize
 from .checkpoint import Checkpoint, rng_state, set_rng_state
+from .device import autocast, settings_for, synchronize, to_memory_format
 from .distributed import (SINGLE, World, all_min, all_sum, augmentation_seed, broadcast_buffers, broadcast_object,
                           chunk_bounds, gather_chunks, local_batch_size)
 from .epoch_batches import augmented_epoch
 from .measure import count_parameters
+from .progress import EpochProgress
 from .recipe import OptimizerConfig, ScheduleConfig, TrainConfig
 from .runtime import CompileMode, RuntimeConfig
 from ..data.cifar10 import Split, Splits
 from ..core.errors import ConfigError, StudyError, TrainingDiverged
 
-# channels_last (NHWC) is the fast layout for convolutions on CUDA tensor cores, and on this project's
-# 2-core x86 CPU it measured faster too (training step, images/s, channels_last vs contiguous NCHW:
-# Stage 1 CNN 1,993 vs 1,655, ResNet-18 56 vs 46; `python benchmarks/train_throughput.py` prints the
-# comparison on the machine at hand).
-CHANNELS_LAST = {"cpu": True, "cuda": True}
-
-
-def init_device(runtime: RuntimeConfig = RuntimeConfig(), world: World = SINGLE) -> torch.device:
-    """The training device for a stage, from `runtime.device` (auto: CUDA if present, else CPU); with
-    several processes, each its own GPU (torchrun's LOCAL_RANK).
-
-    CPU: every op is made deterministic, so the same params and seed give identical metrics.
-    CUDA: cuDNN autotuning on; every step has the same shapes, so the algorithm search runs once per
-    layer shape, in the first steps, and the fastest kernels are kept.
-    """
-    if runtime.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("runtime.device is cuda, but torch sees no CUDA device; set runtime.device to auto or cpu")
-    if runtime.device != "cpu" and torch.cuda.is_available():
-        torch.cuda.set_device(world.local_rank)
-        torch.backends.cudnn.benchmark = True
-        return torch.device("cuda", world.local_rank)
-    torch.use_deterministic_algorithms(True)
-    return torch.device("cpu")
-
-
-def autocast(device: torch.device):
-    """bf16 autocast on CUDA; full fp32 on CPU (bf16 on CPU is slower here and changes the numbers)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
-def to_memory_format(x: torch.Tensor | nn.Module, device: torch.device):
-    return x.to(memory_format=torch.channels_last) if CHANNELS_LAST.get(device.type, False) and (
-        isinstance(x, nn.Module) or x.dim() == 4) else x
-
-
 # --- optimisers and schedules, by params name -----------------------------------------------------------
 
 def make_optimizer(model: nn.Module, cfg: OptimizerConfig, device: torch.device) -> torch.optim.Optimizer:
-    # fused kernels step all parameters in one launch on CUDA; CPU uses the default implementation.
-    fast = {"fused": True} if device.type == "cuda" else {}
+    fast = {"fused": True} if settings_for(device).fused_optimizer else {}
     params = model.parameters()
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.nesterov,
@@ -213,7 +179,7 @@ class _StepTally:
         self.batch = batch  # this process's images a step
         self.losses = torch.zeros(steps, device=device)
         self.correct = torch.zeros(steps, device=device, dtype=torch.long)
-        self.stop_at_once, self.world = device.type != "cuda" and not world.distributed, world
+        self.stop_at_once, self.world = device.type == "cpu" and not world.distributed, world
 
     def record(self, step: int, loss: torch.Tensor, correct: torch.Tensor, run: str, epoch: int) -> None:
         self.losses[step] = loss
@@ -270,12 +236,9 @@ def _dynamo_counts() -> dict[str, int]:
 
 
 class TrainForward:
-    """What the training steps call: the model itself, or torch.compile(model, mode=...) on CUDA.
-
-    CUDA only: on CPU, inductor's kernels are not covered by use_deterministic_algorithms (CPU results must
-    reproduce exactly), and its compile time, not measured here, would be paid by every short CPU run. The
-    compiled wrapper shares the parameters, so checkpoints and saved weights keep using `model`'s own
-    state_dict keys.
+    """What the training steps call: the model itself, or torch.compile(model, mode=...) where the device
+    compiles (CUDA; device.py says why not elsewhere). The compiled wrapper shares the parameters, so
+    checkpoints and saved weights keep using `model`'s own state_dict keys.
     `stats()` counts what Dynamo really compiled for this run, so a skipped frame or an eager fallback
     is not reported as compiled.
     """
@@ -283,7 +246,7 @@ class TrainForward:
     CUDA_GRAPH_MODES = ("reduce-overhead", "max-autotune")
 
     def __init__(self, model: nn.Module, mode: CompileMode, device: torch.device):
-        self.mode = mode if device.type == "cuda" else "off"
+        self.mode = mode if settings_for(device).compiles else "off"
         if self.mode == "off":
             self._call = model
         else:
@@ -386,8 +349,7 @@ def train_one_epoch(model: nn.Module, optimizer: torch.optim.Optimizer,
             scheduler.step()
             if progress is not None:
                 progress.update()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     seconds = time.perf_counter() - started
     loss_sum, correct = tally.totals(run, epoch)
     seen = steps_per_epoch * cfg.batch_size
@@ -436,7 +398,8 @@ def _save_checkpoint(checkpoint: Checkpoint, epoch: int, history: list[dict], tr
 def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.device, run: str = "run",
           runtime: RuntimeConfig = RuntimeConfig(), batch_transform: Callable | None = None,
           on_backward: Sequence[BackwardHook] = (), evaluate_test: bool = True,
-          checkpoint: Checkpoint | None = None, world: World = SINGLE) -> TrainResult:
+          checkpoint: Checkpoint | None = None, world: World = SINGLE,
+          live_history: Path | None = None) -> TrainResult:
     """Train `model` on data.train with the recipe `cfg`, validating on data.val every epoch, then test.
 
     batch_transform: optional (images_float, labels) -> (images_float, targets) applied after the
@@ -450,6 +413,8 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     killed run). On CPU a resumed run ends bit-identical to an uninterrupted one.
     world: the processes training this run together (distributed.py); one by default. Only rank 0 saves
     checkpoints; every process gets the same history and results.
+    live_history: where rank 0 keeps the history so far during training (progress.py); after every epoch
+    it also prints one line with the epoch's figures and the time left.
     """
     train_split, val_split, test_split = run_splits(data, cfg)
     steps_per_epoch = _steps_per_epoch(train_split, cfg.batch_size)
@@ -476,11 +441,14 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
     # What a checkpoint saves and restores, besides the epoch, the history and the training time.
     resumable = dict(model=model, optimizer=optimizer, scheduler=scheduler, generator=generator, hooks=on_backward)
     history, train_seconds, first_epoch = _restore_checkpoint(checkpoint, run, world, **resumable)
+    progress = EpochProgress(run, cfg.epochs, live_history, enabled=world.main)
+    progress.start(history)
     bar = tqdm(total=cfg.epochs * steps_per_epoch, initial=(first_epoch - 1) * steps_per_epoch, desc=run,
                unit="step", disable=None if world.main else True, leave=False)
     epoch_seconds = []  # the epochs this process trains
     try:
         for epoch in range(first_epoch, cfg.epochs + 1):
+            epoch_started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]  # the lr the epoch starts with
             # The first epoch may sync while it compiles and autotunes; every later one must not.
             stats = train_one_epoch(model, optimizer, scheduler, train_split, cfg, epoch, generator=generator,
@@ -500,6 +468,7 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
                 bar.set_postfix(epoch=epoch, val_acc=f"{val.accuracy:.3f}")
                 if not math.isfinite(val.loss):
                     raise TrainingDiverged(run, epoch, epoch * steps_per_epoch, val.loss)
+            progress.epoch_done(history, time.perf_counter() - epoch_started)
             # Only after a finite epoch: a divergence keeps the last good checkpoint.
             if checkpoint and world.main and checkpoint.due(last_epoch=epoch == cfg.epochs):
                 _save_checkpoint(checkpoint, epoch, history, train_seconds, **resumable)

@@ -17,8 +17,10 @@ class RuntimeConfig(Section):
     """How to run, not what to compute: settings that change speed, never a CPU result. No DVC stage
     declares them, so changing one reruns nothing; every run records them in its info.json."""
 
-    device: Literal["auto", "cpu", "cuda"] = "auto"  # auto: CUDA when present, else CPU
-    # CUDA only; on CPU training is always eager (recorded as not compiled). reduce-overhead: ResNet-18
+    # auto: CUDA when present, else MPS (Apple silicon), else the CPU; device.py says what each one runs.
+    # At a profile meant for a GPU, auto never falls back to the CPU silently (cpu_guard.py): cpu insists.
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+    # CUDA only; on CPU and MPS training is always eager (recorded as not compiled). reduce-overhead: ResNet-18
     # trained 2.4x faster than eager on an H200, while the default mode was slower than eager there
     # (benchmarks/results/, docs/gpu.md).
     compile: CompileMode = "reduce-overhead"

@@ -15,7 +15,7 @@ from ..core.schema import View
 from ..data.cifar10 import PREPARED, Splits, load_splits
 from .checkpoint import Checkpoints, stage_checkpoints
 from .distributed import SINGLE, World, from_environment, relaunch_under_torchrun, start, stop
-from .engine import init_device
+from .device import init_device
 
 
 StageParams = TypeVar("StageParams", bound=View)

@@ -23,9 +23,10 @@ from ..core.errors import StudyError
 from ..core.fileio import save_torch, write_csv, write_json
 from ..data import CLASSES
 from ..data.cifar10 import Splits
-from ..core.layout import RESULT_KEYS, RunFiles
+from ..core.layout import RESULT_KEYS, RunFiles, live_history
 from ..models import ModelConfig, build_model
 from .checkpoint import Checkpoints, config_key
+from .cpu_guard import refuse_cpu_training
 from .distributed import SINGLE, World, local_batch_size
 from .engine import BackwardHook, EvalResult, TrainResult, make_optimizer, run_splits, train
 from .measure import (count_parameters, flops_per_image, layer_table, peak_memory, per_class_accuracy, provenance,
@@ -61,8 +62,13 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded). With
     `checkpoints`, the run saves its state and resumes from it after a crash; the key covers the model,
     the recipe, the data, the device type and the code the stage runs, so any change starts afresh.
-    With several processes (`world`) every one trains and evaluates; only rank 0 writes."""
+    With several processes (`world`) every one trains and evaluates; only rank 0 writes.
+    At a profile meant for a GPU, a run that would train on the CPU by default stops first (cpu_guard.py).
+    While a run of the standard layout (`files` None) trains, its history so far is in
+    layout.live_history(name)."""
     model = model if model is not None else build_seeded(model_cfg, train_cfg.seed)
+    train_images = len(run_splits(data, train_cfg)[0])
+    refuse_cpu_training(name, profile, runtime, device, model, train_cfg, train_images)
     parameters, flops = count_parameters(model), flops_per_image(model)
     # What the report says of the model and the recipe, recorded here so that reporting runs no training code:
     # the per-layer parameter table, and what the engine's optimizer decays (its grouping is the same on
@@ -77,13 +83,14 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         checkpoint = checkpoints.for_run(name, config_key(
             model=model_cfg.model_dump(), recipe=train_cfg.model_dump(), data=data.meta,
             recording={"steps": record_steps, "hooks": hook_configs}, device=device.type))
+    live = live_history(name) if files is None else None
     with peak_memory(device) as memory:
         result = train(model, data, train_cfg, device=device, run=name, runtime=runtime, on_backward=hooks,
-                       checkpoint=checkpoint, world=world)
+                       checkpoint=checkpoint, world=world, live_history=live)
     last = result.history[-1]
     results = dict(zip(RESULT_KEYS, (
         result.test.accuracy, result.test.loss, last["val_acc"], last["train_acc"], parameters, flops, train_cfg.epochs,
-        len(run_splits(data, train_cfg)[0]), len(result.test.labels))))
+        train_images, len(result.test.labels))))
     timing = {
         "train_seconds": result.train_seconds,
         "images_per_second": result.images_per_second,  # steady state: the first epoch's warm-up excluded
@@ -142,14 +149,41 @@ def save_weights(path: Path, model: nn.Module, config: dict) -> None:
 
 
 def load_weights(path: Path, model_cfg: ModelConfig) -> nn.Module:
-    """Rebuild the model described by `model_cfg` and load `path` into it (weights_only: no pickled code)."""
+    """Rebuild the model described by `model_cfg` and load `path` into it (weights_only: no pickled code).
+    A file that is unreadable, records another architecture, or whose tensors do not fit this one is a
+    one-line StudyError."""
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise StudyError(f"{path}: cannot read weights ({exc}); rerun the stage that writes it") from None
-    if saved.get("config", {}).get("model") != model_cfg.model_dump():
-        raise StudyError(f"{path}: weights were trained for model {saved.get('config', {}).get('model')}, "
+        raise StudyError(f"{path}: cannot read weights ({_load_error(exc)}); rerun the stage that writes it") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("state_dict"), dict):
+        raise StudyError(f"{path}: not a weights file of this project (expected a dict with a state_dict and its "
+                         f"config); rerun the stage that writes it")
+    recorded = saved["config"].get("model") if isinstance(saved.get("config"), dict) else None
+    if recorded != model_cfg.model_dump():
+        raise StudyError(f"{path}: weights were trained for model {recorded}, "
                          f"not {model_cfg.model_dump()}; rerun the stage that writes it")
     model = build_model(model_cfg)
-    model.load_state_dict(saved["state_dict"])
+    try:
+        model.load_state_dict(saved["state_dict"])
+    except RuntimeError as exc:  # missing or unexpected tensors, or tensors of other shapes
+        problem = str(exc).splitlines()[1:2] or [str(exc)]
+        raise StudyError(f"{path}: its tensors do not fit model {model_cfg.name} ({_first_sentence(problem[0])}); "
+                         f"rerun the stage that writes it") from None
     return model
+
+
+def _load_error(exc: Exception) -> str:
+    """Why torch.load failed, as one short clause: its messages run to paragraphs, and weights_only's names the
+    refused object on a later line."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    refused = [line.removeprefix("WeightsUnpickler error:") for line in lines
+               if line.startswith("WeightsUnpickler error:")]
+    if refused:
+        return f"it holds more than tensors, which weights_only loading refuses: {_first_sentence(refused[0])}"
+    return _first_sentence(lines[0]) if lines else f"{type(exc).__name__}: empty or truncated file"
+
+
+def _first_sentence(text: str, limit: int = 160) -> str:
+    text = text.strip().split(". ")[0].rstrip(".")
+    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -1,17 +1,17 @@
-"""What a lent GPU machine lacks, made here and carried with the working tree: `.whl/` (wheels for its Python)
-and `.gpu-data/` (the JPEG stand-in and its builder).
+"""What a GPU machine without network lacks, made here (on a machine with network) and carried with the
+working tree: `.whl/` (wheels for its Python) and `.gpu-data/` (the JPEG stand-in and its builder).
 
-    python benchmarks/device_bundle.py [--dry-run]
+    python tools/device_bundle.py [--dry-run]
 
-The machine (docs/gpu.md, ../shared/GPU.md) has Python 3.12 on x86-64 with torch 2.11 and no network; the
-distributions it already has are listed in benchmarks/device_packages.txt. This script takes the project's
+The GPU machine (docs/gpu.md) has Python 3.12 on x86-64 with torch 2.11 and no network; the
+distributions it already has are listed in tools/device_packages.txt. This script takes the project's
 dependencies (pyproject.toml, but torch and torchvision, which are the machine's own), follows their
 requirements through this environment's installed distributions (so the machine gets the versions the
 tests ran with), leaves out what the machine has, and fetches each of the rest as a wheel for CPython 3.12
 manylinux x86-64; a distribution published only as a source archive is built into a wheel here, which
-must come out pure Python (`py3-none-any`), else it stops with one line. It adds airbench (issue 26's
-calibration) and copies the stand-in data, then prints what would travel and checks it against the 64 MiB
-the device tool carries. `--dry-run` only lists the distributions.
+must come out pure Python (`py3-none-any`), else it stops with one line. It adds airbench (for the data
+calibration, benchmarks/airbench_calibration.py) and copies the stand-in data, then prints what would travel
+and checks it against the 64 MiB that can travel with the working tree. `--dry-run` only lists the distributions.
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ DEVICE_OWN = {"torch", "torchvision"}  # the machine's builds, matched to its CU
 TARGET = {"python_version": "3.12", "python_full_version": "3.12.3", "implementation_name": "cpython",
           "platform_machine": "x86_64", "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix"}
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x86_64")
-CARRY_LIMIT = 64 * 2**20  # bytes the device tool carries with the working tree
+CARRY_LIMIT = 64 * 2**20  # bytes that can travel with the working tree to the GPU machine
 
 
 def device_packages(path: Path = DEVICE_PACKAGES) -> set[str]:
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print("device_bundle: would travel " + ", ".join(f"{k} {v / 2**20:.1f} MiB" for k, v in sizes.items())
           + f"; {total / 2**20:.1f} MiB of the {CARRY_LIMIT / 2**20:.0f} MiB carried")
     if total > CARRY_LIMIT:
-        print("device_bundle: that is more than the device tool carries", file=sys.stderr)
+        print(f"device_bundle: that is more than the {CARRY_LIMIT / 2**20:.0f} MiB that can travel", file=sys.stderr)
         return 1
     return 0
 

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# benchmarks/gpu_study.sh OUT_DIR [STAGE...]: the study's own pipeline, `dvc repro`, on a lent GPU machine
-# (no network, no DVC, torch 2.11; ../shared/GPU.md), and what it produced written back in a few files.
+# tools/gpu_study.sh OUT_DIR [STAGE...]: the study's own pipeline, `dvc repro`, on a GPU machine without
+# network or DVC (Python 3.12 with its own torch), and what it produced written back in a few files.
 #
-#   run(command="bash benchmarks/gpu_study.sh $OUT", carry=[".whl", ".gpu-data"], timeout_s=580)
+#   bash tools/gpu_study.sh OUT_DIR
 #
-# .whl/ and .gpu-data/ come from `python benchmarks/device_bundle.py` here (the wheels the machine lacks,
-# airbench's among them, and the JPEG stand-in). Steps: install the wheels into a temporary folder
+# .whl/ and .gpu-data/ come from `python tools/device_bundle.py`, run beforehand on a machine with network
+# (the wheels the GPU machine lacks, airbench's among them, and the JPEG stand-in); they travel with the
+# working tree. Steps: install the wheels into a temporary folder
 # (skipped where DVC already imports, as in the CPU dry run); make `python` resolve (stage commands say
 # `python`; the machine has only `python3`); build the stand-in archive if data/raw has none; make the tree a
 # git repository if it arrived without one; set params.yaml's profile (GPU_STUDY_PROFILE, default preview)
@@ -17,8 +18,8 @@
 # train at the same time on the one GPU (scaleout/local_gpus.sh with LOCAL_GPUS=1: a git worktree each, one
 # shared DVC cache), then `dvc repro STAGE...` here restores them; the workers' logs are appended to the log,
 # and a run that finished in a worker travels back even if another worker failed or the budget ran out.
-#   run(command="GPU_STUDY_PROFILE=full GPU_STUDY_CONCURRENT=2 GPU_STUDY_BUDGET_S=560 \
-#                bash benchmarks/gpu_study.sh $OUT stage4@seed_0 stage5@seed_0", carry=[...], timeout_s=590)
+#   GPU_STUDY_PROFILE=full GPU_STUDY_CONCURRENT=2 GPU_STUDY_BUDGET_S=560 \
+#     bash tools/gpu_study.sh OUT_DIR stage4@seed_0 stage5@seed_0
 # Written to OUT_DIR, at most 8 files:
 #   study.tar.gz        the runs' small files (results, info, timing, history, predictions, steps, the stages'
 #                       records; no weights; with STAGE..., only those stages' runs as this call wrote them),
@@ -31,7 +32,7 @@
 # GPU_STUDY_DEVICE=cpu (with GPU_STUDY_PROFILE=smoke) is the CPU dry run the tests make of this same script.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-OUT=${1:?usage: benchmarks/gpu_study.sh OUT_DIR [STAGE...]}
+OUT=${1:?usage: tools/gpu_study.sh OUT_DIR [STAGE...]}
 shift
 PY=${PYTHON:-python3}
 PROFILE=${GPU_STUDY_PROFILE:-preview}
@@ -52,7 +53,7 @@ say() { echo "gpu_study: $*" | tee -a "$LOG"; }
 # 1. What the machine lacks, from the carried wheels.
 if ! "$PY" -c 'import dvc, pydantic, ruamel.yaml' >/dev/null 2>&1; then
   if ! compgen -G ".whl/*.whl" >/dev/null; then
-    say "$PY lacks DVC / pydantic / ruamel.yaml and there is no .whl/ folder: run python benchmarks/device_bundle.py here first"
+    say "$PY lacks DVC / pydantic / ruamel.yaml and there is no .whl/ folder: run python tools/device_bundle.py on a machine with network first"
     exit 1
   fi
   site=$(mktemp -d)
@@ -172,8 +173,8 @@ with tarfile.open(Path(out) / "study.tar.gz", "w:gz") as tar:
 members = list(packed)
 if not named and Path("reports/summary.md").is_file():
     (Path(out) / "summary.md").write_text(Path("reports/summary.md").read_text())
-# The steady epoch of every ResNet-18 run that trained here (timing.json exists only where a run trained):
-# item 6's figure, printed and recorded.
+# The steady epoch of every ResNet-18 run that trained here (timing.json exists only where a run trained),
+# printed and recorded: the figure that says what the engine's per-step work costs on this GPU.
 epochs = {}
 for name in sorted(n for n in packed if n.endswith("/timing.json") and n.startswith(("runs/stage4/", "runs/stage5"))):
     run = name.removeprefix("runs/").removesuffix("/timing.json")

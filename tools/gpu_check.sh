@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# benchmarks/gpu_check.sh [OUT_DIR]: the one-command check of the CUDA path, on a machine with an NVIDIA GPU.
+# tools/gpu_check.sh [OUT_DIR]: the one-command health check of the CUDA path, on a machine with an NVIDIA GPU.
 #
 # Within GPU_CHECK_BUDGET_S seconds (default 480, i.e. inside 9 minutes with room for start-up) and with no
 # network, it prints and writes to OUT_DIR (default benchmarks/results/gpu_check-<date>):
@@ -15,7 +15,7 @@
 #                       airbench wheel is in .whl/; benchmarks/airbench_calibration.py)
 # It runs from the source tree (PYTHONPATH=src) with the machine's own torch, so it needs no `pip install`
 # and no DVC. Missing pure-Python dependencies (pydantic, ruamel.yaml) are installed from wheels in .whl/
-# if present (docs/gpu.md says how to make that folder). Data: data/prepared if present; else
+# if present (tools/device_bundle.py makes that folder, docs/gpu.md). Data: data/prepared if present; else
 # the archive data/raw/cifar-10-python.tar.gz; else it builds that from the JPEG stand-in
 # (cifar10-jpeg.tar.gz + make_cifar10_archive.py in .gpu-data/ or ../shared/data/), in the background
 # while the tests run. Without a CUDA device it prints one line and exits 1.
@@ -65,7 +65,7 @@ if ! wait "$data_pid"; then
   tail -n 5 "$OUT/data.log" >&2
   exit 1
 fi
-# The data's cost in accuracy against a published anchor (airbench, issue 26): the last
+# The data's cost in accuracy against a published anchor (airbench's reference trainings): the last
 # GPU_CHECK_CALIBRATION_S seconds (default 120) when the airbench wheel was carried, else none.
 calibration_s=0
 if "$PY" -c 'import airbench' >/dev/null 2>&1; then calibration_s=${GPU_CHECK_CALIBRATION_S:-120}; fi

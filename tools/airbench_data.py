@@ -1,14 +1,15 @@
 """CIFAR-10 in the form airbench trains on: `<out>/train.pt` and `<out>/test.pt`, from an archive (or extracted
 folder) in the official layout, the JPEG stand-in included.
 
-    python benchmarks/airbench_data.py data/raw/cifar-10-python.tar.gz [--out cifar10]
+    python tools/airbench_data.py data/raw/cifar-10-python.tar.gz [--out cifar10]
 
 airbench's CifarLoader(path) loads `<path>/train.pt` / `<path>/test.pt` when they exist instead of
 downloading, each `{'images': uint8 N x 32 x 32 x 3 (HWC, as torchvision's CIFAR10.data), 'labels': int64 N,
 'classes': the ten names}`; its train94()/train96() read the relative folder `cifar10`, hence the default.
 The archive is read and checked by the project's own reader (layout, shapes, labels, class names, balance),
 so airbench sees exactly the images the study trains on, in the official order (data_batch_1..5, then
-test_batch). Used by the calibration step of the GPU command (benchmarks/airbench_calibration.py).
+test_batch). Used by the data calibration (benchmarks/airbench_calibration.py), which tools/gpu_check.sh
+and tools/gpu_study.sh run.
 """
 from __future__ import annotations
 

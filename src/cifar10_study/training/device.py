@@ -1,0 +1,125 @@
+"""The training device and what runs on it: which device `runtime.device` resolves to, and per device
+type the memory layout, precision, compilation and optimiser kernels the engine uses there.
+
+| device | layout        | precision     | torch.compile | fused optimiser | deterministic |
+| ------ | ------------- | ------------- | ------------- | --------------- | ------------- |
+| cuda   | channels_last | bf16 autocast | as configured | yes             | no            |
+| mps    | contiguous    | fp32          | never (eager) | no              | no            |
+| cpu    | channels_last | fp32          | never (eager) | no              | yes           |
+"""
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..core.errors import ConfigError
+from .distributed import SINGLE, World
+from .runtime import RuntimeConfig
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """How the engine trains on one device type."""
+
+    # channels_last (NHWC) is the fast layout for convolutions on CUDA tensor cores, and on this project's
+    # 2-core x86 CPU it measured faster too (training step, images/s, channels_last vs contiguous NCHW:
+    # Stage 1 CNN 1,993 vs 1,655, ResNet-18 56 vs 46; `python benchmarks/train_throughput.py` prints the
+    # comparison on the machine at hand). On MPS, channels_last convolution backward passes are reported
+    # much slower than contiguous ones, so MPS keeps the contiguous layout.
+    channels_last: bool
+    # bf16 autocast where tensor cores make it fast (CUDA); fp32 elsewhere: on the CPU bf16 changes the
+    # numbers and pays only on CPUs with bf16 instructions, and MPS's bf16 support varies by macOS version.
+    autocast_dtype: torch.dtype | None
+    # torch.compile only on CUDA: on CPU inductor's kernels are not covered by use_deterministic_algorithms
+    # (CPU results must reproduce exactly), and MPS support in inductor is partial.
+    compiles: bool
+    fused_optimizer: bool  # one kernel launch steps every parameter (CUDA only)
+    deterministic: bool  # the same params and seed give identical results (CPU)
+
+
+SETTINGS = {
+    "cuda": DeviceSettings(channels_last=True, autocast_dtype=torch.bfloat16, compiles=True, fused_optimizer=True,
+                           deterministic=False),
+    "mps": DeviceSettings(channels_last=False, autocast_dtype=None, compiles=False, fused_optimizer=False,
+                          deterministic=False),
+    "cpu": DeviceSettings(channels_last=True, autocast_dtype=None, compiles=False, fused_optimizer=False,
+                          deterministic=True),
+}
+
+
+def settings_for(device: torch.device) -> DeviceSettings:
+    return SETTINGS[device.type]
+
+
+def mps_available() -> bool:
+    """Apple silicon's GPU (Metal Performance Shaders) through an MPS build of torch."""
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def why_no_gpu() -> str:
+    """Why torch finds no GPU here, in words a user can act on: a CPU-only build of torch, or a CUDA build
+    that finds no device (driver, CUDA_VISIBLE_DEVICES)."""
+    if torch.version.cuda is None:
+        return f"this torch ({torch.__version__}) is a CPU-only build (a GPU needs a CUDA build, or MPS on a Mac)"
+    return (f"this torch ({torch.__version__}), a CUDA {torch.version.cuda} build, finds no CUDA device "
+            f"(check the driver with nvidia-smi, and CUDA_VISIBLE_DEVICES)")
+
+
+def device_type_for(requested: str) -> str:
+    """The device type `runtime.device` resolves to: auto picks CUDA, then MPS, then the CPU. Asking for a
+    GPU that torch cannot see is a one-line ConfigError."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "mps" if mps_available() else "cpu"
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"runtime.device is cuda, but {why_no_gpu()}; set runtime.device to auto or cpu")
+    if requested == "mps" and not mps_available():
+        raise ConfigError("runtime.device is mps, but torch sees no MPS device (Apple silicon with an MPS build of "
+                          "torch); set runtime.device to auto or cpu")
+    return requested
+
+
+def init_device(runtime: RuntimeConfig = RuntimeConfig(), world: World = SINGLE) -> torch.device:
+    """The training device for a stage, from `runtime.device`; with several processes, each its own GPU
+    (torchrun's LOCAL_RANK).
+
+    CPU: every op is made deterministic, so the same params and seed give identical metrics.
+    CUDA: cuDNN autotuning on; every step has the same shapes, so the algorithm search runs once per
+    layer shape, in the first steps, and the fastest kernels are kept.
+    MPS: one process only (torch has no process-group backend for it).
+    """
+    kind = device_type_for(runtime.device)
+    if kind == "cuda":
+        torch.cuda.set_device(world.local_rank)
+        torch.backends.cudnn.benchmark = True
+        return torch.device("cuda", world.local_rank)
+    if kind == "mps":
+        if world.distributed:
+            raise ConfigError("runtime.processes > 1 needs CUDA or the CPU: torch cannot share a run between "
+                              "processes on MPS; set runtime.processes to 1")
+        return torch.device("mps")
+    torch.use_deterministic_algorithms(True)
+    return torch.device("cpu")
+
+
+def autocast(device: torch.device):
+    """The device's mixed precision (bf16 on CUDA) for the block, or full fp32 where it has none."""
+    dtype = settings_for(device).autocast_dtype
+    return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
+
+
+def to_memory_format(x: torch.Tensor | nn.Module, device: torch.device):
+    """A model, or a 4-d batch, in the device's memory layout (channels_last where it is faster)."""
+    return x.to(memory_format=torch.channels_last) if settings_for(device).channels_last and (
+        isinstance(x, nn.Module) or x.dim() == 4) else x
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (GPUs run asynchronously), so wall times cover it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
