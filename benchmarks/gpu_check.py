@@ -43,16 +43,16 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from cifar10_study.core.fileio import write_json
+from cifar10_study.data.cifar10 import Split, Splits, load_splits, prepare
+from cifar10_study.experiments import stage4, stage5
+from cifar10_study.models.residual import ResidualCNNConfig, ResNet18Config
+from cifar10_study.params import Params, load_params
 from cifar10_study.training import engine
 from cifar10_study.training.device import init_device
-from cifar10_study.experiments import stage4, stage5
-from cifar10_study.params import Params, load_params
+from cifar10_study.training.measure import count_parameters, flops_per_image
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.runtime import RuntimeConfig
-from cifar10_study.data.cifar10 import Split, Splits, load_splits, prepare
-from cifar10_study.core.fileio import write_json
-from cifar10_study.training.measure import count_parameters, flops_per_image
-from cifar10_study.models.residual import ResidualCNNConfig, ResNet18Config
 from cifar10_study.training.train_run import build_seeded
 
 REPO = Path(__file__).resolve().parent.parent

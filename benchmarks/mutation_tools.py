@@ -35,8 +35,8 @@ SCOPE = {
                                    "reporting.report_resnet.x__test_name__mutmut_*",
                                    "reporting.report_resnet.x__detectable_phrase__mutmut_*",
                                    "reporting.report_resnet.x__calibration_sentence__mutmut_*"],
-    "training/engine.py": ["training.engine.x_evaluate__mutmut_*",
-                           "training.engine.x_soft_cross_entropy__mutmut_*"],
+    "training/evaluation.py": ["training.evaluation.x_evaluate__mutmut_*"],
+    "training/engine.py": ["training.engine.x_soft_cross_entropy__mutmut_*"],
     "data/augment.py": ["data.augment.*"],
 }
 # MUTATION_MODULES="analysis/stats.py ...": a partial run over these modules of SCOPE only (e.g. the ones a
@@ -62,13 +62,13 @@ def prepare(work: Path) -> None:
     """mutmut leaves decorated functions alone; `evaluate` is decorated with @torch.inference_mode().
     In the copy (never the checkout) the decorator becomes the equivalent rebinding after the module's
     last line, so mutmut mutates evaluate's body and every caller still gets the inference-mode version."""
-    engine = work / "src" / PACKAGE / "training" / "engine.py"
-    text = engine.read_text()
+    module = work / "src" / PACKAGE / "training" / "evaluation.py"
+    text = module.read_text()
     decorated = "@torch.inference_mode()\ndef evaluate("
     if text.count(decorated) != 1:
-        sys.exit(f"{engine}: expected one '@torch.inference_mode()' on evaluate; update mutation_tools.prepare")
+        sys.exit(f"{module}: expected one '@torch.inference_mode()' on evaluate; update mutation_tools.prepare")
     text = text.replace(decorated, "def evaluate(")
-    engine.write_text(text + "\n\nevaluate = torch.inference_mode()(evaluate)\n")
+    module.write_text(text + "\n\nevaluate = torch.inference_mode()(evaluate)\n")
 
 
 def _in_scope(name: str) -> bool:
@@ -145,9 +145,9 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         "In scope: every function of analysis/stats.py, analysis/comparisons.py, analysis/calibration.py and "
         "data/augment.py (except `_scale_shift`, which mutmut skips as it is decorated with `lru_cache`); "
         "reporting/report_resnet.py's `stage5_section`, `_comparison_row`, `_interval`, `_no_interval`, "
-        "`_test_name`, `_detectable_phrase`, `_calibration_sentence`; training/engine.py's `evaluate` "
-        "and `soft_cross_entropy`. A mutant that timed out was run once more, alone, before this report; a "
-        "timeout counts as not killed.",
+        "`_test_name`, `_detectable_phrase`, `_calibration_sentence`; training/evaluation.py's `evaluate` "
+        "and training/engine.py's `soft_cross_entropy`. A mutant that timed out was run once more, alone, "
+        "before this report; a timeout counts as not killed.",
         "",
         *([f"**Partial run** (MUTATION_MODULES): only {', '.join(SCOPE)}; the other modules' figures are in "
            f"other runs' reports (docs/testing.md lists the runs behind the current figures).", ""] if PARTIAL else []),

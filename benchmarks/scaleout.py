@@ -53,7 +53,8 @@ def workers(repo: Path, env: dict, n: int) -> float:
 
 
 def main() -> None:
-    env = {**os.environ, "PYTHONPATH": "src", "PYTHON": sys.executable, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, "PYTHONPATH": "src", "PYTHON": sys.executable,
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
     with tempfile.TemporaryDirectory() as tmp:
         single = workers(pipeline_copy(Path(tmp) / "one" / "repo", env), env, 1)
         double = workers(pipeline_copy(Path(tmp) / "two" / "repo", env), env, 2)

@@ -8,7 +8,7 @@
 (c) ceiling:    forward + backward + optimiser step on one fixed, pre-made batch (no data work at all).
 
 All three run the same step as engine.train: device.autocast (bf16 on CUDA, fp32 on CPU),
-device.to_memory_format (channels_last), engine.make_optimizer (fused SGD on CUDA), so they differ only
+device.to_memory_format (channels_last), optimizers.make_optimizer (fused SGD on CUDA), so they differ only
 in where the batches come from. One more row repeats (c) in the layout the engine does not use (the
 measurement behind device.py's channels_last choice); with --compile another repeats (c) through torch.compile.
 
@@ -37,14 +37,14 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
-from cifar10_study.training import engine
-from cifar10_study.training.recipe import TrainConfig
-from cifar10_study.params import load_params
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits, load_splits
-from cifar10_study.training.device import autocast, settings_for, to_memory_format
-from cifar10_study.training.engine import make_optimizer
-from cifar10_study.training.measure import count_parameters, hardware
 from cifar10_study.models.residual import ResNet18Config
+from cifar10_study.params import load_params
+from cifar10_study.training import engine
+from cifar10_study.training.device import autocast, settings_for, to_memory_format
+from cifar10_study.training.measure import count_parameters, hardware
+from cifar10_study.training.optimizers import make_optimizer
+from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.train_run import build_seeded
 
 MODELS: dict[str, Callable] = {

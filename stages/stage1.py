@@ -1,7 +1,7 @@
 """DVC stage `stage1`: train the baseline CNN (runs/stage1/)."""
 from cifar10_study.core.cli import stage_entry
-from cifar10_study.experiments import stage1
 from cifar10_study.core.layout import STAGE1
+from cifar10_study.experiments import stage1
 from cifar10_study.training.stage import training_stage
 
 

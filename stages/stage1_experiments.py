@@ -1,8 +1,8 @@
 """DVC stage `stage1_experiments`: linear collapse and bottleneck sweep around the baseline CNN
 (runs/stage1_experiments/)."""
 from cifar10_study.core.cli import stage_entry
-from cifar10_study.experiments import stage1
 from cifar10_study.core.layout import STAGE1_EXPERIMENTS
+from cifar10_study.experiments import stage1
 from cifar10_study.training.stage import training_stage
 
 

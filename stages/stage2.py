@@ -1,7 +1,7 @@
 """DVC stage `stage2@<variant>`: train one width/depth scaling variant of the baseline (runs/stage2/<variant>/)."""
 from cifar10_study.core.cli import stage_argument, stage_entry
-from cifar10_study.experiments import stage2
 from cifar10_study.core.layout import STAGE2
+from cifar10_study.experiments import stage2
 from cifar10_study.training.stage import training_stage
 
 

@@ -1,8 +1,8 @@
 """DVC stage `stage2_explosion`: parameters, FLOPs, step time and memory of ever wider CNNs, and the
 affordable ones trained (runs/stage2_explosion/)."""
 from cifar10_study.core.cli import stage_entry
-from cifar10_study.experiments import stress
 from cifar10_study.core.layout import EXPLOSION
+from cifar10_study.experiments import stress
 from cifar10_study.training.stage import training_stage
 
 

@@ -1,8 +1,8 @@
 """DVC stage `stage2_vanishing`: gradient norms per layer of very deep plain CNNs, and whether they train
 (runs/stage2_vanishing/)."""
 from cifar10_study.core.cli import stage_entry
-from cifar10_study.experiments import stress
 from cifar10_study.core.layout import VANISHING
+from cifar10_study.experiments import stress
 from cifar10_study.training.stage import training_stage
 
 

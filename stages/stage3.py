@@ -1,7 +1,7 @@
 """DVC stage `stage3` (no argument: the full model) and `stage3_ablations@<name>` (one component off)."""
 from cifar10_study.core.cli import stage_argument, stage_entry
-from cifar10_study.experiments import stage3
 from cifar10_study.core.layout import STAGE3, run_name
+from cifar10_study.experiments import stage3
 from cifar10_study.training.stage import training_stage
 
 

@@ -1,9 +1,9 @@
 """DVC stage `stage4@<seed>`: ResNet-18 with the published recipe and one seed (runs/stage4/<seed>/); a seed
 the active profile does not train is skipped."""
 from cifar10_study.core.cli import stage_argument, stage_entry
+from cifar10_study.core.layout import STAGE4
 from cifar10_study.core.params_file import load
 from cifar10_study.experiments import stage4
-from cifar10_study.core.layout import STAGE4
 from cifar10_study.training.stage import training_stage
 
 

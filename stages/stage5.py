@@ -2,9 +2,9 @@
 into runs/stage5/<seed>/ or runs/stage5_ablations/<ablation>/<seed>/; a seed the active profile does not
 train is skipped."""
 from cifar10_study.core.cli import stage_argument, stage_entry
+from cifar10_study.core.layout import STAGE5, run_name
 from cifar10_study.core.params_file import load
 from cifar10_study.experiments import stage4, stage5
-from cifar10_study.core.layout import STAGE5, run_name
 from cifar10_study.training.stage import training_stage
 
 

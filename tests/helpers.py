@@ -17,7 +17,18 @@ import numpy as np
 import torch
 from ruamel.yaml import YAML
 
+from cifar10_study.data.augment import (
+    MixUp,
+    TrainAugment,
+    crop_at,
+    crop_offsets,
+    cutout_at,
+    cutout_centres,
+    flip_draws,
+    flip_where,
+)
 from cifar10_study.data.cifar10 import BATCH_DIR, CLASSES, Split, Splits
+from cifar10_study.training.distributed import World
 
 ROOT = Path(__file__).resolve().parents[1]
 # What copy_pipeline copies: the pipeline's tracked files (no outputs, no caches).
@@ -48,7 +59,8 @@ def write_archive(path: Path, per_batch: int = 60, overrides: dict | None = None
 
         meta_obj = {"label_names": list(CLASSES)} if meta is None else meta
         if "batches.meta" not in skip:
-            add(f"{BATCH_DIR}/batches.meta", meta_obj if isinstance(meta_obj, bytes) else pickle.dumps(meta_obj, protocol=2))
+            add(f"{BATCH_DIR}/batches.meta",
+                meta_obj if isinstance(meta_obj, bytes) else pickle.dumps(meta_obj, protocol=2))
         for i, name in enumerate(BATCHES):
             if name in skip:
                 continue
@@ -158,3 +170,39 @@ def commit_everything(repo: Path) -> None:
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True, capture_output=True)
     subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.com", "commit", "-qm", "base"],
                    cwd=repo, check=True, capture_output=True)
+
+
+# --- one-batch forms of the engine's epoch-at-once pieces, to test them batch by batch -------------------
+
+def batch_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
+    """Random crop of each image's original size from a copy zero-padded by `padding` px on every side."""
+    if padding == 0:
+        return images
+    return crop_at(images, padding, *crop_offsets(len(images), padding, generator))
+
+
+def batch_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Flip each image left-right with probability 1/2."""
+    return flip_where(images, flip_draws(len(images), generator))
+
+
+def batch_cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
+    """Zero one size x size square per image, centred at a uniformly random pixel, clipped at the border."""
+    return cutout_at(images, size, *cutout_centres(len(images), images.shape[-2:], generator))
+
+
+def augment_batch(augment: TrainAugment, images: torch.Tensor) -> torch.Tensor:
+    """One batch through the training augmentation: its draws, then their application."""
+    return augment.apply(images, augment.draw(len(images)))
+
+
+def mix_batch(mixup: MixUp, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch through MixUp: its lambda and pairing, then the mix."""
+    return mixup.apply(images, labels, mixup.draw(len(images)))
+
+
+def shard(order: torch.Tensor, step: int, batch_size: int, world: World) -> torch.Tensor:
+    """This process's indices for global step `step`: its contiguous share of the step's global batch."""
+    local = batch_size // world.size
+    start = step * batch_size + world.rank * local
+    return order[start:start + local]

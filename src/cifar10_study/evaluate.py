@@ -24,6 +24,7 @@ from .data.cifar10 import PREPARED, load_splits
 from .run_folder import TrainedRun, add_run_dir_argument, load_run
 from .training import engine
 from .training.device import init_device, to_memory_format
+from .training.evaluation import evaluate
 from .training.measure import confusion, per_class_accuracy
 from .training.runtime import RuntimeConfig
 
@@ -50,7 +51,7 @@ def evaluate_run(run: TrainedRun, data_dir: Path, device: torch.device, batch_si
     test = data.test if all_test_images else own
     # The layout training evaluated in (channels_last where the engine uses it): the same numbers, not just close.
     model = to_memory_format(run.model.to(device), device)
-    result = engine.evaluate(model, test, batch_size, device)
+    result = evaluate(model, test, batch_size, device)
     counts = confusion(result.labels, result.predictions)
     per_class = pd.DataFrame({"images": counts.sum(axis=1), "correct": counts.diagonal(),
                               "accuracy": per_class_accuracy(result.labels, result.predictions).values()},

@@ -29,7 +29,8 @@ DEVICE = torch.device("cpu")
 @torch.inference_mode()
 def probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """uint8 [N, 3, 32, 32] -> float32 [N, 10]: the model's softmax over the classes, in eval mode and the
-    layout evaluation uses (engine.evaluate), so a dataset image gets the probabilities evaluation gives it."""
+    layout evaluation uses (training.evaluation.evaluate), so a dataset image gets the probabilities
+    evaluation gives it."""
     model = to_memory_format(model.eval(), DEVICE)
     return model(to_memory_format(normalize(images), DEVICE)).float().softmax(1)
 

@@ -4,7 +4,7 @@ git): foreach over the stage4.seeds dict, per-key params, and which stages a cha
 marks stale (`Repo.status()`, as `dvc status` / `dvc exp run -S` compare); a `matrix` replacing the four
 stage5 groups (works only with positional `variant<N>` names and padded key lists); and why every seed is a
 stage with a skipped.json stub: nothing in DVC expands a seed list chosen by `${profile}`.
-tests/test_wiring.py checks the project's own dvc.yaml; this file checks the DVC behaviour it relies on."""
+tests/unit/test_wiring.py checks the project's own dvc.yaml; this file checks the DVC behaviour it relies on."""
 from __future__ import annotations
 
 import itertools

@@ -22,6 +22,7 @@ from cifar10_study.analysis.headline import KEYS
 from cifar10_study.core.fileio import read_json
 from helpers import N_TEST, ROOT, commit_everything, copy_pipeline, dvc, pipeline_env, run_sh, set_param
 
+
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     repo = copy_pipeline(tmp_path_factory.mktemp("pipeline"))
@@ -65,7 +66,8 @@ def test_repro_produces_every_output(repo):
     stage2 = read_json(repo / "metrics/stage2.json")
     assert set(stage2["variants"]) == set(variants)
     for name in variants:
-        results, info = read_json(repo / f"runs/stage2/{name}/results.json"), read_json(repo / f"runs/stage2/{name}/info.json")
+        results, info = (read_json(repo / f"runs/stage2/{name}/results.json"),
+                         read_json(repo / f"runs/stage2/{name}/info.json"))
         assert stage2["variants"][name]["test_accuracy"] == results["test_accuracy"]
         steps = pd.read_csv(repo / f"runs/stage2/{name}/steps.csv")
         assert len(steps) == results["epochs"] * (results["train_images"] // info["config"]["train"]["batch_size"])
@@ -85,7 +87,8 @@ def test_repro_produces_every_output(repo):
     assert read_json(repo / "runs/stage3_ablations/no_batchnorm/info.json")["config"]["model"]["batchnorm"] is False
 
     seeds = [int(s.removeprefix("seed_")) for s, profiles in params["stage4"]["seeds"].items() if "smoke" in profiles]
-    for name in ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup", "stage5_ablations/no_cutout"):
+    for name in ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup",
+                 "stage5_ablations/no_cutout"):
         for seed in seeds:
             run = repo / f"runs/{name}/seed_{seed}"
             assert read_json(run / "info.json")["provenance"]["seed"] == seed, name
@@ -111,9 +114,9 @@ def test_repro_produces_every_output(repo):
     for table in ("plots/stage45/test_accuracy.csv", "plots/stage45/val_accuracy.csv", "plots/stage45/reliability.csv",
                   "reports/tables/summary.csv"):
         assert len(pd.read_csv(repo / table)) > 0, table
-    for png in ("stage1_curves", "stage1_confusion_matrix", "stage1_bottleneck", "stage2_overfitting", "stage2_stability",
-                "stage2_grad_norms", "stage2_scaling", "convergence", "study_val_accuracy", "stage4_curves",
-                "stage5_ablations", "stage45_reliability"):
+    for png in ("stage1_curves", "stage1_confusion_matrix", "stage1_bottleneck", "stage2_overfitting",
+                "stage2_stability", "stage2_grad_norms", "stage2_scaling", "convergence", "study_val_accuracy",
+                "stage4_curves", "stage5_ablations", "stage45_reliability"):
         assert _png(repo / f"reports/figures/{png}.png"), png
 
     report = (repo / "reports/report.md").read_text()
@@ -168,7 +171,8 @@ def test_metrics_are_few_results_with_no_config_or_timing(repo):
     # No key (or part of one) names config, provenance or a measurement of time or memory.
     sections = {"config", "provenance", "runtime", "hardware", "device", "git_commit", "per_class_test_accuracy"}
     parts = {key: key.split(":", 1)[1].strip(".").split(".") for key in values}
-    assert not [k for k, p in parts.items() if sections & set(p) or any(w in x for x in p for w in ("second", "memory"))]
+    assert not [k for k, p in parts.items()
+                if sections & set(p) or any(w in x for x in p for w in ("second", "memory"))]
     assert "metrics/stage5.json:.comparisons.stage5 vs stage4.verdict" in values
 
 
@@ -199,7 +203,8 @@ def _stale_stages(repo: Path) -> set[str]:
 # check_params reads the whole file, so it is stale after any edit; its marker does not change, so that
 # alone reruns nothing downstream. Stages are listed when their own inputs changed (DVC's status).
 VARIANTS = {"stage2@baseline", "stage2@width_x2", "stage2@depth_x2", "stage2@depth_x3"}
-ABLATIONS = {f"stage3_ablations@no_{c}" for c in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")}
+ABLATIONS = {f"stage3_ablations@no_{c}"
+             for c in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")}
 STAGE3 = {"stage3", *ABLATIONS}
 SEEDS = ("seed_0", "seed_1", "seed_2")  # every seed stage exists; a profile that does not train one skips it
 
@@ -217,7 +222,7 @@ ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_an
 
 
 # A few cases cross-checked against the real `dvc status` of the reproduced smoke pipeline: the whole
-# table (every switch, recipe, profile block, analysis-only and runtime key) is tests/test_wiring.py,
+# table (every switch, recipe, profile block, analysis-only and runtime key) is tests/unit/test_wiring.py,
 # which reads the same dvc.yaml and params.yaml with DVC's own parser in seconds.
 @pytest.mark.parametrize("key,value,expected", [
     ("profile", "quick", TRAINING | {"stage45_analysis", "report"}),
@@ -247,7 +252,7 @@ def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, 
 PKG = "src/cifar10_study"
 
 
-@pytest.mark.parametrize("path,expected", [  # every module: tests/test_wiring.py
+@pytest.mark.parametrize("path,expected", [  # every module: tests/unit/test_wiring.py
     (f"{PKG}/reporting/report.py", {"report"}),
     # analysis/ is a folder dep of every analysis stage and of check_params (Params holds the analysis views)
     (f"{PKG}/analysis/stats.py", ANALYSIS | {"check_params"}),
@@ -366,7 +371,7 @@ def test_an_analysis_stage_that_fails_midway_leaves_its_previous_outputs(repo):
 def test_the_run_cache_restores_an_experiment_instead_of_retraining(repo):
     """The documented `dvc exp run -S stage5.cutout=false`, then back to true: the second restores the run
     from DVC's run cache instead of training it. (Targeted at one Stage 5 run to keep CI short: which runs
-    the switch marks is tests/test_wiring.py's and the status test's job.)"""
+    the switch marks is tests/unit/test_wiring.py's and the status test's job.)"""
     run = "stage5@seed_0"
     before = (repo / "runs/stage5/seed_0/results.json").read_bytes()
     off = dvc(repo, "exp", "run", "-S", "stage5.cutout=false", run)
@@ -433,8 +438,8 @@ def test_a_failing_process_stops_the_run_with_one_line(repo):
     original = (repo / "params.yaml").read_text()
     try:
         set_param(repo, "runtime.processes", 3)
-        result = subprocess.run([sys.executable, "stages/stage5.py", "seed_1", "no_se"], cwd=repo, env=pipeline_env(repo),
-                                capture_output=True, text=True, timeout=600)
+        result = subprocess.run([sys.executable, "stages/stage5.py", "seed_1", "no_se"], cwd=repo,
+                                env=pipeline_env(repo), capture_output=True, text=True, timeout=600)
     finally:
         (repo / "params.yaml").write_text(original)
     assert result.returncode == 2
@@ -469,7 +474,8 @@ def test_workers_sharing_a_remote_train_each_run_once_and_anyone_restores_them(r
     outputs = [p.communicate(timeout=900)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     fresh = _clone(origin, tmp_path / "fresh", remote)
-    (fresh / "data/raw/cifar-10-python.tar.gz").unlink()  # nothing to prepare the data from: it must come from the remote
+    # nothing to prepare the data from: it must come from the remote
+    (fresh / "data/raw/cifar-10-python.tar.gz").unlink()
     result = dvc(fresh, "repro", "--pull", *runs)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for name in runs:
@@ -524,7 +530,8 @@ def test_the_headline_view_shows_two_experiments_in_120_columns_and_the_diff_bet
     training), then the workspace goes back to the committed repo."""
     names = {"alpha-low": 0.001, "alpha-high": 0.5}
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True).stdout.strip()
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
     # A commit of its own, so that `dvc exp show` lists these two experiments only, not other tests' ones.
     subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "headline view"], cwd=repo, check=True)
     try:

@@ -15,18 +15,19 @@ from cifar10_study.core.fileio import read_json
 from helpers import copy_pipeline, pipeline_env, set_param
 
 
-
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory):
     repo = copy_pipeline(tmp_path_factory.mktemp("resume"))
     set_param(repo, "stage1.smoke.epochs", 12)
     set_param(repo, "runtime.checkpoint_interval_seconds", 0.0)  # every epoch, so a kill finds one to resume
-    subprocess.run([sys.executable, "stages/download.py"], cwd=repo, env=pipeline_env(repo), check=True, capture_output=True)
+    subprocess.run([sys.executable, "stages/download.py"], cwd=repo, env=pipeline_env(repo), check=True,
+                   capture_output=True)
     return repo
 
 
 def run_stage(repo):
-    return subprocess.run([sys.executable, "stages/stage1.py"], cwd=repo, env=pipeline_env(repo), capture_output=True, text=True)
+    return subprocess.run([sys.executable, "stages/stage1.py"], cwd=repo, env=pipeline_env(repo),
+                          capture_output=True, text=True)
 
 
 def kill_after_an_epoch(repo) -> int:

@@ -108,7 +108,8 @@ def _covers(deps: list[str], module: str) -> bool:
 # Package __init__ files that hold only a docstring: no stage needs them among its deps (an edit to one
 # cannot change a result), which keeps dvc.yaml's deps to the code a stage runs.
 DOCSTRING_ONLY = [p for p in PKG.rglob("__init__.py")
-                  if all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant) for n in ast.parse(p.read_text()).body)]
+                  if all(isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant)
+                         for n in ast.parse(p.read_text()).body)]
 
 
 def test_package_init_files_left_out_of_deps_hold_only_a_docstring():
@@ -162,7 +163,8 @@ def test_a_code_dep_is_a_folder_or_a_module_the_stage_imports(imported_by_script
         for dep in (d for d in stage["deps"] if d.startswith("src/")):
             if dep.endswith(".py"):
                 assert dep in imported, (name, dep)
-                assert not _covers([d for d in stage["deps"] if d != dep], dep), (name, f"{dep} is in a declared folder")
+                assert not _covers([d for d in stage["deps"] if d != dep], dep), \
+                    (name, f"{dep} is in a declared folder")
             else:
                 assert any(m.startswith(dep + "/") for m in imported), (name, f"{dep}: nothing in it is imported")
 
@@ -190,8 +192,9 @@ def test_every_training_stage_caches_all_its_outputs():
     sends an uncached file, so no other machine could restore the run."""
     training = _training_stages()
     # stage1, stage1_experiments, stage2, vanishing, explosion, stage3, its ablations, stage4, stage5 and its ablations
-    assert set(training) == {"stage1", "stage1_experiments", "stage2", "stage2_vanishing", "stage2_explosion", "stage3",
-                             "stage3_ablations", "stage4", "stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout"}
+    assert set(training) == {"stage1", "stage1_experiments", "stage2", "stage2_vanishing", "stage2_explosion",
+                             "stage3", "stage3_ablations", "stage4", "stage5", "stage5_no_se", "stage5_no_mixup",
+                             "stage5_no_cutout"}
     for name, stage in training.items():
         entries = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
         uncached = [e for e in entries if isinstance(e, dict) and any(v.get("cache") is False for v in e.values())]

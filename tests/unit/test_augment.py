@@ -6,9 +6,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cifar10_study.data.augment import MixUp, TrainAugment, batch_crop, batch_cutout, batch_flip, normalize
-from cifar10_study.data.augment import AugmentConfig
+from cifar10_study.data.augment import AugmentConfig, MixUp, TrainAugment, normalize
 from cifar10_study.data.cifar10 import MEAN, STD
+from helpers import augment_batch, batch_crop, batch_cutout, batch_flip, mix_batch
 
 
 def images(n=64, seed=0):
@@ -64,7 +64,7 @@ def test_normalize_scales_and_standardises_per_channel():
 def test_train_augment_crops_flips_then_normalises_each_image():
     x = images(64)
     aug = TrainAugment(AugmentConfig(crop_padding=4, flip=True), torch.Generator().manual_seed(0))
-    out = aug(x)
+    out = augment_batch(aug, x)
     assert out.shape == (64, 3, 32, 32) and out.dtype == torch.float32
     # Each image is the normalised 32x32 window of its zero-padded copy at some offset, mirrored or not
     # (normalising is per pixel, so the window of the normalised padded image is the same thing).
@@ -78,13 +78,13 @@ def test_train_augment_crops_flips_then_normalises_each_image():
         mirrored.append(found[0])
     assert 10 < sum(mirrored) < 54  # both kinds, about half each
     plain = TrainAugment(AugmentConfig(crop_padding=0, flip=False), torch.Generator())
-    assert torch.equal(plain(images(16)), normalize(images(16)))
+    assert torch.equal(augment_batch(plain, images(16)), normalize(images(16)))
 
 
 @pytest.mark.parametrize("augment", [
     lambda x, g: batch_crop(x, 4, g), batch_flip, lambda x, g: batch_cutout(x, 8, g),
     # the composition: it must hand the run's generator on to each of its three steps
-    lambda x, g: TrainAugment(AugmentConfig(crop_padding=4, flip=True, cutout=8), g)(x),
+    lambda x, g: augment_batch(TrainAugment(AugmentConfig(crop_padding=4, flip=True, cutout=8), g), x),
 ], ids=["crop", "flip", "cutout", "train_augment"])
 def test_each_augmentation_draws_from_the_runs_generator_alone(augment):
     """A run's batches are reproducible from its seed and its checkpointed generator: torch's global
@@ -102,7 +102,7 @@ def test_each_augmentation_draws_from_the_runs_generator_alone(augment):
 def test_mixup_targets_span_every_class_in_the_images_dtype():
     x, y = torch.randn(8, 3, 4, 4, dtype=torch.float64), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])
     torch.manual_seed(0)
-    mixed, target = MixUp(1.0, torch.Generator().manual_seed(0))(x, y)
+    mixed, target = mix_batch(MixUp(1.0, torch.Generator().manual_seed(0)), x, y)
     # Ten columns although this batch has classes 0-3 only, and the images' precision throughout.
     assert target.shape == (8, 10) and target.dtype == mixed.dtype == torch.float64
     assert bool((target[:, 4:] == 0).all()) and torch.allclose(target.sum(1), torch.ones(8, dtype=torch.float64))
@@ -111,7 +111,7 @@ def test_mixup_targets_span_every_class_in_the_images_dtype():
 def test_mixup_targets_sum_to_one_and_are_the_convex_combination_of_the_images_labels():
     x, y = torch.randn(16, 3, 32, 32), torch.arange(16) % 10
     torch.manual_seed(0)
-    mixed, target = MixUp(0.4, torch.Generator().manual_seed(1))(x, y)
+    mixed, target = mix_batch(MixUp(0.4, torch.Generator().manual_seed(1)), x, y)
     # The same draws by hand: lambda from the global generator, the pairing from the run's generator.
     torch.manual_seed(0)
     lam = float(torch.distributions.Beta(torch.tensor(0.4), torch.tensor(0.4)).sample())
@@ -128,7 +128,7 @@ def test_mixup_lambda_follows_beta_alpha():
     x, y = torch.zeros(2, 3, 4, 4), torch.tensor([0, 1])
     # When the pairing swaps the two images, image 0's target is [lambda, 1 - lambda]; otherwise it is
     # mixed with itself ([1, 0]) and says nothing about lambda.
-    targets = [mix(x, y)[1][0] for _ in range(4000)]
+    targets = [mix_batch(mix, x, y)[1][0] for _ in range(4000)]
     weights = np.array([t[0].item() for t in targets if t[1] > 0])
     assert len(weights) > 1500
     # Beta(0.2, 0.2) is U-shaped and symmetric: mean 1/2, most draws near 0 or 1 (uniform would put 20% there).
@@ -137,7 +137,8 @@ def test_mixup_lambda_follows_beta_alpha():
 
 def _expected_cutout(h, w, cy, cx, size):
     mask = torch.zeros(h, w, dtype=torch.bool)
-    mask[max(0, cy - size // 2):min(h, cy - size // 2 + size), max(0, cx - size // 2):min(w, cx - size // 2 + size)] = True
+    mask[max(0, cy - size // 2):min(h, cy - size // 2 + size),
+         max(0, cx - size // 2):min(w, cx - size // 2 + size)] = True
     return mask
 
 
@@ -158,6 +159,6 @@ def test_cutout_zeroes_exactly_the_clipped_square_and_nothing_else(size):
 def test_cutout_is_applied_after_normalisation_so_the_square_is_the_mean_pixel():
     aug = TrainAugment(AugmentConfig(crop_padding=0, flip=False, cutout=8), torch.Generator().manual_seed(0))
     x = torch.full((4, 3, 32, 32), 255, dtype=torch.uint8)
-    out = aug(x)
+    out = augment_batch(aug, x)
     zeros = (out == 0).all(1)  # [B, H, W]
     assert bool((zeros.sum((1, 2)) > 0).all()) and bool((zeros.sum((1, 2)) <= 64).all())

@@ -1,8 +1,8 @@
 """The linear-collapse check: a network without non-linearities equals one affine map, others do not."""
 import torch
 
-from cifar10_study.experiments.collapse import affine_fit, affine_map, is_affine
 from cifar10_study.data.cifar10 import Split
+from cifar10_study.experiments.collapse import affine_fit, affine_map, is_affine
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 
@@ -14,7 +14,8 @@ def net(**kw):
 
 def real_like_split(n=64):
     g = torch.Generator().manual_seed(0)
-    return Split(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8), torch.randint(0, 10, (n,), generator=g))
+    return Split(torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8),
+                 torch.randint(0, 10, (n,), generator=g))
 
 
 def test_identity_activation_with_avg_pool_is_exactly_affine():

@@ -4,10 +4,9 @@ import copy
 import pytest
 from ruamel.yaml import YAML
 
-from cifar10_study.params import Params, load_params, parse_params
 from cifar10_study.core.errors import ConfigError
 from cifar10_study.experiments import stage3, stage4, stage5
-
+from cifar10_study.params import Params, load_params, parse_params
 from helpers import ROOT
 
 
@@ -90,12 +89,15 @@ BAD = [
     ("stage1.train.optimizer.lr", "fast", "stage1.train.optimizer.lr: Input should be a valid number"),
     ("stage1.train.optimizer.name", "lion", "stage1.train.optimizer.name: Input should be 'sgd', 'adam' or 'adamw'"),
     ("stage1.train.optimizer.momentum", 1.5, "stage1.train.optimizer.momentum: Input should be less than 1"),
-    ("stage1.train.optimizer.weight_decay", -1e-4, "stage1.train.optimizer.weight_decay: Input should be greater than or equal to 0"),
-    ("stage1.train.schedule.name", "linear", "stage1.train.schedule.name: Input should be 'constant', 'cosine', 'onecycle' or 'step'"),
+    ("stage1.train.optimizer.weight_decay", -1e-4,
+     "stage1.train.optimizer.weight_decay: Input should be greater than or equal to 0"),
+    ("stage1.train.schedule.name", "linear",
+     "stage1.train.schedule.name: Input should be 'constant', 'cosine', 'onecycle' or 'step'"),
     ("stage1.train.label_smoothing", 1.0, "stage1.train.label_smoothing: Input should be less than 1"),
     ("stage1.train.label_smoothing", -0.1, "stage1.train.label_smoothing: Input should be greater than or equal to 0"),
     ("stage1.train.augment.flip", "yes", "stage1.train.augment.flip: Input should be a valid boolean"),
-    ("stage1.train.augment.crop_padding", -4, "stage1.train.augment.crop_padding: Input should be greater than or equal to 0"),
+    ("stage1.train.augment.crop_padding", -4,
+     "stage1.train.augment.crop_padding: Input should be greater than or equal to 0"),
     ("stage1.train.augment.rotate", 10, "stage1.train.augment.rotate: unknown key"),
     ("stage1.train.train_subset", 0, "stage1.train.train_subset: Input should be greater than 0"),
     ("stage1.train.lr", 0.1, "stage1.train.lr: unknown key"),
@@ -107,7 +109,8 @@ BAD = [
     ("stage1.model.activation", "gelu", "stage1.model.activation: Input should be 'relu' or 'identity'"),
     ("stage1.quick", {"epoch": 3}, "stage1.quick: unknown train key(s) ['epoch']"),
     ("stage1.smoke", {"epochs": 0}, "smoke override gives an invalid recipe: epochs: Input should be greater than 0"),
-    ("stage1_experiments.bottleneck_widths", [], "stage1_experiments.bottleneck_widths: List should have at least 1 item"),
+    ("stage1_experiments.bottleneck_widths", [],
+     "stage1_experiments.bottleneck_widths: List should have at least 1 item"),
     ("stage1_experiments.bottleneck_stage", 7, "bottleneck_stage must index stage1.model.channels (0..2), got 7"),
     ("data.val_size", 0, "data.val_size: Input should be greater than 0"),
     ("data.source", 42, "data.source: Input should be a valid string"),
@@ -117,7 +120,8 @@ BAD = [
     ("stage2.variants", {"wide": {"width": 0}}, "stage2.variants.wide.width: Input should be greater than 0"),
     ("stage2.variants", {"wide": {"height": 2}}, "stage2.variants.wide.height: unknown key"),
     ("stage2.loss_window", 1, "stage2.loss_window: Input should be greater than or equal to 2"),
-    ("stage2.smoke", {"batch_size": -1}, "stage2: smoke override gives an invalid recipe: batch_size: Input should be greater than 0"),
+    ("stage2.smoke", {"batch_size": -1},
+     "stage2: smoke override gives an invalid recipe: batch_size: Input should be greater than 0"),
     ("stage2_vanishing.depths", [20, 31], "depths [31] must be multiples of len(channels) = 2"),
     ("stage2_vanishing.grad_steps", [-1], "stage2_vanishing.grad_steps.0: Input should be greater than or equal to 0"),
     ("stage2_vanishing.learned_accuracy", 1.5, "stage2_vanishing.learned_accuracy: Input should be less than 1"),
@@ -130,7 +134,8 @@ BAD = [
     ("stage4.seeds.seed_1", [], "stage4.seeds.seed_1: List should have at least 1 item"),
     ("stage4.seeds.seed_1", ["full", "full"], "stage4: seeds.seed_1: each profile once, got ['full', 'full']"),
     ("stage4.seeds.seed_1", ["fast"], "stage4.seeds.seed_1.0: Input should be 'full', 'preview', 'quick' or 'smoke'"),
-    ("stage4.seeds", {"seed_0": ["full", "preview", "smoke"]}, "stage4: seeds: no seed trains at the quick profile; list it"),
+    ("stage4.seeds", {"seed_0": ["full", "preview", "smoke"]},
+     "stage4: seeds: no seed trains at the quick profile; list it"),
     ("stage4.seeds", {"zero": ["full", "quick", "smoke"]}, "stage4.seeds.zero.[key]: String should match pattern"),
     ("stage4.seeds", [0, 1], "stage4.seeds: Input should be a valid dictionary"),
     ("stage4.train.seed", 3, "the seeds come from stage4.seeds; do not set seed in stage4.train/full/quick/smoke"),
@@ -140,10 +145,12 @@ BAD = [
     ("stage4.train.compile", "default", "stage4.train.compile: unknown key"),  # runtime.compile, not recipe
     ("runtime.compile", True, "runtime.compile: Input should be 'off', 'default', 'reduce-overhead'"),
     ("runtime.device", "tpu", "runtime.device: Input should be 'auto', 'cpu', 'cuda' or 'mps'"),
-    ("runtime.checkpoint_interval_seconds", -1, "runtime.checkpoint_interval_seconds: Input should be greater than or equal to 0"),
+    ("runtime.checkpoint_interval_seconds", -1,
+     "runtime.checkpoint_interval_seconds: Input should be greater than or equal to 0"),
     ("runtime.eval_batch_size", 0, "runtime.eval_batch_size: Input should be greater than 0"),
     ("runtime.workers", 4, "runtime.workers: unknown key"),
-    ("stage4.smoke", {"test_subset": 0}, "stage4: smoke override gives an invalid recipe: test_subset: Input should be greater than 0"),
+    ("stage4.smoke", {"test_subset": 0},
+     "stage4: smoke override gives an invalid recipe: test_subset: Input should be greater than 0"),
     ("stage5.cutout_size", 33, "stage5.cutout_size: Input should be less than or equal to 32 (got 33)"),
     ("stage5.cutout_size", 0, "stage5.cutout_size: Input should be greater than or equal to 1"),
     ("stage5.mixup_alpha", 0, "stage5.mixup_alpha: Input should be greater than 0 (got 0)"),

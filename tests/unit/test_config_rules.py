@@ -5,8 +5,8 @@ import copy
 import pytest
 from ruamel.yaml import YAML
 
-from cifar10_study.params import parse_params
 from cifar10_study.core.errors import ConfigError
+from cifar10_study.params import parse_params
 from helpers import ROOT
 
 
@@ -47,7 +47,8 @@ def test_nesterov_without_momentum_is_caught_in_a_profile_override_too(raw):
     # stage1.train has momentum 0.9; a smoke override that sets it to 0 leaves Nesterov on without it.
     assert raw["stage1"]["train"]["optimizer"]["nesterov"] is True
     text = error(with_value(raw, "stage1.smoke", {"epochs": 1, "optimizer": {"momentum": 0.0}}))
-    assert "stage1" in text and "smoke override gives an invalid recipe" in text and "nesterov needs momentum > 0" in text
+    assert ("stage1" in text and "smoke override gives an invalid recipe" in text
+            and "nesterov needs momentum > 0" in text)
 
 
 @pytest.mark.parametrize("name", ["adam", "adamw"])

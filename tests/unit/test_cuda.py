@@ -12,17 +12,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cifar10_study.data.augment import normalize
-from cifar10_study.training.checkpoint import Checkpoint
-from cifar10_study.training.runtime import RuntimeConfig
-from cifar10_study.training.recipe import TrainConfig
-from cifar10_study.data.cifar10 import Split, Splits
-from cifar10_study.training.recorders import StepRecorder
-from cifar10_study.training.engine import evaluate, make_optimizer, train
 from cifar10_study.core.errors import TrainingDiverged
-from cifar10_study.models.residual import ResidualCNNConfig
-from cifar10_study.training.train_run import build_seeded
+from cifar10_study.data.augment import normalize
+from cifar10_study.data.cifar10 import Split, Splits
 from cifar10_study.experiments.stress import measure_step
+from cifar10_study.models.residual import ResidualCNNConfig
+from cifar10_study.training.checkpoint import Checkpoint
+from cifar10_study.training.engine import train
+from cifar10_study.training.evaluation import evaluate
+from cifar10_study.training.optimizers import make_optimizer
+from cifar10_study.training.recipe import TrainConfig
+from cifar10_study.training.recorders import StepRecorder
+from cifar10_study.training.runtime import RuntimeConfig
+from cifar10_study.training.train_run import build_seeded
 from helpers import PoisonAfter, flat_linear, learnable_splits
 
 pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]

@@ -6,9 +6,9 @@ import tarfile
 import numpy as np
 import pytest
 
+from cifar10_study.core.errors import DataError
 from cifar10_study.data import cifar10 as data_mod
 from cifar10_study.data.cifar10 import BATCH_DIR, load_splits, prepare, read_cifar10
-from cifar10_study.core.errors import DataError
 from helpers import batch_dict, write_archive
 
 
@@ -82,7 +82,8 @@ def _member(name: str, payload: bytes, kind: bytes = tarfile.REGTYPE) -> tarfile
      "the test set is not balanced (airplane 7, automobile 7"),
     ({"meta": {"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship"]}},
      "batches.meta: label_names are ['airplane'"),
-    ({"meta": {"label_names": ["automobile", "airplane", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}},
+    ({"meta": {"label_names": ["automobile", "airplane", "bird", "cat", "deer", "dog", "frog", "horse", "ship",
+                               "truck"]}},
      "expected the ten CIFAR-10 classes in order"),
     ({"meta": b"\x80not a pickle"}, "batches.meta: not a readable CIFAR-10 class list"),
 ])
@@ -204,7 +205,8 @@ def test_load_splits_without_prepared_data(tiny_archive, tmp_path):
         load_splits(tmp_path)
     prepare(str(tiny_archive), tmp_path / "prepared", 50, 0, batch_images=60)
     (tmp_path / "prepared" / "test_labels.npy").unlink()
-    with pytest.raises(DataError, match=r"incomplete prepared data \(missing test_labels.npy\); run `dvc repro -f download`"):
+    with pytest.raises(DataError,
+                       match=r"incomplete prepared data \(missing test_labels.npy\); run `dvc repro -f download`"):
         load_splits(tmp_path / "prepared")
 
 

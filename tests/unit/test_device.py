@@ -9,17 +9,24 @@ import pytest
 import torch
 
 from cifar10_study.core.errors import ConfigError, StudyError
+from cifar10_study.core.layout import RunFiles
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.training import device as device_module
+from cifar10_study.training.compilation import TrainForward
 from cifar10_study.training.cpu_guard import duration, refuse_cpu_training
-from cifar10_study.training.device import (autocast, device_type_for, init_device, settings_for, to_memory_format,
-                                           why_no_gpu)
+from cifar10_study.training.device import (
+    autocast,
+    device_type_for,
+    init_device,
+    settings_for,
+    to_memory_format,
+    why_no_gpu,
+)
 from cifar10_study.training.distributed import World
-from cifar10_study.training.engine import TrainForward, make_optimizer
+from cifar10_study.training.optimizers import make_optimizer
 from cifar10_study.training.recipe import OptimizerConfig, TrainConfig
 from cifar10_study.training.runtime import RuntimeConfig
 from cifar10_study.training.train_run import build_seeded, train_run
-from cifar10_study.core.layout import RunFiles
 from helpers import learnable_splits
 
 CPU, MPS, CUDA = torch.device("cpu"), torch.device("mps"), torch.device("cuda", 0)

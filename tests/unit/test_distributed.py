@@ -11,22 +11,30 @@ import textwrap
 import pytest
 import torch
 
-from cifar10_study.training.recipe import TrainConfig
-from cifar10_study.training.distributed import SINGLE, World, chunk_bounds, first_error, local_batch_size, shard
 from cifar10_study.core.errors import ConfigError
+from cifar10_study.training.distributed import (
+    SINGLE,
+    World,
+    chunk_bounds,
+    epoch_shard,
+    first_error,
+    local_batch_size,
+)
+from cifar10_study.training.recipe import TrainConfig
 from helpers import ROOT
 
 TESTS = ROOT / "tests"
 
 
-def test_the_shards_of_a_step_are_disjoint_and_are_exactly_its_global_batch():
+def test_the_shards_of_every_step_are_disjoint_and_are_exactly_its_global_batch():
     order = torch.randperm(1000, generator=torch.Generator().manual_seed(0))
+    steps = 5  # 320 of the 1000 indices used, the rest beyond the last step
     for size in (1, 2, 4):
-        for step in (0, 3):
-            shards = [shard(order, step, 64, World(rank, size)) for rank in range(size)]
-            assert all(len(s) == 64 // size for s in shards)
-            assert torch.equal(torch.cat(shards), order[step * 64:(step + 1) * 64])
-    assert torch.equal(shard(order, 2, 64, SINGLE), order[128:192])
+        local = 64 // size
+        shards = [epoch_shard(order, steps, 64, World(rank, size)).view(steps, local) for rank in range(size)]
+        for step in range(steps):
+            assert torch.equal(torch.cat([s[step] for s in shards]), order[step * 64:(step + 1) * 64])
+    assert torch.equal(epoch_shard(order, steps, 64, SINGLE), order[:320])
 
 
 def test_evaluation_chunks_cover_every_image_once():
@@ -109,16 +117,17 @@ def test_both_processes_end_with_the_same_model_history_and_predictions(two_proc
     a, b = two_processes[0], two_processes[1]
     assert a["state"].keys() == b["state"].keys()
     assert all(torch.equal(a["state"][k], b["state"][k]) for k in a["state"])
-    untimed = [[{k: v for k, v in row.items() if k != "epoch_seconds"} for row in h] for h in (a["history"], b["history"])]
+    untimed = [[{k: v for k, v in row.items() if k != "epoch_seconds"} for row in h]
+               for h in (a["history"], b["history"])]
     assert untimed[0] == untimed[1] and torch.equal(a["predictions"], b["predictions"])
     assert len(a["predictions"]) == 64  # every test image once, gathered from both shards
 
 
 def test_a_step_on_two_processes_has_the_gradient_of_one_process_with_the_whole_batch(two_processes):
-    from helpers import learnable_splits
     from cifar10_study.models.baseline import BaselineCNNConfig
     from cifar10_study.training.engine import train
     from cifar10_study.training.train_run import build_seeded
+    from helpers import learnable_splits
 
     grads = {}
 

@@ -6,15 +6,18 @@ import pytest
 import torch
 from torch import nn
 
-from cifar10_study.training.recipe import TrainConfig
-from cifar10_study.data import CLASSES
-from cifar10_study.data.augment import MixUp, TrainAugment, normalize
-from cifar10_study.training.device import to_memory_format
-from cifar10_study.training.engine import evaluate, make_optimizer, make_scheduler, train, train_one_epoch
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
+from cifar10_study.core.layout import RESULT_KEYS, TIMING_KEYS, RunFiles
+from cifar10_study.data import CLASSES
+from cifar10_study.data.augment import MixUp, TrainAugment, normalize
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.core.layout import RESULT_KEYS, RunFiles, TIMING_KEYS
+from cifar10_study.training.device import to_memory_format
+from cifar10_study.training.engine import StepFunctions, train, train_one_epoch
+from cifar10_study.training.evaluation import evaluate
+from cifar10_study.training.optimizers import make_optimizer, make_scheduler
+from cifar10_study.training.recipe import TrainConfig
+from cifar10_study.training.state import TrainState
 from cifar10_study.training.train_run import build_seeded, load_weights, train_run
 from helpers import PoisonAfter, flat_linear, learnable_splits
 
@@ -84,7 +87,8 @@ def onecycle_by_hand(total: int, max_lr: float, pct_start: float) -> list[float]
     ({"name": "constant"}, lambda lrs: set(lrs) == {0.05}),
     ({"name": "step", "milestones": [1 / 3, 2 / 3], "gamma": 0.5},
      lambda lrs: lrs[:4] == [0.05] * 4 and lrs[4] == pytest.approx(0.025) and lrs[8] == pytest.approx(0.0125)),
-    ({"name": "onecycle", "pct_start": 0.25}, lambda lrs: lrs == pytest.approx(onecycle_by_hand(12, 0.05, 0.25), rel=1e-9)),
+    ({"name": "onecycle", "pct_start": 0.25},
+     lambda lrs: lrs == pytest.approx(onecycle_by_hand(12, 0.05, 0.25), rel=1e-9)),
 ])
 def test_other_schedules(schedule, check):
     model = nn.Linear(2, 2)
@@ -133,10 +137,11 @@ def test_one_epoch_is_one_step_per_full_batch_and_is_the_epoch_train_records():
     steps = []
     optimizer.register_step_post_hook(lambda *_: steps.append(scheduler.last_epoch))
     generator = torch.Generator().manual_seed(cfg.seed)
-    stats = train_one_epoch(model, optimizer, scheduler, data.train, cfg, 1, generator=generator, device=CPU,
-                            augment=TrainAugment(cfg.augment, generator),
-                            batch_transform=MixUp(cfg.mixup_alpha, generator))
+    state = TrainState(model, optimizer, scheduler, generator)
+    stats = train_one_epoch(state, data.train, cfg, StepFunctions(model, TrainAugment(cfg.augment, generator),
+                                                                  MixUp(cfg.mixup_alpha, generator)), CPU)
     assert steps == list(range(7)) and scheduler.last_epoch == 7 and model.training
+    assert state.epoch == 0 and state.history == []  # train() advances the state once the epoch is validated
     reference = build_seeded(MODEL, 0)
     [row] = train(reference, data, cfg, device=CPU, evaluate_test=False).history
     assert (stats.loss, stats.accuracy) == (row["train_loss"], row["train_acc"]) and stats.seconds > 0

@@ -6,14 +6,15 @@ import torch
 import torch.nn.functional as F
 
 from cifar10_study.data.augment import AugmentConfig, MixUp, TrainAugment
-from cifar10_study.training.distributed import SINGLE, World, shard
+from cifar10_study.models.residual import ResidualCNNConfig
 from cifar10_study.training.device import to_memory_format
-from cifar10_study.training.engine import make_optimizer, make_scheduler, train
+from cifar10_study.training.distributed import SINGLE, World
+from cifar10_study.training.engine import train
 from cifar10_study.training.epoch_batches import augmented_epoch
+from cifar10_study.training.optimizers import make_optimizer, make_scheduler
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.train_run import build_seeded
-from cifar10_study.models.residual import ResidualCNNConfig
-from helpers import learnable_splits
+from helpers import augment_batch, learnable_splits, mix_batch, shard
 
 CPU = torch.device("cpu")
 EVERY_AUGMENTATION = AugmentConfig(crop_padding=4, flip=True, cutout=8)
@@ -23,8 +24,8 @@ def per_batch(split, order, steps, batch_size, world, augment, mixup):
     """The batches as the engine made them before: at each step, the step's shard, augmented, then mixed."""
     for step in range(steps):
         idx = shard(order, step, batch_size, world)
-        x, y = augment(split.images[idx]), split.labels[idx]
-        yield (*mixup(x, y), y) if mixup else (x, y, y)
+        x, y = augment_batch(augment, split.images[idx]), split.labels[idx]
+        yield (*mix_batch(mixup, x, y), y) if mixup else (x, y, y)
 
 
 @pytest.mark.parametrize("world", [SINGLE, World(rank=1, size=2)], ids=["one process", "rank 1 of 2"])
@@ -97,11 +98,11 @@ def test_an_epochs_loss_total_is_the_step_by_step_running_total_to_the_last_bit(
     """A full-profile epoch's 390 losses totalled at the epoch's end: the running total earlier versions kept
     step by step, so recorded training losses do not change, even when they span more orders of magnitude
     than float64 adds exactly (an exploding run: 1e-4 to 1e9, where a vectorised sum rounds differently)."""
-    from cifar10_study.training.engine import _StepTally
+    from cifar10_study.training.step_tally import StepTally
 
     g = torch.Generator().manual_seed(0)
     losses = (10 ** (torch.rand(390, generator=g, dtype=torch.float64) * 13 - 4)).float()
-    tally = _StepTally(len(losses), 128, CPU)
+    tally = StepTally(len(losses), 128, CPU)
     running = torch.zeros((), dtype=torch.float64)
     for step, loss in enumerate(losses):
         tally.record(step, loss, torch.tensor(7), "run", epoch=1)

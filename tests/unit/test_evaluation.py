@@ -11,13 +11,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from cifar10_study.analysis.stage1_results import confusion_matrix
-from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import normalize
 from cifar10_study.data.cifar10 import MEAN, STD, Split
 from cifar10_study.training.distributed import World
-from cifar10_study.training.engine import evaluate, soft_cross_entropy, train
+from cifar10_study.training.engine import soft_cross_entropy, train
+from cifar10_study.training.evaluation import evaluate
 from cifar10_study.training.measure import confusion, per_class_accuracy
+from cifar10_study.training.recipe import TrainConfig
 from helpers import flat_linear, learnable_splits
 
 CPU = torch.device("cpu")

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from cifar10_study.params import load_params
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig, SoftmaxConfig
+from cifar10_study.params import load_params
 from helpers import ROOT
 
 

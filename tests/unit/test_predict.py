@@ -23,7 +23,7 @@ from cifar10_study.data.images import read_image
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.run_folder import load_run
-from cifar10_study.training import engine
+from cifar10_study.training import evaluation
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.train_run import save_weights, train_run
 from helpers import ROOT, write_archive
@@ -187,7 +187,7 @@ def test_predictions_are_the_softmax_of_the_models_logits_sorted(trained, tmp_pa
 def test_a_test_image_saved_as_png_is_predicted_as_evaluation_predicts_it(trained, tmp_path):
     prepared, files = trained
     test = load_splits(prepared).test
-    evaluated = engine.evaluate(load_run(files.folder).model, test, 1000, CPU)
+    evaluated = evaluation.evaluate(load_run(files.folder).model, test, 1000, CPU)
     read = torch.cat([read_image(save_png(image, tmp_path / f"{i}.png")) for i, image in enumerate(test.images)])
     assert torch.equal(read, test.images)
     probs = predict.probabilities(load_run(files.folder).model, read)

@@ -1,4 +1,4 @@
-"""Resume in one process, in seconds (tests/test_resume.py does the same with a real SIGKILL, in
+"""Resume in one process, in seconds (tests/e2e/test_resume.py does the same with a real SIGKILL, in
 minutes): a run killed after epoch k restarts at epoch k + 1 with its hooks' records and every random
 state restored, and ends exactly where the uninterrupted run ends; a damaged checkpoint is discarded or
 refused with a message; a checkpoint written under another key is deleted with what changed."""
@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
-from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.core.errors import StudyError
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.training.checkpoint import Checkpoint, CheckpointKey, Checkpoints, config_key, stage_checkpoints
 from cifar10_study.training.engine import train
+from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.recorders import StepRecorder
 from cifar10_study.training.train_run import build_seeded
 from helpers import learnable_splits
@@ -98,7 +98,8 @@ def test_an_unreadable_checkpoint_is_discarded_and_the_run_starts_afresh(tmp_pat
     checkpoint.path.write_bytes(b"half a checkpoint")
     result = train(build_seeded(MODEL, 0), data(), CFG, device=CPU, checkpoint=checkpoint)
     err = capsys.readouterr().err
-    assert re.search(rf"discarding checkpoint {re.escape(str(checkpoint.path))}: unreadable \(\w+\); the run starts afresh", err)
+    assert re.search(rf"discarding checkpoint {re.escape(str(checkpoint.path))}: "
+                     r"unreadable \(\w+\); the run starts afresh", err)
     assert "resuming" not in err
     assert no_times(result.history) == no_times(ref.history)
     assert torch.load(checkpoint.path, weights_only=True)["epoch"] == 4  # replaced by this run's own
@@ -107,7 +108,8 @@ def test_an_unreadable_checkpoint_is_discarded_and_the_run_starts_afresh(tmp_pat
 def test_a_checkpoint_that_does_not_fit_the_run_is_refused_with_what_to_do(tmp_path):
     checkpoint = Checkpoint(tmp_path / "run.pt")
     torch.save({"epoch": 1, "model": {"not.a.weight": torch.zeros(1)}}, checkpoint.path)
-    with pytest.raises(StudyError, match=rf"(?s)checkpoint {re.escape(str(checkpoint.path))} cannot be restored \(.*\); delete it and rerun"):
+    with pytest.raises(StudyError, match=rf"(?s)checkpoint {re.escape(str(checkpoint.path))} cannot be restored "
+                                         r"\(.*\); delete it and rerun"):
         train(build_seeded(MODEL, 0), data(), CFG, device=CPU, checkpoint=checkpoint)
 
 

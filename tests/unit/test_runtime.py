@@ -12,18 +12,17 @@ import sys
 import pytest
 import torch
 
-from cifar10_study.training.checkpoint import Checkpoint
-from cifar10_study.training.runtime import RuntimeConfig
-from cifar10_study.training.recipe import TrainConfig
+from cifar10_study.core.errors import ConfigError
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits
-from cifar10_study.training.recorders import StepRecorder
+from cifar10_study.models.baseline import BaselineCNNConfig
+from cifar10_study.training.checkpoint import Checkpoint
 from cifar10_study.training.device import init_device
 from cifar10_study.training.engine import run_splits, train
-from cifar10_study.core.errors import ConfigError
-from cifar10_study.models.baseline import BaselineCNNConfig
+from cifar10_study.training.recipe import TrainConfig
+from cifar10_study.training.recorders import StepRecorder
+from cifar10_study.training.runtime import RuntimeConfig
 from cifar10_study.training.train_run import build_seeded
-from helpers import learnable_splits
-from helpers import ROOT
+from helpers import ROOT, learnable_splits
 
 CPU = torch.device("cpu")
 MODEL = BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], hidden=32)
@@ -41,7 +40,8 @@ needs_no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the
 
 @needs_no_cuda
 def test_asking_for_cuda_without_a_gpu_is_a_one_line_config_error():
-    with pytest.raises(ConfigError, match="^runtime.device is cuda, but this torch .*; set runtime.device to auto or cpu$"):
+    with pytest.raises(ConfigError,
+                       match="^runtime.device is cuda, but this torch .*; set runtime.device to auto or cpu$"):
         init_device(RuntimeConfig(device="cuda"))
     assert init_device(RuntimeConfig(device="auto")) == CPU == init_device(RuntimeConfig(device="cpu"))
 

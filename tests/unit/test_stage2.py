@@ -7,20 +7,18 @@ import torch
 from ruamel.yaml import YAML
 
 from cifar10_study.analysis import stage2_results
-from cifar10_study.experiments import stress
-from cifar10_study.params import parse_params
-from cifar10_study.training.recorders import LayerGradRecorder, StepRecorder
 from cifar10_study.analysis.diagnostics import overfitting_summary, quadratic_fit, stability_summary
-from cifar10_study.training.engine import train
-from cifar10_study.training.measure import peak_memory
+from cifar10_study.experiments import stress
+from cifar10_study.experiments.stage2 import ScalingVariant, variant_model
 from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
-from cifar10_study.training.train_run import build_seeded
-from cifar10_study.experiments.stage2 import variant_model
-from cifar10_study.experiments.stage2 import ScalingVariant
+from cifar10_study.params import parse_params
+from cifar10_study.training.engine import train
+from cifar10_study.training.measure import peak_memory
 from cifar10_study.training.recipe import TrainConfig
-from helpers import PoisonAfter, learnable_splits
-from helpers import ROOT
+from cifar10_study.training.recorders import LayerGradRecorder, StepRecorder
+from cifar10_study.training.train_run import build_seeded
+from helpers import ROOT, PoisonAfter, learnable_splits
 
 CPU = torch.device("cpu")
 BASE = BaselineCNNConfig(name="baseline_cnn", channels=[32, 64, 128], hidden=256)
@@ -147,7 +145,8 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
     table, summary = stage2_results.explosion()
     widths = table.set_index("width")
     assert widths["parameters"].tolist() == [
-        sum(p.numel() for p in build_model(BASE.model_copy(update={"channels": [32 * w, 64 * w, 128 * w]})).parameters())
+        sum(p.numel()
+            for p in build_model(BASE.model_copy(update={"channels": [32 * w, 64 * w, 128 * w]})).parameters())
         for w in (1, 2, 4, 8)]
     assert widths.loc[1, "trained"] and widths.loc[2, "trained"] and widths.loc[1, "measured"]
     assert not widths.loc[8, "measured"] and not widths.loc[8, "trained"]

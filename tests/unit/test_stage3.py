@@ -7,10 +7,10 @@ from ruamel.yaml import YAML
 from torch import nn
 
 from cifar10_study.experiments import stage3
-from cifar10_study.params import load_params
-from cifar10_study.training.engine import soft_cross_entropy
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig
+from cifar10_study.params import load_params
+from cifar10_study.training.engine import soft_cross_entropy
 from helpers import ROOT
 
 

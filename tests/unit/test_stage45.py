@@ -8,19 +8,20 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cifar10_study.experiments import stage4, stage5
 from cifar10_study.analysis.comparisons import SeededRuns, compare
-from cifar10_study.training.runtime import RuntimeConfig
-from cifar10_study.training.recipe import TrainConfig
-from cifar10_study.params import load_params
-from cifar10_study.training.device import autocast
-from cifar10_study.training.engine import TrainForward, make_optimizer, train
-from cifar10_study.training.measure import count_parameters
+from cifar10_study.experiments import stage4, stage5
 from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite
+from cifar10_study.params import load_params
+from cifar10_study.training.compilation import TrainForward
+from cifar10_study.training.device import autocast
+from cifar10_study.training.engine import train
+from cifar10_study.training.measure import count_parameters
+from cifar10_study.training.optimizers import make_optimizer
+from cifar10_study.training.recipe import TrainConfig
+from cifar10_study.training.runtime import RuntimeConfig
 from cifar10_study.training.train_run import build_seeded, train_run
-from helpers import learnable_splits
-from helpers import ROOT
+from helpers import ROOT, learnable_splits
 
 CPU = torch.device("cpu")
 

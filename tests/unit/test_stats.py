@@ -5,9 +5,19 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from cifar10_study.analysis.stats import (MCNEMAR_BASIS, WELCH_BASIS, decisive_test, detectable_across_seeds,
-                                         detectable_on_images, holm, mcnemar, pooled_mcnemar, summarize, verdict,
-                                         welch_difference)
+from cifar10_study.analysis.stats import (
+    MCNEMAR_BASIS,
+    WELCH_BASIS,
+    decisive_test,
+    detectable_across_seeds,
+    detectable_on_images,
+    holm,
+    mcnemar,
+    pooled_mcnemar,
+    summarize,
+    verdict,
+    welch_difference,
+)
 
 
 def pair(a_only: int, b_only: int, both: int = 5, neither: int = 3):

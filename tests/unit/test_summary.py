@@ -1,11 +1,17 @@
 """The README shows the generated summary table, byte for byte, and the sync replaces only its block."""
+import pandas as pd
 import pytest
 
 from cifar10_study.core.errors import StudyError
-import pandas as pd
-
-from cifar10_study.reporting.summary import (README_END, README_START, StageResult, best_histories, budgets,
-                                             readme_block, sync_readme)
+from cifar10_study.reporting.summary import (
+    README_END,
+    README_START,
+    StageResult,
+    best_histories,
+    budgets,
+    readme_block,
+    sync_readme,
+)
 from helpers import ROOT
 
 

@@ -34,7 +34,8 @@ def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16,
         predicted = np.where(np.arange(N) < k, labels, (labels + 1) % 10)
         acc = k / N
         write_json(f"{folder}/results.json", {
-            "test_accuracy": acc, "test_loss": 2 - acc, "final_val_accuracy": None if train_on_validation else acc - 0.02,
+            "test_accuracy": acc, "test_loss": 2 - acc,
+            "final_val_accuracy": None if train_on_validation else acc - 0.02,
             "final_train_accuracy": acc + 0.02, "parameters": params, "flops_per_image": 1_113_000_000, "epochs": 2,
             "train_images": 50_000 if train_on_validation else 2000, "test_images": N})
         if timed:
@@ -260,7 +261,8 @@ def drawn(monkeypatch):
 def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cutout: dict, **stage5_recipe):
     """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}; stage5_recipe: runs()
     arguments for Stage 5 alone."""
-    return (runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18), runs("stage5", stage5, **stage5_recipe),
+    return (runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18),
+            runs("stage5", stage5, **stage5_recipe),
             {"no_se": runs("stage5_ablations/no_se", no_se, se=None, params=RESNET18),
              "no_mixup": runs("stage5_ablations/no_mixup", no_mixup, mixup=0.0),
              "no_cutout": runs("stage5_ablations/no_cutout", no_cutout, cutout=0)})
@@ -286,23 +288,39 @@ ablation turns one component off. Same seeds as Stage 4 (0, 1, 2); each run trai
 45,000 images of the training split; the 5,000-image validation split is held out for the curves (nothing is \
 chosen on it).
 
-| configuration        | SE    | MixUp   | Cutout   | params     | train acc                 | test acc                  | test ECE                  | test NLL   |
-|:---------------------|:------|:--------|:---------|:-----------|:--------------------------|:--------------------------|:--------------------------|:-----------|
-| stage4 (ResNet-18)   | False | False   | False    | 11,173,962 | 83.00% +- 1.00% (3 seeds) | 81.00% +- 1.00% (3 seeds) | 19.50% +- 0.50% (3 seeds) | 1.190      |
-| stage5 (all on)      | True  | True    | True     | 11,263,042 | 93.00% +- 1.00% (3 seeds) | 91.00% +- 1.00% (3 seeds) | 14.50% +- 0.50% (3 seeds) | 1.090      |
-| no_se (ablation)     | False | True    | True     | 11,173,962 | 98.00% +- 1.00% (3 seeds) | 96.00% +- 1.00% (3 seeds) | 12.00% +- 0.50% (3 seeds) | 1.040      |
-| no_mixup (ablation)  | True  | False   | True     | 11,263,042 | 83.00% +- 1.00% (3 seeds) | 81.00% +- 1.00% (3 seeds) | 19.50% +- 0.50% (3 seeds) | 1.190      |
-| no_cutout (ablation) | True  | True    | False    | 11,263,042 | 92.33% +- 1.53% (3 seeds) | 90.33% +- 1.53% (3 seeds) | 14.83% +- 0.76% (3 seeds) | 1.097      |
+| configuration        | SE    | MixUp   | Cutout   | params     | train acc                 | \
+test acc                  | test ECE                  | test NLL   |
+|:---------------------|:------|:--------|:---------|:-----------|:--------------------------|\
+:--------------------------|:--------------------------|:-----------|
+| stage4 (ResNet-18)   | False | False   | False    | 11,173,962 | 83.00% +- 1.00% (3 seeds) | \
+81.00% +- 1.00% (3 seeds) | 19.50% +- 0.50% (3 seeds) | 1.190      |
+| stage5 (all on)      | True  | True    | True     | 11,263,042 | 93.00% +- 1.00% (3 seeds) | \
+91.00% +- 1.00% (3 seeds) | 14.50% +- 0.50% (3 seeds) | 1.090      |
+| no_se (ablation)     | False | True    | True     | 11,173,962 | 98.00% +- 1.00% (3 seeds) | \
+96.00% +- 1.00% (3 seeds) | 12.00% +- 0.50% (3 seeds) | 1.040      |
+| no_mixup (ablation)  | True  | False   | True     | 11,263,042 | 83.00% +- 1.00% (3 seeds) | \
+81.00% +- 1.00% (3 seeds) | 19.50% +- 0.50% (3 seeds) | 1.190      |
+| no_cutout (ablation) | True  | True    | False    | 11,263,042 | 92.33% +- 1.53% (3 seeds) | \
+90.33% +- 1.53% (3 seeds) | 14.83% +- 0.76% (3 seeds) | 1.097      |
 
-| comparison (A vs B)   | A - B (points)   | 95% CI (points)   | test   | p        | Holm p    | detectable (points)   | images only A / only B gets right   | A is                      |
-|:----------------------|:-----------------|:------------------|:-------|:---------|:----------|:----------------------|:------------------------------------|:--------------------------|
-| stage5 vs stage4      | +10.00           | [+7.73, +12.27]   | Welch  | 0.000255 | (primary) | 3.04                  | 30 / 0                              | better                    |
-| no_se vs stage4       | +15.00           | [+12.73, +17.27]  | Welch  | 5.17e-05 | 0.00031   | 3.04                  | 45 / 0                              | better                    |
-| no_mixup vs stage4    | +0.00            | [-2.27, +2.27]    | Welch  | 1        | 1         | 3.04                  | 0 / 0                               | no significant difference |
-| no_cutout vs stage4   | +9.33            | [+6.21, +12.45]   | Welch  | 0.00172  | 0.0069    | 4.13                  | 28 / 0                              | better                    |
-| stage5 vs no_se       | -5.00            | [-7.27, -2.73]    | Welch  | 0.0036   | 0.0108    | 3.04                  | 0 / 15                              | worse                     |
-| stage5 vs no_mixup    | +10.00           | [+7.73, +12.27]   | Welch  | 0.000255 | 0.00128   | 3.04                  | 30 / 0                              | better                    |
-| stage5 vs no_cutout   | +0.67            | [-2.45, +3.79]    | Welch  | 0.567    | 1         | 4.13                  | 3 / 1                               | no significant difference |
+| comparison (A vs B)   | A - B (points)   | 95% CI (points)   | test   | p        | Holm p    | \
+detectable (points)   | images only A / only B gets right   | A is                      |
+|:----------------------|:-----------------|:------------------|:-------|:---------|:----------|\
+:----------------------|:------------------------------------|:--------------------------|
+| stage5 vs stage4      | +10.00           | [+7.73, +12.27]   | Welch  | 0.000255 | (primary) | \
+3.04                  | 30 / 0                              | better                    |
+| no_se vs stage4       | +15.00           | [+12.73, +17.27]  | Welch  | 5.17e-05 | 0.00031   | \
+3.04                  | 45 / 0                              | better                    |
+| no_mixup vs stage4    | +0.00            | [-2.27, +2.27]    | Welch  | 1        | 1         | \
+3.04                  | 0 / 0                               | no significant difference |
+| no_cutout vs stage4   | +9.33            | [+6.21, +12.45]   | Welch  | 0.00172  | 0.0069    | \
+4.13                  | 28 / 0                              | better                    |
+| stage5 vs no_se       | -5.00            | [-7.27, -2.73]    | Welch  | 0.0036   | 0.0108    | \
+3.04                  | 0 / 15                              | worse                     |
+| stage5 vs no_mixup    | +10.00           | [+7.73, +12.27]   | Welch  | 0.000255 | 0.00128   | \
+3.04                  | 30 / 0                              | better                    |
+| stage5 vs no_cutout   | +0.67            | [-2.45, +3.79]    | Welch  | 0.567    | 1         | \
+4.13                  | 3 / 1                               | no significant difference |
 
 **Primary test**, Stage 5 against Stage 4: +10.00 points, **better** (Welch t test across seeds, p 0.000255 at \
 alpha 0.05): Stage 5 beats the Stage 4 reproduction, across 3 seeds.
@@ -394,8 +412,9 @@ def test_a_worse_stage5_is_never_called_better(drawn):
     stage4, stage5, ablations = stage5_study({0: 90, 1: 91, 2: 92}, {0: 80, 1: 81, 2: 82}, {0: 95, 1: 96, 2: 97},
                                              {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
     lines = stage5_section(stage4, stage5, ablations)
-    assert ("**Primary test**, Stage 5 against Stage 4: -10.00 points, **worse** (Welch t test across seeds, p 0.000255 "
-            "at alpha 0.05): the data do not support the claim that Stage 5 beats the Stage 4 reproduction.") in lines
+    assert ("**Primary test**, Stage 5 against Stage 4: -10.00 points, **worse** (Welch t test across seeds, "
+            "p 0.000255 at alpha 0.05): the data do not support the claim that Stage 5 beats the Stage 4 "
+            "reproduction.") in lines
     assert "| stage5 vs stage4      | -10.00           | [-12.27, -7.73]   | Welch  | 0.000255 | (primary) |" \
         in "\n".join(lines)
 
@@ -415,7 +434,8 @@ def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could
             "with probability 0.8.") in lines
     table = "\n".join(lines)
     assert "| 90% CI (points)   |" in table
-    assert "| stage5 vs stage4      | +1.00            | [-0.74, +2.74]    | Welch  | 0.288    | (primary) | 2.51 " in table
+    assert "| stage5 vs stage4      | +1.00            | [-0.74, +2.74]    | Welch  | 0.288    | (primary) | 2.51 " \
+        in table
     [stage5_row] = [line for line in lines[4].splitlines() if line.startswith("| stage5 (all on)")]
     assert [cell.strip() for cell in stage5_row.split("|")[2:5]] == ["True", "True", "True"]  # SE, MixUp, Cutout
     assert ("- stage5 vs stage4: ECE 19.00% +- 0.50% (3 seeds) against 19.50% +- 0.50% (3 seeds), -0.50 points, 90% CI "

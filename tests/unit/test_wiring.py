@@ -1,6 +1,6 @@
 """The DVC wiring from dvc.yaml and params.yaml alone, in seconds: which stages a change to a params key
 or a source module marks stale. DVC itself parses the pipeline (foreach, ${} interpolation) and reads the
-declared params values, as `dvc status` compares them; nothing runs (tests/test_pipeline.py checks the
+declared params values, as `dvc status` compares them; nothing runs (tests/e2e/test_pipeline.py checks the
 same against a real `dvc repro`, in minutes). A stage is listed when one of its own inputs changes;
 the stages downstream of it follow through their data deps."""
 from __future__ import annotations
@@ -13,6 +13,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from helpers import ROOT
+
 PKG = "src/cifar10_study"
 PARAMS = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
 ACTIVE = PARAMS["profile"]  # the profile block every stage declares (`stage1.${profile}`)
@@ -147,7 +148,8 @@ CASES = [
     (f"stage4.{P}", {"epochs": 1}, STAGE4 | STAGE5),
     *[(f"stage4.{p}", {"epochs": 1}, set()) for p in INACTIVE],
     # A seed's entry (the profiles that train it) marks that seed's runs only, and the analysis.
-    ("stage4.seeds.seed_1", ["full"], seeded("stage4", *STAGE5_GROUPS, seeds=["seed_1"]) | {"stage45_analysis", "report"}),
+    ("stage4.seeds.seed_1", ["full"],
+     seeded("stage4", *STAGE5_GROUPS, seeds=["seed_1"]) | {"stage45_analysis", "report"}),
     ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments", *VARIANTS}),
     ("stage1.model.hidden", 128, {"stage1", "stage1_experiments", *VARIANTS, "stage2_explosion"}),
     (f"stage1.{P}", {"epochs": 1}, {"stage1", "stage1_experiments"}),
@@ -188,7 +190,8 @@ def test_every_params_key_is_read_by_a_stage_unless_it_cannot_change_a_result(st
     unread = {key for key in leaves(PARAMS) if stale_after(stages, baseline, key, "changed") == {"check_params"}}
     assert unread == {key for key in leaves(PARAMS)
                       if key.split(".")[0] == "runtime" or set(key.split(".")[1:]) & set(INACTIVE)}
-    assert {"runtime.compile", f"stage1.{INACTIVE[0]}", *(f"stage4.{p}.epochs" for p in INACTIVE if p != "full")} <= unread
+    assert {"runtime.compile", f"stage1.{INACTIVE[0]}",
+            *(f"stage4.{p}.epochs" for p in INACTIVE if p != "full")} <= unread
     if ACTIVE != "full":  # the full profile's one override: Stages 4-5 train on the validation split too
         assert "stage4.full.train_on_validation" in unread
 

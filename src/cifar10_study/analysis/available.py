@@ -4,8 +4,22 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from ..core.layout import (EXPERIMENT_RECORD, EXPLOSION, RUNS, STAGE1, STAGE1_EXPERIMENTS, STAGE2, STAGE3,
-                      STAGE3_ABLATIONS, STAGE4, STAGE5, STAGE5_ABLATIONS, VANISHING, run_name, seed_run)
+from ..core.layout import (
+    EXPERIMENT_RECORD,
+    EXPLOSION,
+    RUNS,
+    STAGE1,
+    STAGE1_EXPERIMENTS,
+    STAGE2,
+    STAGE3,
+    STAGE3_ABLATIONS,
+    STAGE4,
+    STAGE5,
+    STAGE5_ABLATIONS,
+    VANISHING,
+    run_name,
+    seed_run,
+)
 from .run_records import exists
 
 

@@ -18,8 +18,17 @@ import pandas as pd
 from ..core.errors import StudyError
 from . import run_records
 from .calibration import expected_calibration_error
-from .stats import (WELCH_BASIS, decisive_test, detectable_across_seeds, detectable_on_images, holm,
-                    pooled_mcnemar, summarize, verdict, welch_difference)
+from .stats import (
+    WELCH_BASIS,
+    decisive_test,
+    detectable_across_seeds,
+    detectable_on_images,
+    holm,
+    pooled_mcnemar,
+    summarize,
+    verdict,
+    welch_difference,
+)
 
 # Results summarised over seeds as {"n", "mean", "std"}.
 SUMMARISED = ("test_accuracy", "test_loss", "test_ece", "test_nll", "final_val_accuracy", "final_train_accuracy",

@@ -2,7 +2,6 @@
 and info together), its per-epoch history and its test predictions."""
 from __future__ import annotations
 
-
 import pandas as pd
 
 from ..core.errors import StudyError

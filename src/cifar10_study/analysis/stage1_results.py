@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-
 import sklearn.metrics
 
 from ..core.fileio import read_json, write_csv, write_json
-from ..data import CLASSES
 from ..core.layout import EXPERIMENT_RECORD, METRICS, PLOTS, RUNS, STAGE1, STAGE1_EXPERIMENTS
+from ..data import CLASSES
 from .run_records import history, lean, predictions, read_run, val_accuracy_by_epoch
 
 SWEEP_COLUMNS = ("parameters", "flops_per_image", "test_accuracy", "final_val_accuracy", "final_train_accuracy",
@@ -40,7 +39,8 @@ def bottleneck_table(exp: dict) -> pd.DataFrame:
 def confusion_matrix(table: pd.DataFrame) -> np.ndarray:
     """[10, 10] counts from a predictions table (class names), rows = true class, columns = predicted."""
     index = {name: i for i, name in enumerate(CLASSES)}
-    return sklearn.metrics.confusion_matrix(table["actual"].map(index).to_numpy(), table["predicted"].map(index).to_numpy(),
+    return sklearn.metrics.confusion_matrix(table["actual"].map(index).to_numpy(),
+                                            table["predicted"].map(index).to_numpy(),
                                             labels=list(range(len(CLASSES))))
 
 
@@ -48,7 +48,8 @@ def write_outputs() -> None:
     base, exp = baseline(), experiments()
     write_json(METRICS / "stage1.json", lean(base))
     write_json(METRICS / "stage1_experiments.json", {
-        "runs": {name: lean(run, ("test_accuracy", "final_val_accuracy", "parameters")) for name, run in exp["runs"].items()},
+        "runs": {name: lean(run, ("test_accuracy", "final_val_accuracy", "parameters"))
+                 for name, run in exp["runs"].items()},
         "collapse": {name: {"is_affine": fit["is_affine"], "max_rel_diff_float32": fit["max_rel_diff_float32"]}
                      for name, fit in exp["collapse"].items()},
     })
@@ -60,4 +61,5 @@ def write_outputs() -> None:
         "matrix": confusion_matrix(table).tolist()})
     write_csv(PLOTS / STAGE1_EXPERIMENTS / "bottleneck.csv", bottleneck_table(exp))
     write_csv(PLOTS / STAGE1_EXPERIMENTS / "val_accuracy.csv",
-              val_accuracy_by_epoch({name: history(f"{STAGE1_EXPERIMENTS}/{name}") for name in exp["variants"]}), index=True)
+              val_accuracy_by_epoch({name: history(f"{STAGE1_EXPERIMENTS}/{name}") for name in exp["variants"]}),
+              index=True)

@@ -13,8 +13,8 @@ from typing import Iterable
 import pandas as pd
 
 from ..core.fileio import read_json, write_csv, write_json
-from ..core.schema import View
 from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, METRICS, PLOTS, RUNS, STAGE2, VANISHING
+from ..core.schema import View
 from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
 
@@ -147,7 +147,8 @@ def write_outputs(params: Stage2AnalysisParams) -> None:
     write_json(METRICS / "stage2.json", {"variants": {
         row["variant"]: {**lean(row), **{k: row[k] for k in VARIANT_METRICS}} for row in variants.to_dict("records")}})
     write_csv(PLOTS / STAGE2 / "variants.csv", variants)
-    write_csv(PLOTS / STAGE2 / "val_accuracy.csv", val_accuracy_by_epoch(variant_histories(params.stage2.variants)), index=True)
+    write_csv(PLOTS / STAGE2 / "val_accuracy.csv", val_accuracy_by_epoch(variant_histories(params.stage2.variants)),
+              index=True)
 
     v = vanishing(params.stage2_vanishing.learned_accuracy)
     write_json(METRICS / "stage2_vanishing.json", {"depths": {name: {

@@ -8,8 +8,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ..core.fileio import write_csv, write_json
-from ..core.schema import Profile, View
 from ..core.layout import METRICS, PLOTS, STAGE4, STAGE5, STAGE5_ABLATIONS, run_name, seed_run, seeds_trained
+from ..core.schema import Profile, View
 from .calibration import pooled_reliability, reliability_bins
 from .comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
 from .run_records import predictions

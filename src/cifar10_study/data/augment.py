@@ -12,11 +12,10 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-
 from pydantic import Field
 
-from . import IMAGE_SIZE
 from ..core.schema import Section
+from . import IMAGE_SIZE
 from .cifar10 import MEAN, STD
 
 
@@ -37,7 +36,8 @@ def crop_offsets(batch: int, padding: int, generator: torch.Generator) -> tuple[
 
 def crop_at(images: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tensor) -> torch.Tensor:
     """Each image's original-size window of a copy zero-padded by `padding` px on every side, at its
-    offsets (dy, dx); padding 0 is the identity."""
+    offsets (dy, dx); padding 0 is the identity. With crop_offsets' uniform draws this is torchvision's
+    RandomCrop(32, padding=4) applied per image."""
     if padding == 0:
         return images
     b, _, h, w = images.shape
@@ -49,17 +49,6 @@ def crop_at(images: torch.Tensor, padding: int, dy: torch.Tensor, dx: torch.Tens
     return padded[batch, :, rows, cols].permute(0, 3, 1, 2)
 
 
-def batch_crop(images: torch.Tensor, padding: int, generator: torch.Generator) -> torch.Tensor:
-    """Random crop of each image's original size from a copy zero-padded by `padding` px on every side.
-
-    Equivalent to torchvision's RandomCrop(32, padding=4) per image, with offsets drawn uniformly
-    from 0..2*padding for rows and columns independently.
-    """
-    if padding == 0:
-        return images
-    return crop_at(images, padding, *crop_offsets(len(images), padding, generator))
-
-
 def flip_draws(batch: int, generator: torch.Generator) -> torch.Tensor:
     """Which images to mirror: each with probability 1/2 (bool [B])."""
     return torch.rand(batch, device=generator.device, generator=generator) < 0.5
@@ -67,11 +56,6 @@ def flip_draws(batch: int, generator: torch.Generator) -> torch.Tensor:
 
 def flip_where(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
     return torch.where(flip[:, None, None, None], images.flip(-1), images)
-
-
-def batch_flip(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-    """Flip each image left-right with probability 1/2."""
-    return flip_where(images, flip_draws(len(images), generator))
 
 
 @functools.lru_cache(maxsize=None)
@@ -99,19 +83,14 @@ def cutout_centres(batch: int, size: tuple[int, int], generator: torch.Generator
 
 
 def cutout_at(images: torch.Tensor, size: int, cy: torch.Tensor, cx: torch.Tensor) -> torch.Tensor:
-    """Zero a size x size square of each image centred at (cy, cx), clipped at the border."""
+    """Zero a size x size square of each image centred at (cy, cx), clipped at the border (DeVries & Taylor
+    2017), so a square near an edge covers less than size^2 pixels."""
     _, _, h, w = images.shape
     top, left = cy - size // 2, cx - size // 2  # the square spans [top, top + size) x [left, left + size)
     rows, cols = torch.arange(h, device=images.device), torch.arange(w, device=images.device)
     in_rows = (rows >= top) & (rows < top + size)  # [B, H]
     in_cols = (cols >= left) & (cols < left + size)  # [B, W]
     return images.masked_fill((in_rows[:, :, None] & in_cols[:, None, :])[:, None], 0)
-
-
-def batch_cutout(images: torch.Tensor, size: int, generator: torch.Generator) -> torch.Tensor:
-    """Zero one size x size square per image, centred at a uniformly random pixel and clipped at the
-    border (DeVries & Taylor 2017), so a square near an edge covers less than size^2 pixels."""
-    return cutout_at(images, size, *cutout_centres(len(images), images.shape[-2:], generator))
 
 
 class MixUp:
@@ -129,7 +108,7 @@ class MixUp:
 
     def draw(self, batch: int) -> tuple[float, torch.Tensor]:
         """A batch's lambda and pairing permutation, drawn apart from the mixing so that an epoch's draws
-        can all be made at its start (epoch_batches.py) in the order __call__ makes them."""
+        can all be made at its start (epoch_batches.py), batch after batch in the order of the steps."""
         lam = float(self.beta.sample())
         return lam, torch.randperm(batch, device=self.generator.device, generator=self.generator)
 
@@ -139,9 +118,6 @@ class MixUp:
         onehot = F.one_hot(labels, self.num_classes).to(images.dtype)
         return (images.mul(lam).add_(images[perm], alpha=1 - lam),
                 onehot.mul(lam).add_(onehot[perm], alpha=1 - lam))
-
-    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.apply(images, labels, self.draw(images.shape[0]))
 
 
 @dataclass
@@ -168,8 +144,8 @@ class TrainAugment:
     """uint8 batch -> augmented, normalised float batch, drawing randomness from one seeded generator.
 
     draw(B) makes a batch's draws, in a fixed order (crop rows, crop columns, flips, Cutout rows, Cutout
-    columns); apply(images, draws) uses them; calling the augment is both. apply is exact elementwise and
-    indexing work, so one apply over many batches' concatenated draws equals applying each batch's own."""
+    columns); apply(images, draws) uses them. apply is exact elementwise and indexing work, so one apply over
+    many batches' concatenated draws equals applying each batch's own."""
 
     def __init__(self, cfg: AugmentConfig, generator: torch.Generator):
         self.cfg, self.generator = cfg, generator
@@ -189,6 +165,3 @@ class TrainAugment:
         if draws.cutout is not None:
             images = cutout_at(images, self.cfg.cutout, *draws.cutout)
         return images
-
-    def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        return self.apply(images, self.draw(len(images)))

@@ -25,10 +25,10 @@ import torch
 from pydantic import Field
 from sklearn.model_selection import train_test_split
 
-from . import CLASSES, IMAGE_SHAPE, PIXELS
 from ..core.errors import DataError
 from ..core.fileio import read_json, replace_dir, write_json
 from ..core.schema import PositiveInt, Section, View
+from . import CLASSES, IMAGE_SHAPE, PIXELS
 
 OFFICIAL_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 OFFICIAL_MD5 = "c58f30108f718f92721af3b95e74349a"
@@ -96,7 +96,8 @@ def _unpickle_batch(name: str, payload: bytes) -> tuple[np.ndarray, np.ndarray]:
     if data.ndim != 2 or data.shape[1] != PIXELS:
         raise DataError(f"{name}: 'data' must have shape [N, {PIXELS}] (32x32 RGB rows), got {list(data.shape)}")
     if labels.shape != (len(data),) or labels.dtype.kind not in "iu":
-        raise DataError(f"{name}: 'labels' must be {len(data)} integers, got shape {list(labels.shape)} of {labels.dtype}")
+        raise DataError(f"{name}: 'labels' must be {len(data)} integers, "
+                        f"got shape {list(labels.shape)} of {labels.dtype}")
     if len(labels) and (labels.min() < 0 or labels.max() >= len(CLASSES)):
         raise DataError(f"{name}: labels must lie in 0..9, found {labels.min()}..{labels.max()}")
     return data.reshape(-1, *IMAGE_SHAPE), labels.astype(np.int64)
@@ -197,7 +198,8 @@ def read_cifar10(path: str | os.PathLike, batch_images: int = OFFICIAL_BATCH_IMA
     in order; each split balanced over the classes. Any failure is one line naming the file."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"data.source {str(path)!r} does not exist; point it at cifar-10-python.tar.gz or its extracted folder")
+        raise DataError(f"data.source {str(path)!r} does not exist; "
+                        "point it at cifar-10-python.tar.gz or its extracted folder")
     files = _read_folder(path, batch_images) if path.is_dir() else _read_archive(path, batch_images)
     missing = [n for n in MEMBERS if n not in files]
     if missing:
@@ -208,7 +210,8 @@ def read_cifar10(path: str | os.PathLike, batch_images: int = OFFICIAL_BATCH_IMA
         if len(images) != batch_images:
             raise DataError(f"{name}: {len(images):,} images; every CIFAR-10 batch has {batch_images:,}")
     _check_classes(files[META])
-    train = (np.concatenate([batches[n][0] for n in TRAIN_BATCHES]), np.concatenate([batches[n][1] for n in TRAIN_BATCHES]))
+    train = (np.concatenate([batches[n][0] for n in TRAIN_BATCHES]),
+             np.concatenate([batches[n][1] for n in TRAIN_BATCHES]))
     test = batches[TEST_BATCH]
     _check_balanced("training", train[1])
     _check_balanced("test", test[1])
@@ -245,7 +248,8 @@ def fetch_official(cache_dir: Path, url: str = OFFICIAL_URL, md5: str = OFFICIAL
     got = md5sum(partial)
     if got != md5:
         partial.unlink()
-        raise DataError(f"downloaded archive has md5 {got}, expected {md5}: the download is corrupt or the file changed; run again")
+        raise DataError(f"downloaded archive has md5 {got}, expected {md5}: "
+                        "the download is corrupt or the file changed; run again")
     os.replace(partial, target)
     return target
 

@@ -15,8 +15,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from . import IMAGE_SIZE
 from ..core.errors import DataError
+from . import IMAGE_SIZE
 
 
 def square_centre(width: int, height: int) -> tuple[int, int, int, int]:

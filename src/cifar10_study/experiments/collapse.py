@@ -13,9 +13,10 @@ import torch
 from torch import nn
 
 from ..data import IMAGE_SHAPE, PIXELS
+from ..data.augment import normalize
 from ..data.cifar10 import Split
 from ..training.device import to_memory_format
-from ..data.augment import normalize
+
 
 @torch.no_grad()
 def affine_map(model: nn.Module, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:

@@ -9,9 +9,9 @@ import torch
 from pydantic import Field, model_validator
 
 from ..core.fileio import write_json
+from ..core.layout import EXPERIMENT_RECORD, RUNS, STAGE1, STAGE1_EXPERIMENTS
 from ..core.schema import PositiveInt, Profile, Section, View
 from ..data.cifar10 import Splits
-from ..core.layout import EXPERIMENT_RECORD, RUNS, STAGE1, STAGE1_EXPERIMENTS
 from ..models.baseline import BaselineCNNConfig, SoftmaxConfig
 from ..training.checkpoint import Checkpoints
 from ..training.recipe import TrainSection
@@ -53,7 +53,8 @@ class ExperimentParams(BaselineParams):
         return self
 
 
-def run_baseline(params: BaselineParams, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> Run:
+def run_baseline(params: BaselineParams, data: Splits, device: torch.device,
+                 checkpoints: Checkpoints | None = None) -> Run:
     """Train the baseline into runs/stage1/ (with its test predictions, for the confusion matrix)."""
     return train_run(STAGE1, params.stage1.model, params.stage1.train_for(params.profile), data,
                      profile=params.profile, device=device, runtime=params.runtime, predictions=True,
@@ -76,7 +77,8 @@ def experiment_models(params: ExperimentParams) -> dict[str, BaselineCNNConfig |
     return variants
 
 
-def run_experiments(params: ExperimentParams, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+def run_experiments(params: ExperimentParams, data: Splits, device: torch.device,
+                    checkpoints: Checkpoints | None = None) -> dict:
     """Train every variant (runs/stage1_experiments/<variant>/) and check the linear collapse numerically
     on the trained networks; record both in runs/stage1_experiments/experiment.json."""
     train_cfg = params.stage1.train_for(params.profile)

@@ -13,9 +13,9 @@ import torch
 from pydantic import Field, model_validator
 
 from ..core.errors import ConfigError
+from ..core.layout import STAGE2
 from ..core.schema import PositiveInt, Section
 from ..data.cifar10 import Splits
-from ..core.layout import STAGE2
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
 from ..training.recipe import ProfileOverrides, TrainConfig

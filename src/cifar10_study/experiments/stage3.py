@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from pydantic import Field, model_validator
 
+from ..core.layout import STAGE3, run_name
 from ..core.schema import PROFILES, NonNegativeFloat, PositiveInt, Profile, Section, View
 from ..data.cifar10 import Splits
-from ..core.layout import STAGE3, run_name
 from ..models.residual import ResidualCNNConfig
 from ..training.checkpoint import Checkpoints
 from ..training.recipe import TrainConfig, TrainSection

@@ -13,9 +13,9 @@ from pydantic import Field, model_validator
 
 from ..core.errors import ConfigError
 from ..core.fileio import write_json
+from ..core.layout import RUNS, SKIP_MARKER, STAGE4, seed_number, seeds_trained
 from ..core.schema import PROFILES, Profile, View
 from ..data.cifar10 import Splits
-from ..core.layout import RUNS, SKIP_MARKER, STAGE4, seed_number, seeds_trained
 from ..models.residual import ResNet18Config
 from ..training.checkpoint import Checkpoints
 from ..training.distributed import SINGLE, World

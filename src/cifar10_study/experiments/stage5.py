@@ -10,10 +10,10 @@ from __future__ import annotations
 import torch
 from pydantic import Field
 
+from ..core.layout import STAGE5, run_name, seed_number
 from ..core.schema import PositiveInt, Section
 from ..data import IMAGE_SIZE
 from ..data.cifar10 import Splits
-from ..core.layout import STAGE5, run_name, seed_number
 from ..models.residual import ResNet18Config
 from ..training.checkpoint import Checkpoints
 from ..training.distributed import SINGLE, World

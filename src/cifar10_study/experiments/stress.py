@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
-
 from typing import Annotated
 
 import pandas as pd
@@ -25,9 +24,9 @@ from pydantic import Field, model_validator
 
 from ..core.errors import TrainingDiverged
 from ..core.fileio import write_csv, write_json
+from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, RUNS, VANISHING
 from ..core.schema import PositiveInt, Profile, Section, View
 from ..data.cifar10 import Splits
-from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, RUNS, VANISHING
 from ..models import build_model
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
@@ -99,7 +98,8 @@ def plain_cnn(cfg: VanishingConfig, depth: int) -> BaselineCNNConfig:
                              hidden=0)
 
 
-def run_vanishing(params: VanishingParams, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+def run_vanishing(params: VanishingParams, data: Splits, device: torch.device,
+                  checkpoints: Checkpoints | None = None) -> dict:
     """Train each depth (runs/stage2_vanishing/depth_<d>/), recording every layer's gradient norm at the
     chosen steps (grad_norms.csv); a diverged depth is recorded, and the others go on."""
     cfg, recipe = params.stage2_vanishing, params.stage2_vanishing.train_for(params.profile)
@@ -164,7 +164,8 @@ def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: 
         return pool.submit(_measure, model_cfg, probe, small, device).result()
 
 
-def run_explosion(params: ExplosionParams, data: Splits, device: torch.device, checkpoints: Checkpoints | None = None) -> dict:
+def run_explosion(params: ExplosionParams, data: Splits, device: torch.device,
+                  checkpoints: Checkpoints | None = None) -> dict:
     """Count, measure and (where the budget allows) train every width: runs/stage2_explosion/widths.csv
     (one row per width, with why anything was skipped) and width_x<w>/ for each trained width."""
     cfg = params.stage2_explosion

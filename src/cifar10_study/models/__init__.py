@@ -13,7 +13,8 @@ from torch import nn
 from .baseline import BaselineCNNConfig, SoftmaxConfig
 from .residual import ResidualCNNConfig, ResNet18Config
 
-ModelConfig = Annotated[Union[BaselineCNNConfig, SoftmaxConfig, ResidualCNNConfig, ResNet18Config], Field(discriminator="name")]
+ModelConfig = Annotated[Union[BaselineCNNConfig, SoftmaxConfig, ResidualCNNConfig, ResNet18Config],
+                        Field(discriminator="name")]
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:

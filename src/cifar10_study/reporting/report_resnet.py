@@ -2,7 +2,6 @@
 sections, formatted from the runs' files; every sentence with a number reads it from data."""
 from __future__ import annotations
 
-
 import pandas as pd
 
 from ..analysis.comparisons import SeededRuns
@@ -80,7 +79,8 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         f"ResNet-18, CIFAR variant (3x3 stride-1 stem, no max-pool, BasicBlocks [2, 2, 2, 2] at 64-128-256-512 "
         f"channels, global average pool, linear head): {s['parameters']:,} parameters, "
         f"{s['flops_per_image'] / 1e6:.0f} MFLOPs per image. Recipe: {_recipe(s['config']['train'])}. "
-        f"One run per seed ({', '.join(map(str, s['seeds']))}); final-epoch accuracies. Each run {trained_on(s)}. ECE is "
+        f"One run per seed ({', '.join(map(str, s['seeds']))}); final-epoch accuracies. "
+        f"Each run {trained_on(s)}. ECE is "
         f"the expected calibration error of the test predictions (15 equal-width confidence bins), NLL their mean "
         f"negative log-likelihood (nats).",
         "",

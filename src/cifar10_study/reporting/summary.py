@@ -135,9 +135,9 @@ def budgets(results: list[StageResult]) -> str:
     cnn = [r for r in results if r.stage in ("1", "2", "3")]
     others = [f"Stage {r.stage} trains {budget(r)}" for r in results if r not in cnn]
     if len({budget(r) for r in cnn}) == 1:
-        text = (f"Stages {', '.join(r.stage for r in cnn)} (with Stage 2's variants and Stage 3's ablations, which share "
-                f"their stage's recipe) each train {budget(cnn[0])}, the same images, so their rows compare equal "
-                f"work.")
+        text = (f"Stages {', '.join(r.stage for r in cnn)} (with Stage 2's variants and Stage 3's ablations, "
+                f"which share their stage's recipe) each train {budget(cnn[0])}, the same images, so their rows "
+                f"compare equal work.")
     else:
         text = ("Stages 1-3 train different budgets (" + "; ".join(f"Stage {r.stage}: {budget(r)}" for r in cnn)
                 + "), so their rows do not compare equal work.")
@@ -176,7 +176,8 @@ def sync_readme(readme: Path = Path("README.md"), summary: Path = TABLE_MD) -> N
     text, table_md = readme.read_text(), summary.read_text().strip()
     pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
     if not pattern.search(text):
-        raise StudyError(f"{readme}: no summary markers ({README_START} ... {README_END}); add them where the table goes")
+        raise StudyError(f"{readme}: no summary markers ({README_START} ... {README_END}); "
+                         "add them where the table goes")
     write_text(readme, pattern.sub(lambda _: f"{README_START}\n{table_md}\n{README_END}", text))
 
 

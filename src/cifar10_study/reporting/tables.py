@@ -10,5 +10,6 @@ def parameter_table(layers: list[dict]) -> pd.DataFrame:
     table = pd.DataFrame(layers)
     total = int(table["parameters"].sum())
     table["share_%"] = (100 * table["parameters"] / total).round(2)
-    total_row = pd.DataFrame([{"layer": "total", "type": "", "output_shape": "", "parameters": total, "share_%": 100.0}])
+    total_row = pd.DataFrame([{"layer": "total", "type": "", "output_shape": "", "parameters": total,
+                               "share_%": 100.0}])
     return pd.concat([table, total_row], ignore_index=True)

@@ -14,7 +14,8 @@ from ..core.schema import GPU_PROFILES
 from ..data import IMAGE_SIZE
 from ..data.augment import normalize
 from .device import to_memory_format, why_no_gpu
-from .engine import make_optimizer, soft_cross_entropy
+from .engine import soft_cross_entropy
+from .optimizers import make_optimizer
 from .recipe import TrainConfig
 from .runtime import RuntimeConfig
 

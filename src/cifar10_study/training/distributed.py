@@ -99,17 +99,10 @@ def local_batch_size(batch_size: int, world: World) -> int:
     return batch_size // world.size
 
 
-def shard(order: torch.Tensor, step: int, batch_size: int, world: World) -> torch.Tensor:
-    """This process's indices for global step `step` (within an epoch): its contiguous share of the step's
-    global batch order[step * batch_size:(step + 1) * batch_size]. The shards of all ranks are disjoint
-    and together are exactly that global batch."""
-    local = batch_size // world.size
-    start = step * batch_size + world.rank * local
-    return order[start:start + local]
-
-
 def epoch_shard(order: torch.Tensor, steps: int, batch_size: int, world: World) -> torch.Tensor:
-    """This process's indices for every step of an epoch, step after step: shard() of each step, joined."""
+    """This process's indices for every step of an epoch, step after step: for each step, its contiguous
+    share of the step's global batch order[step * batch_size:(step + 1) * batch_size]. The shares of all
+    ranks are disjoint and together are exactly that global batch."""
     local = local_batch_size(batch_size, world)
     per_step = order[:steps * batch_size].view(steps, batch_size)
     return per_step[:, world.rank * local:(world.rank + 1) * local].reshape(-1)

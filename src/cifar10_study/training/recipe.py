@@ -58,7 +58,8 @@ class TrainConfig(Section):
 def _deep_merge(base: dict, override: dict) -> dict:
     out = dict(base)
     for key, value in override.items():
-        out[key] = _deep_merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+        out[key] = (_deep_merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict)
+                    else value)
     return out
 
 

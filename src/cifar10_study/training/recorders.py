@@ -26,7 +26,8 @@ class StepRecorder:
 
     def __call__(self, step: int, model: nn.Module, loss: torch.Tensor) -> None:
         self.losses.append(loss.detach().float())
-        self.grad_norms.append(torch.nn.utils.get_total_norm([p.grad for p in model.parameters() if p.grad is not None]))
+        self.grad_norms.append(torch.nn.utils.get_total_norm([p.grad for p in model.parameters()
+                                                              if p.grad is not None]))
 
     def _stacked(self) -> tuple[torch.Tensor, torch.Tensor]:
         """[steps] CPU float tensors: the earlier records, then this process's (one transfer each)."""

@@ -14,9 +14,8 @@ from ..core.params_file import load
 from ..core.schema import View
 from ..data.cifar10 import PREPARED, Splits, load_splits
 from .checkpoint import Checkpoints, stage_checkpoints
-from .distributed import SINGLE, World, from_environment, relaunch_under_torchrun, start, stop
 from .device import init_device
-
+from .distributed import SINGLE, World, from_environment, relaunch_under_torchrun, start, stop
 
 StageParams = TypeVar("StageParams", bound=View)
 
@@ -31,7 +30,8 @@ class TrainingStage(Generic[StageParams]):
 
 
 @contextlib.contextmanager
-def training_stage(name: str, view: type[StageParams], distributed: bool = False) -> Iterator[TrainingStage[StageParams]]:
+def training_stage(name: str, view: type[StageParams],
+                   distributed: bool = False) -> Iterator[TrainingStage[StageParams]]:
     """`name`: the stage's run folder under runs/ (and its checkpoints' under .cache/checkpoints/).
     `view`: the sections of params.yaml the stage reads, with `runtime` among them.
     `distributed`: the stage trains one run, which runtime.processes processes may share."""

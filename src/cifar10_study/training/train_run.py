@@ -6,8 +6,8 @@ experiments), info (config, provenance, per-class accuracy), the per-epoch histo
 asked the test predictions and per-step records; all of them byte-identical on an identical CPU rerun.
 What differs between identical reruns (timings, memory, hardware, git commit) goes to timing.json, which
 .dvcignore keeps out of the output's hash: an identical rerun leaves dvc.lock unchanged, and a run restored
-from a DVC cache or remote has no timing.json (readers treat its timings as not recorded). Summaries across runs (means over
-seeds, comparisons, figures) are analysis: they read these files and never run here.
+from a DVC cache or remote has no timing.json (readers treat its timings as not recorded). Summaries across runs
+(means over seeds, comparisons, figures) are analysis: they read these files and never run here.
 """
 from __future__ import annotations
 
@@ -21,19 +21,31 @@ from torch import nn
 
 from ..core.errors import StudyError
 from ..core.fileio import save_torch, write_csv, write_json
+from ..core.layout import RESULT_KEYS, RunFiles, live_history
 from ..data import CLASSES
 from ..data.cifar10 import Splits
-from ..core.layout import RESULT_KEYS, RunFiles, live_history
 from ..models import ModelConfig, build_model
 from .checkpoint import Checkpoints, config_key
 from .cpu_guard import refuse_cpu_training
 from .distributed import SINGLE, World, local_batch_size
-from .engine import BackwardHook, EvalResult, TrainResult, make_optimizer, run_splits, train
-from .measure import (count_parameters, flops_per_image, layer_table, peak_memory, per_class_accuracy, provenance,
-                      weight_decay_by_kind, where_and_when)
+from .engine import TrainResult, run_splits, train
+from .evaluation import EvalResult
+from .measure import (
+    count_parameters,
+    flops_per_image,
+    layer_table,
+    peak_memory,
+    per_class_accuracy,
+    provenance,
+    weight_decay_by_kind,
+    where_and_when,
+)
+from .optimizers import make_optimizer
 from .recipe import TrainConfig
 from .recorders import StepRecorder
 from .runtime import RuntimeConfig
+from .state import BackwardHook
+
 
 @dataclass
 class Run:
