@@ -4,7 +4,7 @@
 #                                 overrides, `dvc exp run -S ...`, which also writes them into params.yaml)
 #   ./run.sh test [pytest args]   set up .venv if needed, then run the test suite (what CI runs)
 #   ./run.sh readme               copy the generated summary table (reports/summary.md) and the GPU results
-#                                 (benchmarks/gpu_results.py) into README.md, for results you mean to commit
+#                                 (python -m cifar10_study.gpu_results) into README.md, for results you mean to commit
 #                                 (experiments leave the README alone)
 #   ./run.sh headline [args]      the experiments side by side, the study's headline and the params that differ
 #                                 (dvc exp show with flags, see src/cifar10_study/views.py)
@@ -33,7 +33,7 @@ setup() {
 case "${1:-}" in
   setup) setup ;;
   test) shift; setup; exec python -m pytest "$@" ;;
-  readme) setup; python -m cifar10_study.reporting.summary --readme && exec python benchmarks/gpu_results.py --readme ;;
+  readme) setup; python -m cifar10_study.reporting.summary --readme && exec python -m cifar10_study.gpu_results --readme ;;
   headline) shift; setup; exec python -m cifar10_study.views show "$@" ;;
   headline-diff) shift; setup; exec python -m cifar10_study.views diff "$@" ;;
   *)

@@ -2,8 +2,8 @@
 committed unchanged under benchmarks/results/<date>-<gpu>-<profile or runs>/ (each holds study.tar.gz and
 environment.json, and summary.md if the whole pipeline ran), so that nothing in it is typed by hand.
 
-    python benchmarks/gpu_results.py            # print the block
-    python benchmarks/gpu_results.py --readme   # write it into README.md between its markers (./run.sh readme)
+    python -m cifar10_study.gpu_results            # print the block
+    python -m cifar10_study.gpu_results --readme   # write it into README.md between its markers (./run.sh readme)
 
 Per set: the GPU, the profile and the stages run (and how many at once), DVC's exit status and time, what
 data the runs read (from a run's info.json), then the set's own table: for the whole pipeline the report's
@@ -22,11 +22,11 @@ import sys
 import tarfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "src"))
-from cifar10_study.core.params_file import read_params_file  # noqa: E402
+from .core.cli import command_entry
+from .core.params_file import read_params_file
 
-RESULTS, README = REPO / "benchmarks/results", REPO / "README.md"
+# Paths from the repository root, where ./run.sh runs it (as every entry point's paths are).
+RESULTS, README = Path("benchmarks/results"), Path("README.md")
 START, END = "<!-- gpu-results:start (generated: ./run.sh readme) -->", "<!-- gpu-results:end -->"
 RESNET_RUNS = ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup", "stage5_ablations/no_cutout")
 SET_FILES = ("environment.json", "study.tar.gz")  # and summary.md from a whole-pipeline run
@@ -106,7 +106,7 @@ def missing(sets: list[Path], params: dict) -> str:
 
 
 def block(results: Path = RESULTS, params: dict | None = None) -> str:
-    params = params if params is not None else read_params_file(REPO / "params.yaml")
+    params = params if params is not None else read_params_file()
     sets = study_sets(results)
     if not sets:
         return ("No GPU run of the pipeline has been returned yet (a set comes from `tools/gpu_study.sh` on a GPU "
@@ -126,6 +126,7 @@ def readme_block(readme: Path = README) -> str:
     return readme.read_text().split(START, 1)[1].split(END, 1)[0].strip()
 
 
+@command_entry
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--readme", action="store_true", help="write the block into README.md")
