@@ -44,9 +44,10 @@ import pandas as pd
 import torch
 
 from cifar10_study.core.fileio import write_json
+from cifar10_study.data import cifar10
 from cifar10_study.data.cifar10 import Split, Splits, load_splits, prepare
 from cifar10_study.experiments import stage4, stage5
-from cifar10_study.models.residual import ResidualCNNConfig, ResNet18Config
+from cifar10_study.models.residual import ResidualCNNConfig
 from cifar10_study.params import Params, load_params
 from cifar10_study.training import engine
 from cifar10_study.training.device import init_device
@@ -56,7 +57,7 @@ from cifar10_study.training.runtime import RuntimeConfig
 from cifar10_study.training.train_run import build_seeded
 
 REPO = Path(__file__).resolve().parent.parent
-PREPARED = REPO / "data/prepared"
+PREPARED = REPO / cifar10.PREPARED
 # Where an archive in the official layout is looked for, in order, when data/prepared is missing.
 ARCHIVES = [REPO / "data/raw/cifar-10-python.tar.gz"]
 # Where the JPEG stand-in and its builder are looked for (../shared/data on the project's machines;
@@ -104,8 +105,7 @@ def prepared_data(device: torch.device, smoke: bool) -> Splits:
                       meta={"source": "random pixels (smoke)"})
     else:
         host = load_splits(PREPARED, "cpu")
-    return Splits(*(Split(s.images.to(device), s.labels.to(device)) for s in (host.train, host.val, host.test)),
-                  meta=host.meta)
+    return host.to(device)
 
 
 def train_images(data: Splits, cfg: TrainConfig) -> int:
@@ -162,7 +162,7 @@ def model_config(params: Params, smoke: bool, stage5_run: bool = False):
     """ResNet-18 (Stage 4) or Stage 5's network; smoke: a small residual CNN, with SE as Stage 5 sets it."""
     if not smoke:
         # Stage 4's network is fixed in code, not in params (experiments/stage4.py trains this one).
-        return stage5.model_config(params, stage5.switches(params)) if stage5_run else ResNet18Config(name="resnet18")
+        return stage5.model_config(params, stage5.switches(params)) if stage5_run else stage4.MODEL
     se = stage5_run and stage5.switches(params)["se"]
     return ResidualCNNConfig(name="residual_cnn", channels=[8, 16], se_reduction=4 if se else None)
 
@@ -278,109 +278,152 @@ class Report:
         write_json(self.out / "gpu_check.json", self.data)
 
 
-def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytest_log: Path | None,
-            variants: list[str], recipe_run: bool) -> int:
-    report = Report(out)
-    report.update(cuda_tests=pytest_summary(pytest_log))
-    env = environment(device)
-    report.update(environment=env)
-    log(f"environment: {env}")
-    peak = env.get("bf16_matmul_tflops")
-    params = full_params()
-    full_epochs = stage4.recipe(params).epochs  # the full profile's run length
-    data = prepared_data(device, smoke)
-    report.update(data={"source": data.meta.get("source"), "official": data.meta.get("official"),
-                        "train_images": train_images(data, recipe(params, 1, smoke)), "test_images": len(data.test)})
+# Time budgets, in seconds of the check's deadline: a phase starts only if what it needs is left.
+RECIPE_RESERVE_S = 120  # kept back for the recipe run, so that it trains at least a few epochs
+NO_RECIPE_RESERVE_S = 10  # kept back when there is no recipe run (writing the report)
+VARIANT_S = {"off": 30}  # a variant's 3 epochs when eager ...
+COMPILED_VARIANT_S = 90  # ... and compiled: compile adds ~20 s for ResNet-18 on an H200
+STAGE5_MARGIN_S = 30  # Stage 5's variant: 2 warm-ups (its compile) + 3 steady epochs + this
+PROFILE_MARGIN_S = 20  # the profile: a warm-up + 2 steady epochs + this
+RECIPE_OVERHEAD_S = 20  # the recipe run's loading and test evaluation
+STEADY_EPOCH_MARGIN = 1.05  # each recipe epoch budgeted at the steady epoch plus 5%
+THROUGHPUT_EPOCHS = 3  # the first pays the warm-up; the median of the other two is the steady epoch
 
-    def left() -> float:
-        return math.inf if smoke else deadline - time.time()
 
-    reserve = 120 if recipe_run else 10  # seconds kept for the recipe run (at least a few epochs)
+class Check:
+    """One `measure` call: its deadline and output, the data, and the errors so far. Each phase is a method
+    that starts only when its budget is left, records its figures in the report as soon as it has them,
+    and on a failure records the error and lets the next phase run (each phase's figures stand alone)."""
 
-    def attempt(key: str, phase):
-        """Run one phase; a failure is recorded and the check goes on (each phase's figures stand alone)."""
+    def __init__(self, out: Path, deadline: float, device: torch.device, smoke: bool, recipe_run: bool):
+        self.out, self.deadline, self.device, self.smoke = out, deadline, device, smoke
+        self.report, self.params, self.errors, self.rows = Report(out), full_params(), {}, []
+        self.reserve = RECIPE_RESERVE_S if recipe_run else NO_RECIPE_RESERVE_S
+        self.name = "small_residual_cnn(smoke)" if smoke else "resnet18"
+        self.peak, self.data = None, None
+
+    def left(self) -> float:
+        return math.inf if self.smoke else self.deadline - time.time()
+
+    def attempt(self, key: str, phase):
         try:
             return phase()
         except Exception as exc:
-            errors[key] = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            log(f"{key} FAILED: {errors[key]}")
-            report.update(errors=errors)
+            self.errors[key] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            log(f"{key} FAILED: {self.errors[key]}")
+            self.report.update(errors=self.errors)
             return None
 
-    epochs = 3  # the first pays the warm-up; the median of the other two is the steady epoch
-    name = "small_residual_cnn(smoke)" if smoke else "resnet18"
-    rows, errors = [], {}
-    for mode in variants:
-        # An eager variant needs ~3 epochs; a compiled one adds its compile (~20 s for ResNet-18 on an H200).
-        if left() < (30 if mode == "off" else 90) + reserve:
-            errors[f"{name}/{mode}"] = "skipped: not enough time left"
-            continue
-        row = attempt(f"{name}/{mode}", lambda: timed_variant(f"{name}/{mode}", model_config(params, smoke),
-                                                              recipe(params, epochs, smoke), data, device, mode, peak))
-        if row:
-            rows.append(row)
-            log(f"throughput {row['variant']}: steady epoch {row['steady_epoch_seconds']:.2f} s, "
-                f"{row['images_per_second']:,.0f} images/s, warm-up {row['warmup_seconds']:.1f} s")
-        pd.DataFrame(rows).to_csv(out / "throughput.csv", index=False)
-        report.update(throughput=rows, errors=errors)
-    usable = [r for r in rows if r["compile"] == "off" or r["compiled"]]
-    if not usable:
-        log("no variant trained: nothing more to measure")
+    def setup(self, pytest_log: Path | None) -> None:
+        """Phase 1: the CUDA tests' summary, the environment with its bf16 rate, the data."""
+        self.report.update(cuda_tests=pytest_summary(pytest_log))
+        env = environment(self.device)
+        self.report.update(environment=env)
+        log(f"environment: {env}")
+        self.peak = env.get("bf16_matmul_tflops")
+        self.data = prepared_data(self.device, self.smoke)
+        self.report.update(data={"source": self.data.meta.get("source"), "official": self.data.meta.get("official"),
+                                 "train_images": train_images(self.data, recipe(self.params, 1, self.smoke)),
+                                 "test_images": len(self.data.test)})
+
+    def throughput(self, variants: list[str]) -> dict | None:
+        """Phase 2: each compile variant's steady epoch; the fastest that really ran as asked, or None."""
+        for mode in variants:
+            if self.left() < VARIANT_S.get(mode, COMPILED_VARIANT_S) + self.reserve:
+                self.errors[f"{self.name}/{mode}"] = "skipped: not enough time left"
+                continue
+            row = self.attempt(f"{self.name}/{mode}", lambda: timed_variant(
+                f"{self.name}/{mode}", model_config(self.params, self.smoke),
+                recipe(self.params, THROUGHPUT_EPOCHS, self.smoke), self.data, self.device, mode, self.peak))
+            if row:
+                self.rows.append(row)
+                log(f"throughput {row['variant']}: steady epoch {row['steady_epoch_seconds']:.2f} s, "
+                    f"{row['images_per_second']:,.0f} images/s, warm-up {row['warmup_seconds']:.1f} s")
+            self._write_rows()
+        usable = [r for r in self.rows if r["compile"] == "off" or r["compiled"]]
+        if not usable:
+            log("no variant trained: nothing more to measure")
+            return None
+        best = min(usable, key=lambda r: r["steady_epoch_seconds"])
+        self.report.update(fastest_variant=best["variant"])
+        return best
+
+    def stage5(self, best: dict) -> None:
+        """Phase 3: Stage 5's network and augmentation in the fastest variant, then the full-profile estimate."""
+        ratio, mode = None, best["compile"]
+        if self.left() > 2 * best["warmup_seconds"] + 3 * best["steady_epoch_seconds"] + self.reserve + STAGE5_MARGIN_S:
+            row = self.attempt("se_resnet18", lambda: timed_variant(
+                f"{stage5_name(self.params, self.name)}/{mode}", model_config(self.params, self.smoke, stage5_run=True),
+                recipe(self.params, THROUGHPUT_EPOCHS, self.smoke, stage5_run=True), self.data, self.device, mode,
+                self.peak))
+            if row:
+                self.rows.append(row)
+                ratio = row["steady_epoch_seconds"] / best["steady_epoch_seconds"]
+                log(f"throughput {row['variant']}: steady epoch {row['steady_epoch_seconds']:.2f} s "
+                    f"({ratio:.2f}x ResNet-18)")
+            self._write_rows()
+        self.report.update(full_profile_estimate=full_profile_estimate(
+            best["steady_epoch_seconds"], ratio, len(stage4.seeds(self.params)), stage4.recipe(self.params).epochs))
+
+    def profile(self, best: dict) -> None:
+        """Phase 4: torch.profiler over steady steps of the fastest variant: GPU time against wall time."""
+        if self.left() <= best["warmup_seconds"] + 2 * best["steady_epoch_seconds"] + self.reserve + PROFILE_MARGIN_S:
+            return
+        cfg = recipe(self.params, 2, self.smoke)
+        profiled = self.attempt("profile", lambda: profile_steps(model_config(self.params, self.smoke), cfg,
+                                                                 self.data, self.device, best["compile"]))
+        if not profiled:
+            return
+        summary, table = profiled
+        summary["wall_ms_per_step"] = 1e3 * best["steady_epoch_seconds"] / (best["images_per_epoch"] / cfg.batch_size)
+        summary["device_busy_fraction"] = summary["device_ms_per_step"] / summary["wall_ms_per_step"]
+        table.head(60).to_csv(self.out / "profile.csv", index=False)
+        self.report.update(profile={"variant": best["variant"], **summary})
+        log(f"profile {best['variant']}: {summary['device_ms_per_step']:.2f} ms of GPU work per step of "
+            f"{summary['wall_ms_per_step']:.2f} ms")
+
+    def recipe_run(self, best: dict) -> bool:
+        """Phase 5: the Stage 4 recipe for as many epochs as the time left holds: the loading and the test
+        evaluation, the warm-up again (at most half the measured one: Dynamo recompiles, but inductor's
+        kernels come from its on-disk cache by now), and each epoch at the steady time plus a margin."""
+        full_epochs = stage4.recipe(self.params).epochs
+        budget = self.left() - RECIPE_OVERHEAD_S - best["warmup_seconds"] / 2
+        epochs = 2 if self.smoke else min(full_epochs, math.floor(
+            budget / (STEADY_EPOCH_MARGIN * best["steady_epoch_seconds"])))
+        if epochs < 2:
+            self.report.update(stage4_recipe_run={"skipped": f"only {budget:.0f} s left"})
+            return False
+        cfg, mode = recipe(self.params, epochs, self.smoke), best["compile"]
+        log(f"stage 4 recipe: {epochs} epochs on {train_images(self.data, cfg):,} images, compile={mode}")
+        ran = self.attempt("stage4_recipe_run", lambda: stage4_run(model_config(self.params, self.smoke), cfg,
+                                                                   self.data, self.device, mode))
+        if ran:
+            summary, history = ran
+            pd.DataFrame(history).to_csv(self.out / "stage4_history.csv", index=False)
+            self.report.update(stage4_recipe_run=summary)
+            log(f"stage 4 recipe: test accuracy {summary['test_accuracy']:.4f} after {epochs} epochs, "
+                f"{summary['train_seconds']:.0f} s of training")
+        return True
+
+    def _write_rows(self) -> None:
+        pd.DataFrame(self.rows).to_csv(self.out / "throughput.csv", index=False)
+        self.report.update(throughput=self.rows, errors=self.errors)
+
+
+def measure(out: Path, deadline: float, device: torch.device, smoke: bool, pytest_log: Path | None,
+            variants: list[str], recipe_run: bool) -> int:
+    """The phases in order (module docstring); exit status 0 when every phase ran without an error."""
+    check = Check(out, deadline, device, smoke, recipe_run)
+    check.setup(pytest_log)
+    best = check.throughput(variants)
+    if best is None:
         return 1
-    best = min(usable, key=lambda r: r["steady_epoch_seconds"])
-    mode = best["compile"]
-    report.update(fastest_variant=best["variant"])
-
-    # Stage 5's network and augmentation in the same variant, for the Stage 5 estimate.
-    stage5_ratio = None
-    if left() > 2 * best["warmup_seconds"] + 3 * best["steady_epoch_seconds"] + reserve + 30:
-        se_row = attempt("se_resnet18", lambda: timed_variant(
-            f"{stage5_name(params, name)}/{mode}", model_config(params, smoke, stage5_run=True),
-            recipe(params, epochs, smoke, stage5_run=True), data, device, mode, peak))
-        if se_row:
-            rows.append(se_row)
-            stage5_ratio = se_row["steady_epoch_seconds"] / best["steady_epoch_seconds"]
-            log(f"throughput {se_row['variant']}: steady epoch {se_row['steady_epoch_seconds']:.2f} s "
-                f"({stage5_ratio:.2f}x ResNet-18)")
-        pd.DataFrame(rows).to_csv(out / "throughput.csv", index=False)
-    report.update(throughput=rows, errors=errors, full_profile_estimate=full_profile_estimate(
-        best["steady_epoch_seconds"], stage5_ratio, len(stage4.seeds(params)), full_epochs))
-
-    if left() > best["warmup_seconds"] + 2 * best["steady_epoch_seconds"] + reserve + 20:
-        profiled = attempt("profile", lambda: profile_steps(model_config(params, smoke), recipe(params, 2, smoke),
-                                                            data, device, mode))
-        if profiled:
-            summary, table = profiled
-            steps_per_epoch = best["images_per_epoch"] / recipe(params, 2, smoke).batch_size
-            summary["wall_ms_per_step"] = 1e3 * best["steady_epoch_seconds"] / steps_per_epoch
-            summary["device_busy_fraction"] = summary["device_ms_per_step"] / summary["wall_ms_per_step"]
-            table.head(60).to_csv(out / "profile.csv", index=False)
-            report.update(profile={"variant": best["variant"], **summary})
-            log(f"profile {best['variant']}: {summary['device_ms_per_step']:.2f} ms of GPU work per step of "
-                f"{summary['wall_ms_per_step']:.2f} ms")
-
-    if not recipe_run:
-        report.update(finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-        return 1 if errors else 0
-    # What the time left holds: 20 s for loading and the test evaluation, the warm-up again (at most half
-    # the measured one: Dynamo recompiles, but inductor's kernels come from its on-disk cache by now), and
-    # each epoch at the steady time plus 5%.
-    budget = left() - 20 - best["warmup_seconds"] / 2
-    run_epochs = 2 if smoke else min(full_epochs, math.floor(budget / (1.05 * best["steady_epoch_seconds"])))
-    if run_epochs < 2:
-        report.update(stage4_recipe_run={"skipped": f"only {budget:.0f} s left"})
+    check.stage5(best)
+    check.profile(best)
+    if recipe_run and not check.recipe_run(best):
         return 1
-    cfg = recipe(params, run_epochs, smoke)
-    log(f"stage 4 recipe: {run_epochs} epochs on {train_images(data, cfg):,} images, compile={mode}")
-    ran = attempt("stage4_recipe_run", lambda: stage4_run(model_config(params, smoke), cfg, data, device, mode))
-    if ran:
-        summary, history = ran
-        pd.DataFrame(history).to_csv(out / "stage4_history.csv", index=False)
-        report.update(stage4_recipe_run=summary)
-        log(f"stage 4 recipe: test accuracy {summary['test_accuracy']:.4f} after {run_epochs} epochs, "
-            f"{summary['train_seconds']:.0f} s of training")
-    report.update(finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
-    return 1 if errors else 0
+    check.report.update(finished=time.strftime("%Y-%m-%d %H:%M:%S %Z"))
+    return 1 if check.errors else 0
 
 
 def main() -> None:

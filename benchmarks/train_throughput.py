@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits, load_splits
-from cifar10_study.models.residual import ResNet18Config
+from cifar10_study.experiments import stage4
 from cifar10_study.params import load_params
 from cifar10_study.training import engine
 from cifar10_study.training.device import autocast, settings_for, to_memory_format
@@ -49,7 +49,7 @@ from cifar10_study.training.train_run import build_seeded
 
 MODELS: dict[str, Callable] = {
     "stage1": lambda: load_params().stage1.model,
-    "resnet18": lambda: ResNet18Config(name="resnet18"),
+    "resnet18": lambda: stage4.MODEL,
 }
 
 # (images per loop, best of N) by (model, device type). ResNet-18 trains at only ~45 images/s on the
@@ -184,11 +184,6 @@ def load_host_data(path: str, images: int) -> Splits:
     return Splits(fake, fake, fake, meta={"source": "random pixels"})
 
 
-def to_device(data: Splits, device: torch.device) -> Splits:
-    moved = [Split(s.images.to(device), s.labels.to(device)) for s in (data.train, data.val, data.test)]
-    return Splits(*moved, meta=data.meta)
-
-
 def loops_for(case: Case, data: Splits, host: Split, args) -> dict[str, Callable[[], float]]:
     """The loops of one case, the reference ceiling first (it also warms the process up for the rest)."""
     bs = args.batch_size
@@ -241,7 +236,7 @@ def main() -> None:
     # At most the whole training split, so the image counts printed are the ones trained on.
     cases = [Case(m, model_cfgs[m], torch.device(d), min(sizes[m, d][0], len(host.train)), sizes[m, d][1])
              for d in args.devices for m in args.models]
-    on_device = {d: host if d == "cpu" else to_device(host, torch.device(d)) for d in args.devices}
+    on_device = {d: host if d == "cpu" else host.to(torch.device(d)) for d in args.devices}
 
     rows, verdicts, notes = [], [], []
     for case in cases:

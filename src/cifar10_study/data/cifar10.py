@@ -309,6 +309,9 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def to(self, device: torch.device | str) -> "Split":
+        return Split(self.images.to(device), self.labels.to(device))
+
     def head(self, n: int | None) -> "Split":
         """The first n images (the prepared splits are already in seeded random order)."""
         return self if n is None or n >= len(self) else Split(self.images[:n], self.labels[:n])
@@ -325,6 +328,9 @@ class Splits:
     test: Split
     meta: dict
 
+    def to(self, device: torch.device | str) -> "Splits":
+        return Splits(self.train.to(device), self.val.to(device), self.test.to(device), self.meta)
+
 
 def load_splits(data_dir: str | os.PathLike, device: torch.device | str = "cpu") -> Splits:
     """Load the prepared arrays onto `device` (no DataLoader: the whole set fits in memory)."""
@@ -336,9 +342,6 @@ def load_splits(data_dir: str | os.PathLike, device: torch.device | str = "cpu")
     if missing:
         raise DataError(f"{data_dir}: incomplete prepared data (missing {', '.join(missing)}); "
                         f"run `dvc repro -f download`")
-    splits = {
-        s: Split(torch.from_numpy(np.load(data_dir / f"{s}_images.npy")).to(device),
-                 torch.from_numpy(np.load(data_dir / f"{s}_labels.npy")).to(device))
-        for s in SPLITS
-    }
+    splits = {s: Split(torch.from_numpy(np.load(data_dir / f"{s}_images.npy")),
+                       torch.from_numpy(np.load(data_dir / f"{s}_labels.npy"))).to(device) for s in SPLITS}
     return Splits(**splits, meta=read_json(data_dir / "meta.json"))

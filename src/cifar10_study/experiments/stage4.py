@@ -25,6 +25,8 @@ from ..training.train_run import Run, train_run
 
 SeedName = Annotated[str, Field(pattern=r"^seed_[0-9]+$")]
 
+MODEL = ResNet18Config(name="resnet18")  # the CIFAR variant of He et al. 2016, as published
+
 
 class Stage4Config(TrainSection):
     """ResNet-18 (CIFAR variant, fixed architecture) trained with the published recipe, once per seed.
@@ -94,6 +96,6 @@ def run(params: Stage4Params, data: Splits, device: torch.device, seed: str, che
         world: World = SINGLE) -> Run:
     """Train ResNet-18 with the given seed (a key of stage4.seeds) into runs/stage4/<seed>/, in one process
     or shared by the `world` of processes torchrun started."""
-    return train_run(f"{STAGE4}/{seed}", ResNet18Config(name="resnet18"),
+    return train_run(f"{STAGE4}/{seed}", MODEL,
                      recipe(params).model_copy(update={"seed": seed_number(seed)}), data, profile=params.profile,
                      device=device, runtime=params.runtime, predictions=True, checkpoints=checkpoints, world=world)
