@@ -10,7 +10,9 @@
 All three run the same step as engine.train: device.autocast (bf16 on CUDA, fp32 on CPU),
 device.to_memory_format (channels_last), optimizers.make_optimizer (fused SGD on CUDA), so they differ only
 in where the batches come from. One more row repeats (c) in the layout the engine does not use (the
-measurement behind device.py's channels_last choice); with --compile another repeats (c) through torch.compile.
+measurement behind device.py's channels_last choice), and on a CPU one more in bf16 autocast (what the
+CPU's bf16 instructions, if it has any, are worth; the CPU's bf16 capabilities are printed with the hardware);
+with --compile another repeats (c) through torch.compile.
 
 Usage:
   python benchmarks/train_throughput.py                  # both models; cpu, plus cuda if present
@@ -122,15 +124,18 @@ def other_layout(device: torch.device) -> tuple[str, Callable]:
     return name, lambda x, device: x.to(memory_format=fmt)
 
 
-def train_step(case: Case, batch_size: int, layout: Callable = to_memory_format,
-               use_compile: bool = False) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """engine.train's step for (b) and (c): same layout, autocast, optimiser and loss; warmed up."""
+def train_step(case: Case, batch_size: int, layout: Callable = to_memory_format, use_compile: bool = False,
+               bf16: bool = False) -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """engine.train's step for (b) and (c): same layout, autocast, optimiser and loss; warmed up. `bf16`:
+    bf16 autocast whatever the device uses (on a CPU: what its bf16 instructions, if any, are worth)."""
+    precision = (lambda: torch.autocast(case.device.type, dtype=torch.bfloat16)) if bf16 else (
+        lambda: autocast(case.device))
     model = layout(build_seeded(case.model_cfg, 0).to(case.device), case.device)
     optimizer = make_optimizer(model, recipe(batch_size, case.images).optimizer, case.device)
     forward = torch.compile(model) if use_compile else model
 
     def step(x: torch.Tensor, y: torch.Tensor) -> None:
-        with autocast(case.device):
+        with precision():
             loss = F.cross_entropy(forward(layout(x, case.device)).float(), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -164,8 +169,8 @@ def dataloader_loop(case: Case, host: Split, batch_size: int, workers: int) -> f
 
 
 def ceiling_loop(case: Case, batch_size: int, layout: Callable = to_memory_format,
-                 use_compile: bool = False) -> float:
-    step = train_step(case, batch_size, layout, use_compile)
+                 use_compile: bool = False, bf16: bool = False) -> float:
+    step = train_step(case, batch_size, layout, use_compile, bf16)
     x, y = fixed_batch(batch_size, case.device)
     steps = case.images // batch_size
     started = synced_clock(case.device)
@@ -192,6 +197,8 @@ def loops_for(case: Case, data: Splits, host: Split, args) -> dict[str, Callable
              f"(c) ceiling: fixed batch, {layout_name}": lambda: ceiling_loop(case, bs, layout)}
     if args.compile:
         loops["(c) ceiling: fixed batch, torch.compile"] = lambda: ceiling_loop(case, bs, use_compile=True)
+    if settings_for(case.device).autocast_dtype is None:  # the precision the engine does not use here
+        loops["(c) ceiling: fixed batch, bf16 autocast"] = lambda: ceiling_loop(case, bs, bf16=True)
     loops[PROJECT] = lambda: project_loop(case, data, bs)
     pinned = ", pinned" if case.device.type == "cuda" else ""
     for w in args.workers:
@@ -256,8 +263,10 @@ def main() -> None:
         table.to_csv(args.csv, index=False)
     shown = table.assign(images_per_second=table["images_per_second"].map("{:,.0f}".format),
                          ratio_to_ceiling=table["ratio_to_ceiling"].map("{:.2f}".format))
+    capabilities = getattr(torch.cpu, "get_capabilities", dict)()
+    bf16 = ", ".join(k for k in ("amx_bf16", "avx512_bf16") if capabilities.get(k)) or "no bf16 instructions"
     print("Hardware: " + "; ".join(f"{d}: {hardware(torch.device(d))}" for d in args.devices)
-          + f" | torch {torch.__version__} | batch {args.batch_size} | data: {host.meta['source']}")
+          + f" | CPU bf16: {bf16} | torch {torch.__version__} | batch {args.batch_size} | data: {host.meta['source']}")
     print("\n".join(notes))
     print(shown.to_markdown(index=False))
     print("\n".join(verdicts))
