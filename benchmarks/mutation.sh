@@ -28,7 +28,8 @@ TOOLS=$ROOT/benchmarks/mutation_tools.py
 if [ $# -gt 0 ]; then
   TESTS=("$@")
 else
-  TESTS=(tests/unit/test_stats.py tests/unit/test_augment.py tests/unit/test_engine.py tests/unit/test_stage3.py tests/unit/test_stage45.py
+  TESTS=(tests/unit/test_stats.py tests/unit/test_augment.py tests/unit/test_epoch_batches.py tests/unit/test_engine.py
+         tests/unit/test_stage3.py tests/unit/test_stage45.py
          tests/unit/test_verdicts.py tests/unit/test_evaluation.py tests/unit/test_calibration.py)
 fi
 mapfile -t SCOPE < <("$PYTHON" "$TOOLS" scope)

@@ -162,3 +162,25 @@ def test_cutout_is_applied_after_normalisation_so_the_square_is_the_mean_pixel()
     out = augment_batch(aug, x)
     zeros = (out == 0).all(1)  # [B, H, W]
     assert bool((zeros.sum((1, 2)) > 0).all()) and bool((zeros.sum((1, 2)) <= 64).all())
+
+
+@pytest.mark.parametrize("cfg", [AugmentConfig(crop_padding=4, flip=True, cutout=8),
+                                 AugmentConfig(crop_padding=2, flip=False, cutout=0),
+                                 AugmentConfig(crop_padding=0, flip=True, cutout=4)],
+                         ids=["all", "crop only", "flip and cutout"])
+def test_train_augment_draws_each_enabled_augmentation_in_its_fixed_order_and_nothing_else(cfg):
+    """The order of draws is what makes an epoch drawn at once equal its batches drawn one by one, and a
+    run reproducible from its checkpointed generator: crop rows, crop columns, flips, Cutout rows, Cutout
+    columns, each only when on."""
+    draws = TrainAugment(cfg, torch.Generator().manual_seed(7)).draw(64)
+    g = torch.Generator().manual_seed(7)
+    crop = (torch.randint(0, 2 * cfg.crop_padding + 1, (64,), generator=g),
+            torch.randint(0, 2 * cfg.crop_padding + 1, (64,), generator=g)) if cfg.crop_padding else None
+    flip = torch.rand(64, generator=g) < 0.5 if cfg.flip else None
+    cutout = (torch.randint(0, 32, (64, 1), generator=g), torch.randint(0, 32, (64, 1), generator=g)) \
+        if cfg.cutout else None
+    for got, want in ((draws.crop, crop), (draws.cutout, cutout)):
+        assert (got is None) == (want is None) and (want is None or all(map(torch.equal, got, want)))
+    assert (draws.flip is None) == (flip is None) and (flip is None or torch.equal(draws.flip, flip))
+    if crop is not None:
+        assert len(set(crop[0].tolist())) > 1  # offsets that vary: the crop really moves the window
