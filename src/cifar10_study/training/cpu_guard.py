@@ -58,10 +58,10 @@ def refuse_cpu_training(run: str, profile: str, runtime: RuntimeConfig, device: 
     runtime.device=cpu; the estimate covers the training steps alone (evaluation not included)."""
     if profile not in GPU_PROFILES or device.type != "cpu" or runtime.device == "cpu":
         return
-    steps = cfg.epochs * (train_images // cfg.batch_size)
+    per_epoch = train_images // cfg.batch_size  # the engine drops the last partial batch
     seconds = step_seconds(model, cfg, device)
     raise StudyError(
         f"{run}: the {profile} profile is meant for a GPU, but {why_no_gpu()}, so it would train on the CPU: "
-        f"about {duration(steps * seconds)} here ({cfg.epochs} epochs x "
-        f"{train_images // cfg.batch_size} steps at {seconds:.2f} s a step, measured on this CPU); run it on a "
-        f"GPU, use the quick profile, or set runtime.device=cpu to train on the CPU anyway")
+        f"about {duration(cfg.epochs * per_epoch * seconds)} here ({cfg.epochs} epochs x {per_epoch} steps at "
+        f"{seconds:.2f} s a step, measured on this CPU); run it on a GPU, use the quick profile, or set "
+        f"runtime.device=cpu to train on the CPU anyway")

@@ -100,7 +100,7 @@ class StepFunctions:
     """What every training step of a run calls, set up once by train(): the forward pass (the model, or its
     compiled or DDP-wrapped form), the augmentation and the optional batch transform (MixUp)."""
 
-    forward: Callable[[torch.Tensor], torch.Tensor]
+    forward: Callable[[torch.Tensor], torch.Tensor]  # train() gives a TrainForward, whose stats() it records
     augment: TrainAugment
     batch_transform: Callable | None = None
 
