@@ -7,11 +7,13 @@
                 typical GPU code runs it: pin_memory=True and non_blocking host-to-device copies.
 (c) ceiling:    forward + backward + optimiser step on one fixed, pre-made batch (no data work at all).
 
-All three run the same step as engine.train: device.autocast (bf16 on CUDA, fp32 on CPU),
+All three run the same step as engine.train: device.autocast (bf16 on CUDA and on a CPU with bf16
+instructions, fp32 on other CPUs; params.yaml `precision`),
 device.to_memory_format (channels_last), optimizers.make_optimizer (fused SGD on CUDA), so they differ only
 in where the batches come from. One more row repeats (c) in the layout the engine does not use (the
-measurement behind device.py's channels_last choice), and on a CPU one more in bf16 autocast (what the
-CPU's bf16 instructions, if it has any, are worth; the CPU's bf16 capabilities are printed with the hardware);
+measurement behind device.py's channels_last choice), and one more in the other precision (fp32 where the
+engine uses bf16, bf16 where it uses fp32: what the CPU's bf16 instructions, if it has any, are worth; the
+CPU's bf16 capabilities are printed with the hardware);
 with --compile another repeats (c) through torch.compile.
 
 Usage:
@@ -26,6 +28,7 @@ models the default run takes about 4.5 minutes on a 2-core CPU (ResNet-18 there:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +46,15 @@ from cifar10_study.data.cifar10 import MEAN, STD, Split, Splits, load_splits
 from cifar10_study.experiments import stage4
 from cifar10_study.params import load_params
 from cifar10_study.training import engine
-from cifar10_study.training.device import autocast, settings_for, to_memory_format
+from cifar10_study.training.device import (
+    autocast,
+    autocast_dtype,
+    cpu_bf16_instructions,
+    precision_record,
+    settings_for,
+    to_memory_format,
+    use_precision,
+)
 from cifar10_study.training.measure import count_parameters, hardware
 from cifar10_study.training.optimizers import make_optimizer
 from cifar10_study.training.recipe import TrainConfig
@@ -125,11 +136,11 @@ def other_layout(device: torch.device) -> tuple[str, Callable]:
 
 
 def train_step(case: Case, batch_size: int, layout: Callable = to_memory_format, use_compile: bool = False,
-               bf16: bool = False) -> Callable[[torch.Tensor, torch.Tensor], None]:
-    """engine.train's step for (b) and (c): same layout, autocast, optimiser and loss; warmed up. `bf16`:
-    bf16 autocast whatever the device uses (on a CPU: what its bf16 instructions, if any, are worth)."""
-    precision = (lambda: torch.autocast(case.device.type, dtype=torch.bfloat16)) if bf16 else (
-        lambda: autocast(case.device))
+               arithmetic: str = "engine") -> Callable[[torch.Tensor, torch.Tensor], None]:
+    """engine.train's step for (b) and (c): same layout, autocast, optimiser and loss; warmed up.
+    `arithmetic`: "engine" (the engine's precision here), or "bf16" / "fp32" whatever the engine uses."""
+    precision = {"engine": lambda: autocast(case.device), "fp32": contextlib.nullcontext,
+                 "bf16": lambda: torch.autocast(case.device.type, dtype=torch.bfloat16)}[arithmetic]
     model = layout(build_seeded(case.model_cfg, 0).to(case.device), case.device)
     optimizer = make_optimizer(model, recipe(batch_size, case.images).optimizer, case.device)
     forward = torch.compile(model) if use_compile else model
@@ -169,8 +180,8 @@ def dataloader_loop(case: Case, host: Split, batch_size: int, workers: int) -> f
 
 
 def ceiling_loop(case: Case, batch_size: int, layout: Callable = to_memory_format,
-                 use_compile: bool = False, bf16: bool = False) -> float:
-    step = train_step(case, batch_size, layout, use_compile, bf16)
+                 use_compile: bool = False, arithmetic: str = "engine") -> float:
+    step = train_step(case, batch_size, layout, use_compile, arithmetic)
     x, y = fixed_batch(batch_size, case.device)
     steps = case.images // batch_size
     started = synced_clock(case.device)
@@ -197,8 +208,8 @@ def loops_for(case: Case, data: Splits, host: Split, args) -> dict[str, Callable
              f"(c) ceiling: fixed batch, {layout_name}": lambda: ceiling_loop(case, bs, layout)}
     if args.compile:
         loops["(c) ceiling: fixed batch, torch.compile"] = lambda: ceiling_loop(case, bs, use_compile=True)
-    if settings_for(case.device).autocast_dtype is None:  # the precision the engine does not use here
-        loops["(c) ceiling: fixed batch, bf16 autocast"] = lambda: ceiling_loop(case, bs, bf16=True)
+    other = "fp32" if autocast_dtype(case.device) else "bf16"  # the precision the engine does not use here
+    loops[f"(c) ceiling: fixed batch, {other}"] = lambda: ceiling_loop(case, bs, arithmetic=other)
     loops[PROJECT] = lambda: project_loop(case, data, bs)
     pinned = ", pinned" if case.device.type == "cuda" else ""
     for w in args.workers:
@@ -237,6 +248,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     started = time.perf_counter()
+    use_precision(load_params().precision)  # the engine's precision as params.yaml sets it
     sizes = {key: (args.images or n, args.repeats or r) for key, (n, r) in DEFAULT_SIZES.items()}
     host = load_host_data(args.data, max(sizes[m, d][0] for m in args.models for d in args.devices))
     model_cfgs = {m: MODELS[m]() for m in args.models}
@@ -263,10 +275,11 @@ def main() -> None:
         table.to_csv(args.csv, index=False)
     shown = table.assign(images_per_second=table["images_per_second"].map("{:,.0f}".format),
                          ratio_to_ceiling=table["ratio_to_ceiling"].map("{:.2f}".format))
-    capabilities = getattr(torch.cpu, "get_capabilities", dict)()
-    bf16 = ", ".join(k for k in ("amx_bf16", "avx512_bf16") if capabilities.get(k)) or "no bf16 instructions"
+    bf16 = ", ".join(cpu_bf16_instructions()) or "no bf16 instructions"
+    engine_precision = "; ".join(f"{d}: {precision_record(torch.device(d))['precision']}" for d in args.devices)
     print("Hardware: " + "; ".join(f"{d}: {hardware(torch.device(d))}" for d in args.devices)
-          + f" | CPU bf16: {bf16} | torch {torch.__version__} | batch {args.batch_size} | data: {host.meta['source']}")
+          + f" | CPU bf16: {bf16} | engine precision: {engine_precision} | torch {torch.__version__}"
+          + f" | batch {args.batch_size} | data: {host.meta['source']}")
     print("\n".join(notes))
     print(shown.to_markdown(index=False))
     print("\n".join(verdicts))

@@ -21,6 +21,16 @@ def deterministic_cpu():
     torch.use_deterministic_algorithms(False)
 
 
+@pytest.fixture(autouse=True)
+def process_precision():
+    """A test that sets the process's precision (device.init_device / use_precision) leaves it as it found it."""
+    from cifar10_study.training import device
+
+    before = device._precision
+    yield
+    device.use_precision(before)
+
+
 @pytest.fixture
 def tiny_archive(tmp_path) -> Path:
     return write_archive(tmp_path / "cifar-10-python.tar.gz")

@@ -115,7 +115,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     run = load_run(args.run_dir)
     try:
-        device = init_device(RuntimeConfig(device=args.device))
+        # In the precision setting the run was trained with, so that its own test images give its results.json.
+        device = init_device(RuntimeConfig(device=args.device),
+                             precision=run.precision)
     except ConfigError as exc:  # its words name the params key, which here is the option
         raise StudyError(str(exc).replace("runtime.device", "--device")) from None
     print(report(run, args.data, evaluate_run(run, args.data, device, args.batch_size, args.all_test_images)))

@@ -23,6 +23,7 @@ from .experiments.stage3 import Stage3Config, Stage3Params
 from .experiments.stage4 import Stage4Config, Stage4Params
 from .experiments.stage5 import Stage5Config, Stage5Params
 from .experiments.stress import ExplosionConfig, ExplosionParams, VanishingConfig, VanishingParams
+from .training.device import Precision
 from .training.runtime import RuntimeConfig
 
 # Every stage's view of params.yaml, in pipeline order (each carries its cross-section rules).
@@ -34,6 +35,7 @@ class Params(Section):
     profile: Profile
     data: DataConfig
     runtime: RuntimeConfig = RuntimeConfig()
+    precision: Precision = "auto"
     stage1: Stage1Config
     stage1_experiments: Stage1ExperimentsConfig
     stage2: Stage2Config

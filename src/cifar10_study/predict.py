@@ -21,7 +21,7 @@ from .data import CLASSES, NUM_CLASSES
 from .data.augment import normalize
 from .data.images import read_image
 from .run_folder import add_run_dir_argument, load_run
-from .training.device import to_memory_format
+from .training.device import autocast, to_memory_format, use_precision
 
 DEVICE = torch.device("cpu")
 
@@ -29,10 +29,12 @@ DEVICE = torch.device("cpu")
 @torch.inference_mode()
 def probabilities(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """uint8 [N, 3, 32, 32] -> float32 [N, 10]: the model's softmax over the classes, in eval mode and the
-    layout evaluation uses (training.evaluation.evaluate), so a dataset image gets the probabilities
-    evaluation gives it."""
+    layout and precision evaluation uses (training.evaluation.evaluate), so a dataset image gets the
+    probabilities evaluation gives it."""
     model = to_memory_format(model.eval(), DEVICE)
-    return model(to_memory_format(normalize(images), DEVICE)).float().softmax(1)
+    with autocast(DEVICE):
+        logits = model(to_memory_format(normalize(images), DEVICE))
+    return logits.float().softmax(1)
 
 
 def top_classes(probs: torch.Tensor, k: int) -> list[list[tuple[str, float]]]:
@@ -66,6 +68,7 @@ def parser() -> CommandParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     run = load_run(args.run_dir)
+    use_precision(run.precision)
     images = torch.cat([read_image(path) for path in args.images])
     width = max(map(len, CLASSES))
     for path, top in zip(args.images, top_classes(probabilities(run.model, images), args.top)):

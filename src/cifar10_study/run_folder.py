@@ -29,6 +29,11 @@ class TrainedRun:
     info: dict  # info.json
     results: dict | None  # results.json; None if the folder has none
 
+    @property
+    def precision(self) -> str:
+        """The `precision` setting it trained with (device.py): evaluating in it reproduces its results."""
+        return self.info.get("provenance", {}).get("precision_setting", "auto")
+
 
 def load_run(folder: str | Path) -> TrainedRun:
     """The run in `folder` (a run folder under runs/): its model, rebuilt from info.json's config and loaded

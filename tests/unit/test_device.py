@@ -1,6 +1,7 @@
 """Which device a run trains on and what runs there, on CPU with GPU availability mocked: auto picks CUDA,
-then MPS, then the CPU; MPS trains eager, in fp32 and the contiguous layout; a profile meant for a GPU
-never falls back to the CPU without runtime.device=cpu, and says how long the CPU would take."""
+then MPS, then the CPU; MPS trains eager, in fp32 and the contiguous layout; the CPU trains in bf16 exactly
+where it has bf16 instructions and `precision` is auto, reproducibly, and records it; a profile meant for a
+GPU never falls back to the CPU without runtime.device=cpu, and says how long the CPU would take."""
 from __future__ import annotations
 
 import re
@@ -16,10 +17,13 @@ from cifar10_study.training.compilation import TrainForward
 from cifar10_study.training.cpu_guard import duration, refuse_cpu_training
 from cifar10_study.training.device import (
     autocast,
+    autocast_dtype,
+    cpu_bf16_instructions,
     device_type_for,
     init_device,
     settings_for,
     to_memory_format,
+    use_precision,
     why_no_gpu,
 )
 from cifar10_study.training.distributed import World
@@ -64,15 +68,15 @@ def test_each_device_gets_its_layout_precision_compilation_and_optimiser_kernels
     batch = torch.zeros(2, 3, 32, 32)
     # MPS: eager, fp32, contiguous, the default optimiser kernels
     assert TrainForward(model, "reduce-overhead", MPS).mode == "off"
-    assert isinstance(autocast(MPS), type(autocast(CPU))) and settings_for(MPS).autocast_dtype is None
+    assert autocast_dtype(MPS) is None and not isinstance(autocast(MPS), torch.autocast)
     assert to_memory_format(batch, MPS).is_contiguous()
     assert not make_optimizer(model, OptimizerConfig(name="sgd", lr=0.1), MPS).defaults.get("fused")
-    # CPU: channels_last, fp32, eager, deterministic
+    # CPU: channels_last, eager, deterministic (its precision: the tests below)
     assert to_memory_format(batch, CPU).is_contiguous(memory_format=torch.channels_last)
     assert TrainForward(model, "reduce-overhead", CPU).mode == "off" and settings_for(CPU).deterministic
     # CUDA: what the CUDA tests check in use (bf16 autocast, channels_last, compiled, fused)
     cuda = settings_for(CUDA)
-    assert (cuda.autocast_dtype, cuda.channels_last, cuda.compiles, cuda.fused_optimizer) == (
+    assert (autocast_dtype(CUDA), cuda.channels_last, cuda.compiles, cuda.fused_optimizer) == (
         torch.bfloat16, True, True, True)
 
 
@@ -120,3 +124,58 @@ def test_a_run_at_the_full_profile_stops_before_training_and_writes_nothing(tmp_
 
 def test_durations_read_in_the_largest_fitting_unit():
     assert [duration(s) for s in (45, 720, 3.5 * 3600, 3 * 86400)] == ["45 s", "12 min", "3.5 h", "3.0 days"]
+
+
+def cpu_instructions(monkeypatch, *names: str) -> None:
+    capabilities = {"amx_bf16": False, "avx512_bf16": False, **{name: True for name in names}}
+    monkeypatch.setattr(torch.cpu, "get_capabilities", lambda: capabilities)
+
+
+@pytest.mark.parametrize("instructions", [(), ("avx512_bf16",), ("amx_bf16", "avx512_bf16")])
+def test_the_cpu_uses_bf16_exactly_where_it_has_bf16_instructions_and_precision_is_auto(monkeypatch, instructions):
+    cpu_instructions(monkeypatch, *instructions)
+    assert cpu_bf16_instructions() == list(instructions)
+    assert autocast_dtype(CPU, "auto") == (torch.bfloat16 if instructions else None)
+    assert autocast_dtype(CPU, "fp32") is None
+    assert autocast_dtype(CUDA, "auto") == torch.bfloat16 and autocast_dtype(CUDA, "fp32") is None
+    assert autocast_dtype(MPS, "auto") is None
+
+
+def test_init_device_sets_the_precision_of_every_later_autocast(monkeypatch):
+    cpu_instructions(monkeypatch, "avx512_bf16")
+    init_device(RuntimeConfig(device="cpu"), precision="fp32")
+    assert autocast_dtype(CPU) is None and not torch.is_autocast_enabled("cpu")
+    with autocast(CPU):
+        assert not torch.is_autocast_enabled("cpu")
+    init_device(RuntimeConfig(device="cpu"), precision="auto")
+    with autocast(CPU):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+def train_tiny(tmp_path, name: str):
+    return train_run(name, MODEL, RECIPE.model_copy(update={"epochs": 1}), learnable_splits(128, 32, 32),
+                     profile="smoke", device=CPU, files=RunFiles.of(name, tmp_path))
+
+
+@pytest.mark.parametrize("precision", ["auto", "fp32"])
+def test_a_cpu_run_records_its_precision_and_repeats_exactly(tmp_path, precision):
+    # `auto` trains in bf16 on a CPU with bf16 instructions, so there this exercises the bf16 path.
+    use_precision(precision)
+    first = train_tiny(tmp_path, "a")
+    train_tiny(tmp_path, "b")
+    expected = "bf16 autocast" if precision == "auto" and cpu_bf16_instructions() else "fp32"
+    record = first.info["provenance"]
+    assert (record["precision"], record["precision_setting"]) == (expected, precision)
+    assert record["cpu_bf16_instructions"] == cpu_bf16_instructions()
+    assert (tmp_path / "a" / "results.json").read_bytes() == (tmp_path / "b" / "results.json").read_bytes()
+    assert (tmp_path / "a" / "weights.pt").read_bytes() == (tmp_path / "b" / "weights.pt").read_bytes()
+    assert (tmp_path / "a" / "history.csv").read_bytes() == (tmp_path / "b" / "history.csv").read_bytes()
+
+
+@pytest.mark.skipif(not cpu_bf16_instructions(), reason="this CPU has no bf16 instructions")
+def test_bf16_and_fp32_runs_differ_where_the_cpu_has_bf16(tmp_path):
+    use_precision("auto")
+    bf16 = train_tiny(tmp_path, "bf16").results
+    use_precision("fp32")
+    fp32 = train_tiny(tmp_path, "fp32").results
+    assert bf16["test_loss"] != fp32["test_loss"]

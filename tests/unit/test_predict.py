@@ -24,6 +24,7 @@ from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.run_folder import load_run
 from cifar10_study.training import evaluation
+from cifar10_study.training.device import autocast
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.train_run import save_weights, train_run
 from helpers import ROOT, write_archive
@@ -160,8 +161,8 @@ def test_predictions_are_the_softmax_of_the_models_logits_sorted(trained, tmp_pa
     Image.fromarray(np.random.default_rng(3).integers(0, 256, (3, 5, 3), dtype=np.uint8)).save(tmp_path / "b.png")
     paths = [tmp_path / "a.jpg", tmp_path / "b.png", save_png(load_splits(prepared).test.images[1], tmp_path / "c.png")]
     model = load_run(files.folder).model
-    with torch.no_grad():
-        direct = model(normalize(torch.cat([read_image(p) for p in paths]))).softmax(1)
+    with torch.no_grad(), autocast(CPU):  # the precision the run trained in, as predict uses it
+        direct = model(normalize(torch.cat([read_image(p) for p in paths]))).float().softmax(1)
 
     probs = predict.probabilities(load_run(files.folder).model, torch.cat([read_image(p) for p in paths]))
     assert torch.allclose(probs, direct, atol=1e-6)

@@ -10,12 +10,12 @@ from pydantic import Field, model_validator
 
 from ..core.fileio import write_json
 from ..core.layout import EXPERIMENT_RECORD, RUNS, STAGE1, STAGE1_EXPERIMENTS
-from ..core.schema import PositiveInt, Profile, Section, View
+from ..core.schema import PositiveInt, Section
 from ..data.cifar10 import Splits
 from ..models.baseline import BaselineCNNConfig, SoftmaxConfig
 from ..training.checkpoint import Checkpoints
 from ..training.recipe import TrainSection
-from ..training.runtime import RuntimeConfig
+from ..training.stage import TrainingView
 from ..training.train_run import Run, train_run
 from .collapse import affine_fit, is_affine
 
@@ -29,11 +29,9 @@ class Stage1ExperimentsConfig(Section):
     bottleneck_widths: list[PositiveInt] = Field(min_length=1)
 
 
-class BaselineParams(View):
+class BaselineParams(TrainingView):
     """What the stage1 stage reads."""
 
-    profile: Profile
-    runtime: RuntimeConfig = RuntimeConfig()
     stage1: Stage1Config
 
 

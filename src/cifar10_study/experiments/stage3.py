@@ -10,12 +10,12 @@ import torch
 from pydantic import Field, model_validator
 
 from ..core.layout import STAGE3, run_name
-from ..core.schema import PROFILES, NonNegativeFloat, PositiveInt, Profile, Section, View
+from ..core.schema import PROFILES, NonNegativeFloat, PositiveInt, Section
 from ..data.cifar10 import Splits
 from ..models.residual import ResidualCNNConfig
 from ..training.checkpoint import Checkpoints
 from ..training.recipe import TrainConfig, TrainSection
-from ..training.runtime import RuntimeConfig
+from ..training.stage import TrainingView
 from ..training.train_run import Run, train_run
 from .ablations import switched
 
@@ -49,11 +49,9 @@ class Stage3Config(TrainSection):
         return self
 
 
-class Stage3Params(View):
+class Stage3Params(TrainingView):
     """What the stage3 and stage3_ablations@<ablation> stages read."""
 
-    profile: Profile
-    runtime: RuntimeConfig = RuntimeConfig()
     stage3: Stage3Config
 
 

@@ -14,13 +14,13 @@ from pydantic import Field, model_validator
 from ..core.errors import ConfigError
 from ..core.fileio import write_json
 from ..core.layout import RUNS, SKIP_MARKER, STAGE4, seed_number, seeds_trained
-from ..core.schema import PROFILES, Profile, View
+from ..core.schema import PROFILES, Profile
 from ..data.cifar10 import Splits
 from ..models.residual import ResNet18Config
 from ..training.checkpoint import Checkpoints
 from ..training.distributed import SINGLE, World
 from ..training.recipe import TrainConfig, TrainSection
-from ..training.runtime import RuntimeConfig
+from ..training.stage import TrainingView
 from ..training.train_run import Run, train_run
 
 SeedName = Annotated[str, Field(pattern=r"^seed_[0-9]+$")]
@@ -60,11 +60,9 @@ class Stage4Config(TrainSection):
         return seeds_trained(self.seeds, profile)
 
 
-class Stage4Params(View):
+class Stage4Params(TrainingView):
     """What a stage4@<seed> stage reads."""
 
-    profile: Profile
-    runtime: RuntimeConfig = RuntimeConfig()
     stage4: Stage4Config
 
 

@@ -25,7 +25,7 @@ from pydantic import Field, model_validator
 from ..core.errors import TrainingDiverged
 from ..core.fileio import write_csv, write_json
 from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, RUNS, VANISHING
-from ..core.schema import PositiveInt, Profile, Section, View
+from ..core.schema import PositiveInt, Section
 from ..data.cifar10 import Splits
 from ..models import build_model
 from ..models.baseline import BaselineCNNConfig
@@ -34,7 +34,7 @@ from ..training.engine import run_splits, train
 from ..training.measure import count_parameters, flops_per_image, peak_memory
 from ..training.recipe import TrainConfig, TrainSection
 from ..training.recorders import LayerGradRecorder
-from ..training.runtime import RuntimeConfig
+from ..training.stage import TrainingView
 from ..training.train_run import build_seeded, train_run
 from .stage1 import BaselineParams
 
@@ -71,11 +71,9 @@ class ExplosionConfig(TrainSection):
     train_budget_seconds: ProfileBudget  # a width is trained only if its estimated training time fits
 
 
-class VanishingParams(View):
+class VanishingParams(TrainingView):
     """What the stage2_vanishing stage reads."""
 
-    profile: Profile
-    runtime: RuntimeConfig = RuntimeConfig()
     stage2_vanishing: VanishingConfig
 
 

@@ -1,17 +1,22 @@
 """The training device and what runs on it: which device `runtime.device` resolves to, and per device
 type the memory layout, precision, compilation and optimiser kernels the engine uses there.
 
-| device | layout        | precision     | torch.compile | fused optimiser | deterministic |
-| ------ | ------------- | ------------- | ------------- | --------------- | ------------- |
-| cuda   | channels_last | bf16 autocast | as configured | yes             | no            |
-| mps    | contiguous    | fp32          | never (eager) | no              | no            |
-| cpu    | channels_last | fp32          | never (eager) | no              | yes           |
+| device | layout        | precision (`precision: auto`)      | torch.compile | fused optimiser | deterministic |
+| ------ | ------------- | ---------------------------------- | ------------- | --------------- | ------------- |
+| cuda   | channels_last | bf16 autocast                      | as configured | yes             | no            |
+| mps    | contiguous    | fp32                               | never (eager) | no              | no            |
+| cpu    | channels_last | bf16 autocast if the CPU has bf16  | never (eager) | no              | yes           |
+|        |               | instructions (AMX, AVX512-BF16),   |               |                 |               |
+|        |               | else fp32                          |               |                 |               |
+
+params.yaml's `precision: fp32` trains and evaluates in fp32 on every device. The precision changes the
+numbers, so every training stage declares the key; each run records the precision it used (info.json).
 """
 from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Iterator, Literal
 
 import torch
 from torch import nn
@@ -31,9 +36,10 @@ class DeviceSettings:
     # comparison on the machine at hand). On MPS, channels_last convolution backward passes are reported
     # much slower than contiguous ones, so MPS keeps the contiguous layout.
     channels_last: bool
-    # bf16 autocast where tensor cores make it fast (CUDA); fp32 elsewhere: on the CPU bf16 changes the
-    # numbers and pays only on CPUs with bf16 instructions, and MPS's bf16 support varies by macOS version.
-    autocast_dtype: torch.dtype | None
+    # bf16 autocast where it is fast: tensor cores (CUDA), and CPUs with bf16 instructions (a training step
+    # 1.7-2.8x faster than fp32 on the 2-core machines measured, docs/benchmarks.md; on a CPU without them
+    # bf16 is emulated and slower than fp32). MPS's bf16 support varies by macOS version: fp32.
+    bf16: Literal["always", "with cpu instructions", "never"]
     # torch.compile only on CUDA: on CPU inductor's kernels are not covered by use_deterministic_algorithms
     # (CPU results must reproduce exactly), and MPS support in inductor is partial.
     compiles: bool
@@ -42,17 +48,51 @@ class DeviceSettings:
 
 
 SETTINGS = {
-    "cuda": DeviceSettings(channels_last=True, autocast_dtype=torch.bfloat16, compiles=True, fused_optimizer=True,
-                           deterministic=False),
-    "mps": DeviceSettings(channels_last=False, autocast_dtype=None, compiles=False, fused_optimizer=False,
+    "cuda": DeviceSettings(channels_last=True, bf16="always", compiles=True, fused_optimizer=True, deterministic=False),
+    "mps": DeviceSettings(channels_last=False, bf16="never", compiles=False, fused_optimizer=False,
                           deterministic=False),
-    "cpu": DeviceSettings(channels_last=True, autocast_dtype=None, compiles=False, fused_optimizer=False,
+    "cpu": DeviceSettings(channels_last=True, bf16="with cpu instructions", compiles=False, fused_optimizer=False,
                           deterministic=True),
 }
+
+# params.yaml `precision`: auto uses each device's bf16 rule above; fp32 turns bf16 off everywhere.
+Precision = Literal["auto", "fp32"]
+# The precision this process trains and evaluates in, set once by init_device from params.yaml (like
+# torch's deterministic-algorithms switch, it holds for the whole process).
+_precision: Precision = "auto"
 
 
 def settings_for(device: torch.device) -> DeviceSettings:
     return SETTINGS[device.type]
+
+
+def cpu_bf16_instructions() -> list[str]:
+    """The CPU's bf16 matrix instructions that oneDNN uses (AMX tiles, AVX512-BF16), as torch reports them."""
+    capabilities = getattr(torch.cpu, "get_capabilities", dict)()
+    return [name for name in ("amx_bf16", "avx512_bf16") if capabilities.get(name)]
+
+
+def autocast_dtype(device: torch.device, precision: Precision | None = None) -> torch.dtype | None:
+    """bf16 where `precision` (default: this process's, set by init_device) and the device's rule give it,
+    else None (fp32)."""
+    rule = settings_for(device).bf16
+    if (precision or _precision) == "fp32" or rule == "never":
+        return None
+    return torch.bfloat16 if rule == "always" or cpu_bf16_instructions() else None
+
+
+def use_precision(precision: Precision) -> None:
+    """Train and evaluate in `precision` from here on, in this process (init_device calls it)."""
+    global _precision
+    _precision = precision
+
+
+def precision_record(device: torch.device) -> dict:
+    """What a run records of its precision: the arithmetic used, and on a CPU the bf16 instructions that chose it."""
+    record = {"precision": "bf16 autocast" if autocast_dtype(device) else "fp32", "precision_setting": _precision}
+    if device.type == "cpu":
+        record["cpu_bf16_instructions"] = cpu_bf16_instructions()
+    return record
 
 
 def mps_available() -> bool:
@@ -83,15 +123,17 @@ def device_type_for(requested: str) -> str:
     return requested
 
 
-def init_device(runtime: RuntimeConfig = RuntimeConfig(), world: World = SINGLE) -> torch.device:
+def init_device(runtime: RuntimeConfig = RuntimeConfig(), world: World = SINGLE,
+                precision: Precision = "auto") -> torch.device:
     """The training device for a stage, from `runtime.device`; with several processes, each its own GPU
-    (torchrun's LOCAL_RANK).
+    (torchrun's LOCAL_RANK). `precision` (params.yaml) holds for the whole process (autocast_dtype).
 
     CPU: every op is made deterministic, so the same params and seed give identical metrics.
     CUDA: cuDNN autotuning on; every step has the same shapes, so the algorithm search runs once per
     layer shape, in the first steps, and the fastest kernels are kept.
     MPS: one process only (torch has no process-group backend for it).
     """
+    use_precision(precision)
     kind = device_type_for(runtime.device)
     if kind == "cuda":
         torch.cuda.set_device(world.local_rank)
@@ -107,8 +149,8 @@ def init_device(runtime: RuntimeConfig = RuntimeConfig(), world: World = SINGLE)
 
 
 def autocast(device: torch.device):
-    """The device's mixed precision (bf16 on CUDA) for the block, or full fp32 where it has none."""
-    dtype = settings_for(device).autocast_dtype
+    """bf16 autocast for the block where this process uses it on `device` (autocast_dtype), else full fp32."""
+    dtype = autocast_dtype(device)
     return torch.autocast(device.type, dtype=dtype) if dtype is not None else contextlib.nullcontext()
 
 

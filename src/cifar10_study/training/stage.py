@@ -11,13 +11,24 @@ from typing import Generic, Iterator, TypeVar
 import torch
 
 from ..core.params_file import load
-from ..core.schema import View
+from ..core.schema import Profile, View
 from ..data.cifar10 import PREPARED, Splits, load_splits
 from .checkpoint import Checkpoints, stage_checkpoints
-from .device import init_device
+from .device import Precision, init_device
 from .distributed import SINGLE, World, from_environment, relaunch_under_torchrun, start, stop
+from .runtime import RuntimeConfig
 
-StageParams = TypeVar("StageParams", bound=View)
+
+class TrainingView(View):
+    """What every training stage reads besides its own section: how much to train (`profile`), how to run
+    (`runtime`, which changes no result) and the arithmetic (`precision`, which does: device.py)."""
+
+    profile: Profile
+    runtime: RuntimeConfig = RuntimeConfig()
+    precision: Precision = "auto"
+
+
+StageParams = TypeVar("StageParams", bound=TrainingView)
 
 
 @dataclass(frozen=True)
@@ -33,13 +44,13 @@ class TrainingStage(Generic[StageParams]):
 def training_stage(name: str, view: type[StageParams],
                    distributed: bool = False) -> Iterator[TrainingStage[StageParams]]:
     """`name`: the stage's run folder under runs/ (and its checkpoints' under .cache/checkpoints/).
-    `view`: the sections of params.yaml the stage reads, with `runtime` among them.
+    `view`: the sections of params.yaml the stage reads (a TrainingView).
     `distributed`: the stage trains one run, which runtime.processes processes may share."""
     params = load(view)
     if distributed:
         relaunch_under_torchrun(params.runtime.processes)
     world = from_environment() if distributed else SINGLE
-    device = init_device(params.runtime, world)
+    device = init_device(params.runtime, world, params.precision)
     start(world, device.type)
     try:
         with stage_checkpoints(name, params.runtime.checkpoint_interval_seconds, clear=world.main) as checkpoints:

@@ -27,6 +27,7 @@ from ..data.cifar10 import Splits
 from ..models import ModelConfig, build_model
 from .checkpoint import Checkpoints, config_key
 from .cpu_guard import refuse_cpu_training
+from .device import precision_record
 from .distributed import SINGLE, World, local_batch_size
 from .engine import TrainResult, run_splits, train
 from .evaluation import EvalResult
@@ -94,7 +95,8 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         hook_configs = [getattr(h, "steps", None) for h in on_backward]  # e.g. which steps a recorder keeps
         checkpoint = checkpoints.for_run(name, config_key(
             model=model_cfg.model_dump(), recipe=train_cfg.model_dump(), data=data.meta,
-            recording={"steps": record_steps, "hooks": hook_configs}, device=device.type))
+            recording={"steps": record_steps, "hooks": hook_configs}, device=device.type,
+            precision=precision_record(device)))
     live = live_history(name) if files is None else None
     with peak_memory(device) as memory:
         result = train(model, data, train_cfg, device=device, run=name, runtime=runtime, on_backward=hooks,
@@ -118,7 +120,7 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "per_class_test_accuracy": per_class_accuracy(result.test.labels, result.test.predictions),
         "compiled": result.compiled,
         "compile": result.compile,
-        "provenance": provenance(profile, train_cfg.seed, device, data.meta),
+        "provenance": {**provenance(profile, train_cfg.seed, device, data.meta), **precision_record(device)},
         "config": {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()},
         "runtime": runtime.model_dump(),
         "processes": {"count": world.size, "batch_per_process": local_batch_size(train_cfg.batch_size, world)},
