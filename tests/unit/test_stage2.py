@@ -14,7 +14,7 @@ from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.params import parse_params
 from cifar10_study.training.engine import train
-from cifar10_study.training.measure import peak_memory
+from cifar10_study.training.measure import flops_per_image, peak_memory
 from cifar10_study.training.recipe import TrainConfig
 from cifar10_study.training.recorders import LayerGradRecorder, StepRecorder
 from cifar10_study.training.train_run import build_seeded
@@ -137,11 +137,16 @@ def test_a_diverging_stress_run_is_recorded_not_raised(params_raw, tmp_path, mon
 
 def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_raw, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    data = learnable_splits()
+    # A budget that fits width x2's training compute exactly, so x1 and x2 train and x4 does not.
+    recipe = parse_params(params_raw).stage2_explosion.train_for("smoke")
+    images = (min(recipe.train_subset, len(data.train)) // recipe.batch_size) * recipe.batch_size * recipe.epochs
+    x2_tflop = 3 * flops_per_image(build_model(BASE.scaled(2))) * images / 1e12
     params = _params(params_raw, stage2_explosion__widths=[1, 2, 4, 8], stage2_explosion__measure_batch_size=8,
-                     stage2_explosion__measure_max_gflops=5.0,
-                     stage2_explosion__train_budget_seconds={"full": 1.0, "preview": 1.0, "quick": 1.0,
-                                                                 "smoke": 1.0e+6})
-    stress.run_explosion(params, learnable_splits(), CPU)
+                     stage2_explosion__measure_max_gflops=10.0,
+                     stage2_explosion__train_budget_tflop={"full": 1.0, "preview": 1.0, "quick": 1.0,
+                                                           "smoke": x2_tflop})
+    stress.run_explosion(params, data, CPU)
     table, summary = stage2_results.explosion()
     widths = table.set_index("width")
     assert widths["parameters"].tolist() == [
@@ -149,7 +154,14 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
             for p in build_model(BASE.model_copy(update={"channels": [32 * w, 64 * w, 128 * w]})).parameters())
         for w in (1, 2, 4, 8)]
     assert widths.loc[1, "trained"] and widths.loc[2, "trained"] and widths.loc[1, "measured"]
+    assert widths.loc[4, "measured"] and not widths.loc[4, "trained"] and "TFLOP" in widths.loc[4, "reason"]
     assert not widths.loc[8, "measured"] and not widths.loc[8, "trained"]
     assert "exceeds measure_max_gflops" in widths.loc[8, "reason"]
     assert summary["fits"]["parameters"]["r2"] > 0.999
     assert (tmp_path / "runs/stage2_explosion/width_x1/results.json").is_file()
+    # Measured times and memory are in timing.json (out of the DVC hash), merged back by the analysis.
+    cached = pd.read_csv(tmp_path / "runs/stage2_explosion/widths.csv")
+    assert not {"seconds_per_step", "peak_memory_bytes", "train_seconds"} & set(cached.columns)
+    assert widths.loc[[1, 2, 4], "seconds_per_step"].gt(0).all() and widths.loc[[1, 2], "train_seconds"].gt(0).all()
+    (tmp_path / "runs/stage2_explosion/timing.json").unlink()  # as restored from a DVC cache
+    assert "seconds_per_step" not in stage2_results.explosion()[0]

@@ -158,7 +158,7 @@ CASES = [
     # Analysis-only params rerun the analysis and the report, never a training run.
     ("stage2.loss_window", 5, {"stage2_analysis", "report"}),
     ("stage2_vanishing.learned_accuracy", 0.3, {"stage2_analysis", "report"}),
-    (f"stage2_explosion.train_budget_seconds.{P}", 99.0, {"stage2_explosion"}),
+    (f"stage2_explosion.train_budget_tflop.{P}", 99.0, {"stage2_explosion"}),
     ("data.val_size", 40, {"download"}),
     ("data.split_seed", 3, {"download"}),
     ("profile", "full" if P != "full" else "quick", TRAINING | {"stage45_analysis", "report"}),

@@ -116,6 +116,9 @@ def explosion() -> tuple[pd.DataFrame, dict]:
     """The widths table (one row per width, narrowest first, with test-accuracy points gained per million
     extra parameters where trained) and the stage's record with quadratic fits of cost against width."""
     widths = pd.read_csv(RUNS / EXPLOSION / "widths.csv").sort_values("width", ignore_index=True)
+    timing = RUNS / EXPLOSION / "timing.json"  # absent where the stage was restored from a DVC cache
+    if timing.is_file():
+        widths = widths.merge(pd.DataFrame(read_json(timing)["widths"]), on="width", how="left")
     _accuracy_per_parameter(widths)
     measured = widths[widths["measured"]]
     fits = {"parameters": quadratic_fit(widths["width"], widths["parameters"]),

@@ -6,8 +6,9 @@ depth is trained briefly. A run that fails to learn, or diverges, is a result re
 
 Parameter explosion: the baseline's conv widths multiplied up to sizes this machine cannot train.
 Parameters and FLOPs are counted for every width (on PyTorch's meta device: no memory is allocated);
-time and memory per training step are measured where a step is affordable; widths whose estimated
-training time fits the profile's budget are trained briefly. Anything skipped says why.
+time and memory per training step are measured where a step is affordable; widths whose training
+compute (FLOPs, so the same widths on every machine) fits the profile's budget are trained briefly.
+Anything skipped says why.
 
 Each stage writes its runs and an experiment record under runs/<stage>/; summaries, fits and figures
 are analysis (analysis/stage2_results.py) and reporting.
@@ -56,10 +57,10 @@ class VanishingConfig(TrainSection):
 
 
 class ProfileBudget(Section):
-    full: float = Field(gt=0)
-    preview: float = Field(gt=0)
-    quick: float = Field(gt=0)
-    smoke: float = Field(gt=0)
+    full: float = Field(ge=0)
+    preview: float = Field(ge=0)
+    quick: float = Field(ge=0)
+    smoke: float = Field(ge=0)
 
 
 class ExplosionConfig(TrainSection):
@@ -68,7 +69,8 @@ class ExplosionConfig(TrainSection):
     widths: list[PositiveInt] = Field(min_length=1)
     measure_batch_size: PositiveInt = 32  # batch for the time / memory per step measurement
     measure_max_gflops: float = Field(200.0, gt=0)  # a step costing more is not run: analytic figures only
-    train_budget_seconds: ProfileBudget  # a width is trained only if its estimated training time fits
+    # A width is trained only if its training compute (3 x forward FLOPs x images x epochs) fits, in TFLOP.
+    train_budget_tflop: ProfileBudget
 
 
 class VanishingParams(TrainingView):
@@ -165,12 +167,14 @@ def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: 
 def run_explosion(params: ExplosionParams, data: Splits, device: torch.device,
                   checkpoints: Checkpoints | None = None) -> dict:
     """Count, measure and (where the budget allows) train every width: runs/stage2_explosion/widths.csv
-    (one row per width, with why anything was skipped) and width_x<w>/ for each trained width."""
+    (one row per width, with why anything was skipped), width_x<w>/ for each trained width, and the
+    measured seconds per step and memory in timing.json (what an identical rerun changes, kept out of
+    the stage's hash like every run's timing.json)."""
     cfg = params.stage2_explosion
     recipe = cfg.train_for(params.profile)
-    budget = getattr(cfg.train_budget_seconds, params.profile)
-    train_steps = recipe.epochs * (len(run_splits(data, recipe)[0]) // recipe.batch_size)
-    rows = []
+    budget = getattr(cfg.train_budget_tflop, params.profile)
+    train_images = recipe.epochs * (len(run_splits(data, recipe)[0]) // recipe.batch_size) * recipe.batch_size
+    rows, measurements = [], []
     for width in cfg.widths:
         model_cfg = params.stage1.model.scaled(width)
         with torch.device("meta"):  # counts without allocating: x16 would need hundreds of MB
@@ -185,24 +189,25 @@ def run_explosion(params: ExplosionParams, data: Splits, device: torch.device,
                               f"({cfg.measure_max_gflops:,.0f}): parameters and FLOPs counted only")
             rows.append(row)
             continue
-        row.update(measured=True, **measure_step(model_cfg, recipe, cfg.measure_batch_size, data, device))
-        estimate = row["seconds_per_step"] * recipe.batch_size / cfg.measure_batch_size * train_steps
-        row["estimated_train_seconds"] = estimate
-        if estimate > budget:
-            row.update(trained=False, reason=f"estimated {estimate:,.0f} s of training exceeds the "
-                                            f"{params.profile} profile's budget of {budget:,.0f} s")
+        row["measured"] = True
+        measurements.append({"width": width, **measure_step(model_cfg, recipe, cfg.measure_batch_size, data, device)})
+        row["train_tflop"] = 3 * row["flops_per_image"] * train_images / 1e12
+        if row["train_tflop"] > budget:
+            row.update(trained=False, reason=f"training takes {row['train_tflop']:,.1f} TFLOP, over the "
+                                            f"{params.profile} profile's budget of {budget:,.1f} TFLOP")
         else:
             try:
                 run = train_run(f"{EXPLOSION}/width_x{width}", model_cfg, recipe, data, profile=params.profile,
                                 device=device, runtime=params.runtime, weights=False, checkpoints=checkpoints)
                 row.update(trained=True, diverged=False, test_accuracy=run.results["test_accuracy"],
-                           final_val_accuracy=run.results["final_val_accuracy"],
-                           train_seconds=run.timing["train_seconds"])
+                           final_val_accuracy=run.results["final_val_accuracy"])
+                measurements[-1]["train_seconds"] = run.timing["train_seconds"]
             except TrainingDiverged as exc:
                 row.update(trained=True, **_diverged(exc))
         rows.append(row)
     write_csv(RUNS / EXPLOSION / "widths.csv", pd.DataFrame(rows))
-    record = {"profile": params.profile, "budget_seconds": budget, "measure_batch_size": cfg.measure_batch_size,
-              "train_steps": train_steps}
+    write_json(RUNS / EXPLOSION / "timing.json", {"widths": measurements})
+    record = {"profile": params.profile, "budget_tflop": budget, "measure_batch_size": cfg.measure_batch_size,
+              "train_images": train_images}
     write_json(RUNS / EXPLOSION / EXPERIMENT_RECORD, record)
     return record
