@@ -20,7 +20,9 @@ def test_shipped_params_are_valid_and_profiles_resolve(raw):
     assert isinstance(params, Params)
     full, quick, smoke = (params.stage1.train_for(p) for p in ("full", "quick", "smoke"))
     assert full == params.stage1.train
-    assert quick.epochs < full.epochs and quick.train_subset is not None
+    assert quick.epochs < full.epochs and quick.train_subset is None  # every training image, fewer epochs
+    assert all(stress.train_for("quick").train_subset is None  # the stress tests too
+               for stress in (params.stage2_vanishing, params.stage2_explosion))
     assert smoke.epochs <= quick.epochs
     # Overrides touch only what they name.
     assert quick.optimizer == full.optimizer and quick.batch_size == full.batch_size
@@ -36,7 +38,7 @@ def test_the_budgets_of_stages_1_to_3_are_equal(raw, profile):
                "stage3": stage3.recipe(params, stage3.switches(params))}
     budgets = {stage: (r.epochs, r.train_subset, r.val_subset, r.train_on_validation) for stage, r in recipes.items()}
     assert len(set(budgets.values())) == 1, budgets
-    assert budgets["stage1"][0] > 1 and (budgets["stage1"][1] is not None) == (profile == "quick")
+    assert budgets["stage1"][0] > 1 and budgets["stage1"][1] is None  # every training image
 
 
 def test_the_preview_profile_trains_every_stage_on_every_training_image_for_fewer_epochs(raw):
