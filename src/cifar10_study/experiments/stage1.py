@@ -81,7 +81,7 @@ def run_experiments(params: ExperimentParams, data: Splits, device: torch.device
     on the trained networks; record both in runs/stage1_experiments/experiment.json."""
     train_cfg = params.stage1.train_for(params.profile)
     runs = {name: train_run(f"{STAGE1_EXPERIMENTS}/{name}", model_cfg, train_cfg, data, profile=params.profile,
-                            device=device, runtime=params.runtime, checkpoints=checkpoints)
+                            device=device, runtime=params.runtime, predictions=True, checkpoints=checkpoints)
             for name, model_cfg in experiment_models(params).items()}
     collapse = {}
     for name in ("linear_avgpool", "linear_maxpool"):

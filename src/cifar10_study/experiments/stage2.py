@@ -64,4 +64,5 @@ def run_variant(params: Stage2Params, name: str, data: Splits, device: torch.dev
                           f"{', '.join(sorted(params.stage2.variants))}")
     model_cfg = variant_model(params.stage1.model, params.stage2.variants[name])
     return train_run(f"{STAGE2}/{name}", model_cfg, params.stage2_recipe(), data, profile=params.profile,
-                     device=device, runtime=params.runtime, record_steps=True, checkpoints=checkpoints)
+                     device=device, runtime=params.runtime, record_steps=True, predictions=True,
+                     checkpoints=checkpoints)

@@ -88,4 +88,5 @@ def run(params: Stage3Params, data: Splits, device: torch.device, ablation: str 
     """Train the full model (ablation None) or one ablation, into runs/stage3/ or runs/stage3_ablations/<ablation>/."""
     values = switches(params, ablation)
     return train_run(run_name(STAGE3, ablation), model_config(params, values), recipe(params, values), data,
-                     profile=params.profile, device=device, runtime=params.runtime, checkpoints=checkpoints)
+                     profile=params.profile, device=device, runtime=params.runtime, predictions=True,
+                     checkpoints=checkpoints)
