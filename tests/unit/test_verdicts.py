@@ -9,12 +9,14 @@ import pytest
 from scipy import stats as sps
 
 from cifar10_study.analysis.comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
+from cifar10_study.analysis.stage45_results import Stage5Results
 from cifar10_study.analysis.stats import StatisticsConfig
 from cifar10_study.core.errors import StudyError
 from cifar10_study.core.fileio import write_json
 from cifar10_study.data import CLASSES
 from cifar10_study.reporting import figures
-from cifar10_study.reporting.report_resnet import _comparison_row, stage4_section, stage5_section
+from cifar10_study.reporting.comparison_wording import comparison_row
+from cifar10_study.reporting.stage45_report import stage4_section, stage5_section
 
 N = 100  # test images per run; image i is of class i % 10
 RESNET18, SE_RESNET18 = 11_173_962, 11_263_042
@@ -189,13 +191,13 @@ def test_compare_on_different_test_images_or_seeds_is_a_clear_error(b_seed, b_im
 def test_a_comparison_row_states_a_minus_b_its_interval_test_p_values_and_counts():
     c = compare(runs("stage5", {0: 90, 1: 91, 2: 92}), runs("stage4", {0: 80, 1: 81, 2: 82}))
     # Welch p for +0.10 with se 0.0081650 on 4 df: t = 12.247, p = 2.55e-04; detectable 3.04 points (see above).
-    assert _comparison_row("stage5 vs stage4", c, "95%") == {
+    assert comparison_row("stage5 vs stage4", c, "95%") == {
         "comparison (A vs B)": "stage5 vs stage4", "A - B (points)": "+10.00", "95% CI (points)": "[+7.73, +12.27]",
         "test": "Welch", "p": "0.000255", "Holm p": "(primary)", "detectable (points)": "3.04",
         "images only A / only B gets right": "30 / 0", "A is": "better"}
     r = compare(runs("one", {0: 80}), runs("other", {0: 90}))
     # McNemar: 0 / 10 discordant, p = 2 / 2^10; detectable on images (1.959964 + 0.841621) sqrt(10) / 100 = 8.86.
-    assert _comparison_row("one vs other", {**r, "p_adjusted": 0.0039}, "90%") == {
+    assert comparison_row("one vs other", {**r, "p_adjusted": 0.0039}, "90%") == {
         "comparison (A vs B)": "one vs other", "A - B (points)": "-10.00", "90% CI (points)": "n/a (one seed each)",
         "test": "McNemar", "p": "0.00195", "Holm p": "0.0039", "detectable (points)": "8.86",
         "images only A / only B gets right": "0 / 10", "A is": "worse"}
@@ -258,14 +260,16 @@ def drawn(monkeypatch):
     return calls
 
 
-def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cutout: dict, **stage5_recipe):
-    """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}; stage5_recipe: runs()
-    arguments for Stage 5 alone."""
-    return (runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18),
-            runs("stage5", stage5, **stage5_recipe),
-            {"no_se": runs("stage5_ablations/no_se", no_se, se=None, params=RESNET18),
-             "no_mixup": runs("stage5_ablations/no_mixup", no_mixup, mixup=0.0),
-             "no_cutout": runs("stage5_ablations/no_cutout", no_cutout, cutout=0)})
+def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cutout: dict,
+                 statistics: StatisticsConfig = StatisticsConfig(), **stage5_recipe) -> Stage5Results:
+    """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}, compared at `statistics`;
+    stage5_recipe: runs() arguments for Stage 5 alone."""
+    return Stage5Results.of(runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18),
+                            runs("stage5", stage5, **stage5_recipe),
+                            {"no_se": runs("stage5_ablations/no_se", no_se, se=None, params=RESNET18),
+                             "no_mixup": runs("stage5_ablations/no_mixup", no_mixup, mixup=0.0),
+                             "no_cutout": runs("stage5_ablations/no_cutout", no_cutout, cutout=0)},
+                            statistics)
 
 
 # Three seeds. Stage 5 beats Stage 4 by 10 points, the SE ablation beats Stage 5 by 5 (SE hurts), the
@@ -368,10 +372,10 @@ points.
 
 
 def test_the_stage5_section_states_each_verdict_across_seeds(drawn):
-    stage4, stage5, ablations = stage5_study({0: 80, 1: 81, 2: 82}, {0: 90, 1: 91, 2: 92}, {0: 95, 1: 96, 2: 97},
-                                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
-    assert "\n".join(stage5_section(stage4, stage5, ablations)) == SECTION
-    figures.stage45(stage4, stage5, ablations)
+    results = stage5_study({0: 80, 1: 81, 2: 82}, {0: 90, 1: 91, 2: 92}, {0: 95, 1: 96, 2: 97},
+                           {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
+    assert "\n".join(stage5_section(results)) == SECTION
+    figures.stage45(results)
     [(curves, path, title)] = drawn
     assert str(path) == "reports/figures/stage5_ablations.png"
     assert title == "Stages 4 and 5, mean validation accuracy over seeds (quick profile)"
@@ -397,21 +401,22 @@ def test_runs_trained_on_the_validation_split_have_no_curves_and_the_report_says
     stage5 = runs("stage5", {0: 90, 1: 91, 2: 92}, **flags)
     ablations = {"no_se": runs("stage5_ablations/no_se", {0: 95, 1: 96, 2: 97}, se=None, params=RESNET18, **flags)}
     assert not stage4.validated and stage4.summary["final_val_accuracy"] is None
-    lines = stage5_section(stage4, stage5, ablations)
+    results = Stage5Results.of(stage4, stage5, ablations)
+    lines = stage5_section(results)
     everything = ("all 50,000 training images (the training and validation splits together, as the published recipe "
                   "does; never a test image), so there is no validation curve")
     assert lines[2].endswith(f"Same seeds as Stage 4 (0, 1, 2); each run trains on {everything}.")
     assert f"No validation curves: every Stage 4/5 run trained on its validation split (each trains on {everything})." \
         in lines
-    figures.stage45(stage4, stage5, ablations)
+    figures.stage45(results)
     assert drawn == [] and len(drawn.reliability) == 1  # no curve figure; the reliability diagrams still
 
 
 def test_a_worse_stage5_is_never_called_better(drawn):
     # Stage 4 and Stage 5 swapped: Stage 5 is 10 points below, across seeds.
-    stage4, stage5, ablations = stage5_study({0: 90, 1: 91, 2: 92}, {0: 80, 1: 81, 2: 82}, {0: 95, 1: 96, 2: 97},
-                                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
-    lines = stage5_section(stage4, stage5, ablations)
+    results = stage5_study({0: 90, 1: 91, 2: 92}, {0: 80, 1: 81, 2: 82}, {0: 95, 1: 96, 2: 97},
+                           {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
+    lines = stage5_section(results)
     assert ("**Primary test**, Stage 5 against Stage 4: -10.00 points, **worse** (Welch t test across seeds, "
             "p 0.000255 at alpha 0.05): the data do not support the claim that Stage 5 beats the Stage 4 "
             "reproduction.") in lines
@@ -425,9 +430,10 @@ def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could
     # t(0.95, 4) x se = 2.131847 x 0.8165 = 1.74 points; detectable (2.131847 + 0.940965) x 0.8165 = 2.51 points.
     # ECE is 0.6 - 0.005 k (see above): -0.50 points, every figure half the accuracy's (p the same).
     # Stage 5's Cutout is 1 pixel: the table still says Cutout is on.
-    stage4, stage5, ablations = stage5_study({0: 80, 1: 81, 2: 82}, {0: 81, 1: 82, 2: 83}, {0: 95, 1: 96, 2: 97},
-                                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90}, cutout=1)
-    lines = stage5_section(stage4, stage5, ablations, StatisticsConfig(alpha=0.1, power=0.8))
+    results = stage5_study({0: 80, 1: 81, 2: 82}, {0: 81, 1: 82, 2: 83}, {0: 95, 1: 96, 2: 97},
+                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90},
+                             StatisticsConfig(alpha=0.1, power=0.8), cutout=1)
+    lines = stage5_section(results)
     assert ("**Primary test**, Stage 5 against Stage 4: +1.00 points, **no significant difference** (Welch t test "
             "across seeds, p 0.288 at alpha 0.1): the data do not support the claim that Stage 5 beats the Stage 4 "
             "reproduction; with this design only a difference of about 2.51 points or more across seeds would be found "
@@ -446,8 +452,8 @@ def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could
 def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(drawn):
     # One seed: no Welch interval, McNemar decides. Stage 5 is right on 10 more images than Stage 4 (p = 2 / 2^10);
     # the SE ablation on 10 more than Stage 5; the MixUp ablation on 10 fewer; the Cutout ablation on 1 fewer (p = 1).
-    stage4, stage5, ablations = stage5_study({0: 80}, {0: 90}, {0: 100}, {0: 80}, {0: 89})
-    lines = stage5_section(stage4, stage5, ablations)
+    results = stage5_study({0: 80}, {0: 90}, {0: 100}, {0: 80}, {0: 89})
+    lines = stage5_section(results)
     mcnemar = "McNemar (exact, pooled over matched seeds)"
     caveat = "one seed each: a difference between trained models, not yet a component effect"
     assert (f"**Primary test**, Stage 5 against Stage 4: +10.00 points, **better** ({mcnemar}, p 0.00195 at alpha "
@@ -477,9 +483,8 @@ def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(dr
 
 def test_seeds_without_spread_give_no_interval_and_say_why(drawn):
     # Two seeds, each configuration equally good on both: zero variance, so McNemar decides (20 / 0 images).
-    stage4, stage5, ablations = stage5_study({0: 80, 1: 80}, {0: 90, 1: 90}, {0: 90, 1: 90}, {0: 80, 1: 80},
-                                             {0: 90, 1: 90})
-    lines = stage5_section(stage4, stage5, ablations)
+    results = stage5_study({0: 80, 1: 80}, {0: 90, 1: 90}, {0: 90, 1: 90}, {0: 80, 1: 80}, {0: 90, 1: 90})
+    lines = stage5_section(results)
     assert any(line.startswith("**Primary test**, Stage 5 against Stage 4: +10.00 points, **better** (McNemar") and
                "without a Welch interval (no spread across seeds)" in line for line in lines)
     assert "| stage5 vs stage4      | +10.00           | n/a (no spread across seeds) |" in "\n".join(lines)

@@ -222,7 +222,7 @@ def test_editing_analysis_or_reporting_code_marks_no_training_stage(stages, modu
     (f"{PKG}/analysis/stats.py", {"check_params", "stage1_analysis", "stage2_analysis", "stage3_analysis",
                                   "stage45_analysis", "headline", "report"}),
     (f"{PKG}/views.py", set()),  # the views run in no stage: editing them reruns nothing
-    (f"{PKG}/reporting/report_resnet.py", {"report"}),
+    (f"{PKG}/reporting/stage45_report.py", {"report"}),
     ("stages/stage5.py", STAGE5),
 ])
 def test_a_source_module_marks_exactly_the_stages_that_run_it(stages, module, expected):
