@@ -1,7 +1,9 @@
 """The sign and the words of the study's conclusion: `compare` and the report's Stage 5 verdicts for
 configurations whose results are known by construction (A better, worse, no different; each both ways
-round; with and without a Welch interval), from run files laid out as training writes them."""
+round; with and without a Welch interval), from run files laid out as training writes them; and at a profile
+whose Stages 4-5 only check the pipeline, the same numbers with no verdict anywhere."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,14 +11,16 @@ import pytest
 from scipy import stats as sps
 
 from cifar10_study.analysis.comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
-from cifar10_study.analysis.stage45_results import Stage5Results
+from cifar10_study.analysis.stage45_results import SeedSettings, Stage5Results, Stage45AnalysisParams, write_outputs
 from cifar10_study.analysis.stats import StatisticsConfig
 from cifar10_study.core.errors import StudyError
-from cifar10_study.core.fileio import write_json
+from cifar10_study.core.fileio import read_json, write_json
 from cifar10_study.data import CLASSES
 from cifar10_study.reporting import figures
 from cifar10_study.reporting.comparison_wording import comparison_row
+from cifar10_study.reporting.header import header
 from cifar10_study.reporting.stage45_report import stage4_section, stage5_section
+from cifar10_study.reporting.summary import StageResult, stage4_verdict, stage5_verdict, table
 
 N = 100  # test images per run; image i is of class i % 10
 RESNET18, SE_RESNET18 = 11_173_962, 11_263_042
@@ -24,12 +28,13 @@ RESNET18, SE_RESNET18 = 11_173_962, 11_263_042
 
 def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16, mixup: float = 1.0,
                cutout: int = 16, params: int = SE_RESNET18, confidence: tuple[float, float] = (0.9, 0.6),
-               train_on_validation: bool = False, timed: bool = True) -> None:
+               train_on_validation: bool = False, timed: bool = True, profile: str = "full") -> None:
     """runs/<name>/seed_<s>/ as training writes them, one per seed: the run gets exactly the first k of
     the N test images right (test accuracy k / N), so any two runs' per-image agreement is known; it is
     `confidence[0]` sure of the images it gets right and `confidence[1]` of the others (so its ECE is
     (k |1 - c0| + (N - k) c1) / N: each group is one bin). train_on_validation: no validation values.
-    timed=False: no timing.json, as in a run restored from a DVC cache or remote."""
+    timed=False: no timing.json, as in a run restored from a DVC cache or remote. `profile`: the one the runs
+    record having trained at (the recipe itself stays a 2-epoch one)."""
     labels = np.arange(N) % 10
     for seed, k in correct_first.items():
         folder = f"runs/{name}/seed_{seed}"
@@ -49,7 +54,7 @@ def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16,
         write_json(f"{folder}/info.json", {
             "run": f"{name}/seed_{seed}", "compiled": False, "per_class_test_accuracy": dict.fromkeys(CLASSES, acc),
             "compile": {"mode": "off", "graphs": 0}, "runtime": {"device": "auto"},
-            "provenance": {"profile": "quick", "seed": seed, "device": "cpu", "data_official": False,
+            "provenance": {"profile": profile, "seed": seed, "device": "cpu", "data_official": False,
                            "data_counts": {"train": 45_000, "val": 5_000, "test": 10_000}},
             "config": {"model": {"name": "resnet18", "se_reduction": se},
                        "train": {"epochs": 2, "batch_size": 128, "seed": seed, "mixup_alpha": mixup,
@@ -101,7 +106,7 @@ def test_seeded_runs_load_summarises_every_seed_from_the_files():
     assert (s["peak_memory_bytes"], s["peak_memory_kind"], s["compiled"], s["compile"], s["runtime"]) == \
         (2_000_000_000, "process_peak_rss", False, {"mode": "off", "graphs": 0}, {"device": "auto"})
     # What all seeds share: provenance and recipe without the seed.
-    assert s["provenance"] == {"profile": "quick", "device": "cpu", "data_official": False,
+    assert s["provenance"] == {"profile": "full", "device": "cpu", "data_official": False,
                                "data_counts": {"train": 45_000, "val": 5_000, "test": 10_000},
                                "hardware": "a test CPU", "git_commit": "abc", "git_dirty": False}
     # Calibration from the predictions: k right at confidence 0.9 (gap 0.1), N - k wrong at 0.6 (gap 0.6):
@@ -261,14 +266,15 @@ def drawn(monkeypatch):
 
 
 def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cutout: dict,
-                 statistics: StatisticsConfig = StatisticsConfig(), **stage5_recipe) -> Stage5Results:
-    """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}, compared at `statistics`;
-    stage5_recipe: runs() arguments for Stage 5 alone."""
-    return Stage5Results.of(runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18),
-                            runs("stage5", stage5, **stage5_recipe),
-                            {"no_se": runs("stage5_ablations/no_se", no_se, se=None, params=RESNET18),
-                             "no_mixup": runs("stage5_ablations/no_mixup", no_mixup, mixup=0.0),
-                             "no_cutout": runs("stage5_ablations/no_cutout", no_cutout, cutout=0)},
+                 statistics: StatisticsConfig = StatisticsConfig(), profile: str = "full",
+                 **stage5_recipe) -> Stage5Results:
+    """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}, trained at `profile` and
+    compared at `statistics`; stage5_recipe: runs() arguments for Stage 5 alone."""
+    return Stage5Results.of(runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18, profile=profile),
+                            runs("stage5", stage5, profile=profile, **stage5_recipe),
+                            {"no_se": runs("stage5_ablations/no_se", no_se, se=None, params=RESNET18, profile=profile),
+                             "no_mixup": runs("stage5_ablations/no_mixup", no_mixup, mixup=0.0, profile=profile),
+                             "no_cutout": runs("stage5_ablations/no_cutout", no_cutout, cutout=0, profile=profile)},
                             statistics)
 
 
@@ -378,7 +384,7 @@ def test_the_stage5_section_states_each_verdict_across_seeds(drawn):
     figures.stage45(results)
     [(curves, path, title)] = drawn
     assert str(path) == "reports/figures/stage5_ablations.png"
-    assert title == "Stages 4 and 5, mean validation accuracy over seeds (quick profile)"
+    assert title == "Stages 4 and 5, mean validation accuracy over seeds (full profile)"
     # Mean validation accuracy over the seeds, per epoch: (k / N - 0.1, k / N - 0.02) averaged over k.
     expected = pd.DataFrame({"stage4": [0.71, 0.79], "stage5": [0.81, 0.89], "no_se": [0.86, 0.94],
                              "no_mixup": [0.71, 0.79], "no_cutout": [0.71 + 0.28 / 3, 0.79 + 0.28 / 3]},
@@ -388,7 +394,7 @@ def test_the_stage5_section_states_each_verdict_across_seeds(drawn):
     # 57 wrong at 0.6 (bin 8: a confidence on the edge 9/15 belongs to the lower bin).
     [(bins, reference, path, title)] = drawn.reliability
     assert (reference, str(path)) == ("stage4", "reports/figures/stage45_reliability.png")
-    assert title == "Reliability of the test predictions, pooled over seeds (quick profile)"
+    assert title == "Reliability of the test predictions, pooled over seeds (full profile)"
     stage4_bins = bins[bins["configuration"] == "stage4"]
     assert stage4_bins[["bin", "images"]].values.tolist() == [[8, 57], [13, 243]]
     assert stage4_bins[["accuracy", "confidence"]].to_numpy() == pytest.approx(np.array([[0.0, 0.6], [1.0, 0.9]]))
@@ -516,3 +522,112 @@ def test_runs_whose_predictions_have_no_confidence_say_to_rerun_them():
     with pytest.raises(StudyError, match=r"^runs/stage4/seed_0/predictions.csv: no confidence column \(written by an "
                                          r"older version\); rerun the stage \(dvc repro -f\) to measure calibration$"):
         SeededRuns.load("stage4", [0])
+
+
+# --- Stages 4-5 at a profile that only checks the pipeline: the numbers, never a verdict ---------------------
+
+ACROSS_SEEDS = ({0: 80, 1: 81, 2: 82}, {0: 90, 1: 91, 2: 92}, {0: 95, 1: 96, 2: 97}, {0: 80, 1: 81, 2: 82},
+                {0: 89, 1: 92, 2: 90})  # as SECTION: Stage 5 10 points above Stage 4 across seeds (p 0.000255)
+
+
+@pytest.mark.parametrize("profile", ["quick", "smoke"])
+def test_at_a_pipeline_check_profile_every_comparison_keeps_its_numbers_and_no_verdict(profile):
+    checked, real = stage5_study(*ACROSS_SEEDS, profile=profile), stage5_study(*ACROSS_SEEDS, profile="full")
+    withheld = f"n/a ({profile}: pipeline check)"
+    assert checked.is_pipeline_check and not real.is_pipeline_check
+    for tests in ("tests", "calibration"):
+        ours, theirs = getattr(checked, tests), getattr(real, tests)
+        assert [c["verdict"] for c in ours.values()] == [withheld] * len(theirs)
+        assert {label: {k: v for k, v in c.items() if k != "verdict"} for label, c in ours.items()} == \
+            {label: {k: v for k, v in c.items() if k != "verdict"} for label, c in theirs.items()}
+    assert real.primary["verdict"] == "better"
+
+
+@pytest.mark.parametrize("profile", ["full", "preview"])
+def test_a_profile_that_trains_the_recipe_gives_verdicts(profile):
+    r = stage5_study(*ACROSS_SEEDS, profile=profile)
+    assert [c["verdict"] for c in r.tests.values()] == [
+        "better", "better", "no significant difference", "better", "worse", "better", "no significant difference"]
+    assert stage5_verdict(r) == "better than Stage 4 (Welch p 0.00026)"
+    assert stage4_verdict(r.stage4) == "does not reach the 93.00% target"  # 81% mean
+
+
+def test_the_stage5_section_at_the_quick_profile_states_the_numbers_and_no_verdict(drawn):
+    r = stage5_study(*ACROSS_SEEDS, profile="quick")
+    lines = stage5_section(r)
+    text = "\n".join(lines)
+    withheld = "n/a (quick: pipeline check)"
+    assert lines[4] == ("At the `quick` profile Stages 4-5 are a pipeline check (2 epoch(s) on 2,000 images): every "
+                        "statistic below is computed and shown, and no verdict or ranking is drawn from them.")
+    assert ("**Primary test**, Stage 5 against Stage 4: +10.00 points, **n/a (quick: pipeline check)** (Welch t test "
+            "across seeds, p 0.000255 at alpha 0.05): the test is computed and shown, but at this profile Stages 4-5 "
+            "only check the pipeline (too few epochs and images to compare recipes), so it decides nothing about "
+            "Stage 5 against Stage 4.") in lines
+    rows = [line for line in text.splitlines() if line.startswith("| stage5 vs ") or " vs stage4 " in line[:25]]
+    assert len(rows) == 7 and all(row.rstrip(" |").endswith(withheld) for row in rows)
+    assert "| stage5 vs stage4      | +10.00           | [+7.73, +12.27]   | Welch  | 0.000255 | (primary) |" in text
+    assert "Ablations (the other 6 comparisons, one family: Holm-adjusted p values, no verdict at this profile):" \
+        in lines
+    assert f"- se: {withheld}; -5.00 points for the full model (Welch t test across seeds, Holm p 0.0108)." in lines
+    assert ("- stage5 vs stage4: ECE 14.50% +- 0.50% (3 seeds) against 19.50% +- 0.50% (3 seeds), -5.00 points, 95% "
+            f"CI [-6.13, -3.87], Welch p 0.000255: {withheld}.") in lines
+    for verdict_word in ("**better**", "**worse**", "**lower**", "helps", "hurts", "no significant effect",
+                         "scored higher", "beats the Stage 4"):
+        assert verdict_word not in text, verdict_word
+
+
+def test_with_one_seed_at_the_quick_profile_calibration_says_why_it_has_no_interval_and_no_verdict(drawn):
+    r = stage5_study({0: 80}, {0: 90}, {0: 100}, {0: 80}, {0: 89}, profile="quick")
+    assert ("- stage5 vs stage4: ECE 15.00% (1 seed) against 20.00% (1 seed), -5.00 points; no interval (one seed "
+            "each): n/a (quick: pipeline check).") in stage5_section(r)
+    assert stage5_verdict(r) == "n/a (quick: pipeline check)"
+
+
+@pytest.mark.parametrize("profile", ["quick", "smoke"])
+def test_the_stage4_section_and_the_summary_hold_a_pipeline_check_against_no_target(profile):
+    stage4 = runs("stage4", {0: 80, 1: 81, 2: 82}, se=None, mixup=0.0, cutout=0, params=RESNET18, profile=profile)
+    lines = stage4_section(stage4)
+    assert any(line.startswith("Mean test accuracy 81.00% is a pipeline check, held against neither the 93.00% "
+                               "target nor the published ~95.30%. Caveats: ") for line in lines)
+    assert f"| this run ({profile} profile: pipeline check)" in "\n".join(lines)
+    assert not [line for line in lines if "reach" in line]
+    assert stage4_verdict(stage4) == f"n/a ({profile}: pipeline check)"
+
+
+def test_the_stage4_section_at_the_full_profile_holds_the_runs_against_the_target():
+    stage4 = runs("stage4", {0: 94, 1: 94, 2: 95}, se=None, mixup=0.0, cutout=0, params=RESNET18)
+    assert any(line.startswith("Mean test accuracy 94.33% reaches the 93.00% target and is 0.97 points below the "
+                               "published ~95.30%.") for line in stage4_section(stage4))
+    assert stage4_verdict(stage4) == "reaches the 93.00% target"
+
+
+@pytest.mark.parametrize("profile, verdict", [("quick", "n/a (quick: pipeline check)"),
+                                              ("preview", "better than Stage 4 (Welch p 0.00026)")])
+def test_the_summary_table_has_the_stage5_verdict_only_where_the_recipe_was_trained(profile, verdict):
+    r = stage5_study(*ACROSS_SEEDS, profile=profile)
+    results = [StageResult("1", "baseline CNN", r.stage4.summary, {}),
+               StageResult("5", "SE-ResNet-18 + MixUp + Cutout", r.full.summary, {}, stage5_verdict(r))]
+    assert table(results)["verdict"].tolist() == ["", verdict]
+
+
+def test_the_metrics_file_keeps_the_statistics_and_withholds_the_verdicts_at_a_pipeline_check():
+    stage5_study(*ACROSS_SEEDS, profile="smoke")
+    seeds = {f"seed_{s}": ["smoke"] for s in (0, 1, 2)}
+    write_outputs(Stage45AnalysisParams(profile="smoke", stage4=SeedSettings(seeds=seeds)))
+    written = read_json("metrics/stage5.json")
+    primary = written["comparisons"]["stage5 vs stage4"]
+    assert primary["verdict"] == "n/a (smoke: pipeline check)" and primary["p"] == pytest.approx(2.5522e-4, rel=1e-4)
+    assert primary["difference"] == pytest.approx(0.10) and primary["ci_low"] == pytest.approx(0.10 - HALF)
+    assert {c["verdict"] for c in [*written["comparisons"].values(), *written["calibration"].values()]} == \
+        {"n/a (smoke: pipeline check)"}
+
+
+def test_the_report_header_says_when_stages_4_and_5_are_a_pipeline_check():
+    def header_at(profile: str) -> str:
+        baseline = {"provenance": {"profile": profile, "data_official": True, "data_counts": {}, "hardware": "a CPU",
+                                   "device": "cpu", "torch_version": "2"},
+                    "config": {"train": {"epochs": 1, "train_subset": None}}}
+        return header(SimpleNamespace(baseline=baseline, code={"git_commit": None}))
+
+    note = "- **Stages 4-5 are a pipeline check** at the `quick` profile: their statistics are computed and shown"
+    assert note in header_at("quick") and "pipeline check" not in header_at("full")

@@ -161,7 +161,7 @@ CASES = [
     (f"stage2_explosion.train_budget_seconds.{P}", 99.0, {"stage2_explosion"}),
     ("data.val_size", 40, {"download"}),
     ("data.split_seed", 3, {"download"}),
-    ("profile", "full" if P != "full" else "quick", TRAINING | {"stage45_analysis", "report"}),
+    ("profile", "full" if P != "full" else "quick", TRAINING | {"stage45_analysis", "headline", "report"}),
 ]
 
 

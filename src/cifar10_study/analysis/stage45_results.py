@@ -30,6 +30,32 @@ def reaches_target(test_accuracy: float) -> bool:
     return test_accuracy > TARGET_ACCURACY
 
 
+# The profiles (core.schema.PROFILES) whose Stages 4-5 train far too little to compare recipes (a few epochs on a
+# few thousand images or fewer): there they check the pipeline, their statistics are computed and shown, and
+# no verdict or ranking is drawn from them. Here, not in core/, so that editing it reruns no training stage.
+STAGE45_PIPELINE_CHECKS = ("quick", "smoke")
+
+
+def pipeline_check(profile: str) -> bool:
+    """Whether Stages 4-5 at `profile` only check the pipeline: their numbers are written, no verdict or ranking."""
+    return profile in STAGE45_PIPELINE_CHECKS
+
+
+def no_verdict(profile: str) -> str:
+    """What stands where a verdict would at a pipeline-check profile, e.g. "n/a (quick: pipeline check)"."""
+    return f"n/a ({profile}: pipeline check)"
+
+
+def verdict_withheld(verdict: str | None) -> bool:
+    """Whether `verdict` is no_verdict()'s, not a test's."""
+    return verdict is not None and verdict.startswith("n/a (") and verdict.endswith(": pipeline check)")
+
+
+def profile_of(runs: SeededRuns) -> str:
+    """The profile a configuration's runs trained at."""
+    return runs.summary["provenance"]["profile"]
+
+
 class SeedSettings(View):
     seeds: dict[str, list[Profile]]  # seed_<n> -> the profiles that train it
 
@@ -99,9 +125,15 @@ def mean_val_curves(configs: dict[str, SeededRuns]) -> pd.DataFrame:
                          for label, runs in configs.items()}).rename_axis("epoch")
 
 
+def _verdicts_withheld(tests: dict[str, dict], profile: str) -> dict[str, dict]:
+    """The comparisons as computed, each verdict replaced by no_verdict(profile)."""
+    return {label: {**c, "verdict": no_verdict(profile)} for label, c in tests.items()}
+
+
 @dataclass(frozen=True)
 class Stage5Results:
-    """Stage 5 against Stage 4 and against its ablations, every comparison computed once (by of())."""
+    """Stage 5 against Stage 4 and against its ablations, every comparison computed once (by of()). At a
+    pipeline-check profile every comparison keeps its numbers and its verdict reads no_verdict(profile)."""
 
     stage4: SeededRuns
     full: SeededRuns
@@ -117,8 +149,12 @@ class Stage5Results:
            statistics: StatisticsConfig = StatisticsConfig()) -> "Stage5Results":
         configs = {"stage5": full, **ablations}
         everything = {"stage4": stage4, **configs}
-        return cls(stage4, full, ablations, statistics, comparisons(stage4, full, ablations, statistics),
-                   calibration_comparisons(stage4, configs, statistics), mean_val_curves(everything),
+        tests = comparisons(stage4, full, ablations, statistics)
+        calibration = calibration_comparisons(stage4, configs, statistics)
+        if pipeline_check(profile_of(full)):
+            tests, calibration = (_verdicts_withheld(tests, profile_of(full)),
+                                  _verdicts_withheld(calibration, profile_of(full)))
+        return cls(stage4, full, ablations, statistics, tests, calibration, mean_val_curves(everything),
                    reliability(everything))
 
     @classmethod
@@ -128,6 +164,14 @@ class Stage5Results:
     @property
     def primary(self) -> dict:
         return self.tests[PRIMARY]
+
+    @property
+    def profile(self) -> str:
+        return profile_of(self.full)
+
+    @property
+    def is_pipeline_check(self) -> bool:
+        return pipeline_check(self.profile)
 
     @property
     def configurations(self) -> dict[str, SeededRuns]:

@@ -4,7 +4,7 @@ compare_calibration) so that no sentence claims more than its test supports."""
 from __future__ import annotations
 
 from ..analysis.comparisons import SeededRuns, no_interval_reason
-from ..analysis.stage45_results import PRIMARY
+from ..analysis.stage45_results import PRIMARY, verdict_withheld
 from .formatting import mean_std
 
 
@@ -24,7 +24,8 @@ def _points(x: float | None, missing: str = "n/a") -> str:
     return missing if x is None else f"{100 * x:.2f}"
 
 
-def _test_name(c: dict) -> str:
+def test_name(c: dict) -> str:
+    """The test the comparison's verdict rests on, in one word."""
     return "Welch" if c["welch"]["p_value"] is not None else "McNemar"
 
 
@@ -32,7 +33,7 @@ def comparison_row(label: str, c: dict, confidence: str) -> dict:
     """One row of the comparisons table (A - B, the `confidence` interval, the test, p before and after Holm)."""
     m = c["mcnemar"]
     return {"comparison (A vs B)": label, "A - B (points)": f"{100 * c['welch']['difference']:+.2f}",
-            f"{confidence} CI (points)": _interval(c), "test": _test_name(c), "p": f"{c['p_value']:.3g}",
+            f"{confidence} CI (points)": _interval(c), "test": test_name(c), "p": f"{c['p_value']:.3g}",
             "Holm p": "(primary)" if label == PRIMARY else f"{c['p_adjusted']:.3g}",
             "detectable (points)": _points(c["detectable"]),
             "images only A / only B gets right": f"{m['a_only']:,} / {m['b_only']:,}", "A is": c["verdict"]}
@@ -42,7 +43,7 @@ def _detectable_phrase(c: dict) -> str:
     """What a "no significant difference" means for this design, in one clause."""
     if c["detectable"] is None:
         return "the design gives no estimate of the difference it could detect"
-    scope = ("across seeds" if _test_name(c) == "Welch"
+    scope = ("across seeds" if test_name(c) == "Welch"
              else "between these two trained models on these test images")
     return (f"with this design only a difference of about {_points(c['detectable'])} points or more {scope} would "
             f"be found with probability {c['power']:g}")
@@ -53,6 +54,11 @@ def calibration_sentence(label: str, c: dict, a: SeededRuns, b: SeededRuns, conf
     ece_a, ece_b = a.summary["test_ece"], b.summary["test_ece"]
     text = (f"- {label}: ECE {mean_std(ece_a)} against {mean_std(ece_b)}, "
             f"{100 * c['welch']['difference']:+.2f} points")
+    if verdict_withheld(c["verdict"]):
+        reason = no_interval_reason(c)
+        return text + (f"; no interval ({reason})" if reason else
+                       f", {confidence} CI [{100 * c['welch']['ci_low']:+.2f}, {100 * c['welch']['ci_high']:+.2f}], "
+                       f"Welch p {c['welch']['p_value']:.3g}") + f": {c['verdict']}."
     if c["verdict"] is None:
         return text + f"; no interval ({no_interval_reason(c)}): ECE has no per-image test, so no verdict."
     return (text + f", {confidence} CI [{100 * c['welch']['ci_low']:+.2f}, {100 * c['welch']['ci_high']:+.2f}], "
@@ -66,7 +72,10 @@ def primary_sentence(headline: dict, alpha: float) -> str:
     """The study's headline claim, Stage 5 against Stage 4, with the test that decided it and what it does
     and does not establish."""
     reason = no_interval_reason(headline)
-    if headline["verdict"] != "better":
+    if verdict_withheld(headline["verdict"]):
+        claim = ("the test is computed and shown, but at this profile Stages 4-5 only check the pipeline (too few "
+                 "epochs and images to compare recipes), so it decides nothing about Stage 5 against Stage 4")
+    elif headline["verdict"] != "better":
         claim = "the data do not support the claim that Stage 5 beats the Stage 4 reproduction"
         if headline["verdict"] == "no significant difference":
             claim += f"; {_detectable_phrase(headline)}"
@@ -85,7 +94,9 @@ def component_effect(component: str, c: dict) -> str:
     """What turning `component` off did, from the full model against its ablation (A = the full model:
     "better" means the component helps), as a list item."""
     reason = no_interval_reason(c)
-    if reason is None:  # across seeds: a statement about the component
+    if verdict_withheld(c["verdict"]):
+        effect = c["verdict"]
+    elif reason is None:  # across seeds: a statement about the component
         effect = {"better": "helps (the full model beats the ablation)",
                   "worse": "hurts (the ablation beats the full model)",
                   "no significant difference": "has no significant effect"}[c["verdict"]]

@@ -1,6 +1,7 @@
 """The report's first lines: the profile and what it can support, the hardware, the data and the code."""
 from __future__ import annotations
 
+from ..analysis.stage45_results import pipeline_check
 from .formatting import measured
 from .study import Study
 
@@ -43,6 +44,9 @@ def header(study: Study) -> str:
         "",
         f"- **Profile: `{prov['profile']}`**: {PROFILE_NOTES[prov['profile']]} "
         f"(Stage 1: {train['epochs']} epochs, {subset}).",
+        *([f"- **Stages 4-5 are a pipeline check** at the `{prov['profile']}` profile: their statistics are "
+           f"computed and shown, and no verdict or ranking is drawn from them."] if pipeline_check(prov["profile"])
+          else []),
         f"- **Hardware:** {measured(prov['hardware'], '{}')} ({prov['device']}), torch {prov['torch_version']}.",
         f"- **Data:** {_data(prov)}.",
         _code(study.code),

@@ -1,5 +1,7 @@
-"""The study at a glance: one table with every stage's model, size, cost and test accuracy, and a figure of
-validation accuracy per epoch for the best run of each stage (chosen on validation accuracy, never test).
+"""The study at a glance: one table with every stage's model, size, cost, test accuracy and, for Stages 4-5,
+the verdict (Stage 4 against the reproduction target, Stage 5 against Stage 4; "n/a (<profile>: pipeline
+check)" at a profile whose Stages 4-5 only check the pipeline), and a figure of validation accuracy per epoch
+for the best run of each stage (chosen on validation accuracy, never test).
 
 The table goes to the top of reports/report.md, to reports/summary.md and reports/tables/summary.csv;
 `./run.sh readme` (`python -m cifar10_study.reporting.summary --readme`) copies reports/summary.md into
@@ -19,9 +21,19 @@ import pandas as pd
 from ..analysis.comparisons import SeededRuns
 from ..analysis.stage2_results import best_variant, variant_run
 from ..analysis.stage3_results import configurations
+from ..analysis.stage45_results import (
+    TARGET_ACCURACY,
+    Stage5Results,
+    no_verdict,
+    pipeline_check,
+    profile_of,
+    reaches_target,
+    verdict_withheld,
+)
 from ..core.errors import StudyError
 from ..core.fileio import write_text
 from ..core.layout import STAGE1
+from .comparison_wording import test_name
 from .formatting import mean_std, measured, pct
 from .study import Study
 
@@ -36,10 +48,29 @@ class StageResult:
     model: str
     metrics: dict  # a run's record, or a configuration's summary over seeds (accuracies as {"n", "mean", "std"})
     histories: dict[str, pd.DataFrame]  # every run of the stage: label -> history, for picking the best by val acc
+    verdict: str = ""  # what the stage's test says (Stages 4-5), or why it says nothing
 
 
 def _seeded(runs: SeededRuns) -> dict[str, pd.DataFrame]:
     return {f"{runs.name} seed {seed}": h for seed, h in runs.histories.items()}
+
+
+def stage4_verdict(runs: SeededRuns) -> str:
+    """Stage 4's mean test accuracy against the reproduction target, or no verdict at a pipeline check."""
+    if pipeline_check(profile_of(runs)):
+        return no_verdict(profile_of(runs))
+    reached = reaches_target(runs.summary["test_accuracy"]["mean"])
+    return f"{'reaches' if reached else 'does not reach'} the {pct(TARGET_ACCURACY)} target"
+
+
+def stage5_verdict(r: Stage5Results) -> str:
+    """The primary test's verdict, Stage 5 against Stage 4, with its test and p (as it stands at a pipeline
+    check: no verdict)."""
+    c = r.primary
+    if verdict_withheld(c["verdict"]):
+        return c["verdict"]
+    against = "from Stage 4" if c["verdict"] == "no significant difference" else "than Stage 4"
+    return f"{c['verdict']} {against} ({test_name(c)} p {c['p_value']:.2g})"
 
 
 def collect(study: Study) -> list[StageResult]:
@@ -56,12 +87,14 @@ def collect(study: Study) -> list[StageResult]:
                                    study.records[runs["stage3"]],
                                    {label: study.histories[run] for label, run in runs.items()}))
     if study.stage4 is not None:
-        results.append(StageResult("4", "ResNet-18", study.stage4.summary, _seeded(study.stage4)))
+        results.append(StageResult("4", "ResNet-18", study.stage4.summary, _seeded(study.stage4),
+                                   stage4_verdict(study.stage4)))
     if study.stage5 is not None:
         histories = {}
         for runs in study.stage5.configurations.values():
             histories |= _seeded(runs)
-        results.append(StageResult("5", "SE-ResNet-18 + MixUp + Cutout", study.stage5.full.summary, histories))
+        results.append(StageResult("5", "SE-ResNet-18 + MixUp + Cutout", study.stage5.full.summary, histories,
+                                   stage5_verdict(study.stage5)))
     return results
 
 
@@ -79,6 +112,7 @@ def table(results: list[StageResult]) -> pd.DataFrame:
     return pd.DataFrame([{
         "stage": r.stage, "model": r.model, "params": f"{r.metrics['parameters']:,}",
         "FLOPs/image": f"{r.metrics['flops_per_image'] / 1e6:,.1f} M", "test accuracy": _accuracy(r.metrics),
+        "verdict": r.verdict,
         "train time / run": measured(_mean(r.metrics["train_seconds"]), "{:,.0f} s"),
         "epochs x train images": f"{r.metrics['epochs']} x {r.metrics['train_images']:,}",
         "test images": f"{r.metrics['test_images']:,}",
