@@ -2,7 +2,9 @@
 folder per seed): each configuration's results over seeds (mean, std; accuracy, calibration), Stage 5
 against Stage 4 (the primary test) and the ablation comparisons (Holm-adjusted as one family), into
 metrics/stage4.json and metrics/stage5.json; and the tables `dvc plots` draws (mean validation curves,
-test accuracies, reliability bins, and every seed's Stage 4 test predictions for the confusion matrix)."""
+test accuracies, reliability bins, and every seed's Stage 4 test predictions for the confusion matrix).
+At a profile whose Stages 4-5 only check the pipeline (STAGE45_PIPELINE_CHECKS) every number is written
+as at any other, and every verdict reads no_verdict(profile)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
