@@ -28,13 +28,10 @@ SCOPE = {
     "analysis/comparisons.py": ["analysis.comparisons.*"],
     "analysis/calibration.py": ["analysis.calibration.*"],
     # the verdict wording: the comparison table's rows and the Stage 5 sentences
-    "reporting/report_resnet.py": ["reporting.report_resnet.x_stage5_section__mutmut_*",
-                                   "reporting.report_resnet.x__comparison_row__mutmut_*",
-                                   "reporting.report_resnet.x__interval__mutmut_*",
-                                   "reporting.report_resnet.x__no_interval__mutmut_*",
-                                   "reporting.report_resnet.x__test_name__mutmut_*",
-                                   "reporting.report_resnet.x__detectable_phrase__mutmut_*",
-                                   "reporting.report_resnet.x__calibration_sentence__mutmut_*"],
+    "reporting/comparison_wording.py": ["reporting.comparison_wording.*"],
+    "reporting/stage45_report.py": ["reporting.stage45_report.x_stage5_section__mutmut_*",
+                                    "reporting.stage45_report.x__configuration_rows__mutmut_*",
+                                    "reporting.stage45_report.x__how_to_read__mutmut_*"],
     "training/evaluation.py": ["training.evaluation.x_evaluate__mutmut_*"],
     "training/engine.py": ["training.engine.x_soft_cross_entropy__mutmut_*"],
     "data/augment.py": ["data.augment.*"],
@@ -142,12 +139,11 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         f"| **all** | {checked} | {total['killed']} | {total['survived']} | "
         f"{checked - total['killed'] - total['survived']} | **{_pct(total['killed'], checked)}** | {not_run} |",
         "",
-        "In scope: every function of analysis/stats.py, analysis/comparisons.py, analysis/calibration.py and "
-        "data/augment.py (except `_scale_shift`, which mutmut skips as it is decorated with `lru_cache`); "
-        "reporting/report_resnet.py's `stage5_section`, `_comparison_row`, `_interval`, `_no_interval`, "
-        "`_test_name`, `_detectable_phrase`, `_calibration_sentence`; training/evaluation.py's `evaluate` "
-        "and training/engine.py's `soft_cross_entropy`. A mutant that timed out was run once more, alone, "
-        "before this report; a timeout counts as not killed.",
+        "In scope: every function of analysis/stats.py, analysis/comparisons.py, analysis/calibration.py, "
+        "reporting/comparison_wording.py and data/augment.py (except `_scale_shift`, which mutmut skips as it is "
+        "decorated with `lru_cache`); reporting/stage45_report.py's `stage5_section`, `_configuration_rows`, "
+        "`_how_to_read`; training/evaluation.py's `evaluate` and training/engine.py's `soft_cross_entropy`. A "
+        "mutant that timed out was run once more, alone, before this report; a timeout counts as not killed.",
         "",
         *([f"**Partial run** (MUTATION_MODULES): only {', '.join(SCOPE)}; the other modules' figures are in "
            f"other runs' reports (docs/testing.md lists the runs behind the current figures).", ""] if PARTIAL else []),

@@ -22,6 +22,7 @@ import sys
 import tarfile
 from pathlib import Path
 
+from .analysis.stage45_results import pipeline_check
 from .core.cli import command_entry
 from .core.params_file import read_params_file
 
@@ -85,7 +86,9 @@ def describe(study: Path) -> str:
     at_once = f", {env['concurrent']} at once" if env.get("concurrent", 1) > 1 else ""
     summary = study / "summary.md"
     table = summary.read_text().strip() if whole and summary.is_file() else runs_table(study)
-    return (f"**`{study.name}`**: {env.get('gpu') or env['device']}, profile `{env['profile']}`, {stages}{at_once}; "
+    check = " (Stages 4-5: a pipeline check, no verdict)" if pipeline_check(env["profile"]) else ""
+    return (f"**`{study.name}`**: {env.get('gpu') or env['device']}, profile `{env['profile']}`{check}, "
+            f"{stages}{at_once}; "
             f"`dvc repro` exited {env['dvc_repro_status']} after {env['dvc_repro_seconds']} s; data: "
             f"{_data(study)}.\n\n{table}")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .analysis.headline import HeadlineParams
 from .analysis.stage2_results import Stage2AnalysisParams
 from .analysis.stage45_results import Stage45AnalysisParams
 from .analysis.stats import StatisticsConfig
@@ -28,7 +29,7 @@ from .training.runtime import RuntimeConfig
 
 # Every stage's view of params.yaml, in pipeline order (each carries its cross-section rules).
 STAGE_VIEWS = (DataParams, ExperimentParams, Stage2Params, VanishingParams, ExplosionParams, Stage3Params,
-               Stage4Params, Stage5Params, Stage2AnalysisParams, Stage45AnalysisParams)
+               Stage4Params, Stage5Params, Stage2AnalysisParams, Stage45AnalysisParams, HeadlineParams)
 
 
 class Params(Section):

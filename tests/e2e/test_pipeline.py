@@ -225,7 +225,7 @@ ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_an
 # table (every switch, recipe, profile block, analysis-only and runtime key) is tests/unit/test_wiring.py,
 # which reads the same dvc.yaml and params.yaml with DVC's own parser in seconds.
 @pytest.mark.parametrize("key,value,expected", [
-    ("profile", "quick", TRAINING | {"stage45_analysis", "report"}),
+    ("profile", "quick", TRAINING | {"stage45_analysis", "headline", "report"}),
     # A stage declares only the active profile's block (here smoke): the quick block is not its input.
     ("stage1.smoke.epochs", 2, {"stage1", "stage1_experiments"}),
     ("stage1.quick.epochs", 2, set()),

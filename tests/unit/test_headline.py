@@ -10,7 +10,8 @@ from cifar10_study.analysis.headline import KEYS, headline
 from cifar10_study.views import diff_commands, drop_pattern, keep_pattern, show_command
 
 
-def _metrics(verdict="no significant difference", p=0.012345, welch_p=None):
+def _metrics(verdict="no significant difference", p=0.012345, welch_p=None, profile="full"):
+    """The five metrics files' contents and the profile: headline()'s arguments."""
     stage1 = {"test_accuracy": 0.38591, "test_loss": 1.7}
     # "wide" has the best test accuracy but not the best validation accuracy: the headline must not pick it
     stage2 = {"variants": {"baseline": {"test_accuracy": 0.3859, "final_val_accuracy": 0.37},
@@ -25,7 +26,7 @@ def _metrics(verdict="no significant difference", p=0.012345, welch_p=None):
                               "no_se vs stage4": {"difference": 0.5, "p": 1e-9, "verdict": "better"}},
               "calibration": {"stage5 vs stage4": {"ece_difference": -0.012345},
                               "no_se vs stage4": {"ece_difference": 0.3}}}
-    return stage1, stage2, stage3, stage4, stage5
+    return stage1, stage2, stage3, stage4, stage5, profile
 
 
 def test_the_headline_reads_each_stage_and_the_primary_test_in_percent():
@@ -42,6 +43,18 @@ def test_its_keys_are_the_documented_ones_in_order():
                                             ("no significant difference", "n.s.")])
 def test_the_verdict_is_shortened_without_changing_its_meaning(verdict, short):
     assert headline(*_metrics(verdict=verdict))["verdict"] == short
+
+
+@pytest.mark.parametrize("profile", ["full", "preview"])
+def test_a_profile_that_trains_a_real_recipe_keeps_the_verdict(profile):
+    assert headline(*_metrics(verdict="better", profile=profile))["verdict"] == "better"
+
+
+@pytest.mark.parametrize("profile", ["quick", "smoke"])
+def test_at_a_pipeline_check_profile_the_numbers_stay_and_the_verdict_reads_n_a(profile):
+    values = headline(*_metrics(verdict="better", p=3.43e-15, profile=profile))
+    assert values["verdict"] == "n/a (check)"
+    assert (values["d_acc"], values["p"], values["acc5"]) == (1.55, "3.4e-15", 95.0)
 
 
 def test_a_comparison_without_a_test_stays_empty_not_zero():

@@ -131,7 +131,7 @@ def test_a_diverging_stress_run_is_recorded_not_raised(params_raw, tmp_path, mon
     assert run["diverged_loss"] == "nan" and not (tmp_path / "runs/stage2_vanishing/depth_4").exists()
     # The analysis reads the record: the diverged depth has no accuracy, and what was recorded before
     # the divergence (the gradient norms at step 0) is kept.
-    summary = stage2_results.vanishing(learned_accuracy=0.2)["runs"]["depth_4"]
+    summary = stage2_results.vanishing(0.2, stage2_results.grad_norms())["runs"]["depth_4"]
     assert summary["diverged"] is True and summary.get("test_accuracy") is None and "0" in summary["grad_norms"]
 
 

@@ -1,7 +1,9 @@
 """The sign and the words of the study's conclusion: `compare` and the report's Stage 5 verdicts for
 configurations whose results are known by construction (A better, worse, no different; each both ways
-round; with and without a Welch interval), from run files laid out as training writes them."""
+round; with and without a Welch interval), from run files laid out as training writes them; and at a profile
+whose Stages 4-5 only check the pipeline, the same numbers with no verdict anywhere."""
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,12 +11,16 @@ import pytest
 from scipy import stats as sps
 
 from cifar10_study.analysis.comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
+from cifar10_study.analysis.stage45_results import SeedSettings, Stage5Results, Stage45AnalysisParams, write_outputs
 from cifar10_study.analysis.stats import StatisticsConfig
 from cifar10_study.core.errors import StudyError
-from cifar10_study.core.fileio import write_json
+from cifar10_study.core.fileio import read_json, write_json
 from cifar10_study.data import CLASSES
 from cifar10_study.reporting import figures
-from cifar10_study.reporting.report_resnet import _comparison_row, stage4_section, stage5_section
+from cifar10_study.reporting.comparison_wording import comparison_row
+from cifar10_study.reporting.header import header
+from cifar10_study.reporting.stage45_report import stage4_section, stage5_section
+from cifar10_study.reporting.summary import StageResult, stage4_verdict, stage5_verdict, table
 
 N = 100  # test images per run; image i is of class i % 10
 RESNET18, SE_RESNET18 = 11_173_962, 11_263_042
@@ -22,12 +28,13 @@ RESNET18, SE_RESNET18 = 11_173_962, 11_263_042
 
 def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16, mixup: float = 1.0,
                cutout: int = 16, params: int = SE_RESNET18, confidence: tuple[float, float] = (0.9, 0.6),
-               train_on_validation: bool = False, timed: bool = True) -> None:
+               train_on_validation: bool = False, timed: bool = True, profile: str = "full") -> None:
     """runs/<name>/seed_<s>/ as training writes them, one per seed: the run gets exactly the first k of
     the N test images right (test accuracy k / N), so any two runs' per-image agreement is known; it is
     `confidence[0]` sure of the images it gets right and `confidence[1]` of the others (so its ECE is
     (k |1 - c0| + (N - k) c1) / N: each group is one bin). train_on_validation: no validation values.
-    timed=False: no timing.json, as in a run restored from a DVC cache or remote."""
+    timed=False: no timing.json, as in a run restored from a DVC cache or remote. `profile`: the one the runs
+    record having trained at (the recipe itself stays a 2-epoch one)."""
     labels = np.arange(N) % 10
     for seed, k in correct_first.items():
         folder = f"runs/{name}/seed_{seed}"
@@ -47,7 +54,7 @@ def write_runs(name: str, correct_first: dict[int, int], *, se: int | None = 16,
         write_json(f"{folder}/info.json", {
             "run": f"{name}/seed_{seed}", "compiled": False, "per_class_test_accuracy": dict.fromkeys(CLASSES, acc),
             "compile": {"mode": "off", "graphs": 0}, "runtime": {"device": "auto"},
-            "provenance": {"profile": "quick", "seed": seed, "device": "cpu", "data_official": False,
+            "provenance": {"profile": profile, "seed": seed, "device": "cpu", "data_official": False,
                            "data_counts": {"train": 45_000, "val": 5_000, "test": 10_000}},
             "config": {"model": {"name": "resnet18", "se_reduction": se},
                        "train": {"epochs": 2, "batch_size": 128, "seed": seed, "mixup_alpha": mixup,
@@ -99,7 +106,7 @@ def test_seeded_runs_load_summarises_every_seed_from_the_files():
     assert (s["peak_memory_bytes"], s["peak_memory_kind"], s["compiled"], s["compile"], s["runtime"]) == \
         (2_000_000_000, "process_peak_rss", False, {"mode": "off", "graphs": 0}, {"device": "auto"})
     # What all seeds share: provenance and recipe without the seed.
-    assert s["provenance"] == {"profile": "quick", "device": "cpu", "data_official": False,
+    assert s["provenance"] == {"profile": "full", "device": "cpu", "data_official": False,
                                "data_counts": {"train": 45_000, "val": 5_000, "test": 10_000},
                                "hardware": "a test CPU", "git_commit": "abc", "git_dirty": False}
     # Calibration from the predictions: k right at confidence 0.9 (gap 0.1), N - k wrong at 0.6 (gap 0.6):
@@ -189,13 +196,13 @@ def test_compare_on_different_test_images_or_seeds_is_a_clear_error(b_seed, b_im
 def test_a_comparison_row_states_a_minus_b_its_interval_test_p_values_and_counts():
     c = compare(runs("stage5", {0: 90, 1: 91, 2: 92}), runs("stage4", {0: 80, 1: 81, 2: 82}))
     # Welch p for +0.10 with se 0.0081650 on 4 df: t = 12.247, p = 2.55e-04; detectable 3.04 points (see above).
-    assert _comparison_row("stage5 vs stage4", c, "95%") == {
+    assert comparison_row("stage5 vs stage4", c, "95%") == {
         "comparison (A vs B)": "stage5 vs stage4", "A - B (points)": "+10.00", "95% CI (points)": "[+7.73, +12.27]",
         "test": "Welch", "p": "0.000255", "Holm p": "(primary)", "detectable (points)": "3.04",
         "images only A / only B gets right": "30 / 0", "A is": "better"}
     r = compare(runs("one", {0: 80}), runs("other", {0: 90}))
     # McNemar: 0 / 10 discordant, p = 2 / 2^10; detectable on images (1.959964 + 0.841621) sqrt(10) / 100 = 8.86.
-    assert _comparison_row("one vs other", {**r, "p_adjusted": 0.0039}, "90%") == {
+    assert comparison_row("one vs other", {**r, "p_adjusted": 0.0039}, "90%") == {
         "comparison (A vs B)": "one vs other", "A - B (points)": "-10.00", "90% CI (points)": "n/a (one seed each)",
         "test": "McNemar", "p": "0.00195", "Holm p": "0.0039", "detectable (points)": "8.86",
         "images only A / only B gets right": "0 / 10", "A is": "worse"}
@@ -258,14 +265,17 @@ def drawn(monkeypatch):
     return calls
 
 
-def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cutout: dict, **stage5_recipe):
-    """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}; stage5_recipe: runs()
-    arguments for Stage 5 alone."""
-    return (runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18),
-            runs("stage5", stage5, **stage5_recipe),
-            {"no_se": runs("stage5_ablations/no_se", no_se, se=None, params=RESNET18),
-             "no_mixup": runs("stage5_ablations/no_mixup", no_mixup, mixup=0.0),
-             "no_cutout": runs("stage5_ablations/no_cutout", no_cutout, cutout=0)})
+def stage5_study(stage4: dict, stage5: dict, no_se: dict, no_mixup: dict, no_cutout: dict,
+                 statistics: StatisticsConfig = StatisticsConfig(), profile: str = "full",
+                 **stage5_recipe) -> Stage5Results:
+    """Stage 4, Stage 5 and its three ablations, each given as {seed: images right}, trained at `profile` and
+    compared at `statistics`; stage5_recipe: runs() arguments for Stage 5 alone."""
+    return Stage5Results.of(runs("stage4", stage4, se=None, mixup=0.0, cutout=0, params=RESNET18, profile=profile),
+                            runs("stage5", stage5, profile=profile, **stage5_recipe),
+                            {"no_se": runs("stage5_ablations/no_se", no_se, se=None, params=RESNET18, profile=profile),
+                             "no_mixup": runs("stage5_ablations/no_mixup", no_mixup, mixup=0.0, profile=profile),
+                             "no_cutout": runs("stage5_ablations/no_cutout", no_cutout, cutout=0, profile=profile)},
+                            statistics)
 
 
 # Three seeds. Stage 5 beats Stage 4 by 10 points, the SE ablation beats Stage 5 by 5 (SE hurts), the
@@ -368,13 +378,13 @@ points.
 
 
 def test_the_stage5_section_states_each_verdict_across_seeds(drawn):
-    stage4, stage5, ablations = stage5_study({0: 80, 1: 81, 2: 82}, {0: 90, 1: 91, 2: 92}, {0: 95, 1: 96, 2: 97},
-                                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
-    assert "\n".join(stage5_section(stage4, stage5, ablations)) == SECTION
-    figures.stage45(stage4, stage5, ablations)
+    results = stage5_study({0: 80, 1: 81, 2: 82}, {0: 90, 1: 91, 2: 92}, {0: 95, 1: 96, 2: 97},
+                           {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
+    assert "\n".join(stage5_section(results)) == SECTION
+    figures.stage45(results)
     [(curves, path, title)] = drawn
     assert str(path) == "reports/figures/stage5_ablations.png"
-    assert title == "Stages 4 and 5, mean validation accuracy over seeds (quick profile)"
+    assert title == "Stages 4 and 5, mean validation accuracy over seeds (full profile)"
     # Mean validation accuracy over the seeds, per epoch: (k / N - 0.1, k / N - 0.02) averaged over k.
     expected = pd.DataFrame({"stage4": [0.71, 0.79], "stage5": [0.81, 0.89], "no_se": [0.86, 0.94],
                              "no_mixup": [0.71, 0.79], "no_cutout": [0.71 + 0.28 / 3, 0.79 + 0.28 / 3]},
@@ -384,7 +394,7 @@ def test_the_stage5_section_states_each_verdict_across_seeds(drawn):
     # 57 wrong at 0.6 (bin 8: a confidence on the edge 9/15 belongs to the lower bin).
     [(bins, reference, path, title)] = drawn.reliability
     assert (reference, str(path)) == ("stage4", "reports/figures/stage45_reliability.png")
-    assert title == "Reliability of the test predictions, pooled over seeds (quick profile)"
+    assert title == "Reliability of the test predictions, pooled over seeds (full profile)"
     stage4_bins = bins[bins["configuration"] == "stage4"]
     assert stage4_bins[["bin", "images"]].values.tolist() == [[8, 57], [13, 243]]
     assert stage4_bins[["accuracy", "confidence"]].to_numpy() == pytest.approx(np.array([[0.0, 0.6], [1.0, 0.9]]))
@@ -397,21 +407,22 @@ def test_runs_trained_on_the_validation_split_have_no_curves_and_the_report_says
     stage5 = runs("stage5", {0: 90, 1: 91, 2: 92}, **flags)
     ablations = {"no_se": runs("stage5_ablations/no_se", {0: 95, 1: 96, 2: 97}, se=None, params=RESNET18, **flags)}
     assert not stage4.validated and stage4.summary["final_val_accuracy"] is None
-    lines = stage5_section(stage4, stage5, ablations)
+    results = Stage5Results.of(stage4, stage5, ablations)
+    lines = stage5_section(results)
     everything = ("all 50,000 training images (the training and validation splits together, as the published recipe "
                   "does; never a test image), so there is no validation curve")
     assert lines[2].endswith(f"Same seeds as Stage 4 (0, 1, 2); each run trains on {everything}.")
     assert f"No validation curves: every Stage 4/5 run trained on its validation split (each trains on {everything})." \
         in lines
-    figures.stage45(stage4, stage5, ablations)
+    figures.stage45(results)
     assert drawn == [] and len(drawn.reliability) == 1  # no curve figure; the reliability diagrams still
 
 
 def test_a_worse_stage5_is_never_called_better(drawn):
     # Stage 4 and Stage 5 swapped: Stage 5 is 10 points below, across seeds.
-    stage4, stage5, ablations = stage5_study({0: 90, 1: 91, 2: 92}, {0: 80, 1: 81, 2: 82}, {0: 95, 1: 96, 2: 97},
-                                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
-    lines = stage5_section(stage4, stage5, ablations)
+    results = stage5_study({0: 90, 1: 91, 2: 92}, {0: 80, 1: 81, 2: 82}, {0: 95, 1: 96, 2: 97},
+                           {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90})
+    lines = stage5_section(results)
     assert ("**Primary test**, Stage 5 against Stage 4: -10.00 points, **worse** (Welch t test across seeds, "
             "p 0.000255 at alpha 0.05): the data do not support the claim that Stage 5 beats the Stage 4 "
             "reproduction.") in lines
@@ -425,9 +436,10 @@ def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could
     # t(0.95, 4) x se = 2.131847 x 0.8165 = 1.74 points; detectable (2.131847 + 0.940965) x 0.8165 = 2.51 points.
     # ECE is 0.6 - 0.005 k (see above): -0.50 points, every figure half the accuracy's (p the same).
     # Stage 5's Cutout is 1 pixel: the table still says Cutout is on.
-    stage4, stage5, ablations = stage5_study({0: 80, 1: 81, 2: 82}, {0: 81, 1: 82, 2: 83}, {0: 95, 1: 96, 2: 97},
-                                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90}, cutout=1)
-    lines = stage5_section(stage4, stage5, ablations, StatisticsConfig(alpha=0.1, power=0.8))
+    results = stage5_study({0: 80, 1: 81, 2: 82}, {0: 81, 1: 82, 2: 83}, {0: 95, 1: 96, 2: 97},
+                             {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90},
+                             StatisticsConfig(alpha=0.1, power=0.8), cutout=1)
+    lines = stage5_section(results)
     assert ("**Primary test**, Stage 5 against Stage 4: +1.00 points, **no significant difference** (Welch t test "
             "across seeds, p 0.288 at alpha 0.1): the data do not support the claim that Stage 5 beats the Stage 4 "
             "reproduction; with this design only a difference of about 2.51 points or more across seeds would be found "
@@ -446,8 +458,8 @@ def test_a_stage5_within_noise_reads_as_no_difference_with_what_the_design_could
 def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(drawn):
     # One seed: no Welch interval, McNemar decides. Stage 5 is right on 10 more images than Stage 4 (p = 2 / 2^10);
     # the SE ablation on 10 more than Stage 5; the MixUp ablation on 10 fewer; the Cutout ablation on 1 fewer (p = 1).
-    stage4, stage5, ablations = stage5_study({0: 80}, {0: 90}, {0: 100}, {0: 80}, {0: 89})
-    lines = stage5_section(stage4, stage5, ablations)
+    results = stage5_study({0: 80}, {0: 90}, {0: 100}, {0: 80}, {0: 89})
+    lines = stage5_section(results)
     mcnemar = "McNemar (exact, pooled over matched seeds)"
     caveat = "one seed each: a difference between trained models, not yet a component effect"
     assert (f"**Primary test**, Stage 5 against Stage 4: +10.00 points, **better** ({mcnemar}, p 0.00195 at alpha "
@@ -477,9 +489,8 @@ def test_with_one_seed_the_verdicts_speak_of_trained_models_not_of_components(dr
 
 def test_seeds_without_spread_give_no_interval_and_say_why(drawn):
     # Two seeds, each configuration equally good on both: zero variance, so McNemar decides (20 / 0 images).
-    stage4, stage5, ablations = stage5_study({0: 80, 1: 80}, {0: 90, 1: 90}, {0: 90, 1: 90}, {0: 80, 1: 80},
-                                             {0: 90, 1: 90})
-    lines = stage5_section(stage4, stage5, ablations)
+    results = stage5_study({0: 80, 1: 80}, {0: 90, 1: 90}, {0: 90, 1: 90}, {0: 80, 1: 80}, {0: 90, 1: 90})
+    lines = stage5_section(results)
     assert any(line.startswith("**Primary test**, Stage 5 against Stage 4: +10.00 points, **better** (McNemar") and
                "without a Welch interval (no spread across seeds)" in line for line in lines)
     assert "| stage5 vs stage4      | +10.00           | n/a (no spread across seeds) |" in "\n".join(lines)
@@ -511,3 +522,112 @@ def test_runs_whose_predictions_have_no_confidence_say_to_rerun_them():
     with pytest.raises(StudyError, match=r"^runs/stage4/seed_0/predictions.csv: no confidence column \(written by an "
                                          r"older version\); rerun the stage \(dvc repro -f\) to measure calibration$"):
         SeededRuns.load("stage4", [0])
+
+
+# --- Stages 4-5 at a profile that only checks the pipeline: the numbers, never a verdict ---------------------
+
+ACROSS_SEEDS = ({0: 80, 1: 81, 2: 82}, {0: 90, 1: 91, 2: 92}, {0: 95, 1: 96, 2: 97}, {0: 80, 1: 81, 2: 82},
+                {0: 89, 1: 92, 2: 90})  # as SECTION: Stage 5 10 points above Stage 4 across seeds (p 0.000255)
+
+
+@pytest.mark.parametrize("profile", ["quick", "smoke"])
+def test_at_a_pipeline_check_profile_every_comparison_keeps_its_numbers_and_no_verdict(profile):
+    checked, real = stage5_study(*ACROSS_SEEDS, profile=profile), stage5_study(*ACROSS_SEEDS, profile="full")
+    withheld = f"n/a ({profile}: pipeline check)"
+    assert checked.is_pipeline_check and not real.is_pipeline_check
+    for tests in ("tests", "calibration"):
+        ours, theirs = getattr(checked, tests), getattr(real, tests)
+        assert [c["verdict"] for c in ours.values()] == [withheld] * len(theirs)
+        assert {label: {k: v for k, v in c.items() if k != "verdict"} for label, c in ours.items()} == \
+            {label: {k: v for k, v in c.items() if k != "verdict"} for label, c in theirs.items()}
+    assert real.primary["verdict"] == "better"
+
+
+@pytest.mark.parametrize("profile", ["full", "preview"])
+def test_a_profile_that_trains_the_recipe_gives_verdicts(profile):
+    r = stage5_study(*ACROSS_SEEDS, profile=profile)
+    assert [c["verdict"] for c in r.tests.values()] == [
+        "better", "better", "no significant difference", "better", "worse", "better", "no significant difference"]
+    assert stage5_verdict(r) == "better than Stage 4 (Welch p 0.00026)"
+    assert stage4_verdict(r.stage4) == "does not reach the 93.00% target"  # 81% mean
+
+
+def test_the_stage5_section_at_the_quick_profile_states_the_numbers_and_no_verdict(drawn):
+    r = stage5_study(*ACROSS_SEEDS, profile="quick")
+    lines = stage5_section(r)
+    text = "\n".join(lines)
+    withheld = "n/a (quick: pipeline check)"
+    assert lines[4] == ("At the `quick` profile Stages 4-5 are a pipeline check (2 epoch(s) on 2,000 images): every "
+                        "statistic below is computed and shown, and no verdict or ranking is drawn from them.")
+    assert ("**Primary test**, Stage 5 against Stage 4: +10.00 points, **n/a (quick: pipeline check)** (Welch t test "
+            "across seeds, p 0.000255 at alpha 0.05): the test is computed and shown, but at this profile Stages 4-5 "
+            "only check the pipeline (too few epochs and images to compare recipes), so it decides nothing about "
+            "Stage 5 against Stage 4.") in lines
+    rows = [line for line in text.splitlines() if line.startswith("| stage5 vs ") or " vs stage4 " in line[:25]]
+    assert len(rows) == 7 and all(row.rstrip(" |").endswith(withheld) for row in rows)
+    assert "| stage5 vs stage4      | +10.00           | [+7.73, +12.27]   | Welch  | 0.000255 | (primary) |" in text
+    assert "Ablations (the other 6 comparisons, one family: Holm-adjusted p values, no verdict at this profile):" \
+        in lines
+    assert f"- se: {withheld}; -5.00 points for the full model (Welch t test across seeds, Holm p 0.0108)." in lines
+    assert ("- stage5 vs stage4: ECE 14.50% +- 0.50% (3 seeds) against 19.50% +- 0.50% (3 seeds), -5.00 points, 95% "
+            f"CI [-6.13, -3.87], Welch p 0.000255: {withheld}.") in lines
+    for verdict_word in ("**better**", "**worse**", "**lower**", "helps", "hurts", "no significant effect",
+                         "scored higher", "beats the Stage 4"):
+        assert verdict_word not in text, verdict_word
+
+
+def test_with_one_seed_at_the_quick_profile_calibration_says_why_it_has_no_interval_and_no_verdict(drawn):
+    r = stage5_study({0: 80}, {0: 90}, {0: 100}, {0: 80}, {0: 89}, profile="quick")
+    assert ("- stage5 vs stage4: ECE 15.00% (1 seed) against 20.00% (1 seed), -5.00 points; no interval (one seed "
+            "each): n/a (quick: pipeline check).") in stage5_section(r)
+    assert stage5_verdict(r) == "n/a (quick: pipeline check)"
+
+
+@pytest.mark.parametrize("profile", ["quick", "smoke"])
+def test_the_stage4_section_and_the_summary_hold_a_pipeline_check_against_no_target(profile):
+    stage4 = runs("stage4", {0: 80, 1: 81, 2: 82}, se=None, mixup=0.0, cutout=0, params=RESNET18, profile=profile)
+    lines = stage4_section(stage4)
+    assert any(line.startswith("Mean test accuracy 81.00% is a pipeline check, held against neither the 93.00% "
+                               "target nor the published ~95.30%. Caveats: ") for line in lines)
+    assert f"| this run ({profile} profile: pipeline check)" in "\n".join(lines)
+    assert not [line for line in lines if "reach" in line]
+    assert stage4_verdict(stage4) == f"n/a ({profile}: pipeline check)"
+
+
+def test_the_stage4_section_at_the_full_profile_holds_the_runs_against_the_target():
+    stage4 = runs("stage4", {0: 94, 1: 94, 2: 95}, se=None, mixup=0.0, cutout=0, params=RESNET18)
+    assert any(line.startswith("Mean test accuracy 94.33% reaches the 93.00% target and is 0.97 points below the "
+                               "published ~95.30%.") for line in stage4_section(stage4))
+    assert stage4_verdict(stage4) == "reaches the 93.00% target"
+
+
+@pytest.mark.parametrize("profile, verdict", [("quick", "n/a (quick: pipeline check)"),
+                                              ("preview", "better than Stage 4 (Welch p 0.00026)")])
+def test_the_summary_table_has_the_stage5_verdict_only_where_the_recipe_was_trained(profile, verdict):
+    r = stage5_study(*ACROSS_SEEDS, profile=profile)
+    results = [StageResult("1", "baseline CNN", r.stage4.summary, {}),
+               StageResult("5", "SE-ResNet-18 + MixUp + Cutout", r.full.summary, {}, stage5_verdict(r))]
+    assert table(results)["verdict"].tolist() == ["", verdict]
+
+
+def test_the_metrics_file_keeps_the_statistics_and_withholds_the_verdicts_at_a_pipeline_check():
+    stage5_study(*ACROSS_SEEDS, profile="smoke")
+    seeds = {f"seed_{s}": ["smoke"] for s in (0, 1, 2)}
+    write_outputs(Stage45AnalysisParams(profile="smoke", stage4=SeedSettings(seeds=seeds)))
+    written = read_json("metrics/stage5.json")
+    primary = written["comparisons"]["stage5 vs stage4"]
+    assert primary["verdict"] == "n/a (smoke: pipeline check)" and primary["p"] == pytest.approx(2.5522e-4, rel=1e-4)
+    assert primary["difference"] == pytest.approx(0.10) and primary["ci_low"] == pytest.approx(0.10 - HALF)
+    assert {c["verdict"] for c in [*written["comparisons"].values(), *written["calibration"].values()]} == \
+        {"n/a (smoke: pipeline check)"}
+
+
+def test_the_report_header_says_when_stages_4_and_5_are_a_pipeline_check():
+    def header_at(profile: str) -> str:
+        baseline = {"provenance": {"profile": profile, "data_official": True, "data_counts": {}, "hardware": "a CPU",
+                                   "device": "cpu", "torch_version": "2"},
+                    "config": {"train": {"epochs": 1, "train_subset": None}}}
+        return header(SimpleNamespace(baseline=baseline, code={"git_commit": None}))
+
+    note = "- **Stages 4-5 are a pipeline check** at the `quick` profile: their statistics are computed and shown"
+    assert note in header_at("quick") and "pipeline check" not in header_at("full")

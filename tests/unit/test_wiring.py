@@ -161,7 +161,7 @@ CASES = [
     (f"stage2_explosion.train_budget_tflop.{P}", 99.0, {"stage2_explosion"}),
     ("data.val_size", 40, {"download"}),
     ("data.split_seed", 3, {"download"}),
-    ("profile", "full" if P != "full" else "quick", TRAINING | {"stage45_analysis", "report"}),
+    ("profile", "full" if P != "full" else "quick", TRAINING | {"stage45_analysis", "headline", "report"}),
     # The precision changes every training run's numbers (device.py), so every training run reruns.
     ("precision", "fp32" if PARAMS["precision"] != "fp32" else "auto", TRAINING),
 ]
@@ -224,7 +224,7 @@ def test_editing_analysis_or_reporting_code_marks_no_training_stage(stages, modu
     (f"{PKG}/analysis/stats.py", {"check_params", "stage1_analysis", "stage2_analysis", "stage3_analysis",
                                   "stage45_analysis", "headline", "report"}),
     (f"{PKG}/views.py", set()),  # the views run in no stage: editing them reruns nothing
-    (f"{PKG}/reporting/report_resnet.py", {"report"}),
+    (f"{PKG}/reporting/stage45_report.py", {"report"}),
     ("stages/stage5.py", STAGE5),
 ])
 def test_a_source_module_marks_exactly_the_stages_that_run_it(stages, module, expected):

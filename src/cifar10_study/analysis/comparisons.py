@@ -111,6 +111,15 @@ def compare(a: SeededRuns, b: SeededRuns, alpha: float = 0.05, power: float = 0.
             "verdict": verdict(p_value, a_ahead, alpha)}
 
 
+def no_interval_reason(c: dict) -> str | None:
+    """Why a comparison (compare's or compare_calibration's) has no Welch interval, None if it has one: one
+    seed on a side, or seeds without spread."""
+    w = c["welch"]
+    if w["ci_low"] is not None:
+        return None
+    return "one seed each" if min(w["n_a"], w["n_b"]) < 2 else "no spread across seeds"
+
+
 def holm_adjusted(family: dict[str, dict]) -> dict[str, dict]:
     """The comparisons of one family with their p values Holm-adjusted together (p_adjusted; p_value
     stays the raw one) and the verdicts the adjusted p values give."""

@@ -1,9 +1,11 @@
 """Training diagnostics from a run's files: the overfitting point, the generalisation gap, the loss spread
-(optimisation stability), and least-squares fits of cost against scale."""
+(optimisation stability), when a run reaches an accuracy, and least-squares fits of cost against scale."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+CHANCE = 0.1  # accuracy of guessing among CIFAR-10's 10 balanced classes
 
 
 def overfitting_summary(history: pd.DataFrame) -> dict:
@@ -36,6 +38,17 @@ def stability_summary(steps: pd.DataFrame, window: int) -> dict:
         "grad_norm_median": float(steps["grad_norm"][late].median()),
         "grad_norm_max": float(steps["grad_norm"].max()),
     }
+
+
+def first_epoch_reaching(history: pd.DataFrame, target: float) -> tuple[int | None, float | None]:
+    """The first epoch whose validation accuracy reaches `target`, and the training seconds up to it (None
+    where an epoch's time is not recorded); (None, None) if no epoch reaches it."""
+    reached = history.index[history["val_acc"] >= target]
+    if len(reached) == 0:
+        return None, None
+    i = reached[0]
+    seconds = history["epoch_seconds"].loc[:i]
+    return int(history.loc[i, "epoch"]), (None if seconds.isna().any() else float(seconds.sum()))
 
 
 def quadratic_fit(x, y) -> dict:

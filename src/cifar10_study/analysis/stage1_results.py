@@ -18,6 +18,11 @@ from .run_records import history, lean, predictions, read_run, val_accuracy_by_e
 
 SWEEP_COLUMNS = ("parameters", "flops_per_image", "test_accuracy", "final_val_accuracy", "final_train_accuracy",
                  "train_seconds")
+PARAMETER_BUDGET = 1_000_000  # the baseline CNN's brief: fewer trainable parameters than this
+
+
+def within_budget(parameters: int) -> bool:
+    return parameters < PARAMETER_BUDGET
 
 
 def baseline() -> dict:

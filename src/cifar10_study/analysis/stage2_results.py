@@ -8,17 +8,23 @@ which widths fit the training budget depends on the machine's speed), and the ta
 """
 from __future__ import annotations
 
-from typing import Iterable
+from dataclasses import dataclass
+from typing import Iterable, Mapping
 
 import pandas as pd
 
 from ..core.fileio import read_json, write_csv, write_json
 from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, METRICS, PLOTS, RUNS, STAGE2, VANISHING
 from ..core.schema import View
-from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
+from .diagnostics import CHANCE, overfitting_summary, quadratic_fit, stability_summary
 from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
 
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
+# A run whose final validation accuracy stays this close to chance never learned: its loss curve says nothing
+# about overfitting or optimisation noise, so the comparisons of those leave it out.
+NEVER_LEARNED_MARGIN = 0.02
+# Cost "grows quadratically" with width when a quadratic fits both parameters and FLOPs at least this well.
+QUADRATIC_R2 = 0.99
 
 
 # --- what the analysis reads of params.yaml (check_params has validated all of it) --------------------------
@@ -49,18 +55,39 @@ class Stage2AnalysisParams(View):
 
 # --- scaling variants ---------------------------------------------------------------------------------------
 
-def variants_table(settings: VariantSettings) -> pd.DataFrame:
+def variant_run(variant: str) -> str:
+    """The run name of a scaling variant, e.g. stage2/width_x2."""
+    return f"{STAGE2}/{variant}"
+
+
+@dataclass(frozen=True)
+class VariantRuns:
+    """Every scaling variant's files, each read once; variant name -> its record, history (with epoch seconds)
+    and steps, in params.yaml order."""
+
+    records: dict[str, dict]
+    histories: dict[str, pd.DataFrame]
+    steps: dict[str, pd.DataFrame]
+
+    @classmethod
+    def load(cls, variants: Iterable[str]) -> "VariantRuns":
+        names = list(variants)
+        return cls({v: read_run(variant_run(v)) for v in names}, {v: history(variant_run(v)) for v in names},
+                   {v: steps(variant_run(v)) for v in names})
+
+
+def variants_table(settings: VariantSettings, runs: VariantRuns) -> pd.DataFrame:
     """One row per variant (params.yaml order): its results, timing and the two diagnostics."""
     rows = []
     for name, variant in settings.variants.items():
-        run, h = read_run(f"{STAGE2}/{name}"), history(f"{STAGE2}/{name}")
+        run, h = runs.records[name], runs.histories[name]
         rows.append({
             "variant": name, "width": variant.width, "convs_per_stage": variant.convs_per_stage,
             **{k: run[k] for k in ("parameters", "flops_per_image", "final_train_accuracy", "final_val_accuracy",
                                    "test_accuracy", "test_loss", "images_per_second", "peak_memory_bytes",
                                    "peak_memory_kind")},
             "mean_epoch_seconds": float(h["epoch_seconds"].mean()),
-            **overfitting_summary(h), **stability_summary(steps(f"{STAGE2}/{name}"), settings.loss_window),
+            **overfitting_summary(h), **stability_summary(runs.steps[name], settings.loss_window),
         })
     return pd.DataFrame(rows)
 
@@ -70,12 +97,9 @@ def best_variant(variants: pd.DataFrame) -> str:
     return variants.loc[variants["final_val_accuracy"].idxmax(), "variant"]
 
 
-def variant_steps(variants: Iterable[str]) -> dict[str, pd.DataFrame]:
-    return {name: steps(f"{STAGE2}/{name}") for name in variants}
-
-
-def variant_histories(variants: Iterable[str]) -> dict[str, pd.DataFrame]:
-    return {name: history(f"{STAGE2}/{name}") for name in variants}
+def never_learned(variants: pd.DataFrame) -> pd.Series:
+    """Per variant (row), whether its final validation accuracy stayed within NEVER_LEARNED_MARGIN of chance."""
+    return variants["final_val_accuracy"] < CHANCE + NEVER_LEARNED_MARGIN
 
 
 # --- vanishing gradients ------------------------------------------------------------------------------------
@@ -94,10 +118,11 @@ def _grad_summary(grads: pd.DataFrame) -> dict:
     return out
 
 
-def vanishing(learned_accuracy: float) -> dict:
+def vanishing(learned_accuracy: float, grads: pd.DataFrame) -> dict:
     """The stage's record, each depth completed with its results (or its divergence), the epoch its
-    validation accuracy first reached `learned_accuracy`, and its gradient-norm summary per step."""
-    record, grads = read_json(RUNS / VANISHING / EXPERIMENT_RECORD), grad_norms()
+    validation accuracy first reached `learned_accuracy`, and its gradient-norm summary per step (from
+    `grads`, grad_norms())."""
+    record = read_json(RUNS / VANISHING / EXPERIMENT_RECORD)
     runs = {}
     for name, depth in record["depths"].items():
         run = {**depth, "grad_norms": _grad_summary(grads[grads["depth"] == depth["depth"]])}
@@ -129,6 +154,27 @@ def explosion() -> tuple[pd.DataFrame, dict]:
     return widths, {**read_json(RUNS / EXPLOSION / EXPERIMENT_RECORD), "fits": fits}
 
 
+def grows_quadratically(fits: Mapping[str, dict | None]) -> bool:
+    """Whether quadratic fits (explosion()'s) explain both the parameter count and the FLOPs per image."""
+    return all(fit and fit["r2"] > QUADRATIC_R2 for fit in (fits["parameters"], fits["flops_per_image"]))
+
+
+@dataclass(frozen=True)
+class StressTests:
+    """Both stress tests' files, each read once: vanishing(), the gradient norms it summarises, and
+    explosion()'s widths table and record."""
+
+    vanishing: dict
+    grad_norms: pd.DataFrame
+    widths: pd.DataFrame
+    explosion: dict
+
+    @classmethod
+    def load(cls, learned_accuracy: float) -> "StressTests":
+        grads = grad_norms()
+        return cls(vanishing(learned_accuracy, grads), grads, *explosion())
+
+
 def _accuracy_per_parameter(table: pd.DataFrame) -> None:
     """Test-accuracy points gained per million extra parameters, against the narrowest trained width."""
     table["accuracy_gain_per_million_params"] = float("nan")
@@ -146,24 +192,23 @@ def _accuracy_per_parameter(table: pd.DataFrame) -> None:
 # --- outputs ------------------------------------------------------------------------------------------------
 
 def write_outputs(params: Stage2AnalysisParams) -> None:
-    variants = variants_table(params.stage2)
+    runs = VariantRuns.load(params.stage2.variants)
+    variants = variants_table(params.stage2, runs)
     write_json(METRICS / "stage2.json", {"variants": {
         row["variant"]: {**lean(row), **{k: row[k] for k in VARIANT_METRICS}} for row in variants.to_dict("records")}})
     write_csv(PLOTS / STAGE2 / "variants.csv", variants)
-    write_csv(PLOTS / STAGE2 / "val_accuracy.csv", val_accuracy_by_epoch(variant_histories(params.stage2.variants)),
-              index=True)
+    write_csv(PLOTS / STAGE2 / "val_accuracy.csv", val_accuracy_by_epoch(runs.histories), index=True)
 
-    v = vanishing(params.stage2_vanishing.learned_accuracy)
+    stress = StressTests.load(params.stage2_vanishing.learned_accuracy)
     write_json(METRICS / "stage2_vanishing.json", {"depths": {name: {
         "diverged": r["diverged"], "test_accuracy": r.get("test_accuracy"),
         "final_val_accuracy": r.get("final_val_accuracy"), "epochs_to_learn": r.get("epochs_to_learn"),
         "grad_first_over_last_at_init": r["grad_norms"].get("0", {}).get("first_over_last")}
-        for name, r in v["runs"].items()}})
-    write_csv(PLOTS / VANISHING / "grad_norms.csv", grad_norms())
+        for name, r in stress.vanishing["runs"].items()}})
+    write_csv(PLOTS / VANISHING / "grad_norms.csv", stress.grad_norms)
 
-    widths, e = explosion()
     write_json(METRICS / "stage2_explosion.json", {
         "widths": {f"x{r['width']}": {"parameters": r["parameters"], "flops_per_image": r["flops_per_image"]}
-                   for r in widths.to_dict("records")},
-        "fits": {k: e["fits"][k] for k in ("parameters", "flops_per_image")}})
-    write_csv(PLOTS / EXPLOSION / "widths.csv", widths)
+                   for r in stress.widths.to_dict("records")},
+        "fits": {k: stress.explosion["fits"][k] for k in ("parameters", "flops_per_image")}})
+    write_csv(PLOTS / EXPLOSION / "widths.csv", stress.widths)

@@ -1,5 +1,7 @@
-"""The study at a glance: one table with every stage's model, size, cost and test accuracy, and a figure of
-validation accuracy per epoch for the best run of each stage (chosen on validation accuracy, never test).
+"""The study at a glance: one table with every stage's model, size, cost, test accuracy and, for Stages 4-5,
+the verdict (Stage 4 against the reproduction target, Stage 5 against Stage 4; "n/a (<profile>: pipeline
+check)" at a profile whose Stages 4-5 only check the pipeline), and a figure of validation accuracy per epoch
+for the best run of each stage (chosen on validation accuracy, never test).
 
 The table goes to the top of reports/report.md, to reports/summary.md and reports/tables/summary.csv;
 `./run.sh readme` (`python -m cifar10_study.reporting.summary --readme`) copies reports/summary.md into
@@ -16,16 +18,24 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..analysis import stage2_results, stage3_results, stage45_results
-from ..analysis.available import completed_stages
 from ..analysis.comparisons import SeededRuns
-from ..analysis.run_records import history, read_run
-from ..analysis.stage2_results import Stage2AnalysisParams
-from ..analysis.stage45_results import Stage45AnalysisParams
+from ..analysis.stage2_results import best_variant, variant_run
+from ..analysis.stage3_results import configurations
+from ..analysis.stage45_results import (
+    TARGET_ACCURACY,
+    Stage5Results,
+    no_verdict,
+    pipeline_check,
+    profile_of,
+    reaches_target,
+    verdict_withheld,
+)
 from ..core.errors import StudyError
 from ..core.fileio import write_text
-from ..core.layout import RUNS, STAGE1, STAGE2
+from ..core.layout import STAGE1
+from .comparison_wording import test_name
 from .formatting import mean_std, measured, pct
+from .study import Study
 
 TABLE_CSV, TABLE_MD = Path("reports/tables/summary.csv"), Path("reports/summary.md")
 README_START = "<!-- summary:start (generated: ./run.sh readme) -->"
@@ -38,61 +48,53 @@ class StageResult:
     model: str
     metrics: dict  # a run's record, or a configuration's summary over seeds (accuracies as {"n", "mean", "std"})
     histories: dict[str, pd.DataFrame]  # every run of the stage: label -> history, for picking the best by val acc
+    verdict: str = ""  # what the stage's test says (Stages 4-5), or why it says nothing
 
 
 def _seeded(runs: SeededRuns) -> dict[str, pd.DataFrame]:
     return {f"{runs.name} seed {seed}": h for seed, h in runs.histories.items()}
 
 
-class ReportParams(Stage2AnalysisParams, Stage45AnalysisParams):
-    """What the report stage reads of params.yaml: what the Stage 2 and Stages 4-5 analyses read."""
+def stage4_verdict(runs: SeededRuns) -> str:
+    """Stage 4's mean test accuracy against the reproduction target, or no verdict at a pipeline check."""
+    if pipeline_check(profile_of(runs)):
+        return no_verdict(profile_of(runs))
+    reached = reaches_target(runs.summary["test_accuracy"]["mean"])
+    return f"{'reaches' if reached else 'does not reach'} the {pct(TARGET_ACCURACY)} target"
 
 
-@dataclass(frozen=True)
-class Study:
-    """What the report and the summary read, loaded once: which stages are complete, the Stage 1 baseline,
-    the Stage 2 variants table and the Stage 4/5 runs over seeds (None where not complete)."""
-
-    params: ReportParams
-    done: set[str]
-    baseline: dict
-    variants: pd.DataFrame | None
-    stage4: SeededRuns | None
-    stage5: tuple[SeededRuns, dict[str, SeededRuns]] | None  # the full model, and each ablation by name
-
-    @classmethod
-    def load(cls, params: ReportParams) -> "Study":
-        seeds = params.seeds()
-        done = completed_stages(params.stage2.variants, seeds)
-        if "stage1" not in done:
-            raise StudyError(f"no finished Stage 1 run in {RUNS / STAGE1}: the report starts from it; "
-                             f"run `dvc repro {STAGE1}`")
-        return cls(params, done, read_run(STAGE1),
-                   stage2_results.variants_table(params.stage2) if "stage2" in done else None,
-                   stage45_results.stage4_runs(seeds) if "stage4" in done else None,
-                   stage45_results.stage5_runs(seeds) if {"stage4", "stage5"} <= done else None)
+def stage5_verdict(r: Stage5Results) -> str:
+    """The primary test's verdict, Stage 5 against Stage 4, with its test and p (as it stands at a pipeline
+    check: no verdict)."""
+    c = r.primary
+    if verdict_withheld(c["verdict"]):
+        return c["verdict"]
+    against = "from Stage 4" if c["verdict"] == "no significant difference" else "than Stage 4"
+    return f"{c['verdict']} {against} ({test_name(c)} p {c['p_value']:.2g})"
 
 
 def collect(study: Study) -> list[StageResult]:
     """The stages whose runs are all there, in order (a partial pipeline gives a partial table)."""
-    results = [StageResult("1", "baseline CNN", study.baseline, {STAGE1: history(STAGE1)})]
+    results = [StageResult("1", "baseline CNN", study.baseline, {STAGE1: study.histories[STAGE1]})]
     if study.variants is not None:
-        best = stage2_results.best_variant(study.variants)
+        best = best_variant(study.variants)
         results.append(StageResult(
-            "2", f"scaled CNN, best variant by val acc: {best}", read_run(f"{STAGE2}/{best}"),
-            {f"stage2 {v}": h for v, h in stage2_results.variant_histories(study.params.stage2.variants).items()}))
+            "2", f"scaled CNN, best variant by val acc: {best}", study.records[variant_run(best)],
+            {f"stage2 {v}": h for v, h in study.stage2.histories.items()}))
     if "stage3" in study.done:
-        runs = stage3_results.configurations()
+        runs = configurations()
         results.append(StageResult("3", "residual CNN + BN, dropout, label smoothing, weight decay",
-                                   read_run(runs["stage3"]), {label: history(run) for label, run in runs.items()}))
+                                   study.records[runs["stage3"]],
+                                   {label: study.histories[run] for label, run in runs.items()}))
     if study.stage4 is not None:
-        results.append(StageResult("4", "ResNet-18", study.stage4.summary, _seeded(study.stage4)))
+        results.append(StageResult("4", "ResNet-18", study.stage4.summary, _seeded(study.stage4),
+                                   stage4_verdict(study.stage4)))
     if study.stage5 is not None:
-        full, ablations = study.stage5
-        histories = _seeded(full)
-        for runs in ablations.values():
+        histories = {}
+        for runs in study.stage5.configurations.values():
             histories |= _seeded(runs)
-        results.append(StageResult("5", "SE-ResNet-18 + MixUp + Cutout", full.summary, histories))
+        results.append(StageResult("5", "SE-ResNet-18 + MixUp + Cutout", study.stage5.full.summary, histories,
+                                   stage5_verdict(study.stage5)))
     return results
 
 
@@ -110,6 +112,7 @@ def table(results: list[StageResult]) -> pd.DataFrame:
     return pd.DataFrame([{
         "stage": r.stage, "model": r.model, "params": f"{r.metrics['parameters']:,}",
         "FLOPs/image": f"{r.metrics['flops_per_image'] / 1e6:,.1f} M", "test accuracy": _accuracy(r.metrics),
+        "verdict": r.verdict,
         "train time / run": measured(_mean(r.metrics["train_seconds"]), "{:,.0f} s"),
         "epochs x train images": f"{r.metrics['epochs']} x {r.metrics['train_images']:,}",
         "test images": f"{r.metrics['test_images']:,}",
@@ -159,16 +162,6 @@ def best_histories(results: list[StageResult]) -> dict[str, pd.DataFrame]:
 def markdown(results: list[StageResult]) -> str:
     """The summary table as Markdown: the report's top, reports/summary.md and the README's results."""
     return table(results).to_markdown(index=False)
-
-
-def convergence_runs(study: Study) -> tuple[dict[str, str], float]:
-    """Label -> run of the three models whose convergence Stage 3 compares (the Stage 1 baseline, the best
-    Stage 2 variant by validation accuracy, the Stage 3 residual CNN), and the target: the baseline's final
-    validation accuracy."""
-    best = stage2_results.best_variant(study.variants)
-    return ({"Stage 1 baseline": STAGE1, f"Stage 2 best ({best}, by val acc)": f"{STAGE2}/{best}",
-             "Stage 3 residual CNN": stage3_results.configurations()["stage3"]},
-            study.baseline["final_val_accuracy"])
 
 
 def sync_readme(readme: Path = Path("README.md"), summary: Path = TABLE_MD) -> None:

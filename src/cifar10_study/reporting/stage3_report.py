@@ -1,0 +1,105 @@
+"""The report's Stage 3 section: the residual CNN with batch norm and regularisation, its convergence against
+the Stage 1 baseline and the best Stage 2 variant, its ablations and which parameters it decays."""
+from __future__ import annotations
+
+import pandas as pd
+
+from ..analysis.diagnostics import first_epoch_reaching
+from ..analysis.stage2_results import best_variant
+from ..analysis.stage3_results import ablations_that_hurt, configurations, convergence, decays_every_parameter
+from ..core.layout import STAGE3
+from .formatting import md, measured, pct
+from .study import Study
+
+
+def _convergence_rows(study: Study) -> tuple[list[dict], float, set[int]]:
+    """The convergence table's rows, the target accuracy, and the numbers of training images the runs saw."""
+    compared, target = convergence(best_variant(study.variants), study.baseline)
+    rows = []
+    for label, run in compared.items():
+        epoch, seconds = first_epoch_reaching(study.histories[run], target)
+        m = study.records[run]
+        rows.append({"model": label, "params": f"{m['parameters']:,}", "train images/epoch": f"{m['train_images']:,}",
+                     f"epochs to {pct(target)} val": epoch or "not reached",
+                     "seconds to it": "" if epoch is None else measured(seconds, "{:.0f} s"),
+                     "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
+                     "test acc": pct(m["test_accuracy"]),
+                     "gap (train - val)": pct(m["final_train_accuracy"] - m["final_val_accuracy"])})
+    return rows, target, {study.records[run]["train_images"] for run in compared.values()}
+
+
+def stage3_section(study: Study) -> list[str]:
+    full = study.records[configurations()[STAGE3]]
+    variants, sw = study.variants, full["config"]
+    rows, target, images = _convergence_rows(study)
+    return [
+        "## Stage 3: residual CNN with batch norm and regularisation",
+        "",
+        f"A residual CNN ({', '.join(map(str, sw['model']['channels']))} channels, "
+        f"{sw['model']['blocks_per_stage']} block(s) per stage, global average pooling) with every modern component "
+        f"a switch: residual connections {sw['model']['residual']}, batch norm {sw['model']['batchnorm']}, dropout "
+        f"{sw['model']['dropout']}, label smoothing {sw['train']['label_smoothing']}, weight decay "
+        f"{sw['train']['optimizer']['weight_decay']}. It has {full['parameters']:,} parameters against "
+        f"{study.baseline['parameters']:,} for the Stage 1 baseline and "
+        f"{variants['parameters'].min():,} to {variants['parameters'].max():,} "
+        f"for the Stage 2 variants.",
+        "",
+        "### Convergence and generalisation",
+        "",
+        md(pd.DataFrame(rows)),
+        "",
+        "![Convergence](figures/convergence.png)",
+        "",
+        f"The target is the Stage 1 baseline's final validation accuracy, {pct(target)}. "
+        + ("The three models train on the same images, so epochs compare equal passes over the same data"
+           if len(images) == 1 else
+           "The models train on different numbers of images (column 3), so epochs are comparable only as passes "
+           "over each one's data")
+        + "; the seconds column counts training time on this machine.",
+        "",
+        "### Ablations",
+        "",
+        *_ablations(full, {name: study.records[run] for name, run in configurations().items() if name != STAGE3}),
+        _weight_decay_coverage(full["weight_decay"]),
+        "",
+    ]
+
+
+def _component(ablation: str) -> str:
+    """What an ablation turns off, e.g. no_label_smoothing -> label smoothing."""
+    return ablation.removeprefix("no_").replace("_", " ")
+
+
+def _ablations(full: dict, ablations: dict[str, dict]) -> list[str]:
+    table = [{"run": "full model", "turned off": "", "params": f"{full['parameters']:,}",
+              "train acc": pct(full["final_train_accuracy"]), "val acc": pct(full["final_val_accuracy"]),
+              "test acc": pct(full["test_accuracy"]), "test acc vs full": ""}]
+    for name, m in ablations.items():
+        table.append({"run": name, "turned off": _component(name), "params": f"{m['parameters']:,}",
+                      "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
+                      "test acc": pct(m["test_accuracy"]),
+                      "test acc vs full": f"{100 * (m['test_accuracy'] - full['test_accuracy']):+.2f} points"})
+    lines = [md(pd.DataFrame(table)), ""]
+    if not ablations:
+        return lines
+    hurt = ablations_that_hurt(full, ablations)
+    helped = sorted(_component(n) for n in ablations if n not in hurt)
+    if hurt:
+        worst = min(hurt.items(), key=lambda kv: kv[1]["test_accuracy"])
+        lines.append(f"Removing {_component(worst[0])} costs the most: test accuracy "
+                     f"{pct(worst[1]['test_accuracy'])} against {pct(full['test_accuracy'])} for the full model.")
+    if helped:
+        lines.append(f"Removing {', '.join(helped)} did not lower test accuracy at this profile.")
+    return lines + ["Each row is one seed: the seed-to-seed spread is not measured here, so small differences may "
+                    "be noise.", ""]
+
+
+def _weight_decay_coverage(kinds: dict[str, dict]) -> str:
+    """Which parameters the full Stage 3 model's optimizer decays, as its run recorded from the optimizer the
+    engine builds (info.json "weight_decay"): what the no_weight_decay ablation takes away."""
+    parts = [f"{kind}: {k['tensors']} tensors, {k['values']:,} values, weight decay "
+             f"{' / '.join(f'{d:g}' for d in k['weight_decay'])}" for kind, k in kinds.items()]
+    return (f"Weight decay in the full Stage 3 model ({'; '.join(parts)}): batch-norm and bias parameters "
+            + ("**are** decayed like the weights, as in the reference recipe, which decays every parameter; the "
+               "no_weight_decay ablation removes the decay from all of them." if decays_every_parameter(kinds) else
+               "are **not** all decayed, unlike the reference recipe, which decays every parameter."))
