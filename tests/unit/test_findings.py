@@ -2,11 +2,14 @@
 numbers; McNemar differences are called within noise at or above alpha."""
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
 from cifar10_study.analysis import findings
 from cifar10_study.analysis.findings import Difference
+from cifar10_study.reporting import findings_report
 
 
 def correctness(n: int, right: int, seed: int = 0) -> np.ndarray:
@@ -82,3 +85,49 @@ def test_stage3_findings_need_significant_gains_and_costly_essential_components(
     assert finding.shown and "no_dropout: +0.30 points" in finding.evidence and "within noise" in finding.evidence
     assert not findings.components_matter({**ablations, "no_batchnorm": noise}, ("no_residual", "no_batchnorm")).shown
     assert not findings.components_matter({"no_residual": costly}, ("no_residual", "no_batchnorm")).shown
+
+
+# --- the report's findings section, from a study's runs -------------------------------------------------------
+
+def study(stage3: bool = True, alpha: float = 0.05):
+    """A Study-shaped namespace: the attributes the findings section reads, with runs that show every finding."""
+    n = 2000
+    correct = {"stage1": correctness(n, 1470), "stage2/baseline": correctness(n, 1470),
+               "stage2/width_x2": correctness(n, 1500, 1), "stage2/depth_x2": correctness(n, 1300, 2)}
+    if stage3:
+        correct |= {"stage3": correctness(n, 1560, 3), "stage3_ablations/no_residual": correctness(n, 1380, 4),
+                    "stage3_ablations/no_batchnorm": correctness(n, 1290, 5),
+                    **{f"stage3_ablations/{a}": correctness(n, 1555, 6)
+                       for a in ("no_dropout", "no_label_smoothing", "no_weight_decay")}}
+    runs = {"linear_avgpool": 0.39, "linear_maxpool": 0.70, "softmax": 0.36,
+            **{f"bottleneck_{w}": a for w, a in ((1, 0.40), (4, 0.62), (16, 0.71), (64, 0.735))}}
+    variants = {"baseline": SimpleNamespace(width=1, convs_per_stage=1),
+                "width_x2": SimpleNamespace(width=2, convs_per_stage=1),
+                "depth_x2": SimpleNamespace(width=1, convs_per_stage=2)}
+    vanishing = {"learned_accuracy": 0.2, "runs": {
+        f"depth_{d}": {"depth": d, "grad_norms": {"0": {"first_over_last": r}}, "final_val_accuracy": v}
+        for d, r, v in ((4, 0.1, 0.49), (10, 1e-3, 0.1), (20, 1e-8, 0.1))}}
+    return SimpleNamespace(
+        baseline={"test_accuracy": 0.735}, profile="quick", correct=correct,
+        experiments={"runs": {k: {"test_accuracy": v} for k, v in runs.items()}, "bottleneck_widths": [1, 4, 16, 64],
+                     "collapse": {"linear_maxpool": {"is_affine": False}, "linear_avgpool": {"is_affine": True}}},
+        variants=object(), stress=SimpleNamespace(vanishing=vanishing),
+        params=SimpleNamespace(stage2=SimpleNamespace(variants=variants), statistics=SimpleNamespace(alpha=alpha)),
+        done={"stage1", "stage2", "stage3"} if stage3 else {"stage1", "stage2"})
+
+
+def test_the_findings_section_judges_every_finding_on_the_studys_runs():
+    judged = [*findings_report.stage1_findings(study()), *findings_report.stage2_findings(study()),
+              *findings_report.stage3_findings(study())]
+    assert [f.stage for f in judged] == ["Stage 1"] * 3 + ["Stage 2"] * 3 + ["Stage 3"] * 2
+    assert all(f.shown for f in judged), [f.claim for f in judged if not f.shown]
+    text = "\n".join(findings_report.findings_section(study()))
+    assert "8 of 8 shown" in text and "not shown at this budget" not in text
+    assert "no_dropout: -0.25 points (McNemar p = " in text  # each ablation's effect, with its test
+
+
+def test_a_finding_the_runs_do_not_show_says_so_and_missing_stages_are_left_out():
+    weak = study(stage3=False)
+    weak.baseline = {"test_accuracy": 0.60}
+    text = "\n".join(findings_report.findings_section(weak))
+    assert "Stage 3" not in text and "**not shown at this budget**" in text and "test accuracy 60.00%" in text

@@ -3,8 +3,8 @@ the variants' overfitting and stability diagnostics, what happened at each depth
 test, and how cost grows with width (least-squares fits).
 
 `write_outputs` writes what git tracks: metrics/stage2.json, metrics/stage2_vanishing.json and
-metrics/stage2_explosion.json (deterministic results only: no timings, and no explosion accuracies, since
-which widths fit the training budget depends on the machine's speed), and the tables under plots/.
+metrics/stage2_explosion.json (deterministic results only: no timings, which runs/stage2_explosion/timing.json
+holds apart), and the tables under plots/.
 """
 from __future__ import annotations
 

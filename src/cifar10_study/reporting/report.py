@@ -15,6 +15,7 @@ from ..core.fileio import write_csv, write_text
 from ..core.params_file import load
 from . import figures, summary
 from .comparison_wording import primary_sentence
+from .findings_report import findings_section
 from .header import header
 from .stage1_report import stage1_section
 from .stage2_report import stage2_section, stress_sections
@@ -41,7 +42,7 @@ def _summary_section(study: Study, results: list[summary.StageResult]) -> list[s
 
 def build_report(study: Study, results: list[summary.StageResult]) -> str:
     """The report's Markdown: the header, the summary (`results`, from summary.collect) and every section."""
-    lines = [header(study), "", *_summary_section(study, results), *stage1_section(study)]
+    lines = [header(study), "", *_summary_section(study, results), *findings_section(study), *stage1_section(study)]
     if study.variants is not None:
         lines += stage2_section(study)
     if study.stress is not None:

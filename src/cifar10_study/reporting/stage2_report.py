@@ -153,8 +153,9 @@ def _explosion(widths: pd.DataFrame, e: dict) -> list[str]:
         "",
         f"The baseline with every conv layer's channels multiplied by x1 to x{top['width']}. Parameters and FLOPs "
         f"are counted for every width; time and memory are measured on this machine where a step is affordable; "
-        f"a width is trained ({e['train_steps']} steps) only if its estimated training time fits the "
-        f"{e['profile']} profile's budget of {e['budget_seconds']:,.0f} s.",
+        f"a width is trained ({e['train_images']:,} images) only if its training compute (3 x forward FLOPs x "
+        f"images) fits the {e['profile']} profile's budget of {e['budget_tflop']:,.1f} TFLOP, so the same widths "
+        f"train on every machine.",
         "",
         md(_widths_table(widths, e["measure_batch_size"])),
         "",

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from ..analysis import stage1_results
 from ..analysis.available import completed_stages
 from ..analysis.comparisons import SeededRuns
-from ..analysis.run_records import history, predictions, read_run
+from ..analysis.run_records import files, history, predictions, read_run
 from ..analysis.stage2_results import Stage2AnalysisParams, StressTests, VariantRuns, variant_run, variants_table
 from ..analysis.stage3_results import configurations
 from ..analysis.stage45_results import Stage5Results, Stage45AnalysisParams, stage4_runs, stage5_runs
@@ -33,6 +34,9 @@ class Study:
     records: dict[str, dict]  # run name -> record (read_run) of every single run the report names
     histories: dict[str, pd.DataFrame]  # run name -> per-epoch history with each epoch's seconds
     stage1_predictions: pd.DataFrame  # the Stage 1 baseline's test predictions
+    # run name -> per-image test correctness of every single run above that kept its predictions (the
+    # Stage 1-3 findings compare runs on the same images)
+    correct: dict[str, np.ndarray]
     experiments: dict | None  # stage1_results.experiments(): the collapse check and the bottleneck sweep
     stage2: VariantRuns | None
     variants: pd.DataFrame | None  # stage2_results.variants_table
@@ -61,7 +65,7 @@ class Study:
         records, histories = _single_runs(done, stage2)
         stage4 = stage4_runs(seeds) if "stage4" in done else None
         return cls(
-            params, done, git_state(), records, histories, predictions(STAGE1),
+            params, done, git_state(), records, histories, predictions(STAGE1), _correctness(records),
             stage1_results.experiments() if "stage1_experiments" in done else None,
             stage2, None if stage2 is None else variants_table(params.stage2, stage2),
             StressTests.load(params.stage2_vanishing.learned_accuracy) if "stage2_stress" in done else None,
@@ -78,3 +82,10 @@ def _single_runs(done: set[str], stage2: VariantRuns | None) -> tuple[dict[str, 
         records |= {variant_run(v): r for v, r in stage2.records.items()}
         histories |= {variant_run(v): h for v, h in stage2.histories.items()}
     return records, histories
+
+
+def _correctness(records: dict[str, dict]) -> dict[str, np.ndarray]:
+    """Run name -> whether each test image was classified right, for the runs that kept their predictions."""
+    kept = [run for run in records if files(run).predictions.is_file()]
+    return {run: (table["actual"] == table["predicted"]).to_numpy() for run in kept
+            for table in [predictions(run)]}
