@@ -77,6 +77,10 @@ SCRIPT = textwrap.dedent("""
     from cifar10_study.training.train_run import build_seeded, train_run
 
     torch.use_deterministic_algorithms(True)
+    # fp32: the gradient identity tested below (two half-batch means average to the whole batch's) holds to
+    # fp32 rounding; bf16 autocast on a CPU that has it would round each half differently.
+    from cifar10_study.training.device import use_precision
+    use_precision("fp32")
     world = distributed.from_environment()
     distributed.start(world, "cpu")
     cpu, out = torch.device("cpu"), {out!r}
@@ -125,6 +129,7 @@ def test_both_processes_end_with_the_same_model_history_and_predictions(two_proc
 
 def test_a_step_on_two_processes_has_the_gradient_of_one_process_with_the_whole_batch(two_processes):
     from cifar10_study.models.baseline import BaselineCNNConfig
+    from cifar10_study.training.device import use_precision
     from cifar10_study.training.engine import train
     from cifar10_study.training.train_run import build_seeded
     from helpers import learnable_splits
@@ -135,6 +140,7 @@ def test_a_step_on_two_processes_has_the_gradient_of_one_process_with_the_whole_
         if step == 0:
             grads.update({n: p.grad.clone() for n, p in model.named_parameters()})
 
+    use_precision("fp32")  # as the two processes train (SCRIPT)
     model = build_seeded(BaselineCNNConfig(name="baseline_cnn", channels=[8, 16], hidden=32), 0)
     train(model, learnable_splits(), TrainConfig.model_validate({**RECIPE, "epochs": 1}), device=torch.device("cpu"),
           on_backward=(first_step,))

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from cifar10_study.data.augment import AugmentConfig, MixUp, TrainAugment
 from cifar10_study.models.residual import ResidualCNNConfig
-from cifar10_study.training.device import to_memory_format
+from cifar10_study.training.device import autocast, to_memory_format
 from cifar10_study.training.distributed import SINGLE, World
 from cifar10_study.training.engine import train
 from cifar10_study.training.epoch_batches import augmented_epoch
@@ -70,7 +70,9 @@ def reference_training(model, data, cfg):
         order = torch.randperm(len(data.train), generator=generator)
         total = torch.zeros((), dtype=torch.float64)
         for x, target, y in per_batch(data.train, order, steps, cfg.batch_size, SINGLE, augment, mixup):
-            loss = F.cross_entropy(model(to_memory_format(x, CPU)).float(), target, label_smoothing=cfg.label_smoothing)
+            with autocast(CPU):  # the engine's precision (bf16 where the CPU has the instructions)
+                logits = model(to_memory_format(x, CPU))
+            loss = F.cross_entropy(logits.float(), target, label_smoothing=cfg.label_smoothing)
             total += loss.detach() * len(y)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -14,12 +14,20 @@ from cifar10_study.analysis.stage1_results import confusion_matrix
 from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import normalize
 from cifar10_study.data.cifar10 import MEAN, STD, Split
+from cifar10_study.training.device import use_precision
 from cifar10_study.training.distributed import World
 from cifar10_study.training.engine import soft_cross_entropy, train
 from cifar10_study.training.evaluation import evaluate
 from cifar10_study.training.measure import confusion, per_class_accuracy
 from cifar10_study.training.recipe import TrainConfig
 from helpers import flat_linear, learnable_splits
+
+
+@pytest.fixture(autouse=True)
+def fp32():
+    """These tests compare evaluation and the loss with fp32 references computed here; the precision's own
+    tests are in test_device.py."""
+    use_precision("fp32")
 
 CPU = torch.device("cpu")
 LOG9 = math.log(9)

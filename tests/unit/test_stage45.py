@@ -14,7 +14,7 @@ from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite
 from cifar10_study.params import load_params
 from cifar10_study.training.compilation import TrainForward
-from cifar10_study.training.device import autocast
+from cifar10_study.training.device import autocast, use_precision
 from cifar10_study.training.engine import train
 from cifar10_study.training.measure import count_parameters
 from cifar10_study.training.optimizers import make_optimizer
@@ -110,7 +110,8 @@ def test_cuda_only_options_are_skipped_cleanly_on_cpu():
     assert forward.mode == "off" and forward(torch.ones(1, 2)).shape == (1, 2)
     assert "fused" not in make_optimizer(model, recipe().optimizer, CPU).defaults or \
         not make_optimizer(model, recipe().optimizer, CPU).defaults["fused"]
-    with autocast(CPU):  # fp32 on CPU: autocast is not entered
+    use_precision("fp32")
+    with autocast(CPU):  # fp32 asked for: autocast is not entered
         assert not torch.is_autocast_enabled("cpu") and model(torch.ones(1, 2)).dtype == torch.float32
     result = train(build_seeded(SMALL, 0), learnable_splits(), recipe(), device=CPU,
                    runtime=RuntimeConfig(compile="default", check_syncs=True))
