@@ -24,8 +24,9 @@ def stage1_findings(study: Study) -> list[Finding]:
     out.append(findings.linear_collapse(
         baseline, runs["linear_avgpool"]["test_accuracy"], runs["softmax"]["test_accuracy"],
         runs["linear_maxpool"]["test_accuracy"], collapse["linear_maxpool"]["is_affine"]))
-    widths = study.experiments["bottleneck_widths"]
-    out.append(findings.bottleneck({w: runs[f"bottleneck_{w}"]["test_accuracy"] for w in widths}, baseline))
+    sweep = {w: runs[f"bottleneck_{w}"]["test_accuracy"] for w in study.experiments["bottleneck_widths"]}
+    full_width = study.experiments["baseline_channels"][study.experiments["bottleneck_stage"]]
+    out.append(findings.bottleneck({full_width: baseline, **sweep}, baseline))  # the baseline is the widest
     return out
 
 
