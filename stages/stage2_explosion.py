@@ -2,14 +2,14 @@
 affordable ones trained (runs/stage2_explosion/)."""
 from cifar10_study.core.cli import stage_entry
 from cifar10_study.core.layout import EXPLOSION
-from cifar10_study.experiments import stress
+from cifar10_study.experiments import stress_tests
 from cifar10_study.training.stage import training_stage
 
 
 @stage_entry
 def main() -> None:
-    with training_stage(EXPLOSION, stress.ExplosionParams) as stage:
-        stress.run_explosion(stage.params, stage.data, stage.device, stage.checkpoints)
+    with training_stage(EXPLOSION, stress_tests.ExplosionParams) as stage:
+        stress_tests.run_explosion(stage.params, stage.data, stage.device, stage.checkpoints)
     print(f"stage2_explosion: widths {stage.params.stage2_explosion.widths} counted, measured and trained "
           f"where affordable (runs/stage2_explosion/widths.csv)")
 

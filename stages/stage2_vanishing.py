@@ -2,14 +2,14 @@
 (runs/stage2_vanishing/)."""
 from cifar10_study.core.cli import stage_entry
 from cifar10_study.core.layout import VANISHING
-from cifar10_study.experiments import stress
+from cifar10_study.experiments import stress_tests
 from cifar10_study.training.stage import training_stage
 
 
 @stage_entry
 def main() -> None:
-    with training_stage(VANISHING, stress.VanishingParams) as stage:
-        record = stress.run_vanishing(stage.params, stage.data, stage.device, stage.checkpoints)
+    with training_stage(VANISHING, stress_tests.VanishingParams) as stage:
+        record = stress_tests.run_vanishing(stage.params, stage.data, stage.device, stage.checkpoints)
     for name, depth in record["depths"].items():
         print(f"stage2_vanishing {name}: {'diverged' if depth['diverged'] else 'trained'}")
 

@@ -23,7 +23,7 @@ from .experiments.stage2 import Stage2Config, Stage2Params
 from .experiments.stage3 import Stage3Config, Stage3Params
 from .experiments.stage4 import Stage4Config, Stage4Params
 from .experiments.stage5 import Stage5Config, Stage5Params
-from .experiments.stress import ExplosionConfig, ExplosionParams, VanishingConfig, VanishingParams
+from .experiments.stress_tests import ExplosionConfig, ExplosionParams, VanishingConfig, VanishingParams
 from .training.device import Precision
 from .training.runtime import RuntimeConfig
 

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from cifar10_study.core.errors import TrainingDiverged
 from cifar10_study.data.augment import normalize
 from cifar10_study.data.cifar10 import Split, Splits
-from cifar10_study.experiments.stress import measure_step
+from cifar10_study.experiments.stress_tests import measure_step
 from cifar10_study.models.residual import ResidualCNNConfig
 from cifar10_study.training.checkpoint import Checkpoint
 from cifar10_study.training.engine import train

@@ -24,7 +24,7 @@ from .run_records import exists
 
 
 def completed_stages(variants: Iterable[str], seeds: list[int]) -> set[str]:
-    """Names among stage1, stage1_experiments, stage2 (the `variants`), stage2_stress (both stress tests),
+    """Names among stage1, stage1_experiments, stage2 (the `variants`), stress_tests (both stress tests),
     stage3 (with its ablations), stage4 and stage5 (with its ablations), every one of `seeds`, whose runs
     all exist."""
     def seeded(name: str) -> bool:
@@ -34,7 +34,7 @@ def completed_stages(variants: Iterable[str], seeds: list[int]) -> set[str]:
         "stage1": lambda: exists(STAGE1),
         "stage1_experiments": lambda: (RUNS / STAGE1_EXPERIMENTS / EXPERIMENT_RECORD).is_file(),  # written last
         "stage2": lambda: all(exists(f"{STAGE2}/{v}") for v in variants),
-        "stage2_stress": lambda: all((RUNS / s / EXPERIMENT_RECORD).is_file() for s in (VANISHING, EXPLOSION)),
+        "stress_tests": lambda: all((RUNS / s / EXPERIMENT_RECORD).is_file() for s in (VANISHING, EXPLOSION)),
         "stage3": lambda: all(exists(run_name(STAGE3, a)) for a in (None, *STAGE3_ABLATIONS)),
         "stage4": lambda: seeded(STAGE4),
         "stage5": lambda: all(seeded(run_name(STAGE5, a)) for a in (None, *STAGE5_ABLATIONS)),

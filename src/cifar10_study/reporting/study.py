@@ -68,7 +68,7 @@ class Study:
             params, done, git_state(), records, histories, predictions(STAGE1), _correctness(records),
             stage1_results.experiments() if "stage1_experiments" in done else None,
             stage2, None if stage2 is None else variants_table(params.stage2, stage2),
-            StressTests.load(params.stage2_vanishing.learned_accuracy) if "stage2_stress" in done else None,
+            StressTests.load(params.stage2_vanishing.learned_accuracy) if "stress_tests" in done else None,
             stage4,
             Stage5Results.of(stage4, *stage5_runs(seeds), params.statistics) if {"stage4", "stage5"} <= done else None)
 
