@@ -72,9 +72,10 @@ def test_repro_produces_every_output(repo):
         steps = pd.read_csv(repo / f"runs/stage2/{name}/steps.csv")
         assert len(steps) == results["epochs"] * (results["train_images"] // info["config"]["train"]["batch_size"])
     vanishing = read_json(repo / "metrics/stage2_vanishing.json")
-    assert set(vanishing["depths"]) == {"depth_20", "depth_30", "depth_50"}
+    assert set(vanishing["depths"]) == {"depth_4", "depth_10", "depth_20"}
     grads = pd.read_csv(repo / "plots/stage2_vanishing/grad_norms.csv")
-    assert (grads[grads["step"] == 0].groupby("depth").size() == pd.Series({20: 21, 30: 31, 50: 51})).all()
+    # every conv layer and the classifier, at initialisation
+    assert (grads[grads["step"] == 0].groupby("depth").size() == pd.Series({4: 5, 10: 11, 20: 21})).all()
     explosion = pd.read_csv(repo / "plots/stage2_explosion/widths.csv").set_index("width")
     assert not explosion.loc[16, "trained"] and explosion.loc[16, "reason"]
     assert set(read_json(repo / "metrics/stage2_explosion.json")["widths"]) == {"x1", "x2", "x4", "x8", "x16"}
