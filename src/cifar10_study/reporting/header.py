@@ -9,8 +9,9 @@ PROFILE_NOTES = {
     "full": "the full published recipe of every stage",
     "preview": "every stage on all the training images with short schedules, sized for a few minutes on one GPU: "
                "fewer epochs than published, so below published accuracies",
-    "quick": "a short CPU run of every stage (few epochs, training subset): for checking the pipeline and "
-             "comparing runs with each other, not a reproduction of published accuracies",
+    "quick": "the study a 2-core CPU can stand behind: Stages 1-3 and their variants, ablations and stress tests "
+             "on every training image for a few epochs, enough for the findings below to show or not; Stages 4-5 "
+             "a pipeline check; not a reproduction of published accuracies",
     "smoke": "a seconds-long run on tiny data for tests: the numbers mean nothing",
 }
 
@@ -23,6 +24,16 @@ def _data(prov: dict) -> str:
     if counts:
         data += " (" + " / ".join(f"{n:,} {split}" for split, n in counts.items()) + " images)"
     return data
+
+
+def _precision(prov: dict) -> str:
+    """The arithmetic the runs used, and on a CPU the bf16 instructions that chose it (training/device.py)."""
+    if "precision" not in prov:
+        return "precision not recorded"
+    text = f"{prov['precision']} (`precision: {prov['precision_setting']}`"
+    if "cpu_bf16_instructions" in prov:
+        text += "; CPU bf16 instructions: " + (", ".join(prov["cpu_bf16_instructions"]) or "none")
+    return text + ")"
 
 
 def _code(code: dict) -> str:
@@ -47,7 +58,8 @@ def header(study: Study) -> str:
         *([f"- **Stages 4-5 are a pipeline check** at the `{prov['profile']}` profile: their statistics are "
            f"computed and shown, and no verdict or ranking is drawn from them."] if pipeline_check(prov["profile"])
           else []),
-        f"- **Hardware:** {measured(prov['hardware'], '{}')} ({prov['device']}), torch {prov['torch_version']}.",
+        f"- **Hardware:** {measured(prov['hardware'], '{}')} ({prov['device']}), torch {prov['torch_version']}; "
+        f"{_precision(prov)}.",
         f"- **Data:** {_data(prov)}.",
         _code(study.code),
         "- Accuracies are final-epoch values; the test set is used for reporting only (selection, if any, uses "
