@@ -203,7 +203,8 @@ def _stale_stages(repo: Path) -> set[str]:
 
 # check_params reads the whole file, so it is stale after any edit; its marker does not change, so that
 # alone reruns nothing downstream. Stages are listed when their own inputs changed (DVC's status).
-VARIANTS = {"stage2@baseline", "stage2@width_x2", "stage2@depth_x2", "stage2@depth_x3"}
+VARIANTS = {f"stage2@{name}"
+            for name in YAML(typ="safe").load((ROOT / "params.yaml").read_text())["stage2"]["variants"]}
 ABLATIONS = {f"stage3_ablations@no_{c}"
              for c in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")}
 STAGE3 = {"stage3", *ABLATIONS}
@@ -402,7 +403,7 @@ def test_the_stage_list_names_every_training_stage_of_the_active_profile(repo):
     assert {f"stage4@{s}" for s in seeds} | {f"stage5_no_cutout@{s}" for s in seeds} <= set(names)
     assert "stage4@seed_2" not in names  # seed_2 trains at the full profile only
     assert not [n for n in names if "analysis" in n or n in ("report", "download", "check_params")]
-    assert len(names) == 2 + 4 + 2 + 6 + 5 * len(seeds)  # stage1 x2, stage2 x4, stress x2, stage3 x6, Stage 4/5
+    assert len(names) == 2 + len(VARIANTS) + 2 + 6 + 5 * len(seeds)  # stage1 x2, stage2, stress x2, stage3 x6, 4/5
     shares = [_stage_list(repo, "--workers", "2", "--worker", str(k)) for k in (0, 1)]
     assert sorted(shares[0] + shares[1]) == sorted(names) and not set(shares[0]) & set(shares[1])
 
