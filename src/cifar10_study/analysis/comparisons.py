@@ -56,7 +56,7 @@ class SeededRuns:
             run = f"{name}/seed_{seed}"
             per_seed[seed] = run_records.read_run(run)
             predictions = run_records.predictions(run)
-            correct[seed] = (predictions["actual"] == predictions["predicted"]).to_numpy()
+            correct[seed] = run_records.correct(predictions)
             if "confidence" not in predictions:
                 raise StudyError(f"{run_records.files(run).predictions}: no confidence column (written by an older "
                                  f"version); rerun the stage (dvc repro -f) to measure calibration")

@@ -2,6 +2,7 @@
 and info together), its per-epoch history and its test predictions."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..core.errors import StudyError
@@ -48,6 +49,11 @@ def history(run: str, timed: bool = True) -> pd.DataFrame:
 
 def predictions(run: str) -> pd.DataFrame:
     return pd.read_csv(files(run).predictions)
+
+
+def correct(table: pd.DataFrame) -> np.ndarray:
+    """Whether each test image of a predictions table was classified right (bool [N])."""
+    return (table["actual"] == table["predicted"]).to_numpy()
 
 
 def steps(run: str) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import pandas as pd
 from ..analysis import stage1_results
 from ..analysis.available import completed_stages
 from ..analysis.comparisons import SeededRuns
-from ..analysis.run_records import files, history, predictions, read_run
+from ..analysis.run_records import correct, files, history, predictions, read_run
 from ..analysis.stage2_results import Stage2AnalysisParams, StressTests, VariantRuns, variant_run, variants_table
 from ..analysis.stage3_results import configurations
 from ..analysis.stage45_results import Stage5Results, Stage45AnalysisParams, stage4_runs, stage5_runs
@@ -63,9 +63,11 @@ class Study:
                              f"run `dvc repro {STAGE1}`")
         stage2 = VariantRuns.load(params.stage2.variants) if "stage2" in done else None
         records, histories = _single_runs(done, stage2)
+        stage1_predictions = predictions(STAGE1)
         stage4 = stage4_runs(seeds) if "stage4" in done else None
         return cls(
-            params, done, git_state(), records, histories, predictions(STAGE1), _correctness(records),
+            params, done, git_state(), records, histories, stage1_predictions,
+            _correctness(records, {STAGE1: stage1_predictions}),
             stage1_results.experiments() if "stage1_experiments" in done else None,
             stage2, None if stage2 is None else variants_table(params.stage2, stage2),
             StressTests.load(params.stage2_vanishing.learned_accuracy) if "stress_tests" in done else None,
@@ -84,8 +86,8 @@ def _single_runs(done: set[str], stage2: VariantRuns | None) -> tuple[dict[str, 
     return records, histories
 
 
-def _correctness(records: dict[str, dict]) -> dict[str, np.ndarray]:
-    """Run name -> whether each test image was classified right, for the runs that kept their predictions."""
-    kept = [run for run in records if files(run).predictions.is_file()]
-    return {run: (table["actual"] == table["predicted"]).to_numpy() for run in kept
-            for table in [predictions(run)]}
+def _correctness(records: dict[str, dict], loaded: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
+    """Run name -> whether each test image was classified right, for the runs that kept their predictions
+    (`loaded`: predictions already read, not read again)."""
+    kept = [run for run in records if run in loaded or files(run).predictions.is_file()]
+    return {run: correct(loaded[run] if run in loaded else predictions(run)) for run in kept}
