@@ -64,12 +64,13 @@ def test_repro_produces_every_output(repo):
 
     variants = params["stage2"]["variants"]
     stage2 = read_json(repo / "metrics/stage2.json")
-    assert set(stage2["variants"]) == set(variants)
-    for name in variants:
-        results, info = (read_json(repo / f"runs/stage2/{name}/results.json"),
-                         read_json(repo / f"runs/stage2/{name}/info.json"))
+    assert list(stage2["variants"]) == ["baseline", *variants]  # the baseline is the Stage 1 run, not retrained
+    assert not (repo / "runs/stage2/baseline").exists()
+    for name in stage2["variants"]:
+        run = repo / ("runs/stage1" if name == "baseline" else f"runs/stage2/{name}")
+        results, info = read_json(run / "results.json"), read_json(run / "info.json")
         assert stage2["variants"][name]["test_accuracy"] == results["test_accuracy"]
-        steps = pd.read_csv(repo / f"runs/stage2/{name}/steps.csv")
+        steps = pd.read_csv(run / "steps.csv")
         assert len(steps) == results["epochs"] * (results["train_images"] // info["config"]["train"]["batch_size"])
     vanishing = read_json(repo / "metrics/stage2_vanishing.json")
     assert set(vanishing["depths"]) == {"depth_4", "depth_10", "depth_20"}
@@ -229,7 +230,7 @@ ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_an
 @pytest.mark.parametrize("key,value,expected", [
     ("profile", "quick", TRAINING | {"stage45_analysis", "headline", "report"}),
     # A stage declares only the active profile's block (here smoke): the quick block is not its input.
-    ("stage1.smoke.epochs", 2, {"stage1", "stage1_experiments"}),
+    ("stage1.smoke.epochs", 2, {"stage1", "stage1_experiments", *VARIANTS}),  # Stage 2 trains with Stage 1's budget
     ("stage1.quick.epochs", 2, set()),
     ("stage2.loss_window", 5, {"stage2_analysis", "report"}),  # analysis only: no training run
     # Stage 5's documented `dvc exp run -S stage5.cutout=false`: stage5 and the other two ablations (the

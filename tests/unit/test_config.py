@@ -30,12 +30,11 @@ def test_shipped_params_are_valid_and_profiles_resolve(raw):
 
 @pytest.mark.parametrize("profile", ["quick", "preview"])
 def test_the_budgets_of_stages_1_to_3_are_equal(raw, profile):
-    """Like-for-like: Stage 1 (and its experiments), Stage 2's variants and Stage 3 (and its ablations) train
-    the same epochs on the same training images, validated on the same images, in the quick and preview
-    profiles."""
+    """Like-for-like: Stage 1 (and its experiments and Stage 2's variants, which train with its recipe) and
+    Stage 3 (and its ablations) train the same epochs on the same training images, validated on the same
+    images, in the quick and preview profiles."""
     params = parse_params({**raw, "profile": profile})
-    recipes = {"stage1": params.stage1.train_for(profile), "stage2": params.stage2.recipe(params.stage1.train, profile),
-               "stage3": stage3.recipe(params, stage3.switches(params))}
+    recipes = {"stage1": params.stage1.train_for(profile), "stage3": stage3.recipe(params, stage3.switches(params))}
     budgets = {stage: (r.epochs, r.train_subset, r.val_subset, r.train_on_validation) for stage, r in recipes.items()}
     assert len(set(budgets.values())) == 1, budgets
     assert budgets["stage1"][0] > 1 and budgets["stage1"][1] is None  # every training image
@@ -43,7 +42,7 @@ def test_the_budgets_of_stages_1_to_3_are_equal(raw, profile):
 
 def test_the_preview_profile_trains_every_stage_on_every_training_image_for_fewer_epochs(raw):
     params = parse_params({**raw, "profile": "preview"})
-    for section in ("stage1", "stage2", "stage2_vanishing", "stage2_explosion", "stage3", "stage4"):
+    for section in ("stage1", "stage2_vanishing", "stage2_explosion", "stage3", "stage4"):
         block = raw[section]["preview"]
         assert not {"train_subset", "val_subset", "test_subset"} & set(block), section  # every image
         assert 0 < block["epochs"] < (raw[section].get("train") or raw["stage1"]["train"])["epochs"], section
@@ -60,7 +59,7 @@ def test_stages_4_and_5_train_on_all_50000_images_in_the_gpu_profiles_only(raw):
     assert stage5.recipe(full, stage5.switches(full)).train_on_validation  # Stage 5 follows Stage 4's recipe
     for profile in ("quick", "smoke"):  # the CPU profiles keep their held-out curves
         assert not stage4.recipe(parse_params({**raw, "profile": profile})).train_on_validation
-    for stage in ("stage1", "stage2", "stage3"):  # stages that show validation curves keep the split in full
+    for stage in ("stage1", "stage3"):  # stages that show validation curves keep the split in full (Stage 2: Stage 1's)
         assert "train_on_validation" not in raw[stage]["full"]
 
 
@@ -122,12 +121,15 @@ BAD = [
     ("stage2.variants", {"wide": {"width": 0}}, "stage2.variants.wide.width: Input should be greater than 0"),
     ("stage2.variants", {"wide": {"height": 2}}, "stage2.variants.wide.height: unknown key"),
     ("stage2.loss_window", 1, "stage2.loss_window: Input should be greater than or equal to 2"),
-    ("stage2.smoke", {"batch_size": -1},
-     "stage2: smoke override gives an invalid recipe: batch_size: Input should be greater than 0"),
+    ("stage2.variants", {"wide": {"width": 2}, "plain": {"width": 1}},
+     "stage2.variants.plain: the baseline (width 1, convs_per_stage 1) is the Stage 1 run"),
+    ("stage2.variants", {"baseline": {"width": 1, "convs_per_stage": 1}},
+     "stage2.variants.baseline: the baseline (width 1, convs_per_stage 1) is the Stage 1 run"),
+    ("stage2.smoke", {"epochs": 1}, "stage2.smoke: unknown key"),  # Stage 2 trains with Stage 1's budget
     ("stage2_vanishing.depths", [20, 31], "depths [31] must be multiples of len(channels) = 2"),
     ("stage2_vanishing.grad_steps", [-1], "stage2_vanishing.grad_steps.0: Input should be greater than or equal to 0"),
-    ("stage2_vanishing.learned_accuracy", 1.5, "stage2_vanishing.learned_accuracy: Input should be less than 1"),
-    ("stage2_vanishing.learned_accuracy", 0.05, "stage2_vanishing.learned_accuracy: Input should be greater than 0.1"),
+    ("stage2.learned_accuracy", 1.5, "stage2.learned_accuracy: Input should be less than 1"),
+    ("stage2.learned_accuracy", 0.05, "stage2.learned_accuracy: Input should be greater than 0.1"),
     ("stage2_explosion.widths", [], "stage2_explosion.widths: List should have at least 1 item"),
     ("stage2_explosion.measure_max_gflops", 0, "stage2_explosion.measure_max_gflops: Input should be greater than 0"),
     ("stage2_explosion.train_budget_tflop", {"full": 10.0, "preview": 4.0, "quick": 5.0},

@@ -92,8 +92,8 @@ def test_stage3_findings_need_significant_gains_and_costly_essential_components(
 def study(stage3: bool = True, alpha: float = 0.05):
     """A Study-shaped namespace: the attributes the findings section reads, with runs that show every finding."""
     n = 2000
-    correct = {"stage1": correctness(n, 1470), "stage2/baseline": correctness(n, 1470),
-               "stage2/width_x2": correctness(n, 1500, 1), "stage2/depth_x2": correctness(n, 1300, 2)}
+    correct = {"stage1": correctness(n, 1470), "stage2/width_x2": correctness(n, 1500, 1),
+               "stage2/depth_x2": correctness(n, 1300, 2)}
     if stage3:
         correct |= {"stage3": correctness(n, 1560, 3), "stage3_ablations/no_residual": correctness(n, 1380, 4),
                     "stage3_ablations/no_batchnorm": correctness(n, 1290, 5),
@@ -101,8 +101,7 @@ def study(stage3: bool = True, alpha: float = 0.05):
                        for a in ("no_dropout", "no_label_smoothing", "no_weight_decay")}}
     runs = {"linear_avgpool": 0.39, "linear_maxpool": 0.70, "softmax": 0.36,
             **{f"bottleneck_{w}": a for w, a in ((1, 0.40), (4, 0.62), (16, 0.71))}}
-    variants = {"baseline": SimpleNamespace(width=1, convs_per_stage=1),
-                "width_x2": SimpleNamespace(width=2, convs_per_stage=1),
+    variants = {"width_x2": SimpleNamespace(width=2, convs_per_stage=1),
                 "depth_x2": SimpleNamespace(width=1, convs_per_stage=2)}
     vanishing = {"learned_accuracy": 0.2, "runs": {
         f"depth_{d}": {"depth": d, "grad_norms": {"0": {"first_over_last": r}}, "final_val_accuracy": v}

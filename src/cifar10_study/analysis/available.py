@@ -10,7 +10,6 @@ from ..core.layout import (
     RUNS,
     STAGE1,
     STAGE1_EXPERIMENTS,
-    STAGE2,
     STAGE3,
     STAGE3_ABLATIONS,
     STAGE4,
@@ -19,21 +18,22 @@ from ..core.layout import (
     VANISHING,
     run_name,
     seed_run,
+    variant_run,
 )
 from .run_records import exists
 
 
 def completed_stages(variants: Iterable[str], seeds: list[int]) -> set[str]:
-    """Names among stage1, stage1_experiments, stage2 (the `variants`), stress_tests (both stress tests),
-    stage3 (with its ablations), stage4 and stage5 (with its ablations), every one of `seeds`, whose runs
-    all exist."""
+    """Names among stage1, stage1_experiments, stage2 (the `variants`, with the baseline), stress_tests (both
+    stress tests), stage3 (with its ablations), stage4 and stage5 (with its ablations), every one of `seeds`,
+    whose runs all exist."""
     def seeded(name: str) -> bool:
         return all(exists(seed_run(name, seed)) for seed in seeds)
 
     checks = {
         "stage1": lambda: exists(STAGE1),
         "stage1_experiments": lambda: (RUNS / STAGE1_EXPERIMENTS / EXPERIMENT_RECORD).is_file(),  # written last
-        "stage2": lambda: all(exists(f"{STAGE2}/{v}") for v in variants),
+        "stage2": lambda: all(exists(variant_run(v)) for v in variants),
         "stress_tests": lambda: all((RUNS / s / EXPERIMENT_RECORD).is_file() for s in (VANISHING, EXPLOSION)),
         "stage3": lambda: all(exists(run_name(STAGE3, a)) for a in (None, *STAGE3_ABLATIONS)),
         "stage4": lambda: seeded(STAGE4),

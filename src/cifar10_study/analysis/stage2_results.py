@@ -1,6 +1,6 @@
-"""Stage 2's analysis, from runs/stage2/<variant>/, runs/stage2_vanishing/ and runs/stage2_explosion/:
-the variants' overfitting and stability diagnostics, what happened at each depth of the vanishing-gradient
-test, and how cost grows with width (least-squares fits).
+"""Stage 2's analysis, from runs/stage2/<variant>/ (and runs/stage1/, the variants' baseline),
+runs/stage2_vanishing/ and runs/stage2_explosion/: the variants' overfitting and stability diagnostics, what
+happened at each depth of the vanishing-gradient test, and how cost grows with width (least-squares fits).
 
 `write_outputs` writes what git tracks: metrics/stage2.json, metrics/stage2_vanishing.json and
 metrics/stage2_explosion.json (deterministic results only: no timings, which runs/stage2_explosion/timing.json
@@ -14,15 +14,22 @@ from typing import Iterable, Mapping
 import pandas as pd
 
 from ..core.fileio import read_json, write_csv, write_json
-from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, METRICS, PLOTS, RUNS, STAGE2, VANISHING
+from ..core.layout import (
+    EXPERIMENT_RECORD,
+    EXPLOSION,
+    METRICS,
+    PLOTS,
+    RUNS,
+    STAGE2,
+    STAGE2_BASELINE,
+    VANISHING,
+    variant_run,
+)
 from ..core.schema import View
-from .diagnostics import CHANCE, overfitting_summary, quadratic_fit, stability_summary
+from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
 
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
-# A run whose final validation accuracy stays this close to chance never learned: its loss curve says nothing
-# about overfitting or optimisation noise, so the comparisons of those leave it out.
-NEVER_LEARNED_MARGIN = 0.02
 # Cost "grows quadratically" with width when a quadratic fits both parameters and FLOPs at least this well.
 QUADRATIC_R2 = 0.99
 
@@ -40,30 +47,29 @@ class VariantShape(View):
 class VariantSettings(View):
     variants: dict[str, VariantShape]  # params.yaml order
     loss_window: int  # steps per window of the loss-spread (stability) diagnostic
-
-
-class VanishingSettings(View):
-    learned_accuracy: float  # val accuracy that counts as learning
+    # Validation accuracy that counts as learning: a run that stays below it says nothing about overfitting or
+    # optimisation noise, and the vanishing-gradient test's depths are judged by it.
+    learned_accuracy: float
 
 
 class Stage2AnalysisParams(View):
-    """What the stage2_analysis stage reads (stage2.variants, stage2.loss_window, stage2_vanishing.learned_accuracy)."""
+    """What the stage2_analysis stage reads (stage2.variants, stage2.loss_window, stage2.learned_accuracy)."""
 
     stage2: VariantSettings
-    stage2_vanishing: VanishingSettings
 
 
 # --- scaling variants ---------------------------------------------------------------------------------------
 
-def variant_run(variant: str) -> str:
-    """The run name of a scaling variant, e.g. stage2/width_x2."""
-    return f"{STAGE2}/{variant}"
+def compared_variants(settings: VariantSettings) -> dict[str, VariantShape]:
+    """The baseline (the Stage 1 run, which every variant's recipe and budget match), then stage2.variants
+    in params.yaml order."""
+    return {STAGE2_BASELINE: VariantShape(), **settings.variants}
 
 
 @dataclass(frozen=True)
 class VariantRuns:
-    """Every scaling variant's files, each read once; variant name -> its record, history (with epoch seconds)
-    and steps, in params.yaml order."""
+    """The baseline's and every scaling variant's files, each read once; variant name -> its record, history
+    (with epoch seconds) and steps, in compared_variants() order."""
 
     records: dict[str, dict]
     histories: dict[str, pd.DataFrame]
@@ -77,9 +83,9 @@ class VariantRuns:
 
 
 def variants_table(settings: VariantSettings, runs: VariantRuns) -> pd.DataFrame:
-    """One row per variant (params.yaml order): its results, timing and the two diagnostics."""
+    """One row per variant, the baseline first: its results, timing and the two diagnostics."""
     rows = []
-    for name, variant in settings.variants.items():
+    for name, variant in compared_variants(settings).items():
         run, h = runs.records[name], runs.histories[name]
         rows.append({
             "variant": name, "width": variant.width, "convs_per_stage": variant.convs_per_stage,
@@ -97,9 +103,9 @@ def best_variant(variants: pd.DataFrame) -> str:
     return variants.loc[variants["final_val_accuracy"].idxmax(), "variant"]
 
 
-def never_learned(variants: pd.DataFrame) -> pd.Series:
-    """Per variant (row), whether its final validation accuracy stayed within NEVER_LEARNED_MARGIN of chance."""
-    return variants["final_val_accuracy"] < CHANCE + NEVER_LEARNED_MARGIN
+def never_learned(variants: pd.DataFrame, learned_accuracy: float) -> pd.Series:
+    """Per variant (row), whether its final validation accuracy stayed below `learned_accuracy`."""
+    return variants["final_val_accuracy"] < learned_accuracy
 
 
 # --- vanishing gradients ------------------------------------------------------------------------------------
@@ -192,14 +198,14 @@ def _accuracy_per_parameter(table: pd.DataFrame) -> None:
 # --- outputs ------------------------------------------------------------------------------------------------
 
 def write_outputs(params: Stage2AnalysisParams) -> None:
-    runs = VariantRuns.load(params.stage2.variants)
+    runs = VariantRuns.load(compared_variants(params.stage2))
     variants = variants_table(params.stage2, runs)
     write_json(METRICS / "stage2.json", {"variants": {
         row["variant"]: {**lean(row), **{k: row[k] for k in VARIANT_METRICS}} for row in variants.to_dict("records")}})
     write_csv(PLOTS / STAGE2 / "variants.csv", variants)
     write_csv(PLOTS / STAGE2 / "val_accuracy.csv", val_accuracy_by_epoch(runs.histories), index=True)
 
-    stress = StressTests.load(params.stage2_vanishing.learned_accuracy)
+    stress = StressTests.load(params.stage2.learned_accuracy)
     write_json(METRICS / "stage2_vanishing.json", {"depths": {name: {
         "diverged": r["diverged"], "test_accuracy": r.get("test_accuracy"),
         "final_val_accuracy": r.get("final_val_accuracy"), "epochs_to_learn": r.get("epochs_to_learn"),

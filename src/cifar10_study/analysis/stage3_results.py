@@ -5,9 +5,8 @@ comparison puts side by side."""
 from __future__ import annotations
 
 from ..core.fileio import write_csv, write_json
-from ..core.layout import METRICS, PLOTS, STAGE1, STAGE3, STAGE3_ABLATIONS, run_name
+from ..core.layout import METRICS, PLOTS, STAGE1, STAGE3, STAGE3_ABLATIONS, run_name, variant_run
 from .run_records import history, lean, read_run, val_accuracy_by_epoch
-from .stage2_results import variant_run
 
 
 def configurations() -> dict[str, str]:

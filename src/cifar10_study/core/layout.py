@@ -29,6 +29,14 @@ TIMING_KEYS = ("train_seconds", "images_per_second", "steady_epoch_seconds", "ep
 STAGE1 = "stage1"  # the baseline CNN
 STAGE1_EXPERIMENTS = "stage1_experiments"  # its variants: runs/stage1_experiments/<variant>/
 STAGE2 = "stage2"  # scaling variants: runs/stage2/<variant>/
+STAGE2_BASELINE = "baseline"  # Stage 2's name for the variants' baseline, which is the Stage 1 run
+
+
+def variant_run(variant: str) -> str:
+    """The run of a Stage 2 scaling variant, e.g. stage2/width_x2; the baseline's is the Stage 1 run."""
+    return STAGE1 if variant == STAGE2_BASELINE else f"{STAGE2}/{variant}"
+
+
 VANISHING, EXPLOSION = "stage2_vanishing", "stage2_explosion"  # the stress tests
 STAGE3 = "stage3"
 STAGE3_ABLATIONS = ("no_residual", "no_batchnorm", "no_dropout", "no_label_smoothing", "no_weight_decay")

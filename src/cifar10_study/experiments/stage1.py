@@ -53,10 +53,11 @@ class ExperimentParams(BaselineParams):
 
 def run_baseline(params: BaselineParams, data: Splits, device: torch.device,
                  checkpoints: Checkpoints | None = None) -> Run:
-    """Train the baseline into runs/stage1/ (with its test predictions, for the confusion matrix)."""
+    """Train the baseline into runs/stage1/, with its test predictions (for the confusion matrix) and its
+    per-step loss and gradient norm (it is Stage 2's baseline, whose variants record the same)."""
     return train_run(STAGE1, params.stage1.model, params.stage1.train_for(params.profile), data,
-                     profile=params.profile, device=device, runtime=params.runtime, predictions=True,
-                     checkpoints=checkpoints)
+                     profile=params.profile, device=device, runtime=params.runtime, record_steps=True,
+                     predictions=True, checkpoints=checkpoints)
 
 
 def experiment_models(params: ExperimentParams) -> dict[str, BaselineCNNConfig | SoftmaxConfig]:

@@ -1,9 +1,10 @@
 """Stage 2, part 1: width and depth scaling variants of the baseline.
 
-Every variant is the Stage 1 baseline with a wider or deeper configuration, trained with the same
-recipe and seed (Stage 1's `train`, with Stage 2's profile overrides), recording per-step loss and
-gradient norm in runs/stage2/<variant>/. Their diagnostics (overfitting, optimisation stability) are
-analysis (analysis/stage2_results.py), from those files.
+Every variant is the Stage 1 baseline with a wider or deeper configuration, trained with Stage 1's recipe,
+budget and seed (`stage1.train` with the active profile's `stage1.<profile>` block), recording per-step loss
+and gradient norm in runs/stage2/<variant>/. So the baseline they are compared with is the Stage 1 run itself
+(runs/stage1/, which records the same steps), never a second training of it. Their diagnostics (overfitting,
+optimisation stability) are analysis (analysis/stage2_results.py), from those files.
 """
 from __future__ import annotations
 
@@ -13,12 +14,11 @@ import torch
 from pydantic import Field, model_validator
 
 from ..core.errors import ConfigError
-from ..core.layout import STAGE2
+from ..core.layout import STAGE2_BASELINE, variant_run
 from ..core.schema import PositiveInt, Section
 from ..data.cifar10 import Splits
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
-from ..training.recipe import ProfileOverrides, TrainConfig
 from ..training.train_run import Run, train_run
 from .stage1 import BaselineParams
 
@@ -28,29 +28,29 @@ class ScalingVariant(Section):
     convs_per_stage: PositiveInt = 1  # conv -> ReLU layers per stage (no extra pooling); the baseline has 1
 
 
-class Stage2Config(ProfileOverrides):
-    """Scaling variants, trained with Stage 1's recipe (`stage1.train`) and these profile overrides."""
+class Stage2Config(Section):
+    """Scaling variants of the baseline, each trained with Stage 1's recipe and budget."""
 
     variants: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], ScalingVariant] = Field(min_length=1)
     loss_window: int = Field(20, ge=2)  # steps per window of the loss-spread (stability) diagnostic
+    # Validation accuracy that counts as learning (chance is 0.1): a variant below it is left out of the
+    # overfitting and stability comparisons, and it judges which depths of the vanishing-gradient test learn.
+    learned_accuracy: float = Field(0.2, gt=0.1, lt=1)
+
+    @model_validator(mode="after")
+    def _baseline_not_a_variant(self):
+        # The baseline is the Stage 1 run: a variant of its shape would train it a second time.
+        for name, variant in self.variants.items():
+            if name == STAGE2_BASELINE or (variant.width, variant.convs_per_stage) == (1, 1):
+                raise ValueError(f"stage2.variants.{name}: the baseline (width 1, convs_per_stage 1) is the Stage 1 "
+                                 f"run, compared with every variant; list only wider or deeper variants")
+        return self
 
 
 class Stage2Params(BaselineParams):
     """What a stage2@<variant> stage reads: the baseline and its recipe, and the variants."""
 
     stage2: Stage2Config
-
-    @model_validator(mode="after")
-    def _stage2_recipes_valid(self):
-        try:
-            self.stage2.check_recipes(self.stage1.train)
-        except ValueError as exc:
-            raise ValueError(f"stage2: {exc}") from None
-        return self
-
-    def stage2_recipe(self) -> TrainConfig:
-        """Stage 1's recipe with Stage 2's profile overrides: every variant trains with it."""
-        return self.stage2.recipe(self.stage1.train, self.profile)
 
 
 def variant_model(base: BaselineCNNConfig, variant: ScalingVariant) -> BaselineCNNConfig:
@@ -63,6 +63,6 @@ def run_variant(params: Stage2Params, name: str, data: Splits, device: torch.dev
         raise ConfigError(f"unknown stage2 variant {name!r}; params.yaml stage2.variants has "
                           f"{', '.join(sorted(params.stage2.variants))}")
     model_cfg = variant_model(params.stage1.model, params.stage2.variants[name])
-    return train_run(f"{STAGE2}/{name}", model_cfg, params.stage2_recipe(), data, profile=params.profile,
-                     device=device, runtime=params.runtime, record_steps=True, predictions=True,
-                     checkpoints=checkpoints)
+    return train_run(variant_run(name), model_cfg, params.stage1.train_for(params.profile), data,
+                     profile=params.profile, device=device, runtime=params.runtime, record_steps=True,
+                     predictions=True, checkpoints=checkpoints)

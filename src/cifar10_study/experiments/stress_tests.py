@@ -46,7 +46,6 @@ class VanishingConfig(TrainSection):
     channels: list[PositiveInt] = Field(min_length=1, max_length=5)
     depths: list[PositiveInt] = Field(min_length=1)
     grad_steps: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)  # 0 = at initialisation
-    learned_accuracy: float = Field(0.2, gt=0.1, lt=1)  # val accuracy that counts as learning (chance 0.1)
 
     @model_validator(mode="after")
     def _depths_split_evenly(self):

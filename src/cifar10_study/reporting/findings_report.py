@@ -7,8 +7,7 @@ import pandas as pd
 
 from ..analysis import findings
 from ..analysis.findings import Difference, Finding
-from ..analysis.stage2_results import variant_run
-from ..core.layout import STAGE1, STAGE3, STAGE3_ABLATIONS, run_name
+from ..core.layout import STAGE1, STAGE3, STAGE3_ABLATIONS, run_name, variant_run
 from .formatting import md
 from .study import Study
 
@@ -41,15 +40,13 @@ def stage2_findings(study: Study) -> list[Finding]:
     out = []
     if study.variants is not None:
         variants = study.params.stage2.variants
-        base = next((v for v, spec in variants.items() if (spec.width, spec.convs_per_stage) == (1, 1)), None)
-        if base is not None:
-            against = {v: _against(study, variant_run(v), variant_run(base)) for v in variants if v != base}
-            out += [findings.width_scaling(d, v) for v, d in against.items()
-                    if d is not None and variants[v].width > 1 and variants[v].convs_per_stage == 1]
-            deeper = {v: d for v, d in against.items()
-                      if d is not None and variants[v].convs_per_stage > 1 and variants[v].width == 1}
-            if deeper:
-                out.append(findings.depth_scaling(deeper))
+        against = {v: _against(study, variant_run(v), STAGE1) for v in variants}  # the baseline is the Stage 1 run
+        out += [findings.width_scaling(d, v) for v, d in against.items()
+                if d is not None and variants[v].width > 1 and variants[v].convs_per_stage == 1]
+        deeper = {v: d for v, d in against.items()
+                  if d is not None and variants[v].convs_per_stage > 1 and variants[v].width == 1}
+        if deeper:
+            out.append(findings.depth_scaling(deeper))
     if study.stress is not None:
         by_depth = {run["depth"]: {"input_over_output": run["grad_norms"].get("0", {}).get("first_over_last"),
                                    "final_val_accuracy": run.get("final_val_accuracy")}

@@ -31,15 +31,17 @@ def stage2_section(study: Study) -> list[str]:
     variants = study.variants
     best = variants.loc[variants["test_accuracy"].idxmax()]
     base = variants.iloc[0]
-    stuck = variants[never_learned(variants)]
+    learned_accuracy = study.params.stage2.learned_accuracy
+    stuck = variants[never_learned(variants, learned_accuracy)]
     stuck_text = (f" {', '.join(f'`{v}`' for v in stuck['variant'])} never learned with this recipe "
-                  f"(validation accuracy at chance, {CHANCE:.0%}), and {'is' if len(stuck) == 1 else 'are'} left "
+                  f"(validation accuracy below {pct(learned_accuracy)}), and {'is' if len(stuck) == 1 else 'are'} left "
                   f"out below." if len(stuck) else "")
     return [
         "## Stage 2: width and depth scaling",
         "",
         "Each variant is the Stage 1 baseline made wider (channels of every conv layer multiplied) or deeper "
-        "(extra conv -> ReLU layers inside each stage), trained with the same recipe and seed. Peak memory is "
+        "(extra conv -> ReLU layers inside each stage), trained with Stage 1's recipe, budget and seed, so the "
+        "`baseline` row is the Stage 1 run. Peak memory is "
         f"{measured(variants['peak_memory_kind'].iloc[0], '{}').replace('_', ' ')} "
         "(it includes the training images and "
         "the epoch's augmented copy; on CPU also the libraries). "
@@ -161,6 +163,8 @@ def _explosion(widths: pd.DataFrame, e: dict) -> list[str]:
         "",
         "![Cost against width](figures/stage2_scaling.png)",
         "",
+        *([] if widths["trained"].any() else [
+            "No width trains within this budget; the Stage 2 variants above give the accuracy side of width.", ""]),
         f"From x{x1['width']} to x{top['width']} the parameter count grows "
         f"{top['parameters'] / x1['parameters']:,.1f}-fold "
         f"and the FLOPs per image {top['flops_per_image'] / x1['flops_per_image']:,.1f}-fold for a "

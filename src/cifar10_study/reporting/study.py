@@ -12,11 +12,11 @@ from ..analysis import stage1_results
 from ..analysis.available import completed_stages
 from ..analysis.comparisons import SeededRuns
 from ..analysis.run_records import correct, files, history, predictions, read_run
-from ..analysis.stage2_results import Stage2AnalysisParams, StressTests, VariantRuns, variant_run, variants_table
+from ..analysis.stage2_results import Stage2AnalysisParams, StressTests, VariantRuns, compared_variants, variants_table
 from ..analysis.stage3_results import configurations
 from ..analysis.stage45_results import Stage5Results, Stage45AnalysisParams, stage4_runs, stage5_runs
 from ..core.errors import StudyError
-from ..core.layout import RUNS, STAGE1
+from ..core.layout import RUNS, STAGE1, variant_run
 from ..core.provenance import git_state
 
 
@@ -57,11 +57,11 @@ class Study:
     @classmethod
     def load(cls, params: ReportParams) -> "Study":
         seeds = params.seeds()
-        done = completed_stages(params.stage2.variants, seeds)
+        done = completed_stages(compared_variants(params.stage2), seeds)
         if "stage1" not in done:
             raise StudyError(f"no finished Stage 1 run in {RUNS / STAGE1}: the report starts from it; "
                              f"run `dvc repro {STAGE1}`")
-        stage2 = VariantRuns.load(params.stage2.variants) if "stage2" in done else None
+        stage2 = VariantRuns.load(compared_variants(params.stage2)) if "stage2" in done else None
         records, histories = _single_runs(done, stage2)
         stage1_predictions = predictions(STAGE1)
         stage4 = stage4_runs(seeds) if "stage4" in done else None
@@ -70,7 +70,7 @@ class Study:
             _correctness(records, {STAGE1: stage1_predictions}),
             stage1_results.experiments() if "stage1_experiments" in done else None,
             stage2, None if stage2 is None else variants_table(params.stage2, stage2),
-            StressTests.load(params.stage2_vanishing.learned_accuracy) if "stress_tests" in done else None,
+            StressTests.load(params.stage2.learned_accuracy) if "stress_tests" in done else None,
             stage4,
             Stage5Results.of(stage4, *stage5_runs(seeds), params.statistics) if {"stage4", "stage5"} <= done else None)
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..analysis.comparisons import SeededRuns
-from ..analysis.stage2_results import best_variant, variant_run
+from ..analysis.stage2_results import best_variant
 from ..analysis.stage3_results import configurations
 from ..analysis.stage45_results import (
     TARGET_ACCURACY,
@@ -32,7 +32,7 @@ from ..analysis.stage45_results import (
 )
 from ..core.errors import StudyError
 from ..core.fileio import write_text
-from ..core.layout import STAGE1
+from ..core.layout import STAGE1, variant_run
 from .comparison_wording import test_name
 from .formatting import mean_std, measured, pct
 from .study import Study
