@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Mutation testing (mutmut 3) of the code where a wrong number would change the study's conclusion:
-# analysis/stats.py, analysis/comparisons.py, analysis/calibration.py, the Stage 5 verdict wording
-# (reporting/comparison_wording.py, reporting/stage45_report.py), training/evaluation.py's evaluate, training/engine.py's soft_cross_entropy,
+# analysis/stats.py, analysis/comparisons.py, analysis/calibration.py, the Stage 1-3 findings' rules
+# (analysis/findings.py), the Stage 5 verdict wording (reporting/comparison_wording.py,
+# reporting/stage45_report.py), training/evaluation.py's evaluate, training/engine.py's soft_cross_entropy,
 # data/augment.py (benchmarks/mutation_tools.py lists the functions). One small change (a mutant) at a time; the fast test
 # files below that reach the mutated function run against it; a mutant that no test fails has survived. Writes
 # benchmarks/results/mutation.md: the score per module and each survivor with its diff and the reason it is
@@ -30,7 +31,8 @@ if [ $# -gt 0 ]; then
 else
   TESTS=(tests/unit/test_stats.py tests/unit/test_augment.py tests/unit/test_epoch_batches.py tests/unit/test_engine.py
          tests/unit/test_stage3.py tests/unit/test_stage45.py
-         tests/unit/test_verdicts.py tests/unit/test_evaluation.py tests/unit/test_calibration.py)
+         tests/unit/test_verdicts.py tests/unit/test_evaluation.py tests/unit/test_calibration.py
+         tests/unit/test_findings.py)
 fi
 mapfile -t SCOPE < <("$PYTHON" "$TOOLS" scope)
 

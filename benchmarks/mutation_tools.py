@@ -27,6 +27,7 @@ SCOPE = {
     "analysis/stats.py": ["analysis.stats.*"],
     "analysis/comparisons.py": ["analysis.comparisons.*"],
     "analysis/calibration.py": ["analysis.calibration.*"],
+    "analysis/findings.py": ["analysis.findings.*"],  # the rules that say whether a Stage 1-3 finding is shown
     # the verdict wording: the comparison table's rows and the Stage 5 sentences
     "reporting/comparison_wording.py": ["reporting.comparison_wording.*"],
     "reporting/stage45_report.py": ["reporting.stage45_report.x_stage5_section__mutmut_*",
@@ -140,10 +141,11 @@ def report(work: Path, out: Path, seconds: int, tests: list[str]) -> None:
         f"{checked - total['killed'] - total['survived']} | **{_pct(total['killed'], checked)}** | {not_run} |",
         "",
         "In scope: every function of analysis/stats.py, analysis/comparisons.py, analysis/calibration.py, "
-        "reporting/comparison_wording.py and data/augment.py (except `_scale_shift`, which mutmut skips as it is "
-        "decorated with `lru_cache`); reporting/stage45_report.py's `stage5_section`, `_configuration_rows`, "
-        "`_how_to_read`; training/evaluation.py's `evaluate` and training/engine.py's `soft_cross_entropy`. A "
-        "mutant that timed out was run once more, alone, before this report; a timeout counts as not killed.",
+        "analysis/findings.py, reporting/comparison_wording.py and data/augment.py (except `_scale_shift`, "
+        "which mutmut skips as it is decorated with `lru_cache`); reporting/stage45_report.py's "
+        "`stage5_section`, `_configuration_rows`, `_how_to_read`; training/evaluation.py's `evaluate` and "
+        "training/engine.py's `soft_cross_entropy`. A mutant that timed out was run once more, alone, before "
+        "this report; a timeout counts as not killed.",
         "",
         *([f"**Partial run** (MUTATION_MODULES): only {', '.join(SCOPE)}; the other modules' figures are in "
            f"other runs' reports (docs/testing.md lists the runs behind the current figures).", ""] if PARTIAL else []),

@@ -8,7 +8,7 @@ from cifar10_study.training.stage import training_stage
 @stage_entry
 def main() -> None:
     with training_stage(STAGE1, stage1.BaselineParams) as stage:
-        run = stage1.run_baseline(stage.params, stage.data, stage.device, stage.checkpoints)
+        run = stage1.train_baseline(stage.params, stage.data, stage.device, stage.checkpoints)
     print(f"stage1: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")
 
 

@@ -9,7 +9,7 @@ from cifar10_study.training.stage import training_stage
 @stage_entry
 def main() -> None:
     with training_stage(STAGE1_EXPERIMENTS, stage1.ExperimentParams) as stage:
-        record = stage1.run_experiments(stage.params, stage.data, stage.device, stage.checkpoints)
+        record = stage1.train_experiments(stage.params, stage.data, stage.device, stage.checkpoints)
     fit = record["collapse"]["linear_avgpool"]
     print(f"stage1_experiments: linear_avgpool is affine: {fit['is_affine']} "
           f"(max relative logit difference {fit['max_rel_diff_float32']:.2e})")

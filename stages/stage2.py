@@ -9,7 +9,7 @@ from cifar10_study.training.stage import training_stage
 def main() -> None:
     name = stage_argument("variant (a key of stage2.variants in params.yaml)", required=True)
     with training_stage(f"{STAGE2}/{name}", stage2.Stage2Params) as stage:
-        run = stage2.run_variant(stage.params, name, stage.data, stage.device, stage.checkpoints)
+        run = stage2.train_variant(stage.params, name, stage.data, stage.device, stage.checkpoints)
     print(f"stage2 {name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")
 
 

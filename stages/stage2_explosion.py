@@ -9,7 +9,7 @@ from cifar10_study.training.stage import training_stage
 @stage_entry
 def main() -> None:
     with training_stage(EXPLOSION, stress_tests.ExplosionParams) as stage:
-        stress_tests.run_explosion(stage.params, stage.data, stage.device, stage.checkpoints)
+        stress_tests.explosion_test(stage.params, stage.data, stage.device, stage.checkpoints)
     print(f"stage2_explosion: widths {stage.params.stage2_explosion.widths} counted, measured and trained "
           f"where affordable (runs/stage2_explosion/widths.csv)")
 

@@ -9,7 +9,7 @@ from cifar10_study.training.stage import training_stage
 @stage_entry
 def main() -> None:
     with training_stage(VANISHING, stress_tests.VanishingParams) as stage:
-        record = stress_tests.run_vanishing(stage.params, stage.data, stage.device, stage.checkpoints)
+        record = stress_tests.vanishing_test(stage.params, stage.data, stage.device, stage.checkpoints)
     for name, depth in record["depths"].items():
         print(f"stage2_vanishing {name}: {'diverged' if depth['diverged'] else 'trained'}")
 

@@ -9,7 +9,7 @@ from cifar10_study.training.stage import training_stage
 def main() -> None:
     ablation = stage_argument("ablation", required=False, valid=list(stage3.ABLATIONS))
     with training_stage(run_name(STAGE3, ablation), stage3.Stage3Params) as stage:
-        run = stage3.run(stage.params, stage.data, stage.device, ablation, stage.checkpoints)
+        run = stage3.train(stage.params, stage.data, stage.device, ablation, stage.checkpoints)
     print(f"{run.name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")
 
 

@@ -14,7 +14,7 @@ def main() -> None:
     if stage4.skip_untrained_seed(load(stage4.Stage4Params), seed, name):
         return
     with training_stage(name, stage4.Stage4Params, distributed=True) as stage:
-        run = stage4.run(stage.params, stage.data, stage.device, seed, stage.checkpoints, stage.world)
+        run = stage4.train(stage.params, stage.data, stage.device, seed, stage.checkpoints, stage.world)
     if stage.world.main:
         print(f"{name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")
 

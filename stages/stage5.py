@@ -16,7 +16,7 @@ def main() -> None:
     if stage4.skip_untrained_seed(load(stage5.Stage5Params), seed, name):
         return
     with training_stage(name, stage5.Stage5Params, distributed=True) as stage:
-        run = stage5.run(stage.params, stage.data, stage.device, seed, ablation, stage.checkpoints, stage.world)
+        run = stage5.train(stage.params, stage.data, stage.device, seed, ablation, stage.checkpoints, stage.world)
     if stage.world.main:
         print(f"{name}: test accuracy {run.results['test_accuracy']:.4f} ({stage.params.profile} profile)")
 

@@ -124,7 +124,7 @@ def test_a_diverging_stress_run_is_recorded_not_raised(params_raw, tmp_path, mon
     real_build = stress_tests.build_seeded
     monkeypatch.setattr(stress_tests, "build_seeded", lambda cfg, seed: PoisonAfter(real_build(cfg, seed), after=2))
     params = _params(params_raw, stage2_vanishing__depths=[4, 6], stage2_vanishing__grad_steps=[0, 1])
-    record = stress_tests.run_vanishing(params, learnable_splits(), CPU)
+    record = stress_tests.vanishing_test(params, learnable_splits(), CPU)
     assert set(record["depths"]) == {"depth_4", "depth_6"}  # the other runs go on
     run = record["depths"]["depth_4"]
     assert run["diverged"] is True and run["diverged_epoch"] == 1 and run["diverged_step"] == 2
@@ -146,7 +146,7 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
                      stage2_explosion__measure_max_gflops=10.0,
                      stage2_explosion__train_budget_tflop={"full": 1.0, "preview": 1.0, "quick": 1.0,
                                                            "smoke": x2_tflop})
-    stress_tests.run_explosion(params, data, CPU)
+    stress_tests.explosion_test(params, data, CPU)
     table, summary = stage2_results.explosion()
     widths = table.set_index("width")
     assert widths["parameters"].tolist() == [

@@ -51,8 +51,8 @@ class ExperimentParams(BaselineParams):
         return self
 
 
-def run_baseline(params: BaselineParams, data: Splits, device: torch.device,
-                 checkpoints: Checkpoints | None = None) -> Run:
+def train_baseline(params: BaselineParams, data: Splits, device: torch.device,
+                   checkpoints: Checkpoints | None = None) -> Run:
     """Train the baseline into runs/stage1/, with its test predictions (for the confusion matrix) and its
     per-step loss and gradient norm (it is Stage 2's baseline, whose variants record the same)."""
     return train_run(STAGE1, params.stage1.model, params.stage1.train_for(params.profile), data,
@@ -76,8 +76,8 @@ def experiment_models(params: ExperimentParams) -> dict[str, BaselineCNNConfig |
     return variants
 
 
-def run_experiments(params: ExperimentParams, data: Splits, device: torch.device,
-                    checkpoints: Checkpoints | None = None) -> dict:
+def train_experiments(params: ExperimentParams, data: Splits, device: torch.device,
+                      checkpoints: Checkpoints | None = None) -> dict:
     """Train every variant (runs/stage1_experiments/<variant>/) and check the linear collapse numerically
     on the trained networks; record both in runs/stage1_experiments/experiment.json."""
     train_cfg = params.stage1.train_for(params.profile)

@@ -57,8 +57,8 @@ def variant_model(base: BaselineCNNConfig, variant: ScalingVariant) -> BaselineC
     return base.scaled(variant.width, variant.convs_per_stage)
 
 
-def run_variant(params: Stage2Params, name: str, data: Splits, device: torch.device,
-                checkpoints: Checkpoints | None = None) -> Run:
+def train_variant(params: Stage2Params, name: str, data: Splits, device: torch.device,
+                  checkpoints: Checkpoints | None = None) -> Run:
     if name not in params.stage2.variants:
         raise ConfigError(f"unknown stage2 variant {name!r}; params.yaml stage2.variants has "
                           f"{', '.join(sorted(params.stage2.variants))}")

@@ -83,8 +83,8 @@ def recipe(params: Stage3Params, values: dict) -> TrainConfig:
     return TrainConfig.model_validate(base)
 
 
-def run(params: Stage3Params, data: Splits, device: torch.device, ablation: str | None = None,
-        checkpoints: Checkpoints | None = None) -> Run:
+def train(params: Stage3Params, data: Splits, device: torch.device, ablation: str | None = None,
+          checkpoints: Checkpoints | None = None) -> Run:
     """Train the full model (ablation None) or one ablation, into runs/stage3/ or runs/stage3_ablations/<ablation>/."""
     values = switches(params, ablation)
     return train_run(run_name(STAGE3, ablation), model_config(params, values), recipe(params, values), data,

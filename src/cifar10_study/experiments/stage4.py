@@ -90,8 +90,8 @@ def skip_untrained_seed(params: Stage4Params, seed: str, run: str) -> bool:
     return True
 
 
-def run(params: Stage4Params, data: Splits, device: torch.device, seed: str, checkpoints: Checkpoints | None = None,
-        world: World = SINGLE) -> Run:
+def train(params: Stage4Params, data: Splits, device: torch.device, seed: str, checkpoints: Checkpoints | None = None,
+          world: World = SINGLE) -> Run:
     """Train ResNet-18 with the given seed (a key of stage4.seeds) into runs/stage4/<seed>/, in one process
     or shared by the `world` of processes torchrun started."""
     return train_run(f"{STAGE4}/{seed}", MODEL,

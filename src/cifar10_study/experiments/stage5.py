@@ -61,8 +61,8 @@ def recipe(params: Stage5Params, values: dict[str, bool]) -> TrainConfig:
     return TrainConfig.model_validate(base)
 
 
-def run(params: Stage5Params, data: Splits, device: torch.device, seed: str, ablation: str | None = None,
-        checkpoints: Checkpoints | None = None, world: World = SINGLE) -> Run:
+def train(params: Stage5Params, data: Splits, device: torch.device, seed: str, ablation: str | None = None,
+          checkpoints: Checkpoints | None = None, world: World = SINGLE) -> Run:
     """Train the full model (ablation None) or one ablation with the given seed (a key of stage4.seeds),
     into runs/stage5/<seed>/ or runs/stage5_ablations/<ablation>/<seed>/."""
     values = switches(params, ablation)

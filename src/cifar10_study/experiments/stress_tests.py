@@ -97,8 +97,8 @@ def plain_cnn(cfg: VanishingConfig, depth: int) -> BaselineCNNConfig:
                              hidden=0)
 
 
-def run_vanishing(params: VanishingParams, data: Splits, device: torch.device,
-                  checkpoints: Checkpoints | None = None) -> dict:
+def vanishing_test(params: VanishingParams, data: Splits, device: torch.device,
+                   checkpoints: Checkpoints | None = None) -> dict:
     """Train each depth (runs/stage2_vanishing/depth_<d>/), recording every layer's gradient norm at the
     chosen steps (grad_norms.csv); a diverged depth is recorded, and the others go on."""
     cfg, recipe = params.stage2_vanishing, params.stage2_vanishing.train_for(params.profile)
@@ -163,8 +163,8 @@ def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: 
         return pool.submit(_measure, model_cfg, probe, small, device).result()
 
 
-def run_explosion(params: ExplosionParams, data: Splits, device: torch.device,
-                  checkpoints: Checkpoints | None = None) -> dict:
+def explosion_test(params: ExplosionParams, data: Splits, device: torch.device,
+                   checkpoints: Checkpoints | None = None) -> dict:
     """Count, measure and (where the budget allows) train every width: runs/stage2_explosion/widths.csv
     (one row per width, with why anything was skipped), width_x<w>/ for each trained width, and the
     measured seconds per step and memory in timing.json (what an identical rerun changes, kept out of
