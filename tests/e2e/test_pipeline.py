@@ -278,7 +278,8 @@ def test_the_analysis_and_report_read_every_run():
     stages = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]
     assert "runs" in stages["report"]["deps"]
     assert {"runs/stage4", "runs/stage5", "runs/stage5_ablations"} <= set(stages["stage45_analysis"]["deps"])
-    assert {"runs/stage2", "runs/stage2_vanishing", "runs/stage2_explosion"} <= set(stages["stage2_analysis"]["deps"])
+    assert {"runs/stage1", "runs/stage2", "runs/stage2_vanishing", "runs/stage2_explosion"} <= set(
+        stages["stage2_analysis"]["deps"])  # runs/stage1: the variants' baseline
     assert {"runs/stage3", "runs/stage3_ablations"} <= set(stages["stage3_analysis"]["deps"])
     assert {"runs/stage1", "runs/stage1_experiments"} <= set(stages["stage1_analysis"]["deps"])
 

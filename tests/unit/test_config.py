@@ -219,3 +219,13 @@ def test_the_stage2_analysis_view_reads_a_variant_as_training_does():
     assert set(VariantShape.model_fields) == set(ScalingVariant.model_fields)
     for given in ({}, {"width": 3}, {"convs_per_stage": 2}):
         assert VariantShape.model_validate(given).model_dump() == ScalingVariant.model_validate(given).model_dump()
+
+
+def test_the_stage2_analysis_view_reads_learned_accuracy_as_check_params_does():
+    """The analysis's own view of stage2 must default learned_accuracy as the validated section does, or a
+    params.yaml without the key would pass check_params and stop the analysis."""
+    from cifar10_study.analysis.stage2_results import VariantSettings
+    from cifar10_study.experiments.stage2 import Stage2Config
+
+    given = {"variants": {"width_x2": {"width": 2}}, "loss_window": 20}
+    assert VariantSettings.model_validate(given).learned_accuracy == Stage2Config.model_validate(given).learned_accuracy

@@ -7,7 +7,9 @@ import torch
 from ruamel.yaml import YAML
 
 from cifar10_study.analysis import stage2_results
+from cifar10_study.analysis.available import completed_stages
 from cifar10_study.analysis.diagnostics import overfitting_summary, quadratic_fit, stability_summary
+from cifar10_study.core.layout import variant_run
 from cifar10_study.experiments import stress_tests
 from cifar10_study.experiments.stage2 import ScalingVariant, variant_model
 from cifar10_study.models import build_model
@@ -165,3 +167,32 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
     assert widths.loc[[1, 2, 4], "seconds_per_step"].gt(0).all() and widths.loc[[1, 2], "train_seconds"].gt(0).all()
     (tmp_path / "runs/stage2_explosion/timing.json").unlink()  # as restored from a DVC cache
     assert "seconds_per_step" not in stage2_results.explosion()[0]
+
+
+# --- the variants' baseline and what counts as learning (analysis) ---------------------------------------------
+
+def test_the_variants_baseline_is_the_stage1_run_listed_first():
+    settings = stage2_results.VariantSettings(
+        variants={"width_x2": {"width": 2}, "depth_x2": {"convs_per_stage": 2}}, loss_window=20,
+        learned_accuracy=0.2)
+    compared = stage2_results.compared_variants(settings)
+    assert list(compared) == ["baseline", "width_x2", "depth_x2"]
+    assert (compared["baseline"].width, compared["baseline"].convs_per_stage) == (1, 1)
+    assert [variant_run(v) for v in compared] == ["stage1", "stage2/width_x2", "stage2/depth_x2"]
+
+
+def test_stage2_is_complete_only_with_the_stage1_run_beside_its_variants(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for run in ("stage2/width_x2", "stage2/depth_x2"):
+        (tmp_path / "runs" / run).mkdir(parents=True)
+        (tmp_path / "runs" / run / "results.json").write_text("{}")
+    assert "stage2" not in completed_stages(["baseline", "width_x2", "depth_x2"], [0])
+    (tmp_path / "runs/stage1").mkdir()
+    (tmp_path / "runs/stage1/results.json").write_text("{}")
+    assert "stage2" in completed_stages(["baseline", "width_x2", "depth_x2"], [0])
+
+
+def test_a_variant_never_learned_below_the_learned_accuracy_the_vanishing_test_uses():
+    variants = pd.DataFrame({"variant": ["a", "b", "c"], "final_val_accuracy": [0.1, 0.1999, 0.2]})
+    assert stage2_results.never_learned(variants, 0.2).tolist() == [True, True, False]
+    assert stage2_results.never_learned(variants, 0.15).tolist() == [True, False, False]

@@ -49,7 +49,7 @@ class VariantSettings(View):
     loss_window: int  # steps per window of the loss-spread (stability) diagnostic
     # Validation accuracy that counts as learning: a run that stays below it says nothing about overfitting or
     # optimisation noise, and the vanishing-gradient test's depths are judged by it.
-    learned_accuracy: float
+    learned_accuracy: float = 0.2  # as experiments/stage2.py's Stage2Config (tests/unit/test_config.py)
 
 
 class Stage2AnalysisParams(View):
@@ -98,13 +98,21 @@ def variants_table(settings: VariantSettings, runs: VariantRuns) -> pd.DataFrame
     return pd.DataFrame(rows)
 
 
+def scaled_variants(variants: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the wider and deeper variants: the table without its baseline row (the Stage 1 run)."""
+    return variants[variants["variant"] != STAGE2_BASELINE]
+
+
 def best_variant(variants: pd.DataFrame) -> str:
-    """The variant with the best final validation accuracy: chosen on validation, never on test."""
-    return variants.loc[variants["final_val_accuracy"].idxmax(), "variant"]
+    """The scaled variant with the best final validation accuracy (chosen on validation, never on test); the
+    baseline is not a candidate, as it is the Stage 1 run."""
+    scaled = scaled_variants(variants)
+    return scaled.loc[scaled["final_val_accuracy"].idxmax(), "variant"]
 
 
 def never_learned(variants: pd.DataFrame, learned_accuracy: float) -> pd.Series:
-    """Per variant (row), whether its final validation accuracy stayed below `learned_accuracy`."""
+    """Per variant (row), whether its final validation accuracy stayed below `learned_accuracy`: the rule that
+    also says which depths of the vanishing-gradient test learn (findings.vanishing_gradients)."""
     return variants["final_val_accuracy"] < learned_accuracy
 
 

@@ -9,9 +9,10 @@ PROFILE_NOTES = {
     "full": "the full published recipe of every stage",
     "preview": "every stage on all the training images with short schedules, sized for a few minutes on one GPU: "
                "fewer epochs than published, so below published accuracies",
-    "quick": "the study a 2-core CPU can stand behind: Stages 1-3 and their variants, ablations and stress tests "
-             "on every training image for a few epochs, enough for the findings below to show or not; Stages 4-5 "
-             "a pipeline check; not a reproduction of published accuracies",
+    "quick": "the study a 2-core CPU can stand behind: Stages 1-3, their variants and ablations and the "
+             "vanishing-gradient test on every training image for a few epochs, enough for the findings below to "
+             "show or not (the explosion test counts and times every width and trains none); Stages 4-5 a "
+             "pipeline check; not a reproduction of published accuracies",
     "smoke": "a seconds-long run on tiny data for tests: the numbers mean nothing",
 }
 

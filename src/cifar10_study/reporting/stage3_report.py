@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..analysis.diagnostics import first_epoch_reaching
-from ..analysis.stage2_results import best_variant
+from ..analysis.stage2_results import best_variant, scaled_variants
 from ..analysis.stage3_results import ablations_that_hurt, configurations, convergence, decays_every_parameter
 from ..core.layout import STAGE3
 from .formatting import md, measured, pct
@@ -30,7 +30,7 @@ def _convergence_rows(study: Study) -> tuple[list[dict], float, set[int]]:
 
 def stage3_section(study: Study) -> list[str]:
     full = study.records[configurations()[STAGE3]]
-    variants, sw = study.variants, full["config"]
+    scaled, sw = scaled_variants(study.variants), full["config"]
     rows, target, images = _convergence_rows(study)
     return [
         "## Stage 3: residual CNN with batch norm and regularisation",
@@ -41,7 +41,7 @@ def stage3_section(study: Study) -> list[str]:
         f"{sw['model']['dropout']}, label smoothing {sw['train']['label_smoothing']}, weight decay "
         f"{sw['train']['optimizer']['weight_decay']}. It has {full['parameters']:,} parameters against "
         f"{study.baseline['parameters']:,} for the Stage 1 baseline and "
-        f"{variants['parameters'].min():,} to {variants['parameters'].max():,} "
+        f"{scaled['parameters'].min():,} to {scaled['parameters'].max():,} "
         f"for the Stage 2 variants.",
         "",
         "### Convergence and generalisation",

@@ -78,12 +78,12 @@ class Study:
 def _single_runs(done: set[str], stage2: VariantRuns | None) -> tuple[dict[str, dict], dict[str, pd.DataFrame]]:
     """Run name -> record and run name -> history of the one-seed runs of Stages 1-3 that are complete: the
     baseline, the scaling variants (already read by VariantRuns), Stage 3 and its ablations."""
-    runs = [STAGE1, *(configurations().values() if "stage3" in done else ())]
-    records, histories = {run: read_run(run) for run in runs}, {run: history(run) for run in runs}
-    if stage2 is not None:
+    records, histories = {}, {}
+    if stage2 is not None:  # with the baseline's, the Stage 1 run's
         records |= {variant_run(v): r for v, r in stage2.records.items()}
         histories |= {variant_run(v): h for v, h in stage2.histories.items()}
-    return records, histories
+    runs = [run for run in (STAGE1, *(configurations().values() if "stage3" in done else ())) if run not in records]
+    return records | {run: read_run(run) for run in runs}, histories | {run: history(run) for run in runs}
 
 
 def _correctness(records: dict[str, dict], loaded: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
