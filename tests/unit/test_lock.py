@@ -74,6 +74,15 @@ def test_dvc_lock_records_the_code_and_params_of_this_tree():
     assert not stale, f"dvc.lock does not match this tree (rerun ./run.sh and commit its results): {stale}"
 
 
+def test_dvc_lock_records_only_stages_dvc_yaml_defines():
+    """DVC keeps a removed stage's entry (a dropped `foreach` item, a renamed stage) in dvc.lock, where it
+    would claim results no stage produces: the committed lock lists the defined stages only."""
+    listed = dvc(ROOT, "stage", "list", "--all", "--name-only")
+    assert listed.returncode == 0, listed.stderr
+    defined = set(listed.stdout.split())
+    assert set(read_lock(ROOT)["stages"]) <= defined, sorted(set(read_lock(ROOT)["stages"]) - defined)
+
+
 @pytest.fixture(scope="module")
 def checkout(tmp_path_factory) -> Path:
     """What a clean clone holds of the pipeline: its code, params, dvc.yaml and dvc.lock, and no outputs."""
