@@ -132,3 +132,94 @@ def test_a_finding_the_runs_do_not_show_says_so_and_missing_stages_are_left_out(
     weak.baseline = {"test_accuracy": 0.60}
     text = "\n".join(findings_report.findings_section(weak))
     assert "Stage 3" not in text and "**not shown at this budget**" in text and "test accuracy 60.00%" in text
+
+
+# --- what each finding says: the report prints these words (numbers from the committed quick run) -------------
+
+NOISE, STRONG = 0.05, 1e-40
+WORDED = [
+    (lambda: findings.baseline_accuracy(0.7474), "the baseline CNN reaches at least 70.00%", "test accuracy 74.74%",
+     "baseline"),
+    (lambda: findings.linear_collapse(0.7474, 0.3897, 0.3519, 0.7047, maxpool_affine=False),
+     "without non-linearities the CNN collapses to a linear classifier: within 5 points of softmax regression on "
+     "the pixels and at least 25 points below the ReLU baseline",
+     "affine network (identity + average pooling) 38.97%, softmax on pixels 35.19%, ReLU baseline 74.74%; identity "
+     "+ max-pooling 70.47% (max-pooling alone keeps it non-linear, so it is no affine map)", "collapse"),
+    (lambda: findings.linear_collapse(0.7474, 0.3897, 0.3519, 0.7047, maxpool_affine=True),
+     "without non-linearities the CNN collapses to a linear classifier: within 5 points of softmax regression on "
+     "the pixels and at least 25 points below the ReLU baseline",
+     "affine network (identity + average pooling) 38.97%, softmax on pixels 35.19%, ReLU baseline 74.74%; identity "
+     "+ max-pooling 70.47% (it fitted an affine map, which max-pooling does not guarantee)", "collapse"),
+    (lambda: findings.bottleneck({16: 0.7255, 1: 0.5161, 4: 0.621}, 0.7474),
+     "accuracy rises with the bottleneck's width, the narrowest at least 10 points below the baseline",
+     "width 1: 51.61%, width 4: 62.10%, width 16: 72.55%; baseline 74.74%", "bottleneck"),
+    (lambda: findings.width_scaling(Difference(0.0175, 3.1e-5, NOISE), "width_x2"),
+     "width_x2 does at least as well as the baseline",
+     "width_x2 against the baseline: +1.75 points (McNemar p = 3.1e-05)", "scaling"),
+    (lambda: findings.depth_scaling({"depth_x2": Difference(-0.0866, STRONG, NOISE),
+                             "depth_x3": Difference(-0.1, STRONG, NOISE)}),
+     "deeper plain stacks train worse at the same budget",
+     "depth_x2 against the baseline: -8.66 points (McNemar p = 1e-40); depth_x3 against the baseline: -10.00 points "
+     "(McNemar p = 1e-40)", "scaling"),
+    (lambda: findings.vanishing_gradients({4: {"input_over_output": 0.093, "final_val_accuracy": 0.3792},
+                                   10: {"input_over_output": 8.6e-4, "final_val_accuracy": 0.1}}, 0.2),
+     "in plain networks the gradient shrinks toward the input as depth grows, and a shallow one learns where "
+     "deeper ones do not",
+     "first-over-last layer gradient norm at initialisation: depth 4: 0.093, depth 10: 0.00086; learned "
+     "(validation accuracy at least 20.00%): 4; did not: 10", "vanishing"),
+    (lambda: findings.vanishing_gradients({4: {"input_over_output": 0.1, "final_val_accuracy": 0.1},
+                                   10: {"input_over_output": 0.01, "final_val_accuracy": 0.1}}, 0.2),
+     "in plain networks the gradient shrinks toward the input as depth grows, and a shallow one learns where "
+     "deeper ones do not",
+     "first-over-last layer gradient norm at initialisation: depth 4: 0.1, depth 10: 0.01; learned "
+     "(validation accuracy at least 20.00%): none; did not: 4, 10", "vanishing"),
+    (lambda: findings.residual_cnn_beats_baseline(Difference(0.0268, 4.7e-11, NOISE)),
+     "the residual CNN beats the Stage 1 baseline at the same budget, beyond noise",
+     "Stage 3 against Stage 1: +2.68 points (McNemar p = 4.7e-11)", "stage3"),
+    (lambda: findings.components_matter({"no_residual": Difference(-0.0595, 1e-20, NOISE),
+                                 "no_dropout": Difference(0.0035, 0.4, NOISE)}, ("no_residual",)),
+     "without residual connections or without batch norm the network is clearly worse; each other component's "
+     "effect is measured",
+     "no_residual: -5.95 points (McNemar p = 1e-20); no_dropout: +0.35 points (McNemar p = 0.4, within noise)",
+     "stage3"),
+]
+
+
+@pytest.mark.parametrize("judge,claim,evidence,reference", WORDED, ids=[f"{i}" for i in range(len(WORDED))])
+def test_each_finding_words_its_claim_and_numbers_as_the_report_prints_them(judge, claim, evidence, reference):
+    finding = judge()  # judged inside the test, where mutation testing sees which test reaches which rule
+    assert (finding.claim, finding.evidence, finding.reference) == (claim, evidence, findings.REFERENCES[reference])
+
+
+def test_the_references_name_the_sources_the_thresholds_come_from():
+    assert "70% in 10 epochs" in findings.REFERENCES["baseline"] and "38-40%" in findings.REFERENCES["collapse"]
+    assert "Fig. 6" in findings.REFERENCES["scaling"] and "91.25%" in findings.REFERENCES["stage3"]
+    assert "Glorot & Bengio 2010" in findings.REFERENCES["vanishing"]
+    assert "data-processing inequality" in findings.REFERENCES["bottleneck"]
+
+
+def test_each_threshold_counts_as_met_when_reached_exactly():
+    """Values whose differences are exact in binary floating point, at each threshold."""
+    assert findings.linear_collapse(0.30, affine=0.05, softmax=0.0, maxpool=0.2, maxpool_affine=False).shown
+    assert not findings.linear_collapse(0.2999, affine=0.05, softmax=0.0, maxpool=0.2, maxpool_affine=False).shown
+    assert findings.baseline_accuracy(0.70).shown
+    assert findings.bottleneck({1: 0.1, 4: 0.15, 64: 0.2}, baseline=0.2).shown  # 10 points exactly
+    assert findings.width_scaling(Difference(0.0, 1.0, NOISE), "width_x2").shown  # as well as the baseline
+    assert not findings.residual_cnn_beats_baseline(Difference(0.0, STRONG, NOISE)).shown
+    assert not findings.depth_scaling({"depth_x2": Difference(0.0, STRONG, NOISE)}).shown
+
+
+def test_a_tie_is_neither_rising_nor_shrinking_nor_a_cost():
+    assert not findings.bottleneck({1: 0.5, 4: 0.5, 16: 0.7}, baseline=0.73).shown  # flat is not rising
+
+    def depths(ratios, vals):
+        return {d: {"input_over_output": r, "final_val_accuracy": v} for d, r, v in zip((4, 10, 20), ratios, vals)}
+    assert not findings.vanishing_gradients(depths((0.1, 0.1, 1e-8), (0.49, 0.10, 0.10)), 0.2).shown
+    at_threshold = findings.vanishing_gradients(depths((0.1, 1e-3, 1e-8), (0.2, 0.10, 0.10)), 0.2)
+    assert at_threshold.shown and "at least 20.00%): 4; did not: 10, 20" in at_threshold.evidence
+    all_learn = findings.vanishing_gradients(depths((0.1, 1e-3, 1e-8), (0.5, 0.4, 0.3)), 0.2)
+    assert all_learn.evidence.endswith("learned (validation accuracy at least 20.00%): 4, 10, 20; did not: none")
+    costly = Difference(-0.05, STRONG, NOISE)
+    for harmless in (Difference(0.0, STRONG, NOISE), Difference(0.5, STRONG, NOISE)):  # no cost, or a gain
+        assert not findings.components_matter({"no_residual": costly, "no_batchnorm": harmless},
+                                               ("no_residual", "no_batchnorm")).shown

@@ -631,3 +631,16 @@ def test_the_report_header_says_when_stages_4_and_5_are_a_pipeline_check():
 
     note = "- **Stages 4-5 are a pipeline check** at the `quick` profile: their statistics are computed and shown"
     assert note in header_at("quick") and "pipeline check" not in header_at("full")
+
+
+def test_the_stage5_section_says_se_is_off_when_the_full_model_runs_without_it():
+    results = stage5_study({0: 80, 1: 81, 2: 82}, {0: 90, 1: 91, 2: 92}, {0: 95, 1: 96, 2: 97},
+                           {0: 80, 1: 81, 2: 82}, {0: 89, 1: 92, 2: 90}, se=None)
+    assert "squeeze-and-excitation in every block (reduction off), MixUp and Cutout" in "\n".join(
+        stage5_section(results))
+
+
+def test_a_comparison_without_a_detectable_difference_says_n_a():
+    from cifar10_study.reporting.comparison_wording import _points
+
+    assert _points(None) == "n/a" and _points(0.0123) == "1.23"
