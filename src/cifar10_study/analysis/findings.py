@@ -79,6 +79,12 @@ class Difference:
         return f"{points(self.difference)} (McNemar p = {self.p_value:.2g}{noise})"
 
 
+def learned(final_val_accuracy: float | None, learned_accuracy: float) -> bool:
+    """What counts as learning, for a Stage 2 variant and a depth of the vanishing test alike: a final
+    validation accuracy at least `learned_accuracy` (None, a diverged run, never learned)."""
+    return (final_val_accuracy or 0) >= learned_accuracy
+
+
 def baseline_accuracy(test_accuracy: float) -> Finding:
     return Finding("Stage 1", f"the baseline CNN reaches at least {pct(BASELINE_TARGET)}",
                    test_accuracy >= BASELINE_TARGET, f"test accuracy {pct(test_accuracy)}", REFERENCES["baseline"])
@@ -130,16 +136,16 @@ def vanishing_gradients(by_depth: Mapping[int, dict], learned_accuracy: float) -
     depths = sorted(by_depth)
     ratios = [by_depth[d]["input_over_output"] for d in depths]
     shrinking = all(a > b for a, b in zip(ratios, ratios[1:]))
-    learned = [d for d in depths if (by_depth[d]["final_val_accuracy"] or 0) >= learned_accuracy]
-    failed = [d for d in depths if d not in learned]
-    contrast = bool(learned) and bool(failed) and max(learned) < min(failed)
+    learners = [d for d in depths if learned(by_depth[d]["final_val_accuracy"], learned_accuracy)]
+    failed = [d for d in depths if d not in learners]
+    contrast = bool(learners) and bool(failed) and max(learners) < min(failed)
     return Finding(
         "Stage 2", "in plain networks the gradient shrinks toward the input as depth grows, and a shallow one "
                    "learns where deeper ones do not", shrinking and contrast,
         "first-over-last layer gradient norm at initialisation: " + ", ".join(
             f"depth {d}: {r:.2g}" for d, r in zip(depths, ratios))
         + f"; learned (validation accuracy at least {pct(learned_accuracy)}): "
-        + (", ".join(map(str, learned)) or "none") + "; did not: " + (", ".join(map(str, failed)) or "none"),
+        + (", ".join(map(str, learners)) or "none") + "; did not: " + (", ".join(map(str, failed)) or "none"),
         REFERENCES["vanishing"])
 
 

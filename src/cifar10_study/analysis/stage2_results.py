@@ -27,6 +27,7 @@ from ..core.layout import (
 )
 from ..core.schema import View
 from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
+from .findings import learned
 from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
 
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
@@ -111,9 +112,9 @@ def best_variant(variants: pd.DataFrame) -> str:
 
 
 def never_learned(variants: pd.DataFrame, learned_accuracy: float) -> pd.Series:
-    """Per variant (row), whether its final validation accuracy stayed below `learned_accuracy`: the rule that
-    also says which depths of the vanishing-gradient test learn (findings.vanishing_gradients)."""
-    return variants["final_val_accuracy"] < learned_accuracy
+    """Per variant (row), whether it did not learn (findings.learned: the rule the vanishing test's depths are
+    judged by too)."""
+    return ~variants["final_val_accuracy"].map(lambda accuracy: learned(accuracy, learned_accuracy)).astype(bool)
 
 
 # --- vanishing gradients ------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..analysis.diagnostics import CHANCE
+from ..analysis.findings import learned
 from ..analysis.stage2_results import StressTests, grows_quadratically, never_learned
 from .formatting import md, measured, pct
 from .study import Study
@@ -95,7 +96,7 @@ def stress_sections(stress: StressTests) -> list[str]:
 def _vanishing_outcome(r: dict, learned_accuracy: float) -> str:
     if r["diverged"]:
         return f"diverged at epoch {r['diverged_epoch']}, step {r['diverged_step']} (loss {r['diverged_loss']})"
-    if r["final_val_accuracy"] >= learned_accuracy:  # the rule of never_learned and the findings
+    if learned(r["final_val_accuracy"], learned_accuracy):
         return (f"learns: validation accuracy ends at {pct(r['final_val_accuracy'])}, at least "
                 f"{pct(learned_accuracy)} (first reached after {r['epochs_to_learn']} epoch(s))")
     return (f"does not learn in {r['epochs']} epoch(s): validation accuracy ends at {pct(r['final_val_accuracy'])}, "
