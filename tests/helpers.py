@@ -28,7 +28,10 @@ from cifar10_study.data.augment import (
     flip_where,
 )
 from cifar10_study.data.cifar10 import BATCH_DIR, CLASSES, Split, Splits
-from cifar10_study.training.distributed import World
+from cifar10_study.training.distributed import SINGLE, World
+from cifar10_study.training.engine import EpochStats, StepFunctions, start_state, steps_per_epoch, train_one_epoch
+from cifar10_study.training.recipe import TrainConfig
+from cifar10_study.training.runtime import RuntimeConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # What copy_pipeline copies: the pipeline's tracked files (no outputs, no caches).
@@ -206,3 +209,27 @@ def shard(order: torch.Tensor, step: int, batch_size: int, world: World) -> torc
     local = batch_size // world.size
     start = step * batch_size + world.rank * local
     return order[start:start + local]
+
+
+class FixedTargets:
+    """A batch transform with no randomness, for tests: `targets(images, labels)` -> (images, targets).
+    train() takes its only transform (MixUp) from the recipe; train_epoch_with gives the engine this one."""
+
+    def __init__(self, targets):
+        self.targets = targets
+
+    def draw(self, batch: int) -> None:
+        return None
+
+    def apply(self, images: torch.Tensor, labels: torch.Tensor, draws: None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.targets(images, labels)
+
+
+def train_epoch_with(model: torch.nn.Module, split: Split, cfg: TrainConfig, targets=None) -> EpochStats:
+    """One epoch of the engine's training steps on CPU, as train() runs them, with the batch transform
+    FixedTargets(targets) (None: the labels): its EpochStats. `model` is trained in place."""
+    cpu = torch.device("cpu")
+    state = start_state(model, cfg, cpu, SINGLE, RuntimeConfig(), (), steps_per_epoch(split, cfg.batch_size))
+    transform = FixedTargets(targets) if targets is not None else None
+    steps = StepFunctions(state.model, TrainAugment(cfg.augment, state.generator), transform)
+    return train_one_epoch(state, split, cfg, steps, cpu)

@@ -122,9 +122,8 @@ BAD = [
     ("stage2.variants", {"wide": {"height": 2}}, "stage2.variants.wide.height: unknown key"),
     ("stage2.loss_window", 1, "stage2.loss_window: Input should be greater than or equal to 2"),
     ("stage2.variants", {"wide": {"width": 2}, "plain": {"width": 1}},
-     "stage2.variants.plain: the baseline (width 1, convs_per_stage 1) is the Stage 1 run"),
-    ("stage2.variants", {"baseline": {"width": 1, "convs_per_stage": 1}},
-     "stage2.variants.baseline: the baseline (width 1, convs_per_stage 1) is the Stage 1 run"),
+     "stage2.variants.plain: width 1 and convs_per_stage 1 give stage1.model, the baseline, which is the Stage 1 run"),
+    ("stage2.variants", {"baseline": {"width": 2}}, "stage2.variants.baseline: the baseline is the Stage 1 run"),
     ("stage2.smoke", {"epochs": 1}, "stage2.smoke: unknown key"),  # Stage 2 trains with Stage 1's budget
     ("stage2_vanishing.depths", [20, 31], "depths [31] must be multiples of len(channels) = 2"),
     ("stage2_vanishing.grad_steps", [-1], "stage2_vanishing.grad_steps.0: Input should be greater than or equal to 0"),
@@ -173,6 +172,15 @@ def test_bad_value_is_one_line_naming_the_key(raw, key, value, message):
     assert "\n" not in text
     assert text.startswith("params.yaml: ")
     assert message in text
+
+
+def test_a_variant_is_the_baseline_when_it_gives_stage1s_model_whatever_its_depth(raw):
+    deeper_baseline = _set(raw, "stage1.model.convs_per_stage", 2)
+    with pytest.raises(ConfigError, match="stage2.variants.same: width 1 and convs_per_stage 2 give stage1.model"):
+        parse_params(_set(deeper_baseline, "stage2.variants", {"same": {"convs_per_stage": 2}}))
+    # Against a baseline of 2 conv layers per stage, width 1 with 1 conv layer is a shallower variant.
+    shallower = parse_params(_set(deeper_baseline, "stage2.variants", {"shallow": {"width": 1}}))
+    assert shallower.stage2.variants["shallow"].convs_per_stage == 1
 
 
 def test_sgd_only_keys_rejected_for_adam(raw):

@@ -16,11 +16,11 @@ from cifar10_study.data.augment import normalize
 from cifar10_study.data.cifar10 import MEAN, STD, Split
 from cifar10_study.training.device import use_precision
 from cifar10_study.training.distributed import World
-from cifar10_study.training.engine import soft_cross_entropy, train
+from cifar10_study.training.engine import soft_cross_entropy
 from cifar10_study.training.evaluation import evaluate
 from cifar10_study.training.measure import confusion, per_class_accuracy
 from cifar10_study.training.recipe import TrainConfig
-from helpers import flat_linear, learnable_splits
+from helpers import flat_linear, learnable_splits, train_epoch_with
 
 
 @pytest.fixture(autouse=True)
@@ -215,20 +215,20 @@ def test_the_soft_target_reaches_the_gradient():
     assert (logits.grad - hard_grad).abs().max().item() == pytest.approx(0.2)
 
 
-def one_step(batch_transform=None) -> tuple[nn.Module, dict]:
-    """One SGD step (no momentum) over the whole 64-image training set, no augmentation."""
+def one_step(targets=None) -> tuple[nn.Module, float]:
+    """One SGD step (no momentum) over the whole 64-image training set, no augmentation: the model after it
+    and the step's training loss."""
     cfg = TrainConfig.model_validate({
         "epochs": 1, "batch_size": 64, "optimizer": {"name": "sgd", "lr": 0.5}, "schedule": {"name": "constant"},
         "augment": {"crop_padding": 0, "flip": False}, "seed": 0})
     torch.manual_seed(0)
     model = flat_linear()
-    result = train(model, learnable_splits(n_train=64, n_val=16, n_test=16), cfg, device=CPU,
-                   batch_transform=batch_transform, evaluate_test=False)
-    return model, result.history[0]
+    stats = train_epoch_with(model, learnable_splits(n_train=64, n_val=16, n_test=16).train, cfg, targets)
+    return model, stats.loss
 
 
 def towards_class_3(images, labels):
-    """A batch transform with a soft target: 0.4 of the image's own label, 0.6 of class 3."""
+    """A soft target: 0.4 of the image's own label, 0.6 of class 3."""
     return images, 0.4 * F.one_hot(labels, 10).float() + 0.6 * F.one_hot(torch.full_like(labels, 3), 10).float()
 
 
@@ -244,11 +244,11 @@ def test_a_batch_transforms_soft_target_is_what_training_minimises():
         for p in expected.parameters():
             p -= 0.5 * p.grad
 
-    model, row = one_step(towards_class_3)
-    assert row["train_loss"] == pytest.approx(loss.item(), rel=1e-5)  # the soft loss, before the step
+    model, train_loss = one_step(towards_class_3)
+    assert train_loss == pytest.approx(loss.item(), rel=1e-5)  # the soft loss, before the step
     for got, want in zip(model.parameters(), expected.parameters()):
         torch.testing.assert_close(got.detach(), want.detach(), rtol=1e-5, atol=1e-6)
     # The same step on the hard labels ends elsewhere: the transform's target changed the update.
-    hard, hard_row = one_step()
+    hard, hard_loss = one_step()
     assert (hard[1].weight - model[1].weight).abs().max() > 1e-3
-    assert abs(hard_row["train_loss"] - row["train_loss"]) > 0.05
+    assert abs(hard_loss - train_loss) > 0.05

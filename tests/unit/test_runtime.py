@@ -169,12 +169,13 @@ def test_training_on_the_validation_split_uses_exactly_train_and_val_and_never_a
 
     ids = []
 
-    def record(x, y):  # after the augmentation, switched off in recipe(): the images as they are
-        ids.extend(image_ids(x))
-        return x, y
+    def record(module, inputs):  # the training steps' images, augmentation switched off in recipe()
+        if module.training:
+            ids.extend(image_ids(inputs[0]))
 
-    result = train(build_seeded(MODEL, 0), data, recipe(epochs=2, batch_size=4, train_on_validation=True), device=CPU,
-                   batch_transform=record)
+    model = build_seeded(MODEL, 0)
+    model.register_forward_pre_hook(record)
+    result = train(model, data, recipe(epochs=2, batch_size=4, train_on_validation=True), device=CPU)
     # 16 images, batches of 4: every image of train + val exactly once per epoch, none of the test images.
     assert sorted(ids) == sorted(list(range(16)) * 2)
     assert [(row["val_loss"], row["val_acc"]) for row in result.history] == [(None, None)] * 2

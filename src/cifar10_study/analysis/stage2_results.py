@@ -89,7 +89,8 @@ def variants_table(settings: VariantSettings, runs: VariantRuns) -> pd.DataFrame
     for name, variant in compared_variants(settings).items():
         run, h = runs.records[name], runs.histories[name]
         rows.append({
-            "variant": name, "width": variant.width, "convs_per_stage": variant.convs_per_stage,
+            # Depth as the run's model has it: the baseline's is stage1.model's, whatever it is.
+            "variant": name, "width": variant.width, "convs_per_stage": run["config"]["model"]["convs_per_stage"],
             **{k: run[k] for k in ("parameters", "flops_per_image", "final_train_accuracy", "final_val_accuracy",
                                    "test_accuracy", "test_loss", "images_per_second", "peak_memory_bytes",
                                    "peak_memory_kind")},

@@ -38,12 +38,11 @@ class Stage2Config(Section):
     learned_accuracy: float = Field(0.2, gt=0.1, lt=1)
 
     @model_validator(mode="after")
-    def _baseline_not_a_variant(self):
-        # The baseline is the Stage 1 run: a variant of its shape would train it a second time.
-        for name, variant in self.variants.items():
-            if name == STAGE2_BASELINE or (variant.width, variant.convs_per_stage) == (1, 1):
-                raise ValueError(f"stage2.variants.{name}: the baseline (width 1, convs_per_stage 1) is the Stage 1 "
-                                 f"run, compared with every variant; list only wider or deeper variants")
+    def _baseline_name_not_a_variant(self):
+        # The analysis names the Stage 1 run's row "baseline"; a variant of that name would hide it.
+        if STAGE2_BASELINE in self.variants:
+            raise ValueError(f"stage2.variants.{STAGE2_BASELINE}: the baseline is the Stage 1 run, compared with "
+                             f"every variant; name the variants for their shape (e.g. width_x2)")
         return self
 
 
@@ -51,6 +50,16 @@ class Stage2Params(BaselineParams):
     """What a stage2@<variant> stage reads: the baseline and its recipe, and the variants."""
 
     stage2: Stage2Config
+
+    @model_validator(mode="after")
+    def _baseline_shape_not_a_variant(self):
+        # The baseline is the Stage 1 run: a variant of its shape would train it a second time.
+        for name, variant in self.stage2.variants.items():
+            if variant_model(self.stage1.model, variant) == self.stage1.model:
+                raise ValueError(f"stage2.variants.{name}: width {variant.width} and convs_per_stage "
+                                 f"{variant.convs_per_stage} give stage1.model, the baseline, which is the Stage 1 run "
+                                 f"compared with every variant; list only wider or deeper variants")
+        return self
 
 
 def variant_model(base: BaselineCNNConfig, variant: ScalingVariant) -> BaselineCNNConfig:

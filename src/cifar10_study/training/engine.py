@@ -34,7 +34,7 @@ from .checkpoint import Checkpoint
 from .compilation import TrainForward
 from .device import autocast, no_syncs_allowed, synchronize, to_memory_format
 from .distributed import SINGLE, World, augmentation_seed, local_batch_size
-from .epoch_batches import augmented_epoch
+from .epoch_batches import BatchTransform, augmented_epoch
 from .evaluation import EvalResult, evaluate
 from .measure import count_parameters
 from .optimizers import make_optimizer, make_scheduler
@@ -69,6 +69,15 @@ class TrainResult:
     steady_epoch_seconds: float | None = None  # None when this process trained a single epoch
     compile: dict = field(default_factory=dict)  # TrainForward.stats(): mode, graphs compiled, graph breaks
 
+    @classmethod
+    def of(cls, state: TrainState, test: EvalResult | None, images_per_epoch: int, epoch_seconds: list[float],
+           compile_stats: dict) -> "TrainResult":
+        """The result of a run whose training ended in `state`; epoch_seconds: the epochs this process trained."""
+        return cls(state.history, test, state.train_seconds, state.epoch * images_per_epoch, images_per_epoch,
+                   first_epoch_seconds=epoch_seconds[0] if epoch_seconds else None,
+                   steady_epoch_seconds=statistics.median(epoch_seconds[1:]) if len(epoch_seconds) > 1 else None,
+                   compile=compile_stats)
+
     @property
     def compiled(self) -> bool:
         """Whether the training forward pass really ran compiled code (Dynamo produced a graph)."""
@@ -102,7 +111,7 @@ class StepFunctions:
 
     forward: Callable[[torch.Tensor], torch.Tensor]  # train() gives a TrainForward, whose stats() it records
     augment: TrainAugment
-    batch_transform: Callable | None = None
+    batch_transform: BatchTransform | None = None
 
 
 @dataclass
@@ -166,34 +175,24 @@ def train_one_epoch(state: TrainState, split: Split, cfg: TrainConfig, steps: St
 
 
 def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.device, run: str = "run",
-          runtime: RuntimeConfig = RuntimeConfig(), batch_transform: Callable | None = None,
-          on_backward: Sequence[BackwardHook] = (), evaluate_test: bool = True,
-          checkpoint: Checkpoint | None = None, world: World = SINGLE,
+          runtime: RuntimeConfig = RuntimeConfig(), on_backward: Sequence[BackwardHook] = (),
+          evaluate_test: bool = True, checkpoint: Checkpoint | None = None, world: World = SINGLE,
           live_history: Path | None = None) -> TrainResult:
-    """Train `model` on data.train with the recipe `cfg`, validating on data.val every epoch, then test.
+    """Train `model` on the recipe's training split, validating every epoch, then test it.
 
-    batch_transform: optional (images_float, labels) -> (images_float, targets) applied after the
-    augmentation; targets may be soft [B, C]. None: MixUp if cfg.mixup_alpha > 0. Training accuracy is
-    against the dominant label of a soft target (the larger MixUp share).
     on_backward: hooks run after every backward pass (gradient recording).
     runtime: how to run (compile mode, evaluation batch size, sync checks); never changes a CPU result.
     evaluate_test: False skips the final test evaluation (speed measurements).
-    checkpoint: where to save the training state at the end of an epoch when it is due (see
-    Checkpoint.due; always after the last), and to resume from if a checkpoint is already there (a
-    killed run). On CPU a resumed run ends bit-identical to an uninterrupted one.
-    world: the processes training this run together (distributed.py); one by default. Only rank 0 saves
-    checkpoints; every process gets the same history and results.
-    live_history: where rank 0 keeps the history so far during training (progress.py); after every epoch
-    it also prints one line with the epoch's figures and the time left.
+    checkpoint: where to save the training state after an epoch when it is due (Checkpoint.due; always after
+    the last), and to resume from if a killed run left one. On CPU a resumed run ends bit-identical to an
+    uninterrupted one. Only rank 0 saves.
+    world: the processes training this run together (distributed.py); every one gets the same results.
+    live_history: where rank 0 keeps the history so far (progress.py), printing a line after every epoch.
     """
     train_split, val_split, test_split = run_splits(data, cfg)
-    per_epoch = steps_per_epoch(train_split, cfg.batch_size)
-    if per_epoch == 0:
-        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(train_split)} training images; "
-                          f"lower batch_size or raise train_subset")
-    local_batch_size(cfg.batch_size, world)  # checks the recipe's batch splits over the processes
-    state = _start_state(model, cfg, device, world, runtime, on_backward, per_epoch)
-    steps = _step_functions(state.model, cfg, device, world, runtime, batch_transform, state.generator)
+    per_epoch = checked_steps_per_epoch(train_split, cfg, world)
+    state = start_state(model, cfg, device, world, runtime, on_backward, per_epoch)
+    steps = step_functions(state.model, cfg, device, world, runtime, state.generator)
     resume(state, checkpoint, run, world)
     first_epoch = state.epoch + 1
     progress = EpochProgress(run, cfg.epochs, live_history, enabled=world.main)
@@ -209,20 +208,12 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
             stats = train_one_epoch(state, train_split, cfg, steps, device, world, run=run, progress=bar,
                                     check_syncs=runtime.check_syncs and epoch > first_epoch)
             epoch_seconds.append(stats.seconds)
-            # No validation split (a run that trains on every training image): no validation columns' values.
+            # No validation split (a run that trains on every training image): no validation figures.
             val = evaluate(state.model, val_split, runtime.eval_batch_size, device, world) if len(val_split) else None
-            state.history.append({
-                "epoch": epoch, "train_loss": stats.loss, "train_acc": stats.accuracy,
-                "val_loss": val.loss if val else None, "val_acc": val.accuracy if val else None,
-                "lr": lr, "epoch_seconds": stats.seconds,
-            })
-            state.epoch, state.train_seconds = epoch, state.train_seconds + stats.seconds
+            record_epoch(state, stats, val, lr, run, per_epoch)
             if val is not None:
                 bar.set_postfix(epoch=epoch, val_acc=f"{val.accuracy:.3f}")
-                if not math.isfinite(val.loss):
-                    raise TrainingDiverged(run, epoch, epoch * per_epoch, val.loss)
             progress.epoch_done(state.history, time.perf_counter() - started)
-            # Only after a finite epoch: a divergence keeps the last good checkpoint.
             if checkpoint and world.main and checkpoint.due(last_epoch=epoch == cfg.epochs):
                 checkpoint.save(state.state_dict())
     finally:
@@ -230,15 +221,36 @@ def train(model: nn.Module, data: Splits, cfg: TrainConfig, *, device: torch.dev
         if checkpoint:
             checkpoint.wait()  # the last write is on disk (or its error raised) before the run returns
     test = evaluate(state.model, test_split, runtime.eval_batch_size, device, world) if evaluate_test else None
-    return TrainResult(state.history, test, state.train_seconds, cfg.epochs * per_epoch * cfg.batch_size,
-                       images_per_epoch=per_epoch * cfg.batch_size,
-                       first_epoch_seconds=epoch_seconds[0] if epoch_seconds else None,
-                       steady_epoch_seconds=statistics.median(epoch_seconds[1:]) if len(epoch_seconds) > 1 else None,
-                       compile=steps.forward.stats())
+    return TrainResult.of(state, test, per_epoch * cfg.batch_size, epoch_seconds, steps.forward.stats())
 
 
-def _start_state(model: nn.Module, cfg: TrainConfig, device: torch.device, world: World, runtime: RuntimeConfig,
-                 hooks: Sequence[BackwardHook], per_epoch: int) -> TrainState:
+def record_epoch(state: TrainState, stats: EpochStats, val: EvalResult | None, lr: float, run: str,
+                 per_epoch: int) -> None:
+    """Epoch state.epoch + 1 done: its row in the history, and the state advanced past it. Raises
+    TrainingDiverged if its validation loss is not finite, so a checkpoint only ever holds finite epochs."""
+    epoch = state.epoch + 1
+    state.history.append({
+        "epoch": epoch, "train_loss": stats.loss, "train_acc": stats.accuracy,
+        "val_loss": val.loss if val else None, "val_acc": val.accuracy if val else None,
+        "lr": lr, "epoch_seconds": stats.seconds,
+    })
+    state.epoch, state.train_seconds = epoch, state.train_seconds + stats.seconds
+    if val is not None and not math.isfinite(val.loss):
+        raise TrainingDiverged(run, epoch, epoch * per_epoch, val.loss)
+
+
+def checked_steps_per_epoch(train_split: Split, cfg: TrainConfig, world: World) -> int:
+    """The recipe's steps per epoch, which must be at least one, with a batch the processes can split."""
+    per_epoch = steps_per_epoch(train_split, cfg.batch_size)
+    if per_epoch == 0:
+        raise ConfigError(f"batch_size {cfg.batch_size} is larger than the {len(train_split)} training images; "
+                          f"lower batch_size or raise train_subset")
+    local_batch_size(cfg.batch_size, world)  # raises if the batch does not split evenly over the processes
+    return per_epoch
+
+
+def start_state(model: nn.Module, cfg: TrainConfig, device: torch.device, world: World, runtime: RuntimeConfig,
+                hooks: Sequence[BackwardHook], per_epoch: int) -> TrainState:
     """The state a run starts from: the model on the device in its layout, a fresh optimiser and schedule,
     the batch-order generator seeded by the recipe."""
     model = to_memory_format(model.to(device), device)
@@ -249,14 +261,13 @@ def _start_state(model: nn.Module, cfg: TrainConfig, device: torch.device, world
     return TrainState(model, optimizer, scheduler, torch.Generator(device=device).manual_seed(cfg.seed), hooks)
 
 
-def _step_functions(model: nn.Module, cfg: TrainConfig, device: torch.device, world: World, runtime: RuntimeConfig,
-                    batch_transform: Callable | None, generator: torch.Generator) -> StepFunctions:
+def step_functions(model: nn.Module, cfg: TrainConfig, device: torch.device, world: World, runtime: RuntimeConfig,
+                   generator: torch.Generator) -> StepFunctions:
     """The forward pass (DDP-wrapped with several processes, compiled as runtime says), the augmentation and
-    the batch transform. One process draws its augmentation from the batch-order generator; several
+    the recipe's MixUp. One process draws its augmentation from the batch-order generator; several
     processes each draw from their own, reseeded every epoch (distributed.augmentation_seed)."""
     augment_generator = torch.Generator(device=device) if world.distributed else generator
-    if batch_transform is None and cfg.mixup_alpha > 0:
-        batch_transform = MixUp(cfg.mixup_alpha, augment_generator)
+    batch_transform = MixUp(cfg.mixup_alpha, augment_generator) if cfg.mixup_alpha > 0 else None
     replicated = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
         if world.distributed else model
     forward = TrainForward(replicated, runtime.compile_mode_for(count_parameters(model)), device)

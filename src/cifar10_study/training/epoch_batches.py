@@ -3,13 +3,12 @@
 Augmenting batch by batch costs the host a few dozen small operations every step (gather, pad, offsets,
 indexing, flip, normalise, Cutout), and on a GPU whose steps take a few milliseconds that host work is
 what the step waits for (docs/gpu.md: on an H100, 2.65 ms of kernels in a 4.05 ms step). Here the epoch's
-random draws are made first, batch by batch in exactly the order the per-batch augmentation made them
-(crop, flip and Cutout draws, then the batch transform's, e.g. MixUp's lambda and pairing), so a seed
-trains on the very batches it trained on before, bit for bit on CPU; then one pass over the epoch's
-images applies them, and each step takes its slice. One exception: MixUp's lambda comes from torch's global
-generator, which CPU dropout also draws from, and the epoch's lambdas are now drawn before its first step,
-so a recipe with both (none of the study's stages has) trains differently from before; likewise a batch
-transform that draws from the augmentation generator without being a PredrawnTransform.
+random draws are made first, batch by batch in the order per-batch augmentation makes them (crop, flip
+and Cutout draws, then the batch transform's, e.g. MixUp's lambda and pairing), so a seed trains on the
+very batches augmenting each one at its step would give, bit for bit on CPU; then one pass over the
+epoch's images applies them, and each step takes its slice. MixUp's lambda comes from torch's global
+generator, which CPU dropout also draws from: with both in a recipe (none of the study's stages has),
+dropout's draws come after all of the epoch's lambdas.
 Memory: the epoch's float images on the device, 12 KiB an image (0.6 GB for 50,000), and at the epoch's
 start, for a moment, the padded, cropped, flipped and Cutout copies too (about 1.3-1.5 GB for 50,000):
 runs' peak_memory_bytes include it, so compare them only with runs of this engine (from 2026-12-03).
@@ -17,7 +16,7 @@ runs' peak_memory_bytes include it, so compare them only with runs of this engin
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 import torch
 
@@ -26,18 +25,13 @@ from ..data.cifar10 import Split
 from .distributed import World, epoch_shard, local_batch_size
 
 
-@runtime_checkable
-class PredrawnTransform(Protocol):
-    """A batch transform whose randomness is drawn apart from its work (MixUp): draw(B) at the epoch's
-    start, apply(images, labels, draws) at the step."""
+class BatchTransform(Protocol):
+    """A transform of each step's augmented batch (MixUp) into images and (possibly soft [B, C]) targets, its
+    randomness drawn apart from its work: draw(B) at the epoch's start, apply(images, labels, draws) at the step."""
 
     def draw(self, batch: int) -> Any: ...
 
     def apply(self, images: torch.Tensor, labels: torch.Tensor, draws: Any) -> tuple[torch.Tensor, torch.Tensor]: ...
-
-
-# (images_float, labels) -> (images_float, targets): what train() calls a batch transform.
-BatchTransform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass
@@ -48,7 +42,7 @@ class EpochBatches:
     labels: torch.Tensor  # int64 [steps * batch]
     batch: int  # this process's share of a step's batch
     transform: BatchTransform | None = None
-    transform_draws: list | None = None  # a PredrawnTransform's draws, one per step
+    transform_draws: list | None = None  # the transform's draws, one per step
 
     def step(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Step i's (images, targets, labels): targets are the labels, or the batch transform's (soft) ones."""
@@ -56,10 +50,7 @@ class EpochBatches:
         x, y = self.images[window], self.labels[window]
         if self.transform is None:
             return x, y, y
-        if self.transform_draws is not None:
-            x, target = self.transform.apply(x, y, self.transform_draws[i])
-        else:
-            x, target = self.transform(x, y)
+        x, target = self.transform.apply(x, y, self.transform_draws[i])
         return x, target, y
 
 
@@ -68,12 +59,11 @@ def augmented_epoch(split: Split, order: torch.Tensor, steps: int, batch_size: i
     """The epoch whose global batch order is `order` (the first steps * batch_size of it are used; the
     last partial batch is dropped): this process's shard of every step, augmented in one pass."""
     local = local_batch_size(batch_size, world)
-    predrawn = isinstance(transform, PredrawnTransform)
     augment_draws, transform_draws = [], []
     for _ in range(steps):  # the per-batch order of draws, whatever the pass below does with them
         augment_draws.append(augment.draw(local))
-        if predrawn:
+        if transform is not None:
             transform_draws.append(transform.draw(local))
     idx = epoch_shard(order, steps, batch_size, world)
     images = augment.apply(split.images[idx], AugmentDraws.cat(augment_draws))
-    return EpochBatches(images, split.labels[idx], local, transform, transform_draws if predrawn else None)
+    return EpochBatches(images, split.labels[idx], local, transform, transform_draws if transform else None)

@@ -25,7 +25,7 @@ from ..core.layout import RESULT_KEYS, RunFiles, live_history
 from ..data import CLASSES
 from ..data.cifar10 import Splits
 from ..models import ModelConfig, build_model
-from .checkpoint import Checkpoints, config_key
+from .checkpoint import Checkpoint, Checkpoints, config_key
 from .cpu_guard import refuse_cpu_training
 from .device import precision_record
 from .distributed import SINGLE, World, local_batch_size
@@ -73,8 +73,7 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     as asked weights, test predictions and per-step records.
 
     `model`, if given, must be `model_cfg` built with the recipe's seed (build_seeded). With
-    `checkpoints`, the run saves its state and resumes from it after a crash; the key covers the model,
-    the recipe, the data, the device type and the code the stage runs, so any change starts afresh.
+    `checkpoints`, the run saves its state and resumes from it after a crash (run_checkpoint).
     With several processes (`world`) every one trains and evaluates; only rank 0 writes.
     At a profile meant for a GPU, a run that would train on the CPU by default stops first (cpu_guard.py).
     While a run of the standard layout (`files` None) trains, its history so far is in
@@ -82,39 +81,19 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
     model = model if model is not None else build_seeded(model_cfg, train_cfg.seed)
     train_images = len(run_splits(data, train_cfg)[0])
     refuse_cpu_training(name, profile, runtime, device, model, train_cfg, train_images)
-    parameters, flops = count_parameters(model), flops_per_image(model)
-    # What the report says of the model and the recipe, recorded here so that reporting runs no training code:
-    # the per-layer parameter table, and what the engine's optimizer decays (its grouping is the same on
-    # every device, so it is read from a CPU one).
-    layers = layer_table(model)
-    weight_decay = weight_decay_by_kind(make_optimizer(model, train_cfg.optimizer, torch.device("cpu")))
+    described = ModelRecord.of(model, train_cfg)  # before training: what the report says of the untrained model
     recorder = StepRecorder() if record_steps else None
     hooks = (*on_backward, recorder) if recorder else tuple(on_backward)
     checkpoint = None
     if checkpoints is not None and world.main:
-        hook_configs = [getattr(h, "steps", None) for h in on_backward]  # e.g. which steps a recorder keeps
-        checkpoint = checkpoints.for_run(name, config_key(
-            model=model_cfg.model_dump(), recipe=train_cfg.model_dump(), data=data.meta,
-            recording={"steps": record_steps, "hooks": hook_configs}, device=device.type,
-            precision=precision_record(device)))
+        checkpoint = run_checkpoint(checkpoints, name, model_cfg, train_cfg, data, device, record_steps, on_backward)
     live = live_history(name) if files is None else None
     with peak_memory(device) as memory:
         result = train(model, data, train_cfg, device=device, run=name, runtime=runtime, on_backward=hooks,
                        checkpoint=checkpoint, world=world, live_history=live)
-    last = result.history[-1]
     results = dict(zip(RESULT_KEYS, (
-        result.test.accuracy, result.test.loss, last["val_acc"], last["train_acc"], parameters, flops, train_cfg.epochs,
-        train_images, len(result.test.labels))))
-    timing = {
-        "train_seconds": result.train_seconds,
-        "images_per_second": result.images_per_second,  # steady state: the first epoch's warm-up excluded
-        "steady_epoch_seconds": result.steady_epoch_seconds,
-        "epoch_seconds": [row["epoch_seconds"] for row in result.history],  # kept out of history.csv
-        "warmup_seconds": result.warmup_seconds,
-        "peak_memory_bytes": memory["bytes"],
-        "peak_memory_kind": memory["kind"],
-        "provenance": where_and_when(device),
-    }
+        result.test.accuracy, result.test.loss, result.history[-1]["val_acc"], result.history[-1]["train_acc"],
+        described.parameters, described.flops, train_cfg.epochs, train_images, len(result.test.labels))))
     info = {
         "run": name,
         "per_class_test_accuracy": per_class_accuracy(result.test.labels, result.test.predictions),
@@ -124,23 +103,69 @@ def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: S
         "config": {"model": model_cfg.model_dump(), "train": train_cfg.model_dump()},
         "runtime": runtime.model_dump(),
         "processes": {"count": world.size, "batch_per_process": local_batch_size(train_cfg.batch_size, world)},
-        "layers": layers,
-        "weight_decay": weight_decay,
+        "layers": described.layers,
+        "weight_decay": described.weight_decay,
     }
-    if not world.main:
-        return Run(name, model, result, results, info, timing)
-    files = RunFiles.of(name) if files is None else files
-    write_history(files.history, result.history)
+    run = Run(name, model, result, results, info, timing_record(result, memory, device))
+    if world.main:
+        write_run(RunFiles.of(name) if files is None else files, run, recorder, predictions, weights)
+    return run
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What the report says of a run's model and recipe, recorded with the run so that reporting runs no
+    training code: its size and cost, the per-layer parameter table, and what the engine's optimiser decays
+    (its grouping is the same on every device, so it is read from a CPU one)."""
+
+    parameters: int
+    flops: int
+    layers: list
+    weight_decay: dict
+
+    @classmethod
+    def of(cls, model: nn.Module, train_cfg: TrainConfig) -> "ModelRecord":
+        return cls(count_parameters(model), flops_per_image(model), layer_table(model),
+                   weight_decay_by_kind(make_optimizer(model, train_cfg.optimizer, torch.device("cpu"))))
+
+
+def run_checkpoint(checkpoints: Checkpoints, name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Splits,
+                   device: torch.device, record_steps: bool, on_backward: tuple[BackwardHook, ...]) -> Checkpoint:
+    """The run's resume checkpoint, keyed by the model, the recipe, the data, what the run records, the device
+    type and precision (and, through `checkpoints`, the code the stage runs): any change starts afresh."""
+    hook_configs = [getattr(h, "steps", None) for h in on_backward]  # e.g. which steps a recorder keeps
+    return checkpoints.for_run(name, config_key(
+        model=model_cfg.model_dump(), recipe=train_cfg.model_dump(), data=data.meta,
+        recording={"steps": record_steps, "hooks": hook_configs}, device=device.type,
+        precision=precision_record(device)))
+
+
+def timing_record(result: TrainResult, memory: dict, device: torch.device) -> dict:
+    """What timing.json holds: what differs between identical reruns."""
+    return {
+        "train_seconds": result.train_seconds,
+        "images_per_second": result.images_per_second,  # steady state: the first epoch's warm-up excluded
+        "steady_epoch_seconds": result.steady_epoch_seconds,
+        "epoch_seconds": [row["epoch_seconds"] for row in result.history],  # kept out of history.csv
+        "warmup_seconds": result.warmup_seconds,
+        "peak_memory_bytes": memory["bytes"],
+        "peak_memory_kind": memory["kind"],
+        "provenance": where_and_when(device),
+    }
+
+
+def write_run(files: RunFiles, run: Run, recorder: StepRecorder | None, predictions: bool, weights: bool) -> None:
+    """The run's files; results.json last, so that a run folder with results in it is complete."""
+    write_history(files.history, run.result.history)
     if recorder is not None:
         write_csv(files.steps, recorder.frame())
     if predictions:
-        write_predictions(files.predictions, result.test)
+        write_predictions(files.predictions, run.result.test)
     if weights:
-        save_weights(files.weights, model, info["config"])
-    write_json(files.timing, timing)
-    write_json(files.info, info)
-    write_json(files.results, results)  # last: a run folder with results in it is complete
-    return Run(name, model, result, results, info, timing)
+        save_weights(files.weights, run.model, run.info["config"])
+    write_json(files.timing, run.timing)
+    write_json(files.info, run.info)
+    write_json(files.results, run.results)
 
 
 def write_history(path: Path, history: list[dict]) -> None:
