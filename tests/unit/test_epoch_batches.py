@@ -97,9 +97,9 @@ def test_the_engine_trains_exactly_what_a_per_batch_loop_trains():
 
 
 def test_an_epochs_loss_total_is_the_step_by_step_running_total_to_the_last_bit():
-    """A full-profile epoch's 390 losses totalled at the epoch's end: the running total earlier versions kept
-    step by step, so recorded training losses do not change, even when they span more orders of magnitude
-    than float64 adds exactly (an exploding run: 1e-4 to 1e9, where a vectorised sum rounds differently)."""
+    """A full-profile epoch's 390 losses, totalled at the epoch's end, equal a running total kept step by step
+    to the last bit, even when they span more orders of magnitude than float64 adds exactly (an exploding run:
+    1e-4 to 1e9, where a vectorised sum rounds differently): when the total is read never changes a loss."""
     from cifar10_study.training.step_tally import StepTally
 
     g = torch.Generator().manual_seed(0)
