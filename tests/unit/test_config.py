@@ -6,6 +6,7 @@ from ruamel.yaml import YAML
 
 from cifar10_study.core.errors import ConfigError
 from cifar10_study.experiments import stage3, stage4, stage5
+from cifar10_study.experiments.stage2 import variant_model
 from cifar10_study.params import Params, load_params, parse_params
 from helpers import ROOT
 
@@ -178,9 +179,13 @@ def test_a_variant_is_the_baseline_when_it_gives_stage1s_model_whatever_its_dept
     deeper_baseline = _set(raw, "stage1.model.convs_per_stage", 2)
     with pytest.raises(ConfigError, match="stage2.variants.same: width 1 and convs_per_stage 2 give stage1.model"):
         parse_params(_set(deeper_baseline, "stage2.variants", {"same": {"convs_per_stage": 2}}))
-    # Against a baseline of 2 conv layers per stage, width 1 with 1 conv layer is a shallower variant.
-    shallower = parse_params(_set(deeper_baseline, "stage2.variants", {"shallow": {"width": 1}}))
-    assert shallower.stage2.variants["shallow"].convs_per_stage == 1
+    with pytest.raises(ConfigError, match="stage2.variants.same: width 1 and convs_per_stage 2 give stage1.model"):
+        parse_params(_set(deeper_baseline, "stage2.variants", {"same": {"width": 1}}))  # depth left: the baseline's
+    # Against a baseline of 2 conv layers per stage, 1 conv layer is a shallower variant, and width 2 alone
+    # keeps the baseline's depth.
+    variants = {"shallow": {"convs_per_stage": 1}, "wide": {"width": 2}}
+    params = parse_params(_set(deeper_baseline, "stage2.variants", variants))
+    assert [variant_model(params.stage1.model, params.stage2.variants[v]).convs_per_stage for v in variants] == [1, 2]
 
 
 def test_sgd_only_keys_rejected_for_adam(raw):

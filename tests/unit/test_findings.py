@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from cifar10_study.analysis import findings
@@ -101,8 +102,8 @@ def study(stage3: bool = True, alpha: float = 0.05):
                        for a in ("no_dropout", "no_label_smoothing", "no_weight_decay")}}
     runs = {"linear_avgpool": 0.39, "linear_maxpool": 0.70, "softmax": 0.36,
             **{f"bottleneck_{w}": a for w, a in ((1, 0.40), (4, 0.62), (16, 0.71))}}
-    variants = {"width_x2": SimpleNamespace(width=2, convs_per_stage=1),
-                "depth_x2": SimpleNamespace(width=1, convs_per_stage=2)}
+    variants = {"width_x2": SimpleNamespace(width=2), "depth_x2": SimpleNamespace(convs_per_stage=2)}
+    table = pd.DataFrame({"variant": ["baseline", *variants], "width": [1, 2, 1], "convs_per_stage": [1, 1, 2]})
     vanishing = {"learned_accuracy": 0.2, "runs": {
         f"depth_{d}": {"depth": d, "grad_norms": {"0": {"first_over_last": r}}, "final_val_accuracy": v}
         for d, r, v in ((4, 0.1, 0.49), (10, 1e-3, 0.1), (20, 1e-8, 0.1))}}
@@ -111,7 +112,7 @@ def study(stage3: bool = True, alpha: float = 0.05):
         experiments={"runs": {k: {"test_accuracy": v} for k, v in runs.items()}, "bottleneck_widths": [1, 4, 16],
                      "baseline_channels": [32, 64, 128], "bottleneck_stage": 1,
                      "collapse": {"linear_maxpool": {"is_affine": False}, "linear_avgpool": {"is_affine": True}}},
-        variants=object(), stress=SimpleNamespace(vanishing=vanishing),
+        variants=table, stress=SimpleNamespace(vanishing=vanishing),
         params=SimpleNamespace(stage2=SimpleNamespace(variants=variants), statistics=SimpleNamespace(alpha=alpha)),
         done={"stage1", "stage2", "stage3"} if stage3 else {"stage1", "stage2"})
 

@@ -177,8 +177,33 @@ def test_the_variants_baseline_is_the_stage1_run_listed_first():
         learned_accuracy=0.2)
     compared = stage2_results.compared_variants(settings)
     assert list(compared) == ["baseline", "width_x2", "depth_x2"]
-    assert (compared["baseline"].width, compared["baseline"].convs_per_stage) == (1, 1)
+    assert (compared["baseline"].width, compared["baseline"].convs_per_stage) == (1, None)  # None: stage1.model's
     assert [variant_run(v) for v in compared] == ["stage1", "stage2/width_x2", "stage2/depth_x2"]
+
+
+def _record(convs_per_stage: int) -> dict:
+    """What read_run gives of a run, as far as the variants' table reads it."""
+    return {"parameters": 1, "flops_per_image": 2, "final_train_accuracy": 0.5, "final_val_accuracy": 0.4,
+            "test_accuracy": 0.4, "test_loss": 1.5, "images_per_second": 10.0, "peak_memory_bytes": 3,
+            "peak_memory_kind": "process_peak_rss", "config": {"model": {"convs_per_stage": convs_per_stage}}}
+
+
+def test_the_variants_table_gives_each_rows_depth_as_its_runs_model_has_it():
+    """With a baseline of 2 conv layers per stage, a variant that only widens it has depth 2 (not 1), and the
+    findings' wider/deeper split is taken against that depth."""
+    shapes = {"wide": {"width": 2}, "wide_shallow": {"width": 2, "convs_per_stage": 1},
+              "deep": {"convs_per_stage": 3}, "shallow": {"convs_per_stage": 1}}
+    settings = stage2_results.VariantSettings(variants=shapes, loss_window=2)
+    depth = {"baseline": 2, "wide": 2, "wide_shallow": 1, "deep": 3, "shallow": 1}
+    history = pd.DataFrame({"epoch": [1, 2], "train_acc": [0.3, 0.5], "val_acc": [0.3, 0.4],
+                            "val_loss": [2.0, 1.5], "train_loss": [2.1, 1.4], "epoch_seconds": [1.0, 1.0]})
+    steps = pd.DataFrame({"step": range(8), "loss": [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.4, 1.3], "grad_norm": 1.0})
+    runs = stage2_results.VariantRuns({v: _record(d) for v, d in depth.items()}, dict.fromkeys(depth, history),
+                                      dict.fromkeys(depth, steps))
+    table = stage2_results.variants_table(settings, runs)
+    assert dict(zip(table["variant"], table["convs_per_stage"])) == depth
+    assert stage2_results.wider_variants(table) == ["wide"]
+    assert stage2_results.deeper_variants(table) == ["deep"]
 
 
 def test_stage2_is_complete_only_with_the_stage1_run_beside_its_variants(tmp_path, monkeypatch):

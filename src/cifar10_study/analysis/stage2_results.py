@@ -42,7 +42,7 @@ class VariantShape(View):
     (tests/unit/test_config.py checks that they agree)."""
 
     width: int = 1
-    convs_per_stage: int = 1
+    convs_per_stage: int | None = None  # None: the baseline's
 
 
 class VariantSettings(View):
@@ -63,7 +63,8 @@ class Stage2AnalysisParams(View):
 
 def compared_variants(settings: VariantSettings) -> dict[str, VariantShape]:
     """The baseline (the Stage 1 run, which every variant's recipe and budget match), then stage2.variants
-    in params.yaml order."""
+    in params.yaml order. A shape's convs_per_stage is None where it is the baseline's; variants_table gives
+    every row's depth as its run's model has it."""
     return {STAGE2_BASELINE: VariantShape(), **settings.variants}
 
 
@@ -89,7 +90,7 @@ def variants_table(settings: VariantSettings, runs: VariantRuns) -> pd.DataFrame
     for name, variant in compared_variants(settings).items():
         run, h = runs.records[name], runs.histories[name]
         rows.append({
-            # Depth as the run's model has it: the baseline's is stage1.model's, whatever it is.
+            # Depth as the run's model has it, so the baseline's is stage1.model's and a variant's is never None.
             "variant": name, "width": variant.width, "convs_per_stage": run["config"]["model"]["convs_per_stage"],
             **{k: run[k] for k in ("parameters", "flops_per_image", "final_train_accuracy", "final_val_accuracy",
                                    "test_accuracy", "test_loss", "images_per_second", "peak_memory_bytes",
@@ -98,6 +99,22 @@ def variants_table(settings: VariantSettings, runs: VariantRuns) -> pd.DataFrame
             **overfitting_summary(h), **stability_summary(runs.steps[name], settings.loss_window),
         })
     return pd.DataFrame(rows)
+
+
+def wider_variants(variants: pd.DataFrame) -> list[str]:
+    """The variants that only widen the baseline: more channels, its depth."""
+    baseline = variants.set_index("variant").loc[STAGE2_BASELINE]
+    scaled = scaled_variants(variants)
+    return scaled.loc[(scaled["width"] > 1) & (scaled["convs_per_stage"] == baseline["convs_per_stage"]),
+                      "variant"].tolist()
+
+
+def deeper_variants(variants: pd.DataFrame) -> list[str]:
+    """The variants that only deepen the baseline: more conv layers per stage, its width."""
+    baseline = variants.set_index("variant").loc[STAGE2_BASELINE]
+    scaled = scaled_variants(variants)
+    return scaled.loc[(scaled["width"] == 1) & (scaled["convs_per_stage"] > baseline["convs_per_stage"]),
+                      "variant"].tolist()
 
 
 def scaled_variants(variants: pd.DataFrame) -> pd.DataFrame:

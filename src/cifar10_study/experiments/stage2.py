@@ -25,7 +25,8 @@ from .stage1 import BaselineParams
 
 class ScalingVariant(Section):
     width: PositiveInt = 1  # multiplies the channels of every conv layer of the Stage 1 baseline
-    convs_per_stage: PositiveInt = 1  # conv -> ReLU layers per stage (no extra pooling); the baseline has 1
+    # conv -> ReLU layers per stage (no pooling between them); None: the baseline's (stage1.model's)
+    convs_per_stage: PositiveInt | None = None
 
 
 class Stage2Config(Section):
@@ -56,9 +57,9 @@ class Stage2Params(BaselineParams):
         # The baseline is the Stage 1 run: a variant of its shape would train it a second time.
         for name, variant in self.stage2.variants.items():
             if variant_model(self.stage1.model, variant) == self.stage1.model:
-                raise ValueError(f"stage2.variants.{name}: width {variant.width} and convs_per_stage "
-                                 f"{variant.convs_per_stage} give stage1.model, the baseline, which is the Stage 1 run "
-                                 f"compared with every variant; list only wider or deeper variants")
+                raise ValueError(f"stage2.variants.{name}: width 1 and convs_per_stage "
+                                 f"{self.stage1.model.convs_per_stage} give stage1.model, the baseline, which is the "
+                                 f"Stage 1 run compared with every variant; give each variant another width or depth")
         return self
 
 

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ..analysis import findings
 from ..analysis.findings import Difference, Finding
+from ..analysis.stage2_results import deeper_variants, wider_variants
 from ..core.layout import STAGE1, STAGE3, STAGE3_ABLATIONS, run_name, variant_run
 from .formatting import md
 from .study import Study
@@ -39,12 +40,11 @@ def _against(study: Study, run: str, reference: str) -> Difference | None:
 def stage2_findings(study: Study) -> list[Finding]:
     out = []
     if study.variants is not None:
-        variants = study.params.stage2.variants
-        against = {v: _against(study, variant_run(v), STAGE1) for v in variants}  # the baseline is the Stage 1 run
-        out += [findings.width_scaling(d, v) for v, d in against.items()
-                if d is not None and variants[v].width > 1 and variants[v].convs_per_stage == 1]
-        deeper = {v: d for v, d in against.items()
-                  if d is not None and variants[v].convs_per_stage > 1 and variants[v].width == 1}
+        # The baseline is the Stage 1 run.
+        against = {v: _against(study, variant_run(v), STAGE1) for v in study.params.stage2.variants}
+        out += [findings.width_scaling(against[v], v) for v in wider_variants(study.variants)
+                if against[v] is not None]
+        deeper = {v: against[v] for v in deeper_variants(study.variants) if against[v] is not None}
         if deeper:
             out.append(findings.depth_scaling(deeper))
     if study.stress is not None:

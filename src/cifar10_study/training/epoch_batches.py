@@ -66,4 +66,4 @@ def augmented_epoch(split: Split, order: torch.Tensor, steps: int, batch_size: i
             transform_draws.append(transform.draw(local))
     idx = epoch_shard(order, steps, batch_size, world)
     images = augment.apply(split.images[idx], AugmentDraws.cat(augment_draws))
-    return EpochBatches(images, split.labels[idx], local, transform, transform_draws if transform else None)
+    return EpochBatches(images, split.labels[idx], local, transform, transform_draws if transform is not None else None)
