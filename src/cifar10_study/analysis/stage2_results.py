@@ -103,18 +103,21 @@ def variants_table(settings: VariantSettings, runs: VariantRuns) -> pd.DataFrame
 
 def wider_variants(variants: pd.DataFrame) -> list[str]:
     """The variants that only widen the baseline: more channels, its depth."""
-    baseline = variants.set_index("variant").loc[STAGE2_BASELINE]
     scaled = scaled_variants(variants)
-    return scaled.loc[(scaled["width"] > 1) & (scaled["convs_per_stage"] == baseline["convs_per_stage"]),
+    return scaled.loc[(scaled["width"] > 1) & (scaled["convs_per_stage"] == _baseline_depth(variants)),
                       "variant"].tolist()
 
 
 def deeper_variants(variants: pd.DataFrame) -> list[str]:
     """The variants that only deepen the baseline: more conv layers per stage, its width."""
-    baseline = variants.set_index("variant").loc[STAGE2_BASELINE]
     scaled = scaled_variants(variants)
-    return scaled.loc[(scaled["width"] == 1) & (scaled["convs_per_stage"] > baseline["convs_per_stage"]),
+    return scaled.loc[(scaled["width"] == 1) & (scaled["convs_per_stage"] > _baseline_depth(variants)),
                       "variant"].tolist()
+
+
+def _baseline_depth(variants: pd.DataFrame) -> int:
+    """The baseline row's conv layers per stage (stage1.model's)."""
+    return variants.loc[variants["variant"] == STAGE2_BASELINE, "convs_per_stage"].item()
 
 
 def scaled_variants(variants: pd.DataFrame) -> pd.DataFrame:
