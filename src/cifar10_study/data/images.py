@@ -1,10 +1,21 @@
 """An image file as CIFAR-10 sees one: the one preprocessing rule for images from outside the dataset.
 
-The rule: the image is turned upright (its EXIF orientation, as viewers show it), converted to RGB (an alpha
-channel is dropped, grey is repeated), centre-cropped to the largest centred square, and resized to 32x32 with
-bicubic resampling (which antialiases when shrinking); a 32x32 RGB image is left as it is, pixel for pixel. The
-result is uint8 like the prepared dataset, so it takes exactly the normalisation training uses
-(augment.normalize) and nothing else.
+The rule: the image is turned upright (its EXIF orientation, as viewers show it), converted to 8-bit RGB by the
+range of its PIL mode (below), centre-cropped to the largest centred square, and resized to 32x32 with bicubic
+resampling (which antialiases when shrinking); a 32x32 RGB image is left as it is, pixel for pixel. The result is
+uint8 like the prepared dataset, so it takes exactly the normalisation training uses (augment.normalize) and
+nothing else.
+
+Modes, by what their values mean (TO_RGB):
+- 8-bit modes are converted by Pillow: grey ("L", "1") is repeated, a palette ("P") is looked up, and "CMYK",
+  "YCbCr", "HSV" and "LAB" (CIELAB, D50) are converted as colours to RGB.
+- Alpha is dropped ("RGBA", "LA", "PA", and a palette or colour with a transparent entry): each pixel keeps the
+  colour it stores, however transparent, as CIFAR-10 has no transparency. Premultiplied alpha ("RGBa", "La") is
+  divided out first, so a pixel keeps its own colour there too.
+- Numeric grey is scaled from its full range to 0..255, rounded half up: integers ("I;16", "I;16B", "I;16L",
+  "I;16N", and "I", as Pillow opens 16-bit PGM and 32-bit integer TIFF files) as 0..65535, so 32768 is 128; float
+  ("F") as 0..1, so 0.5 is 128. A value outside that range, or a float that is not finite, has no known meaning.
+Such a value, or a mode not listed, is refused: a one-line DataError naming the file and the mode.
 """
 from __future__ import annotations
 
@@ -18,12 +29,39 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from ..core.errors import DataError
 from . import IMAGE_SIZE
 
+RESAVE = "save it as an 8-bit RGB PNG or JPEG"
+# Each PIL mode -> how it becomes 8-bit RGB (the rule above): a mode name is the mode Pillow converts it to on the
+# way to RGB, a number the full scale of a one-channel numeric mode (that value white, 0 black). Any other mode is
+# refused.
+TO_RGB: dict[str, str | float] = {
+    **dict.fromkeys(("1", "L", "P", "LA", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "HSV", "LAB"), "RGB"),
+    "La": "LA",  # Pillow divides premultiplied alpha out only on the way to LA
+    **dict.fromkeys(("I;16", "I;16B", "I;16L", "I;16N", "I"), 65535),
+    "F": 1.0,
+}
+
 
 def square_centre(width: int, height: int) -> tuple[int, int, int, int]:
     """The largest centred square of a width x height image, as a PIL box (left, top, right, bottom)."""
     side = min(width, height)
     left, top = (width - side) // 2, (height - side) // 2
     return left, top, left + side, top + side
+
+
+def to_rgb(image: Image.Image, path: Path) -> Image.Image:
+    """`image`, read from the file at `path`, in 8-bit RGB by the range of its mode (TO_RGB). A mode with no known
+    range, or a value outside its mode's range, is a DataError naming the file and the mode."""
+    how = TO_RGB.get(image.mode)
+    if how is None:
+        raise DataError(f"{path}: image mode {image.mode!r} has no known conversion to 8-bit RGB; {RESAVE}")
+    if isinstance(how, str):
+        return image.convert(how).convert("RGB")
+    values = np.asarray(image, dtype=np.float64)
+    low, high = values.min(), values.max()
+    if not 0 <= low <= high <= how:  # also false for NaN
+        raise DataError(f"{path}: image mode {image.mode!r} is read as 0 (black) to {how:g} (white), but this image "
+                        f"holds values from {low:g} to {high:g}; {RESAVE}")
+    return Image.fromarray(np.floor(values * 255 / how + 0.5).astype(np.uint8)).convert("RGB")
 
 
 def read_image(path: str | os.PathLike) -> torch.Tensor:
@@ -35,7 +73,7 @@ def read_image(path: str | os.PathLike) -> torch.Tensor:
         raise DataError(f"{path}: {what}; give the path of a PNG or JPEG image")
     try:
         with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened).convert("RGB")
+            image = to_rgb(ImageOps.exif_transpose(opened), path)
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
         raise DataError(f"{path}: not an image Pillow can read ({type(exc).__name__}: {exc}); "
                         f"give a PNG or JPEG file") from None
