@@ -62,9 +62,10 @@ def flip_where(images: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
 def _scale_shift(device: torch.device, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel (1 / (255 std), mean / std) [1, 3, 1, 1], made once per device: building them per
     batch would be a host-to-device copy, i.e. a synchronisation, at every CUDA step."""
-    std = torch.tensor(STD, dtype=torch.float64).view(1, 3, 1, 1)
-    mean = torch.tensor(MEAN, dtype=torch.float64).view(1, 3, 1, 1)
-    return (1 / (255 * std)).to(device, dtype), (mean / std).to(device, dtype)
+    # Computed in Python floats (float64) and rounded once to `dtype`: no float64 tensor, which MPS lacks.
+    scale = torch.tensor([1 / (255 * s) for s in STD], dtype=dtype).view(1, 3, 1, 1)
+    shift = torch.tensor([m / s for m, s in zip(MEAN, STD)], dtype=dtype).view(1, 3, 1, 1)
+    return scale.to(device), shift.to(device)
 
 
 def normalize(images: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -9,8 +9,13 @@ type the memory layout, precision, compilation and optimiser kernels the engine 
 |        |               | instructions (AMX, AVX512-BF16),   |               |                 |               |
 |        |               | else fp32                          |               |                 |               |
 
-params.yaml's `precision: fp32` trains and evaluates in fp32 on every device. The precision changes the
-numbers, so every training stage declares the key; each run records the precision it used (info.json).
+params.yaml's `precision: fp32` trains and evaluates in IEEE fp32 on every device: no bf16 autocast, and on
+CUDA no TF32 either (torch lets cuDNN convolutions use TF32 by default). The precision changes the numbers, so
+every training stage declares the key; each run records the precision it used (info.json), and `evaluate` and
+`predict` evaluate a run in it (use_precision("bf16") forces the bf16 autocast a run recorded).
+
+No tensor of the training, evaluation or prediction path is float64: MPS has none. Sums that need float64
+(a loss over an epoch) are added up on the host, in Python floats (distributed.total_over_processes).
 """
 from __future__ import annotations
 
@@ -55,11 +60,18 @@ SETTINGS = {
                           deterministic=True),
 }
 
-# params.yaml `precision`: auto uses each device's bf16 rule above; fp32 turns bf16 off everywhere.
+# params.yaml `precision`: auto uses each device's bf16 rule above; fp32 turns bf16 and TF32 off everywhere.
 Precision = Literal["auto", "fp32"]
+# What a process may also be set to in order to evaluate a run as it trained: "bf16" is bf16 autocast on any
+# device that autocasts (the CPU with or without bf16 instructions, CUDA), whatever the CPU's instructions.
+EvalPrecision = Literal["auto", "fp32", "bf16"]
 # The precision this process trains and evaluates in, set once by init_device from params.yaml (like
 # torch's deterministic-algorithms switch, it holds for the whole process).
-_precision: Precision = "auto"
+_precision: EvalPrecision = "auto"
+# torch's TF32 settings for fp32 matmuls and cuDNN convolutions on NVIDIA GPUs, as this torch ships them:
+# `auto` keeps them, `fp32` sets both to IEEE ("ieee").
+TF32_DEFAULTS = {"matmul": torch.backends.cuda.matmul.fp32_precision,
+                 "cudnn_conv": torch.backends.cudnn.conv.fp32_precision}
 
 
 def settings_for(device: torch.device) -> DeviceSettings:
@@ -72,26 +84,41 @@ def cpu_bf16_instructions() -> list[str]:
     return [name for name in ("amx_bf16", "avx512_bf16") if capabilities.get(name)]
 
 
-def autocast_dtype(device: torch.device, precision: Precision | None = None) -> torch.dtype | None:
+def autocast_dtype(device: torch.device, precision: EvalPrecision | None = None) -> torch.dtype | None:
     """bf16 where `precision` (default: this process's, set by init_device) and the device's rule give it,
     else None (fp32)."""
+    precision = precision or _precision
     rule = settings_for(device).bf16
-    if (precision or _precision) == "fp32" or rule == "never":
+    if precision == "fp32" or rule == "never":
         return None
-    return torch.bfloat16 if rule == "always" or cpu_bf16_instructions() else None
+    return torch.bfloat16 if precision == "bf16" or rule == "always" or cpu_bf16_instructions() else None
 
 
-def use_precision(precision: Precision) -> None:
-    """Train and evaluate in `precision` from here on, in this process (init_device calls it)."""
+def use_precision(precision: EvalPrecision) -> None:
+    """Train and evaluate in `precision` from here on, in this process (init_device calls it); TF32 is off
+    under fp32 and as torch ships it otherwise."""
     global _precision
     _precision = precision
+    ieee = precision == "fp32"
+    torch.backends.cuda.matmul.fp32_precision = "ieee" if ieee else TF32_DEFAULTS["matmul"]
+    torch.backends.cudnn.conv.fp32_precision = "ieee" if ieee else TF32_DEFAULTS["cudnn_conv"]
+
+
+def tf32_record() -> dict:
+    """Whether fp32 matmuls and cuDNN convolutions may use TF32 on CUDA ("tf32") or not ("ieee"; "none" is
+    torch's own default, IEEE for matmuls)."""
+    return {"matmul": torch.backends.cuda.matmul.fp32_precision,
+            "cudnn_conv": torch.backends.cudnn.conv.fp32_precision}
 
 
 def precision_record(device: torch.device) -> dict:
-    """What a run records of its precision: the arithmetic used, and on a CPU the bf16 instructions that chose it."""
+    """What a run records of its precision: the arithmetic used, on a CPU the bf16 instructions that chose it,
+    on CUDA the TF32 settings of its fp32 operations."""
     record = {"precision": "bf16 autocast" if autocast_dtype(device) else "fp32", "precision_setting": _precision}
     if device.type == "cpu":
         record["cpu_bf16_instructions"] = cpu_bf16_instructions()
+    if device.type == "cuda":
+        record["tf32"] = tf32_record()
     return record
 
 
@@ -124,7 +151,7 @@ def device_type_for(requested: str) -> str:
 
 
 def init_device(runtime: RuntimeConfig = RuntimeConfig(), world: World = SINGLE,
-                precision: Precision = "auto") -> torch.device:
+                precision: EvalPrecision = "auto") -> torch.device:
     """The training device for a stage, from `runtime.device`; with several processes, each its own GPU
     (torchrun's LOCAL_RANK). `precision` (params.yaml) holds for the whole process (autocast_dtype).
 
@@ -155,9 +182,12 @@ def autocast(device: torch.device):
 
 
 def to_memory_format(x: torch.Tensor | nn.Module, device: torch.device):
-    """A model, or a 4-d batch, in the device's memory layout (channels_last where it is faster)."""
-    return x.to(memory_format=torch.channels_last) if settings_for(device).channels_last and (
-        isinstance(x, nn.Module) or x.dim() == 4) else x
+    """A model, or a 4-d batch, in the device's memory layout: channels_last where it is faster, else the
+    contiguous NCHW layout, whatever layout it came in (the augmentation's crop hands back channels_last)."""
+    layout = torch.channels_last if settings_for(device).channels_last else torch.contiguous_format
+    if isinstance(x, nn.Module):
+        return x.to(memory_format=layout)
+    return x.contiguous(memory_format=layout) if x.dim() == 4 else x
 
 
 def synchronize(device: torch.device) -> None:

@@ -121,6 +121,22 @@ def all_sum(tensor: torch.Tensor, world: World) -> torch.Tensor:
     return tensor
 
 
+def total_over_processes(values: torch.Tensor, world: World) -> float:
+    """The sum of this process's 1-d `values` (on any device, copied to the host once), added left to right
+    in float64 as a running float64 total on the device would add them, to the last bit (Python 3.12's
+    sum() compensates and math.fsum rounds once: both differ), then summed over every process. Only a
+    reduction between processes puts a float64 tensor on the device (CUDA or the CPU; never MPS, which has
+    no float64 and runs one process)."""
+    total = 0.0
+    for value in values.tolist():
+        total += value
+    if not world.distributed:
+        return total
+    shared = torch.tensor(total, dtype=torch.float64, device=values.device)
+    dist.all_reduce(shared, op=dist.ReduceOp.SUM)
+    return shared.item()
+
+
 def all_min(tensor: torch.Tensor, world: World) -> torch.Tensor:
     if world.distributed:
         dist.all_reduce(tensor, op=dist.ReduceOp.MIN)

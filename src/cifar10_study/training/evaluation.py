@@ -12,7 +12,7 @@ from torch import nn
 from ..data.augment import normalize
 from ..data.cifar10 import Split
 from .device import autocast, to_memory_format
-from .distributed import SINGLE, World, all_sum, broadcast_buffers, chunk_bounds, gather_chunks
+from .distributed import SINGLE, World, broadcast_buffers, chunk_bounds, gather_chunks, total_over_processes
 
 
 @dataclass
@@ -36,7 +36,7 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.devi
     broadcast_buffers(model, world)
     bounds = chunk_bounds(len(split), world)
     first, last = bounds[world.rank]
-    loss_sum = torch.zeros((), device=device, dtype=torch.float64)
+    batch_losses = [torch.empty(0, device=device)]  # each batch's summed loss, float32
     preds = [torch.empty(0, dtype=torch.long, device=device)]
     confidences = [torch.empty(0, dtype=torch.float32, device=device)]
     for start in range(first, last, batch_size):
@@ -45,14 +45,14 @@ def evaluate(model: nn.Module, split: Split, batch_size: int, device: torch.devi
         y = split.labels[start:end]
         with autocast(device):
             logits = model(x)
-        loss_sum += F.cross_entropy(logits.float(), y, reduction="sum")
+        batch_losses.append(F.cross_entropy(logits.float(), y, reduction="sum").view(1))
         preds.append(logits.argmax(1))
         confidences.append(logits.float().softmax(1).amax(1))
     model.train(was_training)
-    all_sum(loss_sum, world)
+    loss_sum = total_over_processes(torch.cat(batch_losses), world)  # in float64, on the host
     sizes = [end - start for start, end in bounds]
     predictions = gather_chunks(torch.cat(preds), sizes, world).cpu().numpy()
     confidence = gather_chunks(torch.cat(confidences), sizes, world).cpu().numpy()
     labels = split.labels.cpu().numpy()
-    return EvalResult(loss_sum.item() / len(split), float((predictions == labels).mean()), predictions, labels,
+    return EvalResult(loss_sum / len(split), float((predictions == labels).mean()), predictions, labels,
                       confidence)

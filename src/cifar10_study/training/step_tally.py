@@ -7,7 +7,7 @@ import math
 import torch
 
 from ..core.errors import TrainingDiverged
-from .distributed import SINGLE, World, all_min, all_sum
+from .distributed import SINGLE, World, all_min, all_sum, total_over_processes
 
 
 class StepTally:
@@ -49,14 +49,7 @@ class StepTally:
         if step >= 0:
             mine = float(self.losses[step])  # finite if another process had the bad loss: then NaN is reported
             self._raise(run, epoch, step, mine if not math.isfinite(mine) else float("nan"))
-        # Added up in step order in float64, on the host (one copy an epoch), as a running total kept step by
-        # step would be, to the last bit, whatever the losses' range: a vectorised sum rounds differently
-        # once they span more than float64 holds exactly (an exploding run; tested).
-        total = 0.0
-        for value in (self.losses * self.batch).double().tolist():
-            total += value
-        loss_sum = torch.tensor(total, dtype=torch.float64, device=self.losses.device)
-        correct = self.correct.sum()
-        all_sum(loss_sum, self.world)
-        all_sum(correct, self.world)
-        return loss_sum.item(), int(correct.item())
+        # Added up in step order in float64, on the host: a vectorised sum rounds differently once the losses
+        # span more than float64 holds exactly (an exploding run; tested).
+        loss_sum = total_over_processes(self.losses * self.batch, self.world)
+        return loss_sum, int(all_sum(self.correct.sum(), self.world).item())
