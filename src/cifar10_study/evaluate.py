@@ -21,7 +21,14 @@ from .core.cli import CommandParser, command_entry
 from .core.errors import ConfigError, StudyError
 from .data import CLASSES
 from .data.cifar10 import PREPARED, load_splits
-from .run_folder import TrainedRun, add_run_dir_argument, load_run
+from .run_folder import (
+    TrainedRun,
+    add_precision_argument,
+    add_run_dir_argument,
+    chosen_precision,
+    load_run,
+    reproduction_note,
+)
 from .training import engine
 from .training.device import init_device, to_memory_format
 from .training.evaluation import evaluate
@@ -40,6 +47,7 @@ class Evaluation:
     confusion: pd.DataFrame  # [10, 10] counts; index: actual class, columns: predicted class
     own_test_set: bool  # the run's own test images, so its results.json's test accuracy applies
     data_meta: dict  # the prepared data's meta.json
+    machine_note: str | None = None  # what differs from the run's device and precision (reproduction_note)
 
 
 def evaluate_run(run: TrainedRun, data_dir: Path, device: torch.device, batch_size: int = 1000,
@@ -57,7 +65,8 @@ def evaluate_run(run: TrainedRun, data_dir: Path, device: torch.device, batch_si
                               "accuracy": per_class_accuracy(result.labels, result.predictions).values()},
                              index=pd.Index(CLASSES, name="class"))
     matrix = pd.DataFrame(counts, index=pd.Index(CLASSES, name="actual"), columns=pd.Index(CLASSES, name="predicted"))
-    return Evaluation(result.accuracy, result.loss, per_class, matrix, len(test) == len(own), data.meta)
+    return Evaluation(result.accuracy, result.loss, per_class, matrix, len(test) == len(own), data.meta,
+                      reproduction_note(run, device))
 
 
 def report(run: TrainedRun, data_dir: Path, found: Evaluation) -> str:
@@ -79,6 +88,8 @@ def report(run: TrainedRun, data_dir: Path, found: Evaluation) -> str:
         lines.append(f"note: the run was trained on data from {trained_on['source']} ({trained_on['counts']}), "
                      f"{data_dir} holds {found.data_meta.get('source')} ({found.data_meta.get('counts')}): "
                      f"its numbers may differ from the run's")
+    if found.machine_note:
+        lines.append(found.machine_note)
     accuracy = {"accuracy": lambda a: "-" if pd.isna(a) else f"{a:.4f}"}
     lines += ["", "per-class accuracy", found.per_class.rename_axis(None).to_string(formatters=accuracy),
               "", "confusion matrix (rows: actual class, columns: predicted class)", found.confusion.to_string()]
@@ -105,6 +116,7 @@ def parser() -> CommandParser:
                    help="every test image of the prepared data, not only the run's own test subset")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto (default): a GPU if torch sees one, else the CPU")
+    add_precision_argument(p)
     p.add_argument("--batch-size", metavar="N", type=_positive, default=1000,
                    help="images per forward pass (default 1000); changes speed and memory, not the result")
     return p
@@ -115,9 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     run = load_run(args.run_dir)
     try:
-        # In the precision setting the run was trained with, so that its own test images give its results.json.
-        device = init_device(RuntimeConfig(device=args.device),
-                             precision=run.precision)
+        # In the precision the run trained in, so that its own test images give its results.json.
+        device = init_device(RuntimeConfig(device=args.device), precision=chosen_precision(args.precision, run))
     except ConfigError as exc:  # its words name the params key, which here is the option
         raise StudyError(str(exc).replace("runtime.device", "--device")) from None
     print(report(run, args.data, evaluate_run(run, args.data, device, args.batch_size, args.all_test_images)))

@@ -20,7 +20,7 @@ from .core.cli import CommandParser, command_entry
 from .data import CLASSES, NUM_CLASSES
 from .data.augment import normalize
 from .data.images import read_image
-from .run_folder import add_run_dir_argument, load_run
+from .run_folder import add_precision_argument, add_run_dir_argument, chosen_precision, load_run, reproduction_note
 from .training.device import autocast, to_memory_format, use_precision
 
 DEVICE = torch.device("cpu")
@@ -60,6 +60,7 @@ def parser() -> CommandParser:
         epilog="example: python -m cifar10_study.predict runs/stage1 cat.jpg ship.png --top 5")
     add_run_dir_argument(p)
     p.add_argument("images", metavar="IMAGE", type=Path, nargs="+", help="PNG or JPEG image files")
+    add_precision_argument(p)
     p.add_argument("--top", metavar="K", type=_top, default=3, help="classes to print per image (default 3)")
     return p
 
@@ -68,7 +69,10 @@ def parser() -> CommandParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     run = load_run(args.run_dir)
-    use_precision(run.precision)
+    use_precision(chosen_precision(args.precision, run))
+    note = reproduction_note(run, DEVICE)
+    if note:
+        print(note, file=sys.stderr)
     images = torch.cat([read_image(path) for path in args.images])
     width = max(map(len, CLASSES))
     for path, top in zip(args.images, top_classes(probabilities(run.model, images), args.top)):

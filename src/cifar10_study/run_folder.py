@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
 from pydantic import ValidationError
 from torch import nn
 
@@ -15,6 +17,7 @@ from .core.errors import StudyError
 from .core.fileio import read_json
 from .core.layout import EXPLOSION, VANISHING, RunFiles
 from .models import model_config
+from .training.device import EvalPrecision, precision_record
 from .training.recipe import TrainConfig
 from .training.train_run import load_weights
 
@@ -30,9 +33,57 @@ class TrainedRun:
     results: dict | None  # results.json; None if the folder has none
 
     @property
-    def precision(self) -> str:
-        """The `precision` setting it trained with (device.py): evaluating in it reproduces its results."""
-        return self.info.get("provenance", {}).get("precision_setting", "auto")
+    def precision(self) -> EvalPrecision:
+        """The precision it trained in, as use_precision takes it: evaluating in it reproduces its results
+        where the machine is the same (a run that recorded only its setting: that setting)."""
+        recorded = self.info.get("provenance", {})
+        if "precision" not in recorded:
+            return recorded.get("precision_setting", "auto")
+        return "bf16" if recorded["precision"] == "bf16 autocast" else "fp32"
+
+
+# What the numbers of a model depend on beyond its weights and inputs: where they differ between the run and
+# the process evaluating it, its recorded numbers may differ in the last digits.
+MACHINE_KEYS = ("device", "cpu_bf16_instructions", "tf32", "precision", "torch_version")
+
+
+def machine_record(device: torch.device) -> dict:
+    """This process's MACHINE_KEYS on `device`, as a run records them in info.json's provenance."""
+    return {"device": device.type, "torch_version": torch.__version__, **precision_record(device)}
+
+
+def reproduction_note(run: TrainedRun, device: torch.device) -> str | None:
+    """One line when the device, the CPU's bf16 instructions, the TF32 settings, the precision or torch
+    differ between `run`'s training and this process on `device`; None where none does."""
+    trained, here = run.info.get("provenance", {}), machine_record(device)
+    changed = [key for key in MACHINE_KEYS if trained.get(key) != here.get(key)]
+    if not changed:
+        return None
+    return (f"note: the run trained with {_described(trained, changed)}, this evaluates with "
+            f"{_described(here, changed)}: its numbers may differ from the run's in the last digits")
+
+
+def _described(record: dict, keys: list[str]) -> str:
+    return ", ".join(f"{key.replace('_', ' ')} {_value(record.get(key))}" for key in keys)
+
+
+def _value(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}"
+    return "not recorded" if value is None else str(value)
+
+
+def add_precision_argument(parser: argparse.ArgumentParser) -> None:
+    """--precision, for the commands that evaluate a trained run."""
+    parser.add_argument("--precision", choices=("run", *typing.get_args(EvalPrecision)), default="run",
+                        help="run (default): the precision the run trained in (bf16 autocast or fp32), so that its "
+                             "numbers reproduce; auto: this machine's choice; fp32 or bf16 to force one")
+
+
+def chosen_precision(option: str, run: TrainedRun) -> EvalPrecision:
+    return run.precision if option == "run" else option
 
 
 def load_run(folder: str | Path) -> TrainedRun:

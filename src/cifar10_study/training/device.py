@@ -50,14 +50,18 @@ class DeviceSettings:
     compiles: bool
     fused_optimizer: bool  # one kernel launch steps every parameter (CUDA only)
     deterministic: bool  # the same params and seed give identical results (CPU)
+    # Whether reading a value on the host costs nothing (the CPU): then a non-finite loss stops a run at its
+    # step; on a GPU the epoch's losses are read once, at its end (step_tally.py).
+    free_host_reads: bool
 
 
 SETTINGS = {
-    "cuda": DeviceSettings(channels_last=True, bf16="always", compiles=True, fused_optimizer=True, deterministic=False),
+    "cuda": DeviceSettings(channels_last=True, bf16="always", compiles=True, fused_optimizer=True, deterministic=False,
+                           free_host_reads=False),
     "mps": DeviceSettings(channels_last=False, bf16="never", compiles=False, fused_optimizer=False,
-                          deterministic=False),
+                          deterministic=False, free_host_reads=False),
     "cpu": DeviceSettings(channels_last=True, bf16="with cpu instructions", compiles=False, fused_optimizer=False,
-                          deterministic=True),
+                          deterministic=True, free_host_reads=True),
 }
 
 # params.yaml `precision`: auto uses each device's bf16 rule above; fp32 turns bf16 and TF32 off everywhere.

@@ -7,6 +7,7 @@ import math
 import torch
 
 from ..core.errors import TrainingDiverged
+from .device import settings_for
 from .distributed import SINGLE, World, all_min, all_sum, total_over_processes
 
 
@@ -14,13 +15,14 @@ class StepTally:
     """Each step's training loss and correct count, written into the step's slot on the device (one small
     copy a step, no host synchronisation, nothing decided per step on the host) and summed at the epoch's
     end; there too the first non-finite loss of any process is found. In one CPU process, where a
-    synchronisation costs nothing, a non-finite loss stops the run at once instead."""
+    synchronisation costs nothing (DeviceSettings.free_host_reads), a non-finite loss stops the run at once
+    instead."""
 
     def __init__(self, steps: int, batch: int, device: torch.device, world: World = SINGLE):
         self.batch = batch  # this process's images a step
         self.losses = torch.zeros(steps, device=device)
         self.correct = torch.zeros(steps, device=device, dtype=torch.long)
-        self.stop_at_once, self.world = device.type == "cpu" and not world.distributed, world
+        self.stop_at_once, self.world = settings_for(device).free_host_reads and not world.distributed, world
 
     def record(self, step: int, loss: torch.Tensor, correct: torch.Tensor, run: str, epoch: int) -> None:
         self.losses[step] = loss
