@@ -210,6 +210,26 @@ def test_each_threshold_counts_as_met_when_reached_exactly():
     assert not findings.depth_scaling({"depth_x2": Difference(0.0, STRONG, NOISE)}).shown
 
 
+def test_thresholds_count_whole_images_so_accuracies_over_10000_images_meet_them_exactly():
+    """k / 10,000 accuracies exactly at each threshold, whose float differences land just below it."""
+    assert 0.7474 - 0.6474 < findings.BOTTLENECK_BELOW_BASELINE  # 10.00 points, as floats subtract them
+    assert findings.bottleneck({1: 0.6474, 4: 0.7, 16: 0.73}, baseline=0.7474).shown
+    assert not findings.bottleneck({1: 0.6475, 4: 0.7, 16: 0.73}, baseline=0.7474).shown  # one image short
+    assert 0.7474 - 0.4974 < findings.AFFINE_BELOW_BASELINE and 0.4974 - 0.4474 < findings.AFFINE_WITHIN_SOFTMAX
+    assert findings.linear_collapse(0.7474, affine=0.4974, softmax=0.4474, maxpool=0.5, maxpool_affine=False).shown
+    assert findings.linear_collapse(0.7474, affine=0.4974, softmax=0.5474, maxpool=0.5, maxpool_affine=False).shown
+    assert not findings.linear_collapse(0.7474, affine=0.4975, softmax=0.4474, maxpool=0.5,
+                                        maxpool_affine=False).shown
+    assert not findings.linear_collapse(0.7474, affine=0.4974, softmax=0.4473, maxpool=0.5,
+                                        maxpool_affine=False).shown
+    assert 0.7 - 0.5 < 0.2 and findings.learned(0.7 - 0.5, 0.2)  # a threshold reached through arithmetic
+
+
+def test_the_width_finding_calls_a_difference_within_noise_as_well_as_the_baseline():
+    assert findings.width_scaling(Difference(-0.0030, 0.2, NOISE), "width x2").shown
+    assert not findings.width_scaling(Difference(-0.0030, 0.001, NOISE), "width x2").shown
+
+
 def test_a_tie_is_neither_rising_nor_shrinking_nor_a_cost():
     assert not findings.bottleneck({1: 0.5, 4: 0.5, 16: 0.7}, baseline=0.73).shown  # flat is not rising
 

@@ -26,6 +26,17 @@ AFFINE_BELOW_BASELINE = 0.25  # and at least 25 points below the ReLU baseline
 # Bottleneck: the narrowest squeeze well below the baseline (10 points or more).
 BOTTLENECK_BELOW_BASELINE = 0.10
 
+# Accuracies are counts of images over the test (or validation) images, and a difference of two lands a float's
+# rounding away from the count it stands for (0.7474 - 0.6474 is 0.09999999999999998): a threshold compares
+# values rounded to DECIMALS, far finer than one image of any data set (1e-9) and far coarser than that error.
+DECIMALS = 9
+
+
+def reaches(value: float, threshold: float) -> bool:
+    """`value` >= `threshold`, counted in whole images: a threshold met exactly is met."""
+    return round(value - threshold, DECIMALS) >= 0
+
+
 REFERENCES = {
     "baseline": "TensorFlow's CNN tutorial (a three-conv CNN passes 70% in 10 epochs); Keras' cifar10_cnn "
                 "(75% in 25 epochs)",
@@ -82,18 +93,19 @@ class Difference:
 def learned(final_val_accuracy: float | None, learned_accuracy: float) -> bool:
     """What counts as learning, for a Stage 2 variant and a depth of the vanishing test alike: a final
     validation accuracy at least `learned_accuracy` (None, a diverged run, never learned)."""
-    return (final_val_accuracy or 0) >= learned_accuracy
+    return reaches(final_val_accuracy or 0, learned_accuracy)
 
 
 def baseline_accuracy(test_accuracy: float) -> Finding:
     return Finding("Stage 1", f"the baseline CNN reaches at least {pct(BASELINE_TARGET)}",
-                   test_accuracy >= BASELINE_TARGET, f"test accuracy {pct(test_accuracy)}", REFERENCES["baseline"])
+                   reaches(test_accuracy, BASELINE_TARGET), f"test accuracy {pct(test_accuracy)}",
+                   REFERENCES["baseline"])
 
 
 def linear_collapse(baseline: float, affine: float, softmax: float, maxpool: float, maxpool_affine: bool) -> Finding:
     """`affine`: identity activations with average pooling (one affine map); `maxpool`: identity with
     max-pooling, which is not linear (max is not), so it is explained, not counted."""
-    shown = abs(affine - softmax) <= AFFINE_WITHIN_SOFTMAX and baseline - affine >= AFFINE_BELOW_BASELINE
+    shown = reaches(AFFINE_WITHIN_SOFTMAX, abs(affine - softmax)) and reaches(baseline - affine, AFFINE_BELOW_BASELINE)
     maxpool_note = ("max-pooling alone keeps it non-linear, so it is no affine map" if not maxpool_affine else
                     "it fitted an affine map, which max-pooling does not guarantee")
     return Finding(
@@ -109,7 +121,7 @@ def bottleneck(accuracy_by_width: Mapping[int, float], baseline: float) -> Findi
     accuracies = [accuracy_by_width[w] for w in widths]
     rising = all(a < b for a, b in zip(accuracies, accuracies[1:]))
     narrowest_gap = baseline - accuracies[0]
-    shown = rising and narrowest_gap >= BOTTLENECK_BELOW_BASELINE
+    shown = rising and reaches(narrowest_gap, BOTTLENECK_BELOW_BASELINE)
     return Finding("Stage 1", f"accuracy rises with the bottleneck's width, the narrowest at least "
                               f"{100 * BOTTLENECK_BELOW_BASELINE:.0f} points below the baseline", shown,
                    ", ".join(f"width {w}: {pct(a)}" for w, a in zip(widths, accuracies))
@@ -117,8 +129,9 @@ def bottleneck(accuracy_by_width: Mapping[int, float], baseline: float) -> Findi
 
 
 def width_scaling(wider: Difference, label: str) -> Finding:
-    """`wider` is the wider variant against the baseline."""
-    return Finding("Stage 2", f"{label} does at least as well as the baseline", wider.difference >= 0,
+    """`wider` is the wider variant against the baseline: at least as well means not worse beyond noise."""
+    worse = wider.difference < 0 and wider.significant
+    return Finding("Stage 2", f"{label} does at least as well as the baseline", not worse,
                    f"{label} against the baseline: {wider}", REFERENCES["scaling"])
 
 
