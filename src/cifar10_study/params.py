@@ -8,13 +8,15 @@ view of it is.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .analysis.headline import HeadlineParams
 from .analysis.stage2_results import Stage2AnalysisParams
 from .analysis.stage45_results import Stage45AnalysisParams
 from .analysis.stats import StatisticsConfig
+from .core.cli import CommandParser, command_entry
 from .core.params_file import PARAMS, parse, read_params_file
 from .core.schema import Profile, Section
 from .data.cifar10 import DataConfig, DataParams
@@ -59,3 +61,21 @@ def parse_params(raw: Any, source: str = "params.yaml") -> Params:
 def load_params(path: str | Path = PARAMS) -> Params:
     """Read and validate params.yaml; any problem is a ConfigError with a one-line message."""
     return parse_params(read_params_file(path), str(path))
+
+
+@command_entry
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m cifar10_study.params [PARAMS_FILE]`: validate a params file as the pipeline's first stage does."""
+    parser = CommandParser(prog="python -m cifar10_study.params",
+                           description="Validate params.yaml (every section and every stage's view of it) as the "
+                                       "pipeline's check_params stage does; one error line and exit status 2 if not.")
+    parser.add_argument("path", metavar="PARAMS_FILE", nargs="?", type=Path, default=PARAMS,
+                        help=f"the params file (default {PARAMS})")
+    path = parser.parse_args(argv).path
+    params = load_params(path)
+    print(f"{path}: valid (profile {params.profile}, precision {params.precision})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -188,6 +188,27 @@ def test_a_variant_is_the_baseline_when_it_gives_stage1s_model_whatever_its_dept
     assert [variant_model(params.stage1.model, params.stage2.variants[v]).convs_per_stage for v in variants] == [1, 2]
 
 
+def test_a_rule_across_keys_is_one_short_line_without_the_params_it_read(raw):
+    with pytest.raises(ConfigError) as err:
+        parse_params(_set(raw, "stage2.variants", {"same": {"width": 1}}))
+    text = str(err.value)
+    assert "\n" not in text and len(text) < 300, text
+    assert "stage2.variants.same: width 1" in text and "stage1_experiments" not in text
+
+
+def test_the_params_module_validates_params_yaml_as_a_command(tmp_path):
+    import subprocess
+    import sys
+
+    ok = subprocess.run([sys.executable, "-m", "cifar10_study.params"], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0 and ok.stdout.startswith("params.yaml: valid"), ok.stdout + ok.stderr
+    broken = tmp_path / "params.yaml"
+    broken.write_text((ROOT / "params.yaml").read_text().replace("profile: quick", "profile: quik", 1))
+    bad = subprocess.run([sys.executable, "-m", "cifar10_study.params", str(broken)], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert bad.stderr.startswith(f"error: {broken}: profile: Input should be") and bad.stderr.count("\n") == 1
+
+
 def test_sgd_only_keys_rejected_for_adam(raw):
     bad = _set(raw, "stage1.train.optimizer", {"name": "adam", "lr": 1e-3, "momentum": 0.9})
     with pytest.raises(ConfigError, match="momentum/nesterov apply to sgd only"):

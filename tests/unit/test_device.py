@@ -179,3 +179,52 @@ def test_bf16_and_fp32_runs_differ_where_the_cpu_has_bf16(tmp_path):
     use_precision("fp32")
     fp32 = train_tiny(tmp_path, "fp32").results
     assert bf16["test_loss"] != fp32["test_loss"]
+
+
+def test_the_cpu_guard_times_a_step_in_the_precision_the_run_would_train_in(monkeypatch):
+    from cifar10_study.training.cpu_guard import step_seconds
+
+    seen = []
+    model = build_seeded(MODEL, 0)
+    model.register_forward_pre_hook(lambda module, args: seen.append(torch.is_autocast_enabled("cpu")))
+    monkeypatch.setattr(device_module, "cpu_bf16_instructions", lambda: ["avx512_bf16"])
+    for precision, bf16 in (("auto", True), ("fp32", False)):
+        use_precision(precision)
+        seen.clear()
+        step_seconds(model, RECIPE.model_copy(update={"batch_size": 4}), CPU)
+        assert seen and set(seen) == {bf16}, precision
+
+
+def test_the_explosion_tests_measuring_process_runs_in_the_stages_precision(monkeypatch):
+    """The measurement runs in a spawned process, which starts at the default precision: it is handed the
+    stage's, and sets it before anything else."""
+    from cifar10_study.experiments import stress_tests
+
+    class InProcess:  # the pool, run here, keeping what it was handed
+        handed: tuple = ()
+
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, fn, *args):
+            InProcess.handed = args
+            from concurrent.futures import Future
+            future = Future()
+            future.set_result(fn(*args))
+            return future
+
+    monkeypatch.setattr(stress_tests, "ProcessPoolExecutor", InProcess)
+    use_precision("fp32")
+    recipe = RECIPE.model_copy(update={"epochs": 1})
+    stress_tests.measure_step(MODEL, recipe, 8, learnable_splits(64, 16, 16), CPU)
+    assert InProcess.handed[-1] == "fp32"
+    use_precision("auto")
+    stress_tests._measure(MODEL, recipe.model_copy(update={"epochs": 2, "batch_size": 8, "train_subset": 16}),
+                          learnable_splits(64, 16, 16), CPU, "fp32")
+    assert device_module._precision == "fp32"  # set first in the (here: this) process

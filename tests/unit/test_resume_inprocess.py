@@ -113,6 +113,20 @@ def test_a_checkpoint_that_does_not_fit_the_run_is_refused_with_what_to_do(tmp_p
         train(build_seeded(MODEL, 0), data(), CFG, device=CPU, checkpoint=checkpoint)
 
 
+def test_on_a_rank_other_than_0_a_checkpoint_that_does_not_fit_is_refused_the_same_way(monkeypatch):
+    """Rank 0 alone reads the file and sends its content; another rank has no checkpoint object to name."""
+    from cifar10_study.training import state as state_module
+    from cifar10_study.training.distributed import World
+
+    monkeypatch.setattr(state_module, "broadcast_object", lambda value, world: {"epoch": 1, "model": {"x": 1}})
+    model = build_seeded(MODEL, 0)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    state = state_module.TrainState(model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
+                                    torch.Generator())
+    with pytest.raises(StudyError, match=r"(?s)checkpoint sent by rank 0 cannot be restored \(.*\); delete it and rerun"):
+        state_module.resume(state, None, "run", World(rank=1, size=2))
+
+
 def test_checkpoints_for_run_deletes_one_written_under_another_key_and_says_what_changed(tmp_path, capsys):
     checkpoints = Checkpoints("stagex", root=tmp_path)
     old_key = config_key(model={"channels": [8, 16]}, recipe={"lr": 0.1})

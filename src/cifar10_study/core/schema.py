@@ -39,7 +39,9 @@ def describe(exc: ValidationError) -> str:
         msg = "unknown key (misspelt, or not read by any stage)"
     elif err["type"] == "missing":
         msg = "required key is missing"
-    elif "input" in err and err["type"] not in ("model_type", "dict_type"):
+    elif "input" in err and err["type"] not in ("model_type", "dict_type") and not isinstance(err["input"], dict):
+        # A rule over a whole section (a model validator) gets the section as its input: the message names
+        # what is wrong, and printing the section would make the one line kilobytes long.
         msg += f" (got {err['input']!r})"
     more = f" [and {len(errors) - 1} more problem(s)]" if len(errors) > 1 else ""
     return (f"{loc}: {msg}" if loc else msg) + more

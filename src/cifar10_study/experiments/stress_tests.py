@@ -31,6 +31,7 @@ from ..data.cifar10 import Splits
 from ..models import build_model
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
+from ..training.device import EvalPrecision, current_precision, use_precision
 from ..training.engine import run_splits, train
 from ..training.measure import count_parameters, flops_per_image, peak_memory
 from ..training.recipe import TrainConfig, TrainSection
@@ -133,7 +134,9 @@ def vanishing_test(params: VanishingParams, data: Splits, device: torch.device,
 MEASURE_STEPS = {"cpu": 2, "cuda": 50}
 
 
-def _measure(model_cfg: BaselineCNNConfig, probe: TrainConfig, data: Splits, device: torch.device) -> dict:
+def _measure(model_cfg: BaselineCNNConfig, probe: TrainConfig, data: Splits, device: torch.device,
+             precision: EvalPrecision) -> dict:
+    use_precision(precision)  # a spawned process starts at the default, not the stage's `precision`
     model = build_seeded(model_cfg, probe.seed)
     with peak_memory(device) as memory:
         result = train(model, data, probe, device=device, run="measure", evaluate_test=False)
@@ -157,10 +160,10 @@ def measure_step(model_cfg: BaselineCNNConfig, recipe: TrainConfig, batch_size: 
     probe = TrainConfig.model_validate({**recipe.model_dump(), "epochs": 2, "batch_size": batch_size,
                                         "train_subset": steps * batch_size, "val_subset": batch_size})
     if device.type == "cuda":
-        return _measure(model_cfg, probe, data, device)
+        return _measure(model_cfg, probe, data, device, current_precision())
     small = Splits(data.train.head(steps * batch_size), data.val.head(batch_size), data.test.head(1), data.meta)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_measure, model_cfg, probe, small, device).result()
+        return pool.submit(_measure, model_cfg, probe, small, device, current_precision()).result()
 
 
 def explosion_test(params: ExplosionParams, data: Splits, device: torch.device,

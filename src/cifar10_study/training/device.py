@@ -108,6 +108,11 @@ def use_precision(precision: EvalPrecision) -> None:
     torch.backends.cudnn.conv.fp32_precision = "ieee" if ieee else TF32_DEFAULTS["cudnn_conv"]
 
 
+def current_precision() -> EvalPrecision:
+    """This process's precision (use_precision), e.g. to hand to a process it starts."""
+    return _precision
+
+
 def tf32_record() -> dict:
     """Whether fp32 matmuls and cuDNN convolutions may use TF32 on CUDA ("tf32") or not ("ieee"; "none" is
     torch's own default, IEEE for matmuls)."""

@@ -58,7 +58,9 @@ def resume(state: TrainState, checkpoint: Checkpoint | None, run: str, world: Wo
     try:
         state.load_state_dict(saved)
     except (KeyError, RuntimeError, ValueError, TypeError) as exc:
-        # The key covers config, code and device, so this is a damaged file: start afresh.
-        raise StudyError(f"checkpoint {checkpoint.path} cannot be restored ({exc}); delete it and rerun") from None
+        # The key covers config, code and device, so this is a damaged file: start afresh. Only rank 0 holds
+        # the checkpoint; the others name it as what rank 0 sent.
+        where = checkpoint.path if checkpoint else "sent by rank 0"
+        raise StudyError(f"checkpoint {where} cannot be restored ({exc}); delete it and rerun") from None
     if world.main:
         print(f"resuming {run} from epoch {state.epoch + 1} (checkpoint {checkpoint.path})", file=sys.stderr)
