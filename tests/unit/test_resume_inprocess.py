@@ -123,7 +123,7 @@ def test_on_a_rank_other_than_0_a_checkpoint_that_does_not_fit_is_refused_the_sa
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     state = state_module.TrainState(model, optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0),
                                     torch.Generator())
-    with pytest.raises(StudyError, match=r"(?s)checkpoint sent by rank 0 cannot be restored \(.*\); delete it and rerun"):
+    with pytest.raises(StudyError, match=r"(?s)checkpoint sent by rank 0 cannot be restored \(.*\); delete it"):
         state_module.resume(state, None, "run", World(rank=1, size=2))
 
 
