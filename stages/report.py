@@ -1,4 +1,5 @@
-"""DVC stage `report`: reports/report.md, its figures and the study summary, from every stage's runs."""
+"""DVC stage `report`: reports/report.md, its figures and the study summary, and what the machine measured
+(reports/timing.md), from every stage's runs."""
 from pathlib import Path
 
 from cifar10_study.core.cli import stage_entry
@@ -8,7 +9,7 @@ from cifar10_study.reporting.report import write_report
 @stage_entry
 def main() -> None:
     write_report(Path("reports/report.md"))
-    print("wrote reports/report.md")
+    print("wrote reports/report.md, summary.md, timing.md, tables/, figures/")
 
 
 if __name__ == "__main__":

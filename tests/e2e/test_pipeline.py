@@ -19,6 +19,7 @@ import torch
 from ruamel.yaml import YAML
 
 from cifar10_study.analysis.headline import KEYS
+from cifar10_study.analysis.measurements import MEASURED
 from cifar10_study.core.fileio import read_json
 from helpers import N_TEST, ROOT, commit_everything, copy_pipeline, dvc, pipeline_env, run_sh, set_param
 
@@ -325,6 +326,72 @@ def test_a_retrained_stage_gives_byte_identical_outputs_and_the_same_lock(repo):
     assert (repo / "runs/stage1/timing.json").read_bytes() != timing  # it was trained again, and timed
     assert (repo / "dvc.lock").read_bytes() == lock
     assert json.loads(dvc(repo, "status", "--json").stdout) == {}
+
+
+TIMING_FILES = ["plots/stage1_experiments/timing.csv", "plots/stage2/timing.csv", "plots/stage2_explosion/timing.csv",
+                "reports/timing.md", "reports/tables/timing.csv", "reports/figures/timing/convergence.png",
+                "reports/figures/timing/stage2_scaling.png"]
+# What report.md and summary.md showed of the machine before it moved to timing.md.
+MEASURED_WORDS = ("train time", "epoch time", "peak memory", "s/step", "images/s", "seconds to it", "Training took",
+                  "git commit")
+
+
+def _timing_file(path: str) -> bool:
+    """A timing file of the analysis and report stages (analysis/measurements.py)."""
+    return Path(path).name.startswith("timing.") or "timing" in Path(path).parent.parts
+
+
+def test_what_the_machine_measured_is_only_in_timing_files_which_dvc_ignores(repo):
+    tables = [p for folder in ("plots", "reports/tables") for p in (repo / folder).rglob("*.csv")]
+    for table in tables:
+        if not _timing_file(str(table.relative_to(repo))):
+            assert not MEASURED & set(pd.read_csv(table).columns), table
+    shown = (repo / "reports/report.md").read_text() + (repo / "reports/summary.md").read_text()
+    hardware = read_json(repo / "runs/stage1/timing.json")["provenance"]["hardware"]
+    assert not [word for word in (*MEASURED_WORDS, hardware) if word in shown]
+    assert "[timing.md](timing.md)" in (repo / "reports/report.md").read_text()
+    for file in TIMING_FILES:
+        assert (repo / file).is_file(), file
+    assert {"variant", "mean_epoch_seconds", "peak_memory_bytes"} <= set(pd.read_csv(repo / TIMING_FILES[1]).columns)
+    timing = (repo / "reports/timing.md").read_text()
+    assert "| train time / run " in timing and "commit" in timing and "s/step (batch" in timing
+    checked = dvc(repo, "check-ignore", *TIMING_FILES)
+    assert sorted(checked.stdout.split()) == sorted(TIMING_FILES), checked.stdout
+    try:  # a timing file edited (as a rerun on another machine rewrites it): DVC sees no change
+        for file in TIMING_FILES:
+            with (repo / file).open("ab") as f:
+                f.write(b"\n")
+        assert json.loads(dvc(repo, "status", "--json").stdout) == {}
+    finally:
+        subprocess.run(["git", "checkout", "-q", "--", *TIMING_FILES], cwd=repo, check=True)
+
+
+def test_an_identical_rerun_of_the_analyses_and_the_report_elsewhere_changes_only_timing_files(repo):
+    """The analyses and the report run again on the same runs, at another commit and with other timings
+    (as on another machine): every output DVC tracks is byte-identical, so dvc.lock does not change; only the
+    timing files differ."""
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    base = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+                          check=True).stdout.strip()
+    lock = (repo / "dvc.lock").read_bytes()
+    outputs = ("metrics", "plots", "reports")
+    before = {k: v for k, v in _files(repo, *outputs).items() if not _timing_file(k)}
+    timed = repo / "runs/stage1/timing.json"
+    original = timed.read_text()
+    times = json.loads(original)
+    timed.write_text(json.dumps({**times, "train_seconds": 2 * times["train_seconds"],
+                                 "epoch_seconds": [2 * t for t in times["epoch_seconds"]]}))
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "elsewhere"], cwd=repo, check=True)
+    try:
+        result = dvc(repo, "repro", "-f", "-s", "stage1_analysis", "stage2_analysis", "report")
+        assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+        after = _files(repo, *outputs)
+        assert {k: v for k, v in after.items() if not _timing_file(k)} == before
+        assert (repo / "dvc.lock").read_bytes() == lock
+        assert base[:12] not in after["reports/timing.md"].decode()  # written at the new commit
+    finally:
+        timed.write_text(original)
+        subprocess.run(["git", "reset", "-q", "--hard", base], cwd=repo, check=True)
 
 
 def test_dvc_leaves_timing_json_out_of_a_run_folders_hash(tmp_path):

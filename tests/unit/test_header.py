@@ -1,4 +1,4 @@
-"""The report's hardware line says which arithmetic the runs used and, on a CPU, the bf16 instructions that chose
+"""The report's device line says which arithmetic the runs used and, on a CPU, the bf16 instructions that chose
 it; runs from before the precision was recorded say so rather than guess."""
 from __future__ import annotations
 

@@ -1,16 +1,20 @@
-"""The README shows the generated summary table, byte for byte, and the sync replaces only its block."""
+"""The README shows the generated summary table, byte for byte, the sync replaces only its block, and the table
+holds no measurement of the machine (timing.md does)."""
 import pandas as pd
 import pytest
 
 from cifar10_study.core.errors import StudyError
+from cifar10_study.reporting import timing_report
 from cifar10_study.reporting.summary import (
     README_END,
     README_START,
     StageResult,
     best_histories,
     budgets,
+    csv_table,
     readme_block,
     sync_readme,
+    table,
 )
 from helpers import ROOT
 
@@ -60,3 +64,17 @@ def test_the_budgets_are_stated_once_equal_for_stages_1_to_3_or_listed():
 def test_the_best_run_figure_leaves_out_stages_without_validation_curves():
     results = [stage("1", 2, 100, [0.2, 0.3]), stage("4", 2, 100)]  # Stage 4 trained on its validation split
     assert list(best_histories(results)) == ["Stage 1: run 1"]
+
+
+def test_the_summary_table_holds_no_measurement_of_the_machine_which_the_timing_table_does():
+    """An identical rerun on another machine (or a run restored from a DVC cache) changes a run's training time
+    and hardware: they go to reports/timing.md, so summary.md and summary.csv stay the same."""
+    metrics = {"parameters": 1000, "flops_per_image": 2e6, "test_accuracy": 0.5, "epochs": 1, "train_images": 10,
+               "test_images": 10, "train_seconds": 1234.0,
+               "provenance": {"hardware": "a test CPU", "device": "cpu", "profile": "smoke"}}
+    results = [StageResult("1", "a model", metrics, {})]
+    shown = table(results).to_markdown(index=False) + csv_table(results).to_csv(index=False)
+    assert "1,234" not in shown and "1234" not in shown and "a test CPU" not in shown
+    assert timing_report.stage_table(results).iloc[0].to_dict() == {
+        "stage": "1", "model": "a model", "train time / run": "1,234 s", "hardware": "a test CPU (cpu)"}
+    assert timing_report.csv_table(results).to_dict("records") == [{"stage": "stage 1", "train_seconds": 1234.0}]

@@ -3,7 +3,8 @@ confusion matrix, the experiments' results, the collapse check and the bottlenec
 
 `write_outputs` writes what git tracks for DVC's comparisons: metrics/stage1.json and
 metrics/stage1_experiments.json (results only), and the tables under plots/stage1*/ that `dvc plots`
-draws. The report reads the same records through the functions here.
+draws, the sweep's training times apart in plots/stage1_experiments/timing.csv (measurements.py). The report
+reads the same records through the functions here.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import sklearn.metrics
 from ..core.fileio import read_json, write_csv, write_json
 from ..core.layout import EXPERIMENT_RECORD, METRICS, PLOTS, RUNS, STAGE1, STAGE1_EXPERIMENTS
 from ..data import CLASSES
+from .measurements import write_apart
 from .run_records import history, lean, predictions, read_run, val_accuracy_by_epoch
 
 SWEEP_COLUMNS = ("parameters", "flops_per_image", "test_accuracy", "final_val_accuracy", "final_train_accuracy",
@@ -64,7 +66,7 @@ def write_outputs() -> None:
     write_json(PLOTS / STAGE1 / "confusion_matrix.json", {
         "classes": list(CLASSES), "rows": "true class", "columns": "predicted class",
         "matrix": confusion_matrix(table).tolist()})
-    write_csv(PLOTS / STAGE1_EXPERIMENTS / "bottleneck.csv", bottleneck_table(exp))
+    write_apart(PLOTS / STAGE1_EXPERIMENTS / "bottleneck.csv", bottleneck_table(exp), key="width")
     write_csv(PLOTS / STAGE1_EXPERIMENTS / "val_accuracy.csv",
               val_accuracy_by_epoch({name: history(f"{STAGE1_EXPERIMENTS}/{name}") for name in exp["variants"]}),
               index=True)

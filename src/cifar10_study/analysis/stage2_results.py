@@ -4,7 +4,8 @@ happened at each depth of the vanishing-gradient test, and how cost grows with w
 
 `write_outputs` writes what git tracks: metrics/stage2.json, metrics/stage2_vanishing.json and
 metrics/stage2_explosion.json (deterministic results only: no timings, which runs/stage2_explosion/timing.json
-holds apart), and the tables under plots/.
+holds apart), and the tables under plots/, their measured columns (time, memory, images/s) apart in each
+folder's timing.csv (measurements.py).
 """
 from __future__ import annotations
 
@@ -28,9 +29,12 @@ from ..core.layout import (
 from ..core.schema import View
 from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from .findings import learned
+from .measurements import write_apart
 from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
 
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
+# What the explosion test counts for every width, the same on every machine (it measures time and memory too).
+COUNTED = ("parameters", "flops_per_image")
 # Cost "grows quadratically" with width when a quadratic fits both parameters and FLOPs at least this well.
 QUADRATIC_R2 = 0.99
 
@@ -182,8 +186,7 @@ def explosion() -> tuple[pd.DataFrame, dict]:
         widths = widths.merge(pd.DataFrame(read_json(timing)["widths"]), on="width", how="left")
     _accuracy_per_parameter(widths)
     measured = widths[widths["measured"]]
-    fits = {"parameters": quadratic_fit(widths["width"], widths["parameters"]),
-            "flops_per_image": quadratic_fit(widths["width"], widths["flops_per_image"])}
+    fits = {column: quadratic_fit(widths["width"], widths[column]) for column in COUNTED}
     if "seconds_per_step" in widths:
         fits["seconds_per_step"] = quadratic_fit(measured["width"], measured["seconds_per_step"])
         fits["peak_memory_bytes"] = quadratic_fit(measured["width"], measured["peak_memory_bytes"].astype(float))
@@ -192,7 +195,7 @@ def explosion() -> tuple[pd.DataFrame, dict]:
 
 def grows_quadratically(fits: Mapping[str, dict | None]) -> bool:
     """Whether quadratic fits (explosion()'s) explain both the parameter count and the FLOPs per image."""
-    return all(fit and fit["r2"] > QUADRATIC_R2 for fit in (fits["parameters"], fits["flops_per_image"]))
+    return all(fits[column] and fits[column]["r2"] > QUADRATIC_R2 for column in COUNTED)
 
 
 @dataclass(frozen=True)
@@ -232,7 +235,7 @@ def write_outputs(params: Stage2AnalysisParams) -> None:
     variants = variants_table(params.stage2, runs)
     write_json(METRICS / "stage2.json", {"variants": {
         row["variant"]: {**lean(row), **{k: row[k] for k in VARIANT_METRICS}} for row in variants.to_dict("records")}})
-    write_csv(PLOTS / STAGE2 / "variants.csv", variants)
+    write_apart(PLOTS / STAGE2 / "variants.csv", variants, key="variant")
     write_csv(PLOTS / STAGE2 / "val_accuracy.csv", val_accuracy_by_epoch(runs.histories), index=True)
 
     stress = StressTests.load(params.stage2.learned_accuracy)
@@ -246,5 +249,5 @@ def write_outputs(params: Stage2AnalysisParams) -> None:
     write_json(METRICS / "stage2_explosion.json", {
         "widths": {f"x{r['width']}": {"parameters": r["parameters"], "flops_per_image": r["flops_per_image"]}
                    for r in stress.widths.to_dict("records")},
-        "fits": {k: stress.explosion["fits"][k] for k in ("parameters", "flops_per_image")}})
-    write_csv(PLOTS / EXPLOSION / "widths.csv", stress.widths)
+        "fits": {k: stress.explosion["fits"][k] for k in COUNTED}})
+    write_apart(PLOTS / EXPLOSION / "widths.csv", stress.widths, key="width")

@@ -1,6 +1,7 @@
 """Every figure of the report, each drawn (by plots.py) from the study into reports/figures/: the one place
 the report writes images, so the section builders return Markdown only. The file names are the ones the
-report's Markdown and dvc.yaml's plots section refer to."""
+report's Markdown and dvc.yaml's plots section refer to. What the machine measured (time, memory) is drawn
+apart, into reports/figures/timing/ for timing.md, which DVC ignores (analysis/measurements.py)."""
 from __future__ import annotations
 
 from ..analysis.run_records import val_accuracy_by_epoch
@@ -11,7 +12,7 @@ from ..analysis.stage45_results import Stage5Results
 from ..core.layout import STAGE1
 from ..data import CLASSES
 from . import plots
-from .plots import FIGURES
+from .plots import FIGURES, TIMING_FIGURES
 from .study import Study
 from .summary import StageResult, best_histories
 
@@ -27,9 +28,11 @@ def draw_all(study: Study, results: list[StageResult]) -> None:
         _stress_tests(study.stress)
     if study.variants is not None and "stage3" in study.done:
         compared, target = convergence(best_variant(study.variants), study.baseline)
-        plots.val_accuracy_curves({label: study.histories[run] for label, run in compared.items()},
-                                  FIGURES / "convergence.png",
+        histories = {label: study.histories[run] for label, run in compared.items()}
+        plots.val_accuracy_curves(histories, FIGURES / "convergence.png",
                                   f"Validation accuracy per epoch ({study.profile} profile)", target)
+        plots.val_accuracy_by_time(histories, TIMING_FIGURES / "convergence.png",
+                                   f"Validation accuracy against training time ({study.profile} profile)", target)
     if study.stage4 is not None:
         plots.seed_curves(study.stage4.histories, FIGURES / "stage4_curves.png",
                           f"Stage 4 ResNet-18 ({study.stage4.summary['provenance']['profile']} profile)")
@@ -62,8 +65,10 @@ def _stress_tests(stress: StressTests) -> None:
                               f"Plain CNNs: gradient norm per layer ({stress.vanishing['profile']} profile)")
     widths, e = stress.widths, stress.explosion
     plots.scaling(widths, e["fits"], FIGURES / "stage2_scaling.png",
-                  f"Width x1..x{widths['width'].max()}: cost against width ({e['profile']} profile)",
-                  e["measure_batch_size"])
+                  f"Width x1..x{widths['width'].max()}: counted cost against width ({e['profile']} profile)")
+    plots.measured_scaling(widths, e["fits"], TIMING_FIGURES / "stage2_scaling.png",
+                           f"Width x1..x{widths['width'].max()}: measured cost against width ({e['profile']} profile)",
+                           e["measure_batch_size"])
 
 
 def stage45(r: Stage5Results) -> None:

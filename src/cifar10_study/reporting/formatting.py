@@ -21,9 +21,17 @@ def mean_std(stat: dict) -> str:
 
 
 NOT_RECORDED = "not recorded"
+# Where the report points for what the machine measured (reports/timing.md, beside report.md): kept out of the
+# report, whose every line an identical rerun reproduces.
+TIMING_LINK = "Time and memory on this machine: [timing.md](timing.md)."
 
 
 def measured(value, template: str) -> str:
     """template.format(value) for a timing, memory or machine figure, or "not recorded" where the run carries
     none (None or NaN: a run restored from a DVC cache or remote has no timing.json)."""
     return NOT_RECORDED if value is None or value != value else template.format(value)
+
+
+def mib(x) -> str:
+    """A measured number of bytes in MiB, or "n/a" where it was not measured."""
+    return "n/a" if x is None or x != x else f"{x / 2 ** 20:,.0f} MiB"

@@ -1,8 +1,8 @@
-"""The report's first lines: the profile and what it can support, the hardware, the data and the code."""
+"""The report's first lines: the profile and what it can support, the device and arithmetic, and the data (the
+hardware and the commit are the machine's: timing.md, timing_report.py)."""
 from __future__ import annotations
 
 from ..analysis.stage45_results import pipeline_check
-from .formatting import measured
 from .study import Study
 
 PROFILE_NOTES = {
@@ -37,14 +37,6 @@ def _precision(prov: dict) -> str:
     return text + ")"
 
 
-def _code(code: dict) -> str:
-    if code["git_commit"] is None:
-        return "- **Code:** not a git checkout with a commit."
-    return (f"- **Code:** written at git commit `{code['git_commit']}`"
-            + (" with uncommitted changes (during `dvc repro` that is usually dvc.lock)" if code["git_dirty"] else "")
-            + "; each run's `info.json` records the commit it was trained at.")
-
-
 def header(study: Study) -> str:
     base = study.baseline
     prov, train = base["provenance"], base["config"]["train"]
@@ -59,10 +51,9 @@ def header(study: Study) -> str:
         *([f"- **Stages 4-5 are a pipeline check** at the `{prov['profile']}` profile: their statistics are "
            f"computed and shown, and no verdict or ranking is drawn from them."] if pipeline_check(prov["profile"])
           else []),
-        f"- **Hardware:** {measured(prov['hardware'], '{}')} ({prov['device']}), torch {prov['torch_version']}; "
-        f"{_precision(prov)}.",
+        f"- **Device:** {prov['device']}, torch {prov['torch_version']}; {_precision(prov)}. The hardware, the "
+        f"commit and the time and memory of every run: [timing.md](timing.md).",
         f"- **Data:** {_data(prov)}.",
-        _code(study.code),
         "- Accuracies are final-epoch values; the test set is used for reporting only (selection, if any, uses "
         "the validation split).",
     ])

@@ -5,18 +5,28 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from sklearn.metrics import ConfusionMatrixDisplay
 
 from ..analysis.diagnostics import loss_spread
 from ..core.fileio import atomic_path
 
 FIGURES = Path("reports/figures")  # every figure of the report
+# The figures of what the machine measured (time, memory): DVC ignores the folder (analysis/measurements.py).
+TIMING_FIGURES = FIGURES / "timing"
 
 
 def save(fig: Figure, path: str | Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=Path(path).suffix.lstrip("."), dpi=120, bbox_inches="tight")
+
+
+def epoch_axis(ax: Axes) -> None:
+    """Label the x axis "epoch" and mark it at whole epochs only: a run has no epoch 1.5."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def curves(history: pd.DataFrame, path: str | Path, title: str) -> None:
@@ -26,7 +36,7 @@ def curves(history: pd.DataFrame, path: str | Path, title: str) -> None:
     for ax, metric, label in ((acc, "acc", "accuracy"), (loss, "loss", "loss (cross-entropy)")):
         ax.plot(history["epoch"], history[f"train_{metric}"], marker="o", label="train (augmented)")
         ax.plot(history["epoch"], history[f"val_{metric}"], marker="o", label="validation")
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -76,9 +86,10 @@ def overfitting(histories: dict[str, pd.DataFrame], path: str | Path, title: str
         gap.plot(h["epoch"], h["train_acc"] - h["val_acc"], color=color, marker="o", label=name)
         best = h.loc[h["val_loss"].idxmin()]
         gap.axvline(best["epoch"], color=color, linestyle=":", alpha=0.6)
-    acc.set(xlabel="epoch", ylabel="accuracy", title="train (solid) vs validation (dashed)")
-    gap.set(xlabel="epoch", ylabel="train acc - val acc", title="generalisation gap (dotted: min val loss)")
+    acc.set(ylabel="accuracy", title="train (solid) vs validation (dashed)")
+    gap.set(ylabel="train acc - val acc", title="generalisation gap (dotted: min val loss)")
     for ax in (acc, gap):
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.suptitle(title)
@@ -120,19 +131,29 @@ def grad_norms_by_layer(table: pd.DataFrame, path: str | Path, title: str) -> No
     save(fig, path)
 
 
-def scaling(table: pd.DataFrame, fits: dict, path: str | Path, title: str, batch_size: int) -> None:
-    """Parameters, FLOPs, memory and time per step against width, with the quadratic fits."""
-    fig = Figure(figsize=(10, 7))
-    axes = fig.subplots(2, 2).ravel()
-    panels = [("parameters", "parameters", 1), ("flops_per_image", "forward FLOPs per image", 1),
-              ("peak_memory_bytes", f"peak memory of a step, batch {batch_size} (MiB)", 2 ** 20),
-              ("seconds_per_step", f"seconds per training step, batch {batch_size}", 1)]
+def scaling(table: pd.DataFrame, fits: dict, path: str | Path, title: str) -> None:
+    """Parameters and FLOPs against width (counted, the same on every machine), with the quadratic fits."""
+    _against_width(table, fits, [("parameters", "parameters", 1), ("flops_per_image", "forward FLOPs per image", 1)],
+                   "counted", path, title)
+
+
+def measured_scaling(table: pd.DataFrame, fits: dict, path: str | Path, title: str, batch_size: int) -> None:
+    """Memory and time of a training step against width, as this machine measured them, with the quadratic fits."""
+    _against_width(table, fits, [("peak_memory_bytes", f"peak memory of a step, batch {batch_size} (MiB)", 2 ** 20),
+                                 ("seconds_per_step", f"seconds per training step, batch {batch_size}", 1)],
+                   "measured", path, title)
+
+
+def _against_width(table: pd.DataFrame, fits: dict, panels: list[tuple[str, str, float]], how: str,
+                   path: str | Path, title: str) -> None:
+    """One panel per (column, axis label, unit) against width: the points `table` has, and the column's fit."""
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, len(panels))
     grid = np.linspace(table["width"].min(), table["width"].max(), 100)
     for ax, (column, label, unit) in zip(axes, panels):
         if column in table:  # memory and time exist only once some width was measured
             points = table[table[column].notna()]
-            counted = column in ("parameters", "flops_per_image")
-            ax.plot(points["width"], points[column] / unit, "o", label="counted" if counted else "measured")
+            ax.plot(points["width"], points[column] / unit, "o", label=how)
         fit = fits.get(column)
         if fit:
             ax.plot(grid, (fit["a"] * grid ** 2 + fit["b"] * grid + fit["c"]) / unit, "--",
@@ -145,18 +166,30 @@ def scaling(table: pd.DataFrame, fits: dict, path: str | Path, title: str, batch
 
 
 def val_accuracy_curves(histories: dict[str, pd.DataFrame], path: str | Path, title: str, target: float) -> None:
-    """Validation accuracy against epoch and against cumulative training seconds, one line per model."""
-    fig = Figure(figsize=(11, 4))
-    by_epoch, by_time = fig.subplots(1, 2)
+    """Validation accuracy against epoch, one line per model, and the target accuracy."""
+    _val_accuracy_against(histories, False, path, title, target)
+
+
+def val_accuracy_by_time(histories: dict[str, pd.DataFrame], path: str | Path, title: str, target: float) -> None:
+    """Validation accuracy against cumulative training seconds on this machine, one line per model."""
+    _val_accuracy_against(histories, True, path, title, target)
+
+
+def _val_accuracy_against(histories: dict[str, pd.DataFrame], by_time: bool, path: str | Path, title: str,
+                          target: float) -> None:
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for color, (name, h) in zip(_colors(len(histories)), histories.items()):
-        by_epoch.plot(h["epoch"], h["val_acc"], color=color, marker="o", label=name)
-        by_time.plot(h["epoch_seconds"].cumsum(), h["val_acc"], color=color, marker="o", label=name)
-    for ax, xlabel in ((by_epoch, "epoch"), (by_time, "training seconds (this machine)")):
-        ax.axhline(target, color="grey", linestyle=":", label=f"target {100 * target:.1f}%")
-        ax.set(xlabel=xlabel, ylabel="validation accuracy")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    fig.suptitle(title)
+        ax.plot(h["epoch_seconds"].cumsum() if by_time else h["epoch"], h["val_acc"], color=color, marker="o",
+                label=name)
+    ax.axhline(target, color="grey", linestyle=":", label=f"target {100 * target:.1f}%")
+    if by_time:
+        ax.set_xlabel("training seconds (this machine)")
+    else:
+        epoch_axis(ax)
+    ax.set(ylabel="validation accuracy", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     save(fig, path)
 
 
@@ -168,7 +201,8 @@ def seed_curves(histories: dict[int, pd.DataFrame], path: str | Path, title: str
         ax.plot(h["epoch"], h["train_acc"], color=color, linestyle="--", label=f"seed {seed} train")
         if h["val_acc"].notna().any():  # a run that trained on its validation split has no curve
             ax.plot(h["epoch"], h["val_acc"], color=color, marker="o", label=f"seed {seed} val")
-    ax.set(xlabel="epoch", ylabel="accuracy", title=title)
+    ax.set(ylabel="accuracy", title=title)
+    epoch_axis(ax)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, path)
@@ -181,7 +215,8 @@ def epoch_curves(curves: pd.DataFrame, path: str | Path, title: str, ylabel: str
     for color, column in zip(_colors(len(curves.columns)), curves.columns):
         series = curves[column].dropna()
         ax.plot(series.index, series.values, color=color, marker="o", markersize=3, label=column)
-    ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+    ax.set(ylabel=ylabel, title=title)
+    epoch_axis(ax)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, path)

@@ -5,7 +5,8 @@ Every sentence with a number is formatted from data, so the prose cannot contrad
 is loaded once (study.py); each section is a function of it returning Markdown (header.py, stage1_report.py,
 stage2_report.py, stage3_report.py, stage45_report.py), and figures.py draws every figure from it. This
 module assembles them and writes the files. Sections for stages whose runs are not all there yet are left
-out (analysis/available.py).
+out (analysis/available.py). What the machine measured goes to reports/timing.md (timing_report.py) and
+reports/tables/timing.csv, beside the files DVC tracks, never into them (analysis/measurements.py).
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from ..core.fileio import write_csv, write_text
 from ..core.params_file import load
-from . import figures, summary
+from . import figures, summary, timing_report
 from .comparison_wording import primary_sentence
 from .findings_report import findings_section
 from .header import header
@@ -57,11 +58,13 @@ def build_report(study: Study, results: list[summary.StageResult]) -> str:
 
 
 def write_report(path: Path = Path("reports/report.md")) -> None:
-    """reports/report.md, summary.md, tables/ and figures/, from the runs and params.yaml."""
+    """reports/report.md, summary.md, timing.md, tables/ and figures/, from the runs and params.yaml."""
     study = Study.load(load(ReportParams))
     results = summary.collect(study)
     write_text(path, build_report(study, results))
     write_text(summary.TABLE_MD, summary.markdown(results) + "\n")
+    write_text(timing_report.TIMING_MD, timing_report.timing_report(study, results) + "\n")
     write_csv(summary.TABLE_CSV, summary.csv_table(results))
+    write_csv(timing_report.TIMING_CSV, timing_report.csv_table(results))
     write_csv(TABLES / "stage1_param_table.csv", parameter_table(study.baseline["layers"]))
     figures.draw_all(study, results)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from ..analysis.stage1_results import PARAMETER_BUDGET, bottleneck_table, within_budget
-from .formatting import md, measured, pct
+from .formatting import TIMING_LINK, md, pct
 from .study import Study
 from .tables import parameter_table
 
@@ -14,7 +14,6 @@ def _run_row(name: str, m: dict) -> dict:
     return {
         "run": name, "params": f"{m['parameters']:,}", "FLOPs/image": f"{m['flops_per_image'] / 1e6:.1f} M",
         "epochs": m["epochs"], "train images": f"{m['train_images']:,}",
-        "train time": measured(m["train_seconds"], "{:.0f} s"), "images/s": measured(m["images_per_second"], "{:,.0f}"),
         "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
         "test acc": pct(m["test_accuracy"]),
     }
@@ -58,6 +57,8 @@ def stage1_section(study: Study) -> list[str]:
         _describe_cnn(base["config"]["model"], base["parameters"]),
         "",
         md(pd.DataFrame([_run_row("stage1 baseline", base)])),
+        "",
+        TIMING_LINK,
         "",
         "![Stage 1 curves](figures/stage1_curves.png)",
         "",

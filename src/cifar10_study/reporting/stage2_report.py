@@ -6,13 +6,9 @@ import pandas as pd
 
 from ..analysis.diagnostics import CHANCE
 from ..analysis.findings import learned
-from ..analysis.stage2_results import StressTests, grows_quadratically, never_learned
-from .formatting import md, measured, pct
+from ..analysis.stage2_results import COUNTED, StressTests, grows_quadratically, never_learned
+from .formatting import TIMING_LINK, md, pct
 from .study import Study
-
-
-def _mib(x) -> str:
-    return "n/a" if x is None or pd.isna(x) else f"{x / 2 ** 20:,.0f} MiB"
 
 
 def _variants_table(variants: pd.DataFrame) -> pd.DataFrame:
@@ -23,8 +19,6 @@ def _variants_table(variants: pd.DataFrame) -> pd.DataFrame:
         "train acc": variants["final_train_accuracy"].map(pct), "val acc": variants["final_val_accuracy"].map(pct),
         "test acc": variants["test_accuracy"].map(pct), "final gap": variants["final_gap"].map(pct),
         "min val loss at epoch": variants["best_val_loss_epoch"],
-        "epoch time": variants["mean_epoch_seconds"].map(lambda x: measured(x, "{:.1f} s")),
-        "peak memory": variants["peak_memory_bytes"].map(_mib),
     })
 
 
@@ -42,13 +36,11 @@ def stage2_section(study: Study) -> list[str]:
         "",
         "Each variant is the Stage 1 baseline made wider (channels of every conv layer multiplied) or deeper "
         "(extra conv -> ReLU layers inside each stage), trained with Stage 1's recipe, budget and seed, so the "
-        "`baseline` row is the Stage 1 run. Peak memory is "
-        f"{measured(variants['peak_memory_kind'].iloc[0], '{}').replace('_', ' ')} "
-        "(it includes the training images and "
-        "the epoch's augmented copy; on CPU also the libraries). "
-        "Train accuracy is measured on the augmented batches during the epoch.",
+        "`baseline` row is the Stage 1 run. Train accuracy is measured on the augmented batches during the epoch.",
         "",
         md(_variants_table(variants)),
+        "",
+        TIMING_LINK,
         "",
         f"`{best['variant']}` reaches the highest test accuracy, {pct(best['test_accuracy'])} with "
         f"{best['parameters']:,} parameters, against {pct(base['test_accuracy'])} for `{base['variant']}` "
@@ -130,13 +122,10 @@ def _vanishing(v: dict) -> list[str]:
     ]
 
 
-def _widths_table(widths: pd.DataFrame, measure_batch_size: int) -> pd.DataFrame:
+def _widths_table(widths: pd.DataFrame) -> pd.DataFrame:
     cols = {"width": "x" + widths["width"].astype(str), "params": widths["parameters"].map("{:,}".format),
-            "FLOPs/image": (widths["flops_per_image"] / 1e9).map("{:.2f} G".format)}
-    if "seconds_per_step" in widths:
-        cols["s/step (batch %d)" % measure_batch_size] = widths["seconds_per_step"].map(
-            lambda x: "not run" if pd.isna(x) else f"{x:.3f}")
-        cols["peak memory"] = widths["peak_memory_bytes"].map(_mib)
+            "FLOPs/image": (widths["flops_per_image"] / 1e9).map("{:.2f} G".format),
+            "measured": widths["measured"].map({True: "yes", False: "no"})}
     if "test_accuracy" in widths:
         cols["test acc"] = widths["test_accuracy"].map(lambda x: "" if pd.isna(x) else pct(x))
         cols["acc points per M params"] = widths["accuracy_gain_per_million_params"].map(
@@ -149,20 +138,23 @@ def _widths_table(widths: pd.DataFrame, measure_batch_size: int) -> pd.DataFrame
 
 def _explosion(widths: pd.DataFrame, e: dict) -> list[str]:
     fits = e["fits"]
-    fit_text = "; ".join(f"{name.replace('_', ' ')}: R² = {fit['r2']:.4f}" for name, fit in fits.items() if fit)
+    fit_text = "; ".join(f"{name.replace('_', ' ')}: R² = {fits[name]['r2']:.4f}" for name in COUNTED if fits[name])
     x1, top = widths.iloc[0], widths.iloc[-1]
     return [
         "### Parameter explosion",
         "",
         f"The baseline with every conv layer's channels multiplied by x1 to x{top['width']}. Parameters and FLOPs "
-        f"are counted for every width; time and memory are measured on this machine where a step is affordable; "
+        f"are counted for every width; time and memory are measured on this machine where a step is affordable "
+        f"(the `measured` column); "
         f"a width is trained ({e['train_images']:,} images) only if its training compute (3 x forward FLOPs x "
         f"images) fits the {e['profile']} profile's budget of {e['budget_tflop']:,.1f} TFLOP, so the same widths "
         f"train on every machine.",
         "",
-        md(_widths_table(widths, e["measure_batch_size"])),
+        md(_widths_table(widths)),
         "",
         "![Cost against width](figures/stage2_scaling.png)",
+        "",
+        TIMING_LINK,
         "",
         *([] if widths["trained"].any() else [
             "No width trains within this budget: at this profile the accuracy side of width is Stage 2's wider "

@@ -8,7 +8,7 @@ from ..analysis.diagnostics import first_epoch_reaching
 from ..analysis.stage2_results import best_variant, scaled_variants
 from ..analysis.stage3_results import ablations_that_hurt, configurations, convergence, decays_every_parameter
 from ..core.layout import STAGE3
-from .formatting import md, measured, pct
+from .formatting import TIMING_LINK, md, pct
 from .study import Study
 
 
@@ -17,11 +17,10 @@ def _convergence_rows(study: Study) -> tuple[list[dict], float, set[int]]:
     compared, target = convergence(best_variant(study.variants), study.baseline)
     rows = []
     for label, run in compared.items():
-        epoch, seconds = first_epoch_reaching(study.histories[run], target)
+        epoch, _ = first_epoch_reaching(study.histories[run], target)
         m = study.records[run]
         rows.append({"model": label, "params": f"{m['parameters']:,}", "train images/epoch": f"{m['train_images']:,}",
                      f"epochs to {pct(target)} val": epoch or "not reached",
-                     "seconds to it": "" if epoch is None else measured(seconds, "{:.0f} s"),
                      "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
                      "test acc": pct(m["test_accuracy"]),
                      "gap (train - val)": pct(m["final_train_accuracy"] - m["final_val_accuracy"])})
@@ -55,7 +54,7 @@ def stage3_section(study: Study) -> list[str]:
            if len(images) == 1 else
            "The models train on different numbers of images (column 3), so epochs are comparable only as passes "
            "over each one's data")
-        + "; the seconds column counts training time on this machine.",
+        + ". " + TIMING_LINK,
         "",
         "### Ablations",
         "",

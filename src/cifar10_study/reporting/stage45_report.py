@@ -16,7 +16,7 @@ from ..analysis.stage45_results import (
     reaches_target,
 )
 from .comparison_wording import calibration_sentence, comparison_row, component_effect, level, primary_sentence
-from .formatting import md, mean_std, measured, pct
+from .formatting import TIMING_LINK, md, mean_std, pct
 
 
 def _recipe(train: dict) -> str:
@@ -60,27 +60,13 @@ def _data_caveat(summary: dict) -> str:
     return ("Caveats: " + "; ".join(caveats) + ".") if caveats else "Full recipe on the official data."
 
 
-def _training_time(s: dict) -> str:
-    """How long a run trained and on what, or why that is not known (runs restored from a DVC cache or
-    remote carry no timing.json)."""
-    how = f"torch.compile mode {s['compile']['mode']}" if s["compiled"] else "eager, not compiled"
-    if s["train_seconds"] is None or s["provenance"]["hardware"] is None:
-        return (f"Training time not recorded: at least one of these runs was restored from a DVC cache or remote, "
-                f"which keeps no timings ({s['provenance']['device']}; {how}).")
-    seconds, fast = s["train_seconds"]["mean"], (s["images_per_second"] or {}).get("mean")
-    return (f"Training took {seconds:.0f} s per run ({seconds / s['epochs']:.1f} s per epoch; "
-            + measured(fast, "{:,.0f} images/s after the first epoch's warm-up")
-            + f"; evaluation excluded) on {s['provenance']['hardware']} ({s['provenance']['device']}; {how}).")
-
-
 def _seed_rows(runs: SeededRuns) -> list[dict]:
     rows = []
-    for seed, h in runs.histories.items():
-        m = runs.per_seed[seed]
+    for seed, m in runs.per_seed.items():
         val = "no split" if m["final_val_accuracy"] is None else pct(m["final_val_accuracy"])
         rows.append({"seed": seed, "train acc": pct(m["final_train_accuracy"]), "val acc": val,
                      "test acc": pct(m["test_accuracy"]), "test ECE": pct(m["test_ece"]),
-                     "test NLL": f"{m['test_nll']:.3f}", "epoch time": measured(h["epoch_seconds"].mean(), "{:.1f} s")})
+                     "test NLL": f"{m['test_nll']:.3f}"})
     return rows
 
 
@@ -125,7 +111,7 @@ def stage4_section(runs: SeededRuns) -> list[str]:
         "",
         "![Stage 4 curves](figures/stage4_curves.png)",
         "",
-        _training_time(s) + " `tools/gpu_check.sh` measures the GPU figures (docs/gpu.md).",
+        TIMING_LINK + " `tools/gpu_check.sh` measures the GPU figures (docs/gpu.md).",
         "",
         f"Per-class test accuracy (mean over seeds) ranges from {pct(per_class['test accuracy'].min())} "
         f"({per_class.loc[per_class['test accuracy'].idxmin(), 'class']}) to {pct(per_class['test accuracy'].max())} "

@@ -30,7 +30,7 @@ class Study:
 
     params: ReportParams
     done: set[str]
-    code: dict  # the git commit the report is written at (core.provenance.git_state)
+    code: dict  # the git commit the report is written at (core.provenance.git_state), for timing.md
     records: dict[str, dict]  # run name -> record (read_run) of every single run the report names
     histories: dict[str, pd.DataFrame]  # run name -> per-epoch history with each epoch's seconds
     stage1_predictions: pd.DataFrame  # the Stage 1 baseline's test predictions

@@ -1,13 +1,15 @@
-"""The study at a glance: one table with every stage's model, size, cost, test accuracy and, for Stages 4-5,
+"""The study at a glance: one table with every stage's model, size, FLOPs, test accuracy and, for Stages 4-5,
 the verdict (Stage 4 against the reproduction target, Stage 5 against Stage 4; "n/a (<profile>: pipeline
 check)" at a profile whose Stages 4-5 only check the pipeline), and a figure of validation accuracy per epoch
 for the best run of each stage (chosen on validation accuracy, never test).
 
-The table goes to the top of reports/report.md, to reports/summary.md and reports/tables/summary.csv;
-`./run.sh readme` (`python -m cifar10_study.reporting.summary --readme`) copies reports/summary.md into
-README.md between markers, so the README shows generated numbers (tests/unit/test_summary.py checks that the
-committed README matches the committed report). Experiments never rewrite the README: refreshing it is
-an explicit step, for results meant to be committed.
+The table goes to the top of reports/report.md, to reports/summary.md and reports/tables/summary.csv; each
+stage's training time and hardware, which the machine measured, go to reports/timing.md instead
+(timing_report.py), so the table is the same after any identical rerun. `./run.sh readme`
+(`python -m cifar10_study.reporting.summary --readme`) copies reports/summary.md into README.md between
+markers, so the README shows generated numbers (tests/unit/test_summary.py checks that the committed README
+matches the committed report). Experiments never rewrite the README: refreshing it is an explicit step, for
+results meant to be committed.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from ..core.errors import StudyError
 from ..core.fileio import write_text
 from ..core.layout import STAGE1, variant_run
 from .comparison_wording import test_name
-from .formatting import mean_std, measured, pct
+from .formatting import mean_std, pct
 from .study import Study
 
 TABLE_CSV, TABLE_MD = Path("reports/tables/summary.csv"), Path("reports/summary.md")
@@ -103,7 +105,7 @@ def _accuracy(metrics: dict) -> str:
     return mean_std(acc) if isinstance(acc, dict) else f"{pct(acc)} (1 seed)"
 
 
-def _mean(value) -> float | None:
+def mean(value) -> float | None:
     """A summary's mean over seeds, a single run's value as it is (None: not recorded)."""
     return value["mean"] if isinstance(value, dict) else value
 
@@ -113,10 +115,8 @@ def table(results: list[StageResult]) -> pd.DataFrame:
         "stage": r.stage, "model": r.model, "params": f"{r.metrics['parameters']:,}",
         "FLOPs/image": f"{r.metrics['flops_per_image'] / 1e6:,.1f} M", "test accuracy": _accuracy(r.metrics),
         "verdict": r.verdict,
-        "train time / run": measured(_mean(r.metrics["train_seconds"]), "{:,.0f} s"),
         "epochs x train images": f"{r.metrics['epochs']} x {r.metrics['train_images']:,}",
-        "test images": f"{r.metrics['test_images']:,}",
-        "hardware": f"{measured(r.metrics['provenance']['hardware'], '{}')} ({r.metrics['provenance']['device']})",
+        "test images": f"{r.metrics['test_images']:,}", "device": r.metrics["provenance"]["device"],
         "profile": r.metrics["provenance"]["profile"],
     } for r in results])
 
@@ -124,8 +124,7 @@ def table(results: list[StageResult]) -> pd.DataFrame:
 def csv_table(results: list[StageResult]) -> pd.DataFrame:
     """Numbers, not text: what `dvc plots` compares across experiments."""
     return pd.DataFrame([{"stage": f"stage {r.stage}", "parameters": r.metrics["parameters"],
-                          "test_accuracy": _mean(r.metrics["test_accuracy"]),
-                          "train_seconds": _mean(r.metrics["train_seconds"])} for r in results])
+                          "test_accuracy": mean(r.metrics["test_accuracy"])} for r in results])
 
 
 def budgets(results: list[StageResult]) -> str:
