@@ -16,6 +16,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ BINARIES = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sc
 INSTALL = "apt-get install slurmctld slurmd slurm-client munge"
 REQUIRED = os.environ.get("STUDY_SLURM_REQUIRED") == "1"
 ARRAY_TIMEOUT = 1500  # s: the smoke array takes a few minutes on 2 cores; a task that hangs fails the test
+PYTHON = Path(sys.executable).parent / "python"  # the venv's, which a task must find on its PATH
 FAILING_STAGE = "stage4@seed_7"  # no such stage: DVC refuses it, so its task fails
 
 
@@ -251,7 +253,7 @@ def test_every_task_succeeds_and_every_training_stage_is_trained_once(array):
     for task, stage in enumerate(array.stages):
         log = array.log(task)
         assert log.startswith(f"array task {task} of job {array.job} on "), log[:300]
-        assert log.splitlines()[0].endswith(f": stage {stage}, commit {array.rev}"), log[:300]
+        assert log.splitlines()[0].endswith(f": stage {stage}, commit {array.rev}, python {PYTHON}"), log[:300]
         for name in ran(log):
             if name in array.stages:
                 trained.setdefault(name, []).append(task)
@@ -289,18 +291,26 @@ def test_a_fresh_clone_restores_every_stage_and_gets_the_one_machine_metrics(arr
 def test_a_task_restores_a_stage_already_trained_and_a_failed_task_names_its_stage(array, cluster):
     """A second array over two named stages: `stage1`, which the first array trained (its task restores it from
     the remote's run cache instead of training it again), and a stage that does not exist (its task fails, and
-    its log ends with one line naming the stage and the clone it keeps)."""
-    job = cluster.submit(["sbatch", "--array=0-1", f"--export=ALL,REPO_URL={array.bare},REPO_REV={array.rev}",
-                          "scaleout/slurm.sbatch", "stage1", FAILING_STAGE],
-                         array.checkout, pipeline_env(array.checkout) | {"TMPDIR": str(array.nodes)})
+    its log ends with one line naming the stage and the clone it keeps). Submitted from a shell without the
+    venv on PATH: the tasks get it from STUDY_ENV_SETUP, as on a cluster whose nodes set up their own."""
+    activate = Path(sys.prefix) / "bin" / "activate"
+    assert activate.is_file(), f"no {activate}: the tests run from a venv (./run.sh setup makes .venv)"
+    venv_bin = str(PYTHON.parent)
+    env = pipeline_env(array.checkout) | {"TMPDIR": str(array.nodes)}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
+    job = cluster.submit(["sbatch", "--array=0-1",
+                          f"--export=ALL,REPO_URL={array.bare},REPO_REV={array.rev},STUDY_ENV_SETUP=source {activate}",
+                          "scaleout/slurm.sbatch", "stage1", FAILING_STAGE], array.checkout, env)
     tasks = cluster.wait(job, timeout=600)
     assert tasks[0] == ("COMPLETED", "0:0"), tasks
     restored = array.log(0, job)
+    assert restored.splitlines()[0].endswith(f", python {PYTHON}"), restored[:300]  # the venv, from the setup
     assert "Stage 'stage1' is cached - skipping run, checking out outputs" in restored, restored[-2000:]
     assert ran(restored) == [], restored[-2000:]
     assert tasks[1][0] == "FAILED" and tasks[1][1] != "0:0", tasks
     failed = array.log(1, job)
-    assert failed.splitlines()[0].endswith(f": stage {FAILING_STAGE}, commit {array.rev}"), failed[:300]
+    assert failed.splitlines()[0].endswith(f": stage {FAILING_STAGE}, commit {array.rev}, python {PYTHON}"), \
+        failed[:300]
     last = failed.strip().splitlines()[-1]
     clone = array.nodes / f"cifar10-study-{job}-1"
     status = tasks[1][1].split(":")[0]  # the script's exit status: DVC's, which is 255 for an unknown stage
