@@ -25,12 +25,9 @@ from helpers import N_TEST, ROOT, commit_everything, copy_pipeline, dvc, pipelin
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    repo = copy_pipeline(tmp_path_factory.mktemp("pipeline"))
-    result = dvc(repo, "repro")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    commit_everything(repo)  # every test starts from the same committed repo, whatever the order they run in
-    return repo
+def repo(smoke_repo) -> Path:
+    """The smoke pipeline reproduced once (tests/e2e/conftest.py), shared with tests/e2e/test_slurm.py."""
+    return smoke_repo
 
 
 def _params(repo: Path) -> dict:
