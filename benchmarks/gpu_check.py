@@ -43,6 +43,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from cifar10_study.components.stage5_components import STAGE5_COMPONENTS
 from cifar10_study.core.fileio import write_json
 from cifar10_study.data import cifar10
 from cifar10_study.data.cifar10 import Split, Splits, load_splits, prepare
@@ -248,7 +249,7 @@ def full_profile_estimate(steady_50k: float, stage5_ratio: float | None, seeds: 
            "stage4_hours": stage4_seconds / 3600}
     if stage5_ratio is not None:
         # stage5 (SE + MixUp + Cutout), no_mixup and no_cutout (SE), no_se (plain): bounded by the SE ratio
-        out["stage5_and_ablations_hours"] = (1 + len(stage5.ABLATIONS)) * stage4_seconds * stage5_ratio / 3600
+        out["stage5_and_ablations_hours"] = (1 + len(STAGE5_COMPONENTS)) * stage4_seconds * stage5_ratio / 3600
         out["stage4_and_5_hours"] = out["stage4_hours"] + out["stage5_and_ablations_hours"]
     return out
 

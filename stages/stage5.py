@@ -1,6 +1,8 @@
 """DVC stages `stage5@<seed>` (all components on) and `stage5_no_<component>@<seed>` (one off): one run each,
 into runs/stage5/<seed>/ or runs/stage5_ablations/<ablation>/<seed>/; a seed the active profile does not
 train is skipped."""
+from cifar10_study.components.stage5_components import STAGE5_COMPONENTS
+from cifar10_study.components.switches import ablations
 from cifar10_study.core.cli import stage_argument, stage_entry
 from cifar10_study.core.layout import STAGE5, run_name
 from cifar10_study.core.params_file import load
@@ -11,7 +13,7 @@ from cifar10_study.training.stage import training_stage
 @stage_entry
 def main() -> None:
     seed = stage_argument("seed (a key of stage4.seeds, e.g. seed_0)", required=True)
-    ablation = stage_argument("ablation", required=False, valid=list(stage5.ABLATIONS), position=2)
+    ablation = stage_argument("ablation", required=False, valid=list(ablations(STAGE5_COMPONENTS)), position=2)
     name = f"{run_name(STAGE5, ablation)}/{seed}"
     if stage4.skip_untrained_seed(load(stage5.Stage5Params), seed, name):
         return

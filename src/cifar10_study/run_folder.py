@@ -16,7 +16,7 @@ from torch import nn
 from .core.errors import StudyError
 from .core.fileio import read_json
 from .core.layout import EXPLOSION, VANISHING, RunFiles
-from .models import model_config
+from .models.registry import model_config
 from .training.device import EvalPrecision, precision_record
 from .training.recipe import TrainConfig
 from .training.train_run import load_weights

@@ -20,6 +20,8 @@ from ruamel.yaml import YAML
 
 from cifar10_study.analysis.headline import KEYS
 from cifar10_study.analysis.measurements import MEASURED
+from cifar10_study.components.stage3_components import STAGE3_COMPONENTS
+from cifar10_study.components.stage5_components import STAGE5_COMPONENTS
 from cifar10_study.core.fileio import read_json
 from helpers import N_TEST, ROOT, commit_everything, copy_pipeline, dvc, pipeline_env, run_sh, set_param
 
@@ -204,8 +206,7 @@ def _stale_stages(repo: Path) -> set[str]:
 # alone reruns nothing downstream. Stages are listed when their own inputs changed (DVC's status).
 VARIANTS = {f"stage2@{name}"
             for name in YAML(typ="safe").load((ROOT / "params.yaml").read_text())["stage2"]["variants"]}
-ABLATIONS = {f"stage3_ablations@no_{c}"
-             for c in ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")}
+ABLATIONS = {f"stage3_ablations@{c.ablation}" for c in STAGE3_COMPONENTS}
 STAGE3 = {"stage3", *ABLATIONS}
 SEEDS = ("seed_0", "seed_1", "seed_2")  # every seed stage exists; a profile that does not train one skips it
 
@@ -216,7 +217,7 @@ def seeded(*groups: str, seeds=SEEDS) -> set[str]:
 
 
 STAGE4 = seeded("stage4")
-STAGE5 = seeded("stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout")
+STAGE5 = seeded("stage5", *(f"stage5_{c.ablation}" for c in STAGE5_COMPONENTS))
 TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4,
             *STAGE5}
 ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "headline", "report"}
@@ -258,6 +259,8 @@ PKG = "src/cifar10_study"
     # analysis/ is a folder dep of every analysis stage and of check_params (Params holds the analysis views)
     (f"{PKG}/analysis/stats.py", ANALYSIS | {"check_params"}),
     (f"{PKG}/experiments/stage4.py", STAGE4 | STAGE5 | {"check_params"}),  # Stage 5 reads its recipe
+    # a network reruns the runs that train it: never the baseline CNN's
+    (f"{PKG}/models/residual.py", STAGE3 | STAGE4 | STAGE5 | {"check_params"}),
     # the engine reruns the runs, never an analysis stage directly (they follow through changed runs)
     (f"{PKG}/training/engine.py", TRAINING | {"check_params"}),
 ])
@@ -269,6 +272,47 @@ def test_a_code_change_marks_exactly_the_stages_that_run_it(repo, path, expected
         assert _stale_stages(repo) == expected
     finally:
         file.write_text(original)
+
+
+def _replace_once(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert text.count(old) == 1, (path, old)
+    path.write_text(text.replace(old, new))
+
+
+def test_adding_a_stage3_component_as_the_docs_say_reruns_stage3_alone(repo):
+    """docs/extending.md's Stage 3 recipe (a flip switch) applied to the reproduced pipeline, its four edits: then
+    `dvc status` shows Stage 3's runs, the new ablation and what reads the declaration; every Stage 1, 2, 4 and 5
+    run stays cached."""
+    stage3_py, declaration = repo / PKG / "experiments/stage3.py", repo / PKG / "components/stage3_components.py"
+    touched = {path: path.read_text() for path in (repo / "params.yaml", repo / "dvc.yaml", stage3_py, declaration)}
+    try:
+        set_param(repo, "stage3.flip", True)
+        _replace_once(stage3_py, "    weight_decay: NonNegativeFloat\n",
+                      "    weight_decay: NonNegativeFloat\n    flip: bool\n")
+        _replace_once(stage3_py, '    base["label_smoothing"] = values["label_smoothing"]\n',
+                      '    base["label_smoothing"] = values["label_smoothing"]\n'
+                      '    base["augment"]["flip"] = values["flip"]\n')
+        _replace_once(declaration, '    Component("weight_decay", off=0.0),\n',
+                      '    Component("weight_decay", off=0.0),\n    Component("flip", off=False),\n')
+        for c in STAGE3_COMPONENTS:  # every row's others gain the new switch
+            others = ", ".join(o.switch for o in STAGE3_COMPONENTS if o != c)
+            _replace_once(repo / "dvc.yaml", f"{c.ablation}: {{others: [{others}]}}",
+                          f"{c.ablation}: {{others: [{others}, flip]}}")
+        row = STAGE3_COMPONENTS[0].ablation
+        _replace_once(repo / "dvc.yaml", f"      {row}: {{others:",
+                      "      no_flip: {others: [residual, batchnorm, dropout, label_smoothing, weight_decay]}\n"
+                      f"      {row}: {{others:")
+        _replace_once(repo / "dvc.yaml", "stage3.weight_decay, stage3.model",
+                      "stage3.weight_decay, stage3.flip, stage3.model")
+        _replace_once(repo / "dvc.yaml", '"stage3.${item.others[3]}"]',
+                      '"stage3.${item.others[3]}", "stage3.${item.others[4]}"]')
+        assert _stale_stages(repo) == STAGE3 | {"stage3_ablations@no_flip", "stage3_analysis", "report",
+                                                 "check_params"}
+    finally:
+        for path, text in touched.items():
+            path.write_text(text)
+    assert _stale_stages(repo) == set()
 
 
 def test_the_analysis_and_report_read_every_run():

@@ -1,5 +1,6 @@
 """The layout's rules, checked on the source and dvc.yaml (no pipeline run): imports only point down
-(reporting -> analysis -> experiments -> training -> models -> data -> core), core/ imports nothing above it,
+(reporting -> analysis -> experiments -> training -> models -> data -> core; components/, the declarations of
+Stages 3 and 5's components, sits on core/ for experiments and analysis alike), core/ imports nothing above it,
 analysis and reporting import no training code, every module a stage imports is covered by its DVC deps, and
 training stages keep DVC's run cache on (every output cached)."""
 from __future__ import annotations
@@ -19,7 +20,7 @@ from helpers import ROOT
 
 PKG = ROOT / "src/cifar10_study"
 # The packages a training stage runs; analysis/ and reporting/ sit above them and read the runs' files.
-TRAINING_SIDE = ("core", "data", "models", "training", "experiments")
+TRAINING_SIDE = ("core", "components", "data", "models", "training", "experiments")
 # What analysis and reporting must not import: the code that trains (and `params`, which assembles its configs).
 TRAINING_CODE = {"models", "training", "experiments", "params"}
 
@@ -54,6 +55,11 @@ def _modules(*packages: str) -> list[Path]:
 def test_training_code_never_imports_analysis_or_reporting(package):
     for path in _modules(package):
         assert not _packages(path) & {"analysis", "reporting"}, path.relative_to(ROOT)
+
+
+def test_the_component_declarations_import_only_core():
+    for path in _modules("components"):
+        assert _packages(path) <= {"core", "components"}, path.relative_to(ROOT)
 
 
 def test_core_imports_nothing_else_of_the_package():
@@ -115,7 +121,7 @@ DOCSTRING_ONLY = [p for p in PKG.rglob("__init__.py")
 def test_package_init_files_left_out_of_deps_hold_only_a_docstring():
     assert {p.relative_to(PKG).as_posix() for p in DOCSTRING_ONLY} >= {
         "__init__.py", "core/__init__.py", "training/__init__.py", "experiments/__init__.py",
-        "analysis/__init__.py", "reporting/__init__.py"}
+        "analysis/__init__.py", "reporting/__init__.py", "components/__init__.py", "models/__init__.py"}
     assert PKG / "data/__init__.py" not in DOCSTRING_ONLY  # it holds CIFAR-10's constants: a real dependency
 
 
@@ -146,20 +152,21 @@ def imported_by_script() -> dict[str, set[str]]:
         return dict(zip(scripts, pool.map(probe, scripts)))
 
 
-def test_every_module_a_stage_imports_is_covered_by_its_deps(imported_by_script):
-    """A module a stage runs but does not declare would let DVC reuse stale results after an edit."""
+def test_every_module_a_stage_imports_is_covered_by_its_deps():
+    """A module a stage runs but does not declare would let DVC reuse stale results after an edit (every stage;
+    a training stage's deps are held to its closure both ways below)."""
     skipped = {p.relative_to(ROOT).as_posix() for p in DOCSTRING_ONLY}
     for name, stage in _stages().items():
         script = stage["cmd"].split()[1]
         assert script in stage["deps"], name
-        missing = sorted(m for m in imported_by_script[script] - skipped if not _covers(stage["deps"], m))
+        missing = sorted(m for m in import_closure(ROOT / script) - skipped if not _covers(stage["deps"], m))
         assert not missing, (name, missing)
 
 
-def test_a_code_dep_is_a_folder_or_a_module_the_stage_imports(imported_by_script):
+def test_a_code_dep_is_a_folder_or_a_module_the_stage_imports():
     """Deps by folder, not file by file where a folder says the same; and no module a stage does not run."""
     for name, stage in _stages().items():
-        imported = imported_by_script[stage["cmd"].split()[1]]
+        imported = import_closure(ROOT / stage["cmd"].split()[1])
         for dep in (d for d in stage["deps"] if d.startswith("src/")):
             if dep.endswith(".py"):
                 assert dep in imported, (name, dep)
@@ -217,10 +224,92 @@ def test_a_stage_needing_an_argument_says_so_in_one_line():
     assert len(result.stderr.strip().splitlines()) == 1
 
 
-def test_the_run_layout_names_the_ablations_the_experiments_train():
-    """Analysis finds the ablation runs by core/layout.py's names; the experiments define what each turns off."""
-    from cifar10_study.core import layout
-    from cifar10_study.experiments import stage3, stage5
+# --- A training stage's code deps: exactly the code it runs -----------------------------------------------------
 
-    assert tuple(stage3.ABLATIONS) == layout.STAGE3_ABLATIONS
-    assert tuple(stage5.ABLATIONS) == layout.STAGE5_ABLATIONS
+def _module_file(dotted: str) -> Path | None:
+    """The file of module cifar10_study.<dotted> (a package's __init__.py; "" is the package), or None."""
+    path = PKG.joinpath(*dotted.split(".")) if dotted else PKG
+    for candidate in (path / "__init__.py", path.with_suffix(".py")):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports_anywhere(path: Path) -> set[str]:
+    """The cifar10_study modules `path` imports anywhere in it (at the top, in a function, under a condition), as
+    dotted names below the package; `from .x import y` names x.y too where y is a module."""
+    package = path.relative_to(PKG).parent.parts if path.is_relative_to(PKG) else ()
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                parts = [*package[:len(package) - node.level + 1], *(node.module.split(".") if node.module else [])]
+            elif node.module and node.module.split(".")[0] == "cifar10_study":
+                parts = node.module.split(".")[1:]
+            else:
+                continue
+            found.add(".".join(parts))
+            found |= {name for a in node.names if _module_file(name := ".".join([*parts, a.name]))}
+        elif isinstance(node, ast.Import):
+            found |= {".".join(a.name.split(".")[1:]) for a in node.names if a.name.split(".")[0] == "cifar10_study"}
+    return found
+
+
+def import_closure(script: Path) -> set[str]:
+    """The package files (relative to the repository) that running `script` can import: its imports, theirs and
+    so on, with the __init__.py of every package on the way (importing a.b runs a/__init__.py first). Static,
+    so an import inside a function counts although no import trace at start-up would see it."""
+    files, todo = set(), [script]
+    while todo:
+        for dotted in _imports_anywhere(todo.pop()):
+            parts = dotted.split(".") if dotted else []
+            for n in range(len(parts) + 1):
+                path = _module_file(".".join(parts[:n]))
+                if path is not None and path not in files:
+                    files.add(path)
+                    todo.append(path)
+    return {p.relative_to(ROOT).as_posix() for p in files}
+
+
+def code_deps(closure: set[str]) -> set[str]:
+    """`closure` as dvc.yaml writes a stage's code deps: a folder where every module in it is in the closure,
+    otherwise its modules one by one; docstring-only package __init__ files left out (they change no result)."""
+    skipped = {p.relative_to(ROOT).as_posix() for p in DOCSTRING_ONLY}
+    deps = set()
+    for folder in sorted({PurePosixPath(m).parent for m in closure}, key=lambda f: len(f.parts)):
+        if any(f in folder.parents for f in map(PurePosixPath, deps)):
+            continue  # inside a folder already declared whole
+        modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / folder).rglob("*.py")}
+        if folder != PurePosixPath(PKG.relative_to(ROOT).as_posix()) and modules <= closure:
+            deps.add(folder.as_posix())
+    return deps | {m for m in closure - skipped if not _covers(sorted(deps), m)}
+
+
+def test_each_training_stage_depends_on_exactly_the_code_it_runs():
+    """A module it runs but does not declare: the run cache would serve a stale run after an edit to it. A module
+    it declares but never runs: an edit to it retrains the stage for nothing."""
+    for name, stage in _training_stages().items():
+        script = stage["cmd"].split()[1]
+        expected = code_deps(import_closure(ROOT / script))
+        declared = {d for d in stage["deps"] if d.startswith("src/")}
+        assert declared == expected, (name, {"missing": sorted(expected - declared),
+                                             "not run": sorted(declared - expected)})
+
+
+def test_the_static_closure_holds_every_module_a_stage_loads(imported_by_script):
+    """The import trace at start-up (imported_by_script) is a subset of the static closure, for every stage."""
+    for script, loaded in imported_by_script.items():
+        assert loaded <= import_closure(ROOT / script), (script, sorted(loaded - import_closure(ROOT / script)))
+
+
+def test_the_closure_sees_imports_inside_functions_and_package_inits(tmp_path):
+    script = tmp_path / "script.py"
+    script.write_text("def main():\n    from cifar10_study.experiments import stage3\n")
+    closure = import_closure(script)
+    assert {"src/cifar10_study/experiments/stage3.py", "src/cifar10_study/experiments/__init__.py",
+            "src/cifar10_study/components/stage3_components.py", "src/cifar10_study/models/residual.py",
+            "src/cifar10_study/training/engine.py"} <= closure
+    assert not {m for m in closure if "/models/baseline.py" in m or "/analysis/" in m or "stage5" in m}
+    deps = code_deps(closure)
+    assert "src/cifar10_study/training" in deps and "src/cifar10_study/models/residual.py" in deps
+    assert "src/cifar10_study/models" not in deps and "src/cifar10_study/experiments/__init__.py" not in deps

@@ -3,13 +3,12 @@ import torch
 
 from cifar10_study.data.cifar10 import Split
 from cifar10_study.experiments.collapse import affine_fit, affine_map, is_affine
-from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 
 
 def net(**kw):
     torch.manual_seed(0)
-    return build_model(BaselineCNNConfig(name="baseline_cnn", channels=[8, 16, 16], hidden=32, **kw))
+    return BaselineCNNConfig(name="baseline_cnn", channels=[8, 16, 16], hidden=32, **kw).build()
 
 
 def real_like_split(n=64):

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import nn
 
+from cifar10_study.analysis.outputs import TIMING_KEYS
 from cifar10_study.core.errors import ConfigError, StudyError, TrainingDiverged
 from cifar10_study.core.fileio import read_json
-from cifar10_study.core.layout import RESULT_KEYS, TIMING_KEYS, RunFiles
+from cifar10_study.core.layout import RESULT_KEYS, RunFiles
 from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import MixUp, TrainAugment, normalize
 from cifar10_study.models.baseline import BaselineCNNConfig

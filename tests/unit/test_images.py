@@ -18,7 +18,6 @@ from cifar10_study.core.errors import DataError
 from cifar10_study.core.fileio import write_json
 from cifar10_study.core.layout import RunFiles
 from cifar10_study.data import images
-from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.training.train_run import save_weights
 
@@ -199,7 +198,7 @@ def test_predict_refuses_an_out_of_range_image_with_one_error_line(tmp_path, cap
     files = RunFiles(tmp_path / "run")
     files.folder.mkdir()
     write_json(files.info, {"config": config})
-    save_weights(files.weights, build_model(model), config)
+    save_weights(files.weights, model.build(), config)
     good = saved("good.png", "L", [77])(tmp_path)
     bad = saved("bad.tif", "F", [0.5, 2.0], np.float32)(tmp_path)
     with pytest.raises(SystemExit) as exited:

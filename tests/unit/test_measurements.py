@@ -9,7 +9,7 @@ import subprocess
 import pandas as pd
 
 from cifar10_study.analysis.measurements import MEASURED, TIMING_CSV, write_apart
-from cifar10_study.core.layout import TIMING_KEYS
+from cifar10_study.analysis.outputs import TIMING_KEYS
 from helpers import ROOT, dvc
 
 

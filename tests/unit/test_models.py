@@ -3,7 +3,6 @@ import pytest
 import torch
 from torch import nn
 
-from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig, SoftmaxConfig
 from cifar10_study.params import load_params
 from helpers import ROOT
@@ -23,7 +22,7 @@ def baseline(**kw):
 
 def test_shipped_baseline_is_under_one_million_parameters_exactly_as_designed():
     cfg = load_params(ROOT / "params.yaml").stage1.model
-    model = build_model(cfg)
+    model = cfg.build()
     n = sum(p.numel() for p in model.parameters())
     assert n < 1_000_000
     c = cfg.channels
@@ -36,7 +35,7 @@ def test_shipped_baseline_is_under_one_million_parameters_exactly_as_designed():
                                  SoftmaxConfig(name="softmax")])
 def test_output_shape_and_every_parameter_gets_a_gradient(cfg):
     torch.manual_seed(0)
-    model = build_model(cfg)
+    model = cfg.build()
     x = torch.randn(4, 3, 32, 32)
     out = model(x)
     assert out.shape == (4, 10)
@@ -46,19 +45,19 @@ def test_output_shape_and_every_parameter_gets_a_gradient(cfg):
 
 
 def test_switches_change_the_module_graph():
-    relu = build_model(baseline())
-    linear = build_model(baseline(activation="identity", pool="avg"))
+    relu = baseline().build()
+    linear = baseline(activation="identity", pool="avg").build()
     assert sum(isinstance(m, nn.ReLU) for m in relu.modules()) == 4  # 3 conv stages + hidden layer
     assert not any(isinstance(m, (nn.ReLU, nn.MaxPool2d)) for m in linear.modules())
     assert sum(isinstance(m, nn.AvgPool2d) for m in linear.modules()) == 3
-    deep = build_model(baseline(convs_per_stage=3))
+    deep = baseline(convs_per_stage=3).build()
     assert sum(isinstance(m, nn.Conv2d) for m in deep.modules()) == 9
-    assert sum(p.numel() for p in build_model(baseline(hidden=0)).parameters()) == \
+    assert sum(p.numel() for p in baseline(hidden=0).build().parameters()) == \
         conv(3, 32) + conv(32, 64) + conv(64, 128) + lin(2048, 10)
 
 
 def test_softmax_classifier_is_one_linear_layer():
-    model = build_model(SoftmaxConfig(name="softmax"))
+    model = SoftmaxConfig(name="softmax").build()
     assert sum(p.numel() for p in model.parameters()) == lin(3072, 10)
 
 

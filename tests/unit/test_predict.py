@@ -20,7 +20,6 @@ from cifar10_study.data import CLASSES
 from cifar10_study.data.augment import normalize
 from cifar10_study.data.cifar10 import load_splits, prepare
 from cifar10_study.data.images import read_image
-from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.run_folder import load_run
 from cifar10_study.training import evaluation
@@ -207,7 +206,7 @@ def broken(trained, tmp_path) -> dict[str, Path]:
         made[name] = shutil.copytree(files.folder, tmp_path / name)
     (made["no_weights"] / "weights.pt").unlink()
     (made["corrupt"] / "weights.pt").write_bytes((files.weights.read_bytes())[:500])
-    other = build_model(OTHER)
+    other = OTHER.build()
     recorded = read_json(files.info)["config"]
     save_weights(made["other_architecture"] / "weights.pt", other, {**recorded, "model": OTHER.model_dump()})
     save_weights(made["other_tensors"] / "weights.pt", other, recorded)  # the right config, the wrong tensors

@@ -12,7 +12,6 @@ from cifar10_study.analysis.diagnostics import overfitting_summary, quadratic_fi
 from cifar10_study.core.layout import variant_run
 from cifar10_study.experiments import stress_tests
 from cifar10_study.experiments.stage2 import ScalingVariant, variant_model
-from cifar10_study.models import build_model
 from cifar10_study.models.baseline import BaselineCNNConfig
 from cifar10_study.params import parse_params
 from cifar10_study.training.engine import train
@@ -31,16 +30,16 @@ def conv_params(model):
 
 
 def test_width_x2_has_about_four_times_the_conv_parameters_exactly_as_counted():
-    wide = build_model(variant_model(BASE, ScalingVariant(width=2)))
+    wide = variant_model(BASE, ScalingVariant(width=2)).build()
     # conv k x k: k*k*in*out weights + out biases; the first layer's input stays 3 channels.
     expected = (9 * 3 * 64 + 64) + (9 * 64 * 128 + 128) + (9 * 128 * 256 + 256)
     assert conv_params(wide) == expected == 370_816
-    ratio = expected / conv_params(build_model(BASE))
+    ratio = expected / conv_params(BASE.build())
     assert 3.9 < ratio < 4.0  # 4x but for the 3-channel input layer and the biases
 
 
 def test_depth_variant_adds_exactly_the_extra_conv_layers():
-    base, deep = build_model(BASE), build_model(variant_model(BASE, ScalingVariant(convs_per_stage=3)))
+    base, deep = BASE.build(), variant_model(BASE, ScalingVariant(convs_per_stage=3)).build()
     count = lambda m, t: sum(isinstance(x, t) for x in m.modules())
     assert count(deep, torch.nn.Conv2d) == count(base, torch.nn.Conv2d) + 2 * 3
     assert count(deep, torch.nn.MaxPool2d) == count(base, torch.nn.MaxPool2d) == 3  # no extra pooling
@@ -143,7 +142,7 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
     # A budget that fits width x2's training compute exactly, so x1 and x2 train and x4 does not.
     recipe = parse_params(params_raw).stage2_explosion.train_for("smoke")
     images = (min(recipe.train_subset, len(data.train)) // recipe.batch_size) * recipe.batch_size * recipe.epochs
-    x2_tflop = 3 * flops_per_image(build_model(BASE.scaled(2))) * images / 1e12
+    x2_tflop = 3 * flops_per_image(BASE.scaled(2).build()) * images / 1e12
     params = _params(params_raw, stage2_explosion__widths=[1, 2, 4, 8], stage2_explosion__measure_batch_size=8,
                      stage2_explosion__measure_max_gflops=10.0,
                      stage2_explosion__train_budget_tflop={"full": 1.0, "preview": 1.0, "quick": 1.0,
@@ -153,7 +152,7 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
     widths = table.set_index("width")
     assert widths["parameters"].tolist() == [
         sum(p.numel()
-            for p in build_model(BASE.model_copy(update={"channels": [32 * w, 64 * w, 128 * w]})).parameters())
+            for p in BASE.model_copy(update={"channels": [32 * w, 64 * w, 128 * w]}).build().parameters())
         for w in (1, 2, 4, 8)]
     assert widths.loc[1, "trained"] and widths.loc[2, "trained"] and widths.loc[1, "measured"]
     assert widths.loc[4, "measured"] and not widths.loc[4, "trained"] and "TFLOP" in widths.loc[4, "reason"]

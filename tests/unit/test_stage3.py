@@ -3,11 +3,11 @@ import math
 
 import pytest
 import torch
-from ruamel.yaml import YAML
 from torch import nn
 
+from cifar10_study.components.stage3_components import STAGE3_COMPONENTS
 from cifar10_study.experiments import stage3
-from cifar10_study.models import build_model
+from cifar10_study.experiments.stage3 import Stage3Config
 from cifar10_study.models.residual import Block, ResidualCNNConfig
 from cifar10_study.params import load_params
 from cifar10_study.training.engine import soft_cross_entropy
@@ -26,7 +26,7 @@ def count(model, kind):
                                 {"blocks_per_stage": 2, "channels": [8, 8]}])
 def test_output_shape_and_every_parameter_gets_a_gradient(kw):
     torch.manual_seed(0)
-    model = build_model(cfg(**kw))
+    model = cfg(**kw).build()
     out = model(torch.randn(4, 3, 32, 32))
     assert out.shape == (4, 10)
     out.square().sum().backward()
@@ -35,7 +35,7 @@ def test_output_shape_and_every_parameter_gets_a_gradient(kw):
 
 
 def test_no_batchnorm_removes_every_batchnorm_and_gives_convs_biases():
-    with_bn, without = build_model(cfg()), build_model(cfg(batchnorm=False))
+    with_bn, without = cfg().build(), cfg(batchnorm=False).build()
     assert count(with_bn, nn.BatchNorm2d) == 1 + 3 * 2 + 2  # stem, two per block, two projection shortcuts
     assert count(without, nn.BatchNorm2d) == 0
     assert all(c.bias is None for c in with_bn.modules() if isinstance(c, nn.Conv2d))
@@ -61,16 +61,16 @@ def _skip_contributions(model, x):
 def test_no_residual_removes_every_skip_addition():
     torch.manual_seed(0)
     x = torch.randn(2, 3, 32, 32)
-    assert _skip_contributions(build_model(cfg()), x) == [True, True, True]
-    plain = build_model(cfg(residual=False))
+    assert _skip_contributions(cfg().build(), x) == [True, True, True]
+    plain = cfg(residual=False).build()
     assert _skip_contributions(plain, x) == [False, False, False]
     assert all(b.shortcut is None for b in plain.modules() if isinstance(b, Block))
-    assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in build_model(cfg()).parameters())
+    assert sum(p.numel() for p in plain.parameters()) < sum(p.numel() for p in cfg().build().parameters())
 
 
 def test_dropout_switch():
-    assert [m.p for m in build_model(cfg(dropout=0.3)).modules() if isinstance(m, nn.Dropout)] == [0.3]
-    model = build_model(cfg(dropout=0.5)).train()
+    assert [m.p for m in cfg(dropout=0.3).build().modules() if isinstance(m, nn.Dropout)] == [0.3]
+    model = cfg(dropout=0.5).build().train()
     x = torch.randn(2, 3, 32, 32)
     torch.manual_seed(1)
     a = model(x)
@@ -98,21 +98,19 @@ def test_label_smoothing_matches_the_hand_computed_loss():
 def test_each_ablation_turns_off_exactly_its_own_switch():
     params = load_params(ROOT / "params.yaml")
     full = stage3.switches(params)
-    for name, (key, off) in stage3.ABLATIONS.items():
+    for component in STAGE3_COMPONENTS:
+        name, key = component.ablation, component.switch
         values = stage3.switches(params, name)
-        assert values[key] == off and values[key] != full[key], name
+        assert values[key] == component.off and values[key] != full[key], name
         assert {k: v for k, v in values.items() if k != key} == {k: v for k, v in full.items() if k != key}
         train = stage3.recipe(params, values)
         assert train.label_smoothing == values["label_smoothing"]
         assert train.optimizer.weight_decay == values["weight_decay"]
 
 
-def test_ablation_stages_depend_on_every_switch_but_their_own():
-    stage = YAML(typ="safe").load((ROOT / "dvc.yaml").read_text())["stages"]["stage3_ablations"]
-    assert set(stage["foreach"]) == set(stage3.ABLATIONS)
-    for name, item in stage["foreach"].items():
-        own = stage3.ABLATIONS[name][0]
-        assert sorted(item["others"]) == sorted(set(stage3.SWITCHES) - {own}), name
-    declared = stage["do"]["params"]
-    assert [f"stage3.${{item.others[{i}]}}" for i in range(4)] == [p for p in declared if "item.others" in p]
-    assert not any(p in declared for p in (f"stage3.{s}" for s in stage3.SWITCHES))
+def test_every_component_is_a_config_field_and_a_params_key():
+    """The declaration, the config that validates the switches and params.yaml name the same components."""
+    switches = [c.switch for c in STAGE3_COMPONENTS]
+    assert set(switches) <= set(Stage3Config.model_fields)
+    assert set(switches) <= set(load_params(ROOT / "params.yaml").stage3.model_fields_set)
+    assert list(stage3.switches(load_params(ROOT / "params.yaml"))) == switches

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from cifar10_study.analysis.comparisons import SeededRuns, compare
 from cifar10_study.experiments import stage4, stage5
-from cifar10_study.models import build_model
 from cifar10_study.models.residual import Block, ResidualCNNConfig, ResNet18Config, SqueezeExcite
 from cifar10_study.params import load_params
 from cifar10_study.training.compilation import TrainForward
@@ -51,7 +50,7 @@ def resnet18_count(se_reduction=None) -> int:
 
 
 def test_resnet18_has_the_published_parameter_count_and_shape():
-    model = build_model(ResNet18Config(name="resnet18"))
+    model = ResNet18Config(name="resnet18").build()
     assert count_parameters(model) == resnet18_count() == 11_173_962
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
     stem = model.stem[0][0]
@@ -61,7 +60,7 @@ def test_resnet18_has_the_published_parameter_count_and_shape():
 
 
 def test_se_resnet18_adds_exactly_the_se_parameters():
-    model = build_model(ResNet18Config(name="resnet18", se_reduction=16))
+    model = ResNet18Config(name="resnet18", se_reduction=16).build()
     assert count_parameters(model) == resnet18_count(16) == 11_173_962 + 89_080
     assert sum(isinstance(m, SqueezeExcite) for m in model.modules()) == 8
 
@@ -79,7 +78,7 @@ def test_se_gates_lie_in_0_1_keep_the_shape_and_scale_channels():
 
 def test_a_few_steps_on_a_tiny_batch_reduce_the_loss():
     torch.manual_seed(0)
-    model = build_model(ResNet18Config(name="resnet18", se_reduction=16))
+    model = ResNet18Config(name="resnet18", se_reduction=16).build()
     x, y = torch.randn(8, 3, 32, 32), torch.arange(8) % 10
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     losses = []

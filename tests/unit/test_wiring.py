@@ -12,6 +12,9 @@ from pathlib import Path, PurePosixPath
 import pytest
 from ruamel.yaml import YAML
 
+from cifar10_study.components.stage3_components import STAGE3_COMPONENTS
+from cifar10_study.components.stage5_components import STAGE5_COMPONENTS
+from cifar10_study.components.switches import keys_declared_by
 from helpers import ROOT
 
 PKG = "src/cifar10_study"
@@ -20,11 +23,10 @@ ACTIVE = PARAMS["profile"]  # the profile block every stage declares (`stage1.${
 INACTIVE = sorted({"full", "preview", "quick", "smoke"} - {ACTIVE})
 
 VARIANTS = {f"stage2@{name}" for name in PARAMS["stage2"]["variants"]}
-STAGE3_ABLATIONS = {f"stage3_ablations@no_{c}" for c in ("residual", "batchnorm", "dropout", "label_smoothing",
-                                                          "weight_decay")}
+STAGE3_ABLATIONS = {f"stage3_ablations@{c.ablation}" for c in STAGE3_COMPONENTS}
 STAGE3 = {"stage3", *STAGE3_ABLATIONS}
 SEEDS = sorted(PARAMS["stage4"]["seeds"])  # one stage per seed (stage4@seed_0, ...) whatever the profile
-STAGE5_GROUPS = ("stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout")
+STAGE5_GROUPS = ("stage5", *(f"stage5_{c.ablation}" for c in STAGE5_COMPONENTS))
 
 
 def seeded(*groups: str, seeds=SEEDS) -> set[str]:
@@ -124,21 +126,23 @@ def test_the_training_stages_are_the_ones_that_write_runs(stages):
     assert set(stages) == TRAINING | ANALYSIS | {"check_params", "download"}
 
 
+def another_value(key: str):
+    """A value of params.yaml's `key` other than its own (the wiring reads values, it validates none)."""
+    section, name = key.split(".")
+    value = PARAMS[section][name]
+    return (not value) if isinstance(value, bool) else value + 1
+
+
 P = ACTIVE
 CASES = [
     # Stage 5's documented `dvc exp run -S stage5.cutout=false`: the full model and the ablations that keep
     # the component, never the ablation without it; the same for each switch and each setting.
     # (every seed's stage: DVC declares them all; a seed the active profile leaves out only writes a marker)
-    ("stage5.cutout", False, seeded("stage5", "stage5_no_se", "stage5_no_mixup")),
-    ("stage5.cutout_size", 8, seeded("stage5", "stage5_no_se", "stage5_no_mixup")),
-    ("stage5.mixup", False, seeded("stage5", "stage5_no_se", "stage5_no_cutout")),
-    ("stage5.mixup_alpha", 0.4, seeded("stage5", "stage5_no_se", "stage5_no_cutout")),
-    ("stage5.se", False, seeded("stage5", "stage5_no_mixup", "stage5_no_cutout")),
-    ("stage5.se_reduction", 8, seeded("stage5", "stage5_no_mixup", "stage5_no_cutout")),
+    *[(f"stage5.{key}", another_value(f"stage5.{key}"), STAGE5 - seeded(f"stage5_{c.ablation}"))
+      for c in STAGE5_COMPONENTS for key in c.keys],
     # Stage 3: a switch reruns the full model and every ablation but its own.
-    *[(f"stage3.{c}", v, STAGE3 - {f"stage3_ablations@no_{c}"})
-      for c, v in (("residual", False), ("batchnorm", False), ("dropout", 0.3), ("label_smoothing", 0.0),
-                   ("weight_decay", 0.0))],
+    *[(f"stage3.{c.switch}", another_value(f"stage3.{c.switch}"), STAGE3 - {f"stage3_ablations@{c.ablation}"})
+      for c in STAGE3_COMPONENTS],
     ("stage3.train.optimizer.lr", 0.05, STAGE3),
     ("stage3.model.blocks_per_stage", 2, STAGE3),
     (f"stage3.{P}", {"epochs": 1}, STAGE3),
@@ -221,6 +225,15 @@ def test_editing_analysis_or_reporting_code_marks_no_training_stage(stages, modu
     (f"{PKG}/experiments/stage5.py", STAGE5 | {"check_params"}),
     (f"{PKG}/experiments/stage4.py", STAGE4 | STAGE5 | {"check_params"}),  # Stage 5 reads its recipe
     (f"{PKG}/experiments/stage3.py", STAGE3 | {"check_params"}),
+    # A network's code reruns the runs that train it: the residual network never reruns the baseline CNN's.
+    (f"{PKG}/models/residual.py", STAGE3 | STAGE4 | STAGE5 | {"check_params"}),
+    (f"{PKG}/models/baseline.py", {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion",
+                                   "check_params"}),
+    (f"{PKG}/models/registry.py", {"check_params"}),  # for evaluate and predict: no training stage runs it
+    # A component declaration reruns its own stage's runs and the analysis that names them, no other stage's.
+    (f"{PKG}/components/stage3_components.py", STAGE3 | {"check_params", "stage3_analysis", "report"}),
+    (f"{PKG}/components/stage5_components.py", STAGE5 | {"check_params", "stage45_analysis", "headline", "report"}),
+    (f"{PKG}/analysis/outputs.py", {"check_params", *ANALYSIS}),
     (f"{PKG}/analysis/stats.py", {"check_params", "stage1_analysis", "stage2_analysis", "stage3_analysis",
                                   "stage45_analysis", "headline", "report"}),
     (f"{PKG}/views.py", set()),  # the views run in no stage: editing them reruns nothing
@@ -265,3 +278,25 @@ def test_at_every_profile_dvc_resolves_each_stages_own_override_block(tmp_path, 
             for part in key.split("."):
                 assert part in node, f"{name} declares {key}, which params.yaml at profile {profile} lacks"
                 node = node[part]
+
+
+@pytest.mark.parametrize("section,components,full,ablation_stage", [
+    ("stage3", STAGE3_COMPONENTS, ["stage3"], lambda ablation: [f"stage3_ablations@{ablation}"]),
+    ("stage5", STAGE5_COMPONENTS, [f"stage5@{s}" for s in SEEDS],
+     lambda ablation: [f"stage5_{ablation}@{s}" for s in SEEDS])])
+def test_dvc_yaml_has_one_ablation_per_declared_component_declaring_every_other_components_keys(
+        stages, section, components, full, ablation_stage):
+    """The declaration (components/) and dvc.yaml's rows in step, as DVC resolves them: the full model declares
+    every component key, each ablation every key but its own component's, and no row is missing or extra, so
+    a row whose template drops a key (a fixed index too few) fails here."""
+    def component_keys(name: str) -> set[str]:
+        return {k.removeprefix(f"{section}.") for k in stages[name].params} & {k for c in components for k in c.keys}
+
+    for name in full:
+        assert component_keys(name) == keys_declared_by(components, None), name
+    expected = {stage for c in components for stage in ablation_stage(c.ablation)}
+    rows = {name for name in stages if name.startswith(f"{section}_")} - {f"{section}_analysis"}
+    assert rows == expected
+    for c in components:
+        for name in ablation_stage(c.ablation):
+            assert component_keys(name) == keys_declared_by(components, c.ablation), name

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from ..components.stage3_components import STAGE3_COMPONENTS
+from ..components.stage5_components import STAGE5_COMPONENTS
+from ..components.switches import ablations
 from ..core.layout import (
     EXPERIMENT_RECORD,
     EXPLOSION,
@@ -11,10 +14,8 @@ from ..core.layout import (
     STAGE1,
     STAGE1_EXPERIMENTS,
     STAGE3,
-    STAGE3_ABLATIONS,
     STAGE4,
     STAGE5,
-    STAGE5_ABLATIONS,
     VANISHING,
     run_name,
     seed_run,
@@ -35,8 +36,8 @@ def completed_stages(variants: Iterable[str], seeds: list[int]) -> set[str]:
         "stage1_experiments": lambda: (RUNS / STAGE1_EXPERIMENTS / EXPERIMENT_RECORD).is_file(),  # written last
         "stage2": lambda: all(exists(variant_run(v)) for v in variants),
         "stress_tests": lambda: all((RUNS / s / EXPERIMENT_RECORD).is_file() for s in (VANISHING, EXPLOSION)),
-        "stage3": lambda: all(exists(run_name(STAGE3, a)) for a in (None, *STAGE3_ABLATIONS)),
+        "stage3": lambda: all(exists(run_name(STAGE3, a)) for a in (None, *ablations(STAGE3_COMPONENTS))),
         "stage4": lambda: seeded(STAGE4),
-        "stage5": lambda: all(seeded(run_name(STAGE5, a)) for a in (None, *STAGE5_ABLATIONS)),
+        "stage5": lambda: all(seeded(run_name(STAGE5, a)) for a in (None, *ablations(STAGE5_COMPONENTS))),
     }
     return {name for name, check in checks.items() if check()}

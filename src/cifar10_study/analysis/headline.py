@@ -15,8 +15,8 @@ from typing import Any
 import pandas as pd
 
 from ..core.fileio import read_json, write_json
-from ..core.layout import METRICS
 from ..core.schema import Profile, View
+from .outputs import METRICS
 from .stage2_results import best_variant
 from .stage45_results import PRIMARY, pipeline_check
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.fileio import write_csv
-from ..core.layout import TIMING_KEYS
+from .outputs import TIMING_KEYS
 
 # Every column a table can hold that the machine measured: a run's timing.json keys, the Stage 2 variants' mean
 # epoch time, and the explosion test's time per step (its memory per step is a timing key).

@@ -7,7 +7,8 @@ import pandas as pd
 
 from ..core.errors import StudyError
 from ..core.fileio import read_json
-from ..core.layout import TIMING_KEYS, RunFiles
+from ..core.layout import RunFiles
+from .outputs import TIMING_KEYS
 
 
 def files(run: str) -> RunFiles:

@@ -13,9 +13,10 @@ import pandas as pd
 import sklearn.metrics
 
 from ..core.fileio import read_json, write_csv, write_json
-from ..core.layout import EXPERIMENT_RECORD, METRICS, PLOTS, RUNS, STAGE1, STAGE1_EXPERIMENTS
+from ..core.layout import EXPERIMENT_RECORD, RUNS, STAGE1, STAGE1_EXPERIMENTS
 from ..data import CLASSES
 from .measurements import write_apart
+from .outputs import METRICS, PLOTS
 from .run_records import history, lean, predictions, read_run, val_accuracy_by_epoch
 
 SWEEP_COLUMNS = ("parameters", "flops_per_image", "test_accuracy", "final_val_accuracy", "final_train_accuracy",

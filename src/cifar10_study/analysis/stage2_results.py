@@ -18,8 +18,6 @@ from ..core.fileio import read_json, write_csv, write_json
 from ..core.layout import (
     EXPERIMENT_RECORD,
     EXPLOSION,
-    METRICS,
-    PLOTS,
     RUNS,
     STAGE2,
     STAGE2_BASELINE,
@@ -30,6 +28,7 @@ from ..core.schema import View
 from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from .findings import learned
 from .measurements import write_apart
+from .outputs import METRICS, PLOTS
 from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
 
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")

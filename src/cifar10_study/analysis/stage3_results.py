@@ -4,14 +4,17 @@ ablations cost accuracy, whether the optimizer decays every parameter, and which
 comparison puts side by side."""
 from __future__ import annotations
 
+from ..components.stage3_components import STAGE3_COMPONENTS
+from ..components.switches import ablations
 from ..core.fileio import write_csv, write_json
-from ..core.layout import METRICS, PLOTS, STAGE1, STAGE3, STAGE3_ABLATIONS, run_name, variant_run
+from ..core.layout import STAGE1, STAGE3, run_name, variant_run
+from .outputs import METRICS, PLOTS
 from .run_records import history, lean, read_run, val_accuracy_by_epoch
 
 
 def configurations() -> dict[str, str]:
     """Label -> run name: the full model ("stage3") first, then each ablation."""
-    return {STAGE3: run_name(STAGE3), **{name: run_name(STAGE3, name) for name in STAGE3_ABLATIONS}}
+    return {STAGE3: run_name(STAGE3), **{name: run_name(STAGE3, name) for name in ablations(STAGE3_COMPONENTS)}}
 
 
 def convergence(best_variant: str, baseline: dict) -> tuple[dict[str, str], float]:

@@ -11,11 +11,14 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from ..components.stage5_components import STAGE5_COMPONENTS
+from ..components.switches import ablations
 from ..core.fileio import write_csv, write_json
-from ..core.layout import METRICS, PLOTS, STAGE4, STAGE5, STAGE5_ABLATIONS, run_name, seed_run, seeds_trained
+from ..core.layout import STAGE4, STAGE5, run_name, seed_run, seeds_trained
 from ..core.schema import Profile, View
 from .calibration import pooled_reliability, reliability_bins
 from .comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
+from .outputs import METRICS, PLOTS
 from .run_records import predictions
 from .stats import StatisticsConfig
 
@@ -82,7 +85,7 @@ def stage4_runs(seeds: list[int]) -> SeededRuns:
 def stage5_runs(seeds: list[int]) -> tuple[SeededRuns, dict[str, SeededRuns]]:
     """The full model and each ablation (name -> runs), on Stage 4's seeds."""
     return (SeededRuns.load(run_name(STAGE5), seeds),
-            {name: SeededRuns.load(run_name(STAGE5, name), seeds) for name in STAGE5_ABLATIONS})
+            {name: SeededRuns.load(run_name(STAGE5, name), seeds) for name in ablations(STAGE5_COMPONENTS)})
 
 
 def per_class_accuracy(runs: SeededRuns) -> pd.DataFrame:

@@ -1,10 +1,9 @@
-"""Where the study's files live: the run folders training writes and analysis reads, the names of the
-files in them, and the folders analysis writes for git. A leaf module (it imports nothing, not even
-the rest of core/), so that analysis can read runs without importing training code, and an edit to the engine
-reruns no analysis stage.
+"""Where the study's runs live: the run folders training writes and analysis reads, and the names of the
+files in them (what only the analysis reads or writes is in analysis/outputs.py, so that no training stage
+depends on it). A leaf module (it imports nothing, not even the rest of core/), so that analysis can read runs
+without importing training code, and an edit to the engine reruns no analysis stage.
 
     runs/<run>/           one training run (a DVC-cached stage output, see RunFiles)
-    metrics/, plots/      what the analysis stages write for `dvc metrics` / `dvc plots` (git-tracked)
     .cache/live/<run>/    a run's history while it trains (git-ignored, no DVC output)
 """
 from __future__ import annotations
@@ -13,17 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
-RUNS, METRICS, PLOTS = Path("runs"), Path("metrics"), Path("plots")
+RUNS = Path("runs")
 LIVE = Path(".cache/live")
 
 # The results of a run: deterministic on CPU for given params and seed, the numbers `dvc metrics` compares.
 # `parameters` is the model's trainable parameter count.
 RESULT_KEYS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "parameters",
                "flops_per_image", "epochs", "train_images", "test_images")
-# How long, how much memory and where: what an identical rerun changes (timing.json; provenance's machine
-# and commit are in its "provenance" entry).
-TIMING_KEYS = ("train_seconds", "images_per_second", "steady_epoch_seconds", "epoch_seconds", "warmup_seconds",
-               "peak_memory_bytes", "peak_memory_kind")
 
 # --- the runs of each stage (as dvc.yaml names their outputs) --------------------------------------------
 STAGE1 = "stage1"  # the baseline CNN
@@ -39,10 +34,8 @@ def variant_run(variant: str) -> str:
 
 VANISHING, EXPLOSION = "stage2_vanishing", "stage2_explosion"  # the stress tests
 STAGE3 = "stage3"
-STAGE3_ABLATIONS = ("no_residual", "no_batchnorm", "no_dropout", "no_label_smoothing", "no_weight_decay")
 STAGE4 = "stage4"  # runs/stage4/<seed>/
 STAGE5 = "stage5"  # runs/stage5/<seed>/, ablations runs/stage5_ablations/<ablation>/<seed>/
-STAGE5_ABLATIONS = ("no_se", "no_mixup", "no_cutout")
 # What a stage records besides its runs, in its runs folder: what was run, and what happened to each run.
 EXPERIMENT_RECORD = "experiment.json"
 SKIP_MARKER = "skipped.json"  # a seed stage the active profile does not train writes only this
@@ -93,7 +86,7 @@ class RunFiles:
         return self.folder / "info.json"
 
     @property
-    def timing(self) -> Path:  # JSON: TIMING_KEYS; ignored by DVC (.dvcignore), absent in a restored run
+    def timing(self) -> Path:  # JSON: outputs.TIMING_KEYS; ignored by DVC (.dvcignore), absent in a restored run
         return self.folder / "timing.json"
 
     @property

@@ -1,14 +1,16 @@
 """Stage 3: the residual CNN with batch norm, dropout, label smoothing and weight decay, and its ablations.
 
-The five components are flat switches in params.yaml (stage3.residual, .batchnorm, .dropout,
-.label_smoothing, .weight_decay). The full model uses them as set; each ablation turns exactly one off,
-and its DVC stage does not depend on that key (dvc.yaml lists the other four).
+The five components (components/stage3_components.py) are flat switches in params.yaml (stage3.residual,
+.batchnorm, .dropout, .label_smoothing, .weight_decay). The full model uses them as set; each ablation turns
+exactly one off, and its DVC stage does not depend on that key (dvc.yaml lists the other four).
 """
 from __future__ import annotations
 
 import torch
 from pydantic import Field, model_validator
 
+from ..components.stage3_components import STAGE3_COMPONENTS
+from ..components.switches import switched
 from ..core.layout import STAGE3, run_name
 from ..core.schema import PROFILES, NonNegativeFloat, PositiveInt, Section
 from ..data.cifar10 import Splits
@@ -17,7 +19,6 @@ from ..training.checkpoint import Checkpoints
 from ..training.recipe import TrainConfig, TrainSection
 from ..training.stage import TrainingView
 from ..training.train_run import Run, train_run
-from .ablations import switched
 
 
 class Stage3ModelConfig(Section):
@@ -55,20 +56,10 @@ class Stage3Params(TrainingView):
     stage3: Stage3Config
 
 
-SWITCHES = ("residual", "batchnorm", "dropout", "label_smoothing", "weight_decay")
-# Each ablation: the one switch it turns off, and the value that means "off".
-ABLATIONS = {
-    "no_residual": ("residual", False),
-    "no_batchnorm": ("batchnorm", False),
-    "no_dropout": ("dropout", 0.0),
-    "no_label_smoothing": ("label_smoothing", 0.0),
-    "no_weight_decay": ("weight_decay", 0.0),
-}
-
-
 def switches(params: Stage3Params, ablation: str | None = None) -> dict:
-    """The five component settings, with `ablation`'s one switched off."""
-    return switched({name: getattr(params.stage3, name) for name in SWITCHES}, ABLATIONS, ablation, STAGE3)
+    """The component settings, with `ablation`'s one switched off."""
+    values = {c.switch: getattr(params.stage3, c.switch) for c in STAGE3_COMPONENTS}
+    return switched(values, STAGE3_COMPONENTS, ablation, STAGE3)
 
 
 def model_config(params: Stage3Params, values: dict) -> ResidualCNNConfig:

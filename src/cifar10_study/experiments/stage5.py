@@ -1,15 +1,17 @@
 """Stage 5: SE-ResNet-18 with MixUp and Cutout on Stage 4's recipe and seeds, and its ablations; one
 run per (configuration, seed), each a DVC stage.
 
-The three components are boolean switches in params.yaml (stage5.se, .mixup, .cutout) with their
-settings as sibling keys (se_reduction, mixup_alpha, cutout_size). The full model uses them as set;
-each ablation turns one off, and its DVC stage declares neither that switch nor its setting.
+The three components (components/stage5_components.py) are boolean switches in params.yaml (stage5.se,
+.mixup, .cutout) with their settings as sibling keys (se_reduction, mixup_alpha, cutout_size). The full model
+uses them as set; each ablation turns one off, and its DVC stage declares neither that switch nor its setting.
 """
 from __future__ import annotations
 
 import torch
 from pydantic import Field
 
+from ..components.stage5_components import STAGE5_COMPONENTS
+from ..components.switches import switched
 from ..core.layout import STAGE5, run_name, seed_number
 from ..core.schema import PositiveInt, Section
 from ..data import IMAGE_SIZE
@@ -20,7 +22,6 @@ from ..training.distributed import SINGLE, World
 from ..training.recipe import TrainConfig
 from ..training.train_run import Run, train_run
 from . import stage4
-from .ablations import switched
 
 
 class Stage5Config(Section):
@@ -41,12 +42,11 @@ class Stage5Params(stage4.Stage4Params):
 
     stage5: Stage5Config
 
-SWITCHES = ("se", "mixup", "cutout")
-ABLATIONS = {"no_se": ("se", False), "no_mixup": ("mixup", False), "no_cutout": ("cutout", False)}
-
 
 def switches(params: Stage5Params, ablation: str | None = None) -> dict[str, bool]:
-    return switched({name: getattr(params.stage5, name) for name in SWITCHES}, ABLATIONS, ablation, STAGE5)
+    """The three switches, with `ablation`'s component turned off."""
+    values = {c.switch: getattr(params.stage5, c.switch) for c in STAGE5_COMPONENTS}
+    return switched(values, STAGE5_COMPONENTS, ablation, STAGE5)
 
 
 def model_config(params: Stage5Params, values: dict[str, bool]) -> ResNet18Config:

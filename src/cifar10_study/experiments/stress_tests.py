@@ -28,7 +28,6 @@ from ..core.fileio import write_csv, write_json
 from ..core.layout import EXPERIMENT_RECORD, EXPLOSION, RUNS, VANISHING
 from ..core.schema import PositiveInt, Section
 from ..data.cifar10 import Splits
-from ..models import build_model
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
 from ..training.device import EvalPrecision, current_precision, use_precision
@@ -180,7 +179,7 @@ def explosion_test(params: ExplosionParams, data: Splits, device: torch.device,
     for width in cfg.widths:
         model_cfg = params.stage1.model.scaled(width)
         with torch.device("meta"):  # counts without allocating: x16 would need hundreds of MB
-            meta = build_model(model_cfg)
+            meta = model_cfg.build()
         row = {"width": width, "parameters": count_parameters(meta), "flops_per_image": flops_per_image(meta)}
         # A training step costs about 3x the forward pass (forward + backward for inputs and weights).
         step_gflop = 3 * row["flops_per_image"] * cfg.measure_batch_size / 1e9

@@ -8,7 +8,9 @@ import pandas as pd
 from ..analysis import findings
 from ..analysis.findings import Difference, Finding
 from ..analysis.stage2_results import deeper_variants, wider_variants
-from ..core.layout import STAGE1, STAGE3, STAGE3_ABLATIONS, run_name, variant_run
+from ..components.stage3_components import STAGE3_COMPONENTS
+from ..components.switches import ablations
+from ..core.layout import STAGE1, STAGE3, run_name, variant_run
 from .formatting import md
 from .study import Study
 
@@ -63,9 +65,9 @@ def stage3_findings(study: Study) -> list[Finding]:
     beats = _against(study, STAGE3, STAGE1)
     if beats is not None:
         out.append(findings.residual_cnn_beats_baseline(beats))
-    ablations = {name: _against(study, run_name(STAGE3, name), STAGE3) for name in STAGE3_ABLATIONS}
-    if all(d is not None for d in ablations.values()):
-        out.append(findings.components_matter(ablations, ESSENTIAL))
+    against_full = {name: _against(study, run_name(STAGE3, name), STAGE3) for name in ablations(STAGE3_COMPONENTS)}
+    if all(d is not None for d in against_full.values()):
+        out.append(findings.components_matter(against_full, ESSENTIAL))
     return out
 
 

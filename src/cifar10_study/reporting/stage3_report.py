@@ -7,6 +7,8 @@ import pandas as pd
 from ..analysis.diagnostics import first_epoch_reaching
 from ..analysis.stage2_results import best_variant, scaled_variants
 from ..analysis.stage3_results import ablations_that_hurt, configurations, convergence, decays_every_parameter
+from ..components.stage3_components import STAGE3_COMPONENTS
+from ..components.switches import turned_off
 from ..core.layout import STAGE3
 from .formatting import TIMING_LINK, md, pct
 from .study import Study
@@ -66,7 +68,7 @@ def stage3_section(study: Study) -> list[str]:
 
 def _component(ablation: str) -> str:
     """What an ablation turns off, e.g. no_label_smoothing -> label smoothing."""
-    return ablation.removeprefix("no_").replace("_", " ")
+    return turned_off(STAGE3_COMPONENTS, ablation, STAGE3).label
 
 
 def _ablations(full: dict, ablations: dict[str, dict]) -> list[str]:

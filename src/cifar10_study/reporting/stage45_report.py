@@ -15,6 +15,9 @@ from ..analysis.stage45_results import (
     profile_of,
     reaches_target,
 )
+from ..components.stage5_components import STAGE5_COMPONENTS
+from ..components.switches import turned_off
+from ..core.layout import STAGE5
 from .comparison_wording import calibration_sentence, comparison_row, component_effect, level, primary_sentence
 from .formatting import TIMING_LINK, md, mean_std, pct
 
@@ -189,7 +192,8 @@ def stage5_section(r: Stage5Results) -> list[str]:
         "",
         f"Ablations (the other {len(r.tests) - 1} comparisons, one family: {family}):",
         # A = the full model, B = the ablation: "better" means the component that the ablation removes helps.
-        *(component_effect(name.removeprefix("no_"), r.tests[f"stage5 vs {name}"]) for name in r.ablations),
+        *(component_effect(turned_off(STAGE5_COMPONENTS, name, STAGE5).switch, r.tests[f"stage5 vs {name}"])
+          for name in r.ablations),
         "",
         _how_to_read(r),
         "",

@@ -72,10 +72,6 @@ EvalPrecision = Literal["auto", "fp32", "bf16"]
 # The precision this process trains and evaluates in, set once by init_device from params.yaml (like
 # torch's deterministic-algorithms switch, it holds for the whole process).
 _precision: EvalPrecision = "auto"
-# torch's TF32 settings for fp32 matmuls and cuDNN convolutions on NVIDIA GPUs, as this torch ships them:
-# `auto` keeps them, `fp32` sets both to IEEE ("ieee").
-TF32_DEFAULTS = {"matmul": torch.backends.cuda.matmul.fp32_precision,
-                 "cudnn_conv": torch.backends.cudnn.conv.fp32_precision}
 
 
 def settings_for(device: torch.device) -> DeviceSettings:
@@ -118,6 +114,11 @@ def tf32_record() -> dict:
     torch's own default, IEEE for matmuls)."""
     return {"matmul": torch.backends.cuda.matmul.fp32_precision,
             "cudnn_conv": torch.backends.cudnn.conv.fp32_precision}
+
+
+# torch's TF32 settings for fp32 matmuls and cuDNN convolutions on NVIDIA GPUs, as this torch ships them, read at
+# import before anything changes them: `auto` keeps them, `fp32` sets both to IEEE ("ieee").
+TF32_DEFAULTS = tf32_record()
 
 
 def precision_record(device: torch.device) -> dict:

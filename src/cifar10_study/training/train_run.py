@@ -14,6 +14,7 @@ from __future__ import annotations
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import pandas as pd
 import torch
@@ -24,7 +25,6 @@ from ..core.fileio import save_torch, write_csv, write_json
 from ..core.layout import RESULT_KEYS, RunFiles, live_history
 from ..data import CLASSES
 from ..data.cifar10 import Splits
-from ..models import ModelConfig, build_model
 from .checkpoint import Checkpoint, Checkpoints, config_key
 from .cpu_guard import refuse_cpu_training
 from .device import precision_record
@@ -48,6 +48,17 @@ from .runtime import RuntimeConfig
 from .state import BackwardHook
 
 
+class ModelConfig(Protocol):
+    """A model's config (any of models/): it names its network and builds it. Training takes it as given and
+    imports no model code, so a run depends only on the network it trains."""
+
+    name: str
+
+    def build(self) -> nn.Module: ...
+
+    def model_dump(self) -> dict[str, Any]: ...
+
+
 @dataclass
 class Run:
     name: str
@@ -61,7 +72,7 @@ class Run:
 def build_seeded(model_cfg: ModelConfig, seed: int) -> nn.Module:
     """Build the model with its initial weights fixed by `seed`."""
     torch.manual_seed(seed)
-    return build_model(model_cfg)
+    return model_cfg.build()
 
 
 def train_run(name: str, model_cfg: ModelConfig, train_cfg: TrainConfig, data: Splits, *, profile: str,
@@ -202,7 +213,7 @@ def load_weights(path: Path, model_cfg: ModelConfig) -> nn.Module:
     if recorded != model_cfg.model_dump():
         raise StudyError(f"{path}: weights were trained for model {recorded}, "
                          f"not {model_cfg.model_dump()}; rerun the stage that writes it")
-    model = build_model(model_cfg)
+    model = model_cfg.build()
     try:
         model.load_state_dict(saved["state_dict"])
     except RuntimeError as exc:  # missing or unexpected tensors, or tensors of other shapes
