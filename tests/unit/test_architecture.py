@@ -12,6 +12,7 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
+from typing import Iterator
 
 import pytest
 from ruamel.yaml import YAML
@@ -25,20 +26,30 @@ TRAINING_SIDE = ("core", "components", "data", "models", "training", "experiment
 TRAINING_CODE = {"models", "training", "experiments", "params"}
 
 
+def _import_statements(path: Path) -> Iterator[tuple[list[str], list[str]]]:
+    """Each cifar10_study import anywhere in `path` (at the top, in a function, under a condition), relative or
+    absolute: (the module it imports from, as parts below the package, resolved against `path`'s own package;
+    the names it imports from it, none for a plain `import`)."""
+    package = path.relative_to(PKG).parent.parts if path.is_relative_to(PKG) else ()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                yield ([*package[:len(package) - node.level + 1], *(node.module.split(".") if node.module else [])],
+                       [alias.name for alias in node.names])
+            elif node.module and node.module.split(".")[0] == "cifar10_study":
+                yield node.module.split(".")[1:], [alias.name for alias in node.names]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "cifar10_study":
+                    yield alias.name.split(".")[1:], []
+
+
 def _imported(path: Path) -> set[str]:
     """The cifar10_study modules a module imports (relative or absolute), as dotted names below the package,
     e.g. {'core.fileio', 'training'} (a `from . import x` of a package names the package)."""
-    package = path.relative_to(PKG).parent.parts
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:  # relative: resolve against the module's own package
-                parts = list(package[:len(package) - node.level + 1]) + (node.module.split(".") if node.module else [])
-                found |= {".".join(parts)} if parts else {alias.name for alias in node.names}
-            elif node.module and node.module.startswith("cifar10_study."):
-                found.add(node.module.removeprefix("cifar10_study."))
-        elif isinstance(node, ast.Import):
-            found |= {a.name.removeprefix("cifar10_study.") for a in node.names if a.name.startswith("cifar10_study.")}
+    for parts, names in _import_statements(path):
+        found |= {".".join(parts)} if parts else set(names)
     return found
 
 
@@ -152,21 +163,27 @@ def imported_by_script() -> dict[str, set[str]]:
         return dict(zip(scripts, pool.map(probe, scripts)))
 
 
-def test_every_module_a_stage_imports_is_covered_by_its_deps():
+@pytest.fixture(scope="module")
+def closure_of_script() -> dict[str, set[str]]:
+    """Stage script -> its static import closure (import_closure below), computed once for every test here."""
+    return {script: import_closure(ROOT / script) for script in {s["cmd"].split()[1] for s in _stages().values()}}
+
+
+def test_every_module_a_stage_imports_is_covered_by_its_deps(closure_of_script):
     """A module a stage runs but does not declare would let DVC reuse stale results after an edit (every stage;
     a training stage's deps are held to its closure both ways below)."""
     skipped = {p.relative_to(ROOT).as_posix() for p in DOCSTRING_ONLY}
     for name, stage in _stages().items():
         script = stage["cmd"].split()[1]
         assert script in stage["deps"], name
-        missing = sorted(m for m in import_closure(ROOT / script) - skipped if not _covers(stage["deps"], m))
+        missing = sorted(m for m in closure_of_script[script] - skipped if not _covers(stage["deps"], m))
         assert not missing, (name, missing)
 
 
-def test_a_code_dep_is_a_folder_or_a_module_the_stage_imports():
+def test_a_code_dep_is_a_folder_or_a_module_the_stage_imports(closure_of_script):
     """Deps by folder, not file by file where a folder says the same; and no module a stage does not run."""
     for name, stage in _stages().items():
-        imported = import_closure(ROOT / stage["cmd"].split()[1])
+        imported = closure_of_script[stage["cmd"].split()[1]]
         for dep in (d for d in stage["deps"] if d.startswith("src/")):
             if dep.endswith(".py"):
                 assert dep in imported, (name, dep)
@@ -236,22 +253,12 @@ def _module_file(dotted: str) -> Path | None:
 
 
 def _imports_anywhere(path: Path) -> set[str]:
-    """The cifar10_study modules `path` imports anywhere in it (at the top, in a function, under a condition), as
-    dotted names below the package; `from .x import y` names x.y too where y is a module."""
-    package = path.relative_to(PKG).parent.parts if path.is_relative_to(PKG) else ()
+    """The cifar10_study modules `path` imports anywhere in it, as dotted names below the package (the package
+    itself as ""); `from .x import y` names x.y too where y is a module."""
     found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.ImportFrom):
-            if node.level:
-                parts = [*package[:len(package) - node.level + 1], *(node.module.split(".") if node.module else [])]
-            elif node.module and node.module.split(".")[0] == "cifar10_study":
-                parts = node.module.split(".")[1:]
-            else:
-                continue
-            found.add(".".join(parts))
-            found |= {name for a in node.names if _module_file(name := ".".join([*parts, a.name]))}
-        elif isinstance(node, ast.Import):
-            found |= {".".join(a.name.split(".")[1:]) for a in node.names if a.name.split(".")[0] == "cifar10_study"}
+    for parts, names in _import_statements(path):
+        found.add(".".join(parts))
+        found |= {module for name in names if _module_file(module := ".".join([*parts, name]))}
     return found
 
 
@@ -285,21 +292,21 @@ def code_deps(closure: set[str]) -> set[str]:
     return deps | {m for m in closure - skipped if not _covers(sorted(deps), m)}
 
 
-def test_each_training_stage_depends_on_exactly_the_code_it_runs():
+def test_each_training_stage_depends_on_exactly_the_code_it_runs(closure_of_script):
     """A module it runs but does not declare: the run cache would serve a stale run after an edit to it. A module
     it declares but never runs: an edit to it retrains the stage for nothing."""
     for name, stage in _training_stages().items():
         script = stage["cmd"].split()[1]
-        expected = code_deps(import_closure(ROOT / script))
+        expected = code_deps(closure_of_script[script])
         declared = {d for d in stage["deps"] if d.startswith("src/")}
         assert declared == expected, (name, {"missing": sorted(expected - declared),
                                              "not run": sorted(declared - expected)})
 
 
-def test_the_static_closure_holds_every_module_a_stage_loads(imported_by_script):
+def test_the_static_closure_holds_every_module_a_stage_loads(imported_by_script, closure_of_script):
     """The import trace at start-up (imported_by_script) is a subset of the static closure, for every stage."""
     for script, loaded in imported_by_script.items():
-        assert loaded <= import_closure(ROOT / script), (script, sorted(loaded - import_closure(ROOT / script)))
+        assert loaded <= closure_of_script[script], (script, sorted(loaded - closure_of_script[script]))
 
 
 def test_the_closure_sees_imports_inside_functions_and_package_inits(tmp_path):
