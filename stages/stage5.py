@@ -5,9 +5,7 @@ from cifar10_study.components.stage5_components import STAGE5_COMPONENTS
 from cifar10_study.components.switches import ablations
 from cifar10_study.core.cli import stage_argument, stage_entry
 from cifar10_study.core.layout import STAGE5, run_name
-from cifar10_study.core.params_file import load
-from cifar10_study.experiments import stage4, stage5
-from cifar10_study.training.stage import training_stage
+from cifar10_study.core.seeds import skip_untrained_seed
 
 
 @stage_entry
@@ -15,8 +13,12 @@ def main() -> None:
     seed = stage_argument("seed (a key of stage4.seeds, e.g. seed_0)", required=True)
     ablation = stage_argument("ablation", required=False, valid=list(ablations(STAGE5_COMPONENTS)), position=2)
     name = f"{run_name(STAGE5, ablation)}/{seed}"
-    if stage4.skip_untrained_seed(load(stage5.Stage5Params), seed, name):
+    if skip_untrained_seed("stage4.seeds", seed, name):
         return
+    # Imported only where a seed trains: a skipped seed stage must not pay for torch.
+    from cifar10_study.experiments import stage5
+    from cifar10_study.training.stage import training_stage
+
     with training_stage(name, stage5.Stage5Params, distributed=True) as stage:
         run = stage5.train(stage.params, stage.data, stage.device, seed, ablation, stage.checkpoints, stage.world)
     if stage.world.main:

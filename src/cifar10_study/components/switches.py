@@ -3,12 +3,12 @@ sibling keys that only it reads.
 
 A stage's full model uses every switch as params.yaml sets it; each ablation turns exactly one component off,
 and its DVC stage declares neither that switch nor its settings, so changing them reruns the full model and
-the other ablations only (tests/unit/test_components.py holds dvc.yaml to this).
+the other ablations only (tests/unit/test_wiring.py holds dvc.yaml to this).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Sequence
 
 from ..core.errors import ConfigError
 
@@ -48,10 +48,10 @@ def turned_off(components: Sequence[Component], ablation: str, stage: str) -> Co
     raise ConfigError(f"unknown {stage} ablation {ablation!r}; valid: {', '.join(ablations(components))}")
 
 
-def switched(values: Mapping[str, Any], components: Sequence[Component], ablation: str | None,
-             stage: str) -> dict[str, Any]:
-    """`values` (switch -> setting as params.yaml has it) with `ablation`'s component turned off."""
-    values = dict(values)
+def switched(section: Any, components: Sequence[Component], ablation: str | None, stage: str) -> dict[str, Any]:
+    """Switch -> setting of every component as `section` (the stage's params section) sets it, with
+    `ablation`'s component turned off."""
+    values = {c.switch: getattr(section, c.switch) for c in components}
     if ablation is not None:
         component = turned_off(components, ablation, stage)
         values[component.switch] = component.off

@@ -21,19 +21,22 @@ RESULT_KEYS = ("test_accuracy", "test_loss", "final_val_accuracy", "final_train_
                "flops_per_image", "epochs", "train_images", "test_images")
 
 # --- the runs of each stage (as dvc.yaml names their outputs) --------------------------------------------
-STAGE1 = "stage1"  # the baseline CNN
-STAGE1_EXPERIMENTS = "stage1_experiments"  # its variants: runs/stage1_experiments/<variant>/
-STAGE2 = "stage2"  # scaling variants: runs/stage2/<variant>/
+# A configuration trains once per seed of its `seeds` (core/seeds.py): its run folder holds one folder per seed,
+# runs/<configuration>/seed_<n>/ (seed_run), but for the Stage 1 experiments, one stage per seed that trains
+# every variant: runs/stage1_experiments/seed_<n>/<variant>/.
+STAGE1 = "stage1"  # the baseline CNN: runs/stage1/<seed>/
+STAGE1_EXPERIMENTS = "stage1_experiments"  # its variants: runs/stage1_experiments/<seed>/<variant>/
+STAGE2 = "stage2"  # scaling variants: runs/stage2/<variant>/<seed>/
 STAGE2_BASELINE = "baseline"  # Stage 2's name for the variants' baseline, which is the Stage 1 run
 
 
 def variant_run(variant: str) -> str:
-    """The run of a Stage 2 scaling variant, e.g. stage2/width_x2; the baseline's is the Stage 1 run."""
+    """The runs of a Stage 2 scaling variant, e.g. stage2/width_x2; the baseline's are the Stage 1 runs."""
     return STAGE1 if variant == STAGE2_BASELINE else f"{STAGE2}/{variant}"
 
 
-VANISHING, EXPLOSION = "stage2_vanishing", "stage2_explosion"  # the stress tests
-STAGE3 = "stage3"
+VANISHING, EXPLOSION = "stage2_vanishing", "stage2_explosion"  # the stress tests: one run each, no seeds
+STAGE3 = "stage3"  # runs/stage3/<seed>/, ablations runs/stage3_ablations/<ablation>/<seed>/
 STAGE4 = "stage4"  # runs/stage4/<seed>/
 STAGE5 = "stage5"  # runs/stage5/<seed>/, ablations runs/stage5_ablations/<ablation>/<seed>/
 # What a stage records besides its runs, in its runs folder: what was run, and what happened to each run.
@@ -42,7 +45,7 @@ SKIP_MARKER = "skipped.json"  # a seed stage the active profile does not train w
 
 
 def run_name(stage: str, ablation: str | None = None) -> str:
-    """The full model's run (`stage`) or an ablation's (`<stage>_ablations/<ablation>`), as dvc.yaml names them."""
+    """The full model's runs (`stage`) or an ablation's (`<stage>_ablations/<ablation>`), as dvc.yaml names them."""
     return stage if ablation is None else f"{stage}_ablations/{ablation}"
 
 
@@ -52,14 +55,14 @@ def seed_number(name: str) -> int:
 
 
 def seeds_trained(seeds: Mapping[str, Sequence[str]], profile: str) -> list[int]:
-    """The seeds trained at `profile`, ascending; `seeds` maps each seed_<n> to the profiles that train it
-    (params.yaml stage4.seeds)."""
+    """The seeds trained at `profile`, ascending; `seeds` maps each seed_<n> to the profiles that train it (a
+    `seeds` key of params.yaml)."""
     return sorted(seed_number(name) for name, profiles in seeds.items() if profile in profiles)
 
 
-def seed_run(stage_run: str, seed: int) -> str:
-    """The run of one seed of a Stage 4/5 configuration, e.g. stage5_ablations/no_se/seed_1."""
-    return f"{stage_run}/seed_{seed}"
+def seed_run(configuration: str, seed: int) -> str:
+    """The run of one seed of a configuration, e.g. stage5_ablations/no_se/seed_1."""
+    return f"{configuration}/seed_{seed}"
 
 
 def live_history(run: str, root: Path = LIVE) -> Path:

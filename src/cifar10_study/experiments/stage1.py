@@ -1,4 +1,6 @@
-"""Stage 1: the baseline CNN and its theory checks (linear collapse, bottleneck sweep).
+"""Stage 1: the baseline CNN and its theory checks (linear collapse, bottleneck sweep), each trained once per
+seed of its `seeds` (core/seeds.py): the baseline is the reference every Stage 1-2 configuration is compared
+with, so its seeds measure how much retraining alone moves a result.
 
 What is trained and measured here; the tables, confusion matrix and figures built from these runs are
 analysis (analysis/stage1_results.py) and reporting.
@@ -11,20 +13,27 @@ from pydantic import Field, model_validator
 from ..core.fileio import write_json
 from ..core.layout import EXPERIMENT_RECORD, RUNS, STAGE1, STAGE1_EXPERIMENTS
 from ..core.schema import PositiveInt, Section
+from ..core.seeds import Seeds
 from ..data.cifar10 import Splits
 from ..models.baseline import BaselineCNNConfig, SoftmaxConfig
 from ..training.checkpoint import Checkpoints
-from ..training.recipe import TrainSection
+from ..training.recipe import SeededSection, seeded
 from ..training.stage import TrainingView
 from ..training.train_run import Run, train_run
 from .collapse import affine_fit, is_affine
 
 
-class Stage1Config(TrainSection):
+class Stage1Config(SeededSection):
+    """The baseline CNN, trained with `train` once per seed of `seeds` (stage1@seed_<n>)."""
+
     model: BaselineCNNConfig
 
 
 class Stage1ExperimentsConfig(Section):
+    """The variants of the baseline, trained with Stage 1's recipe once per seed of `seeds`
+    (stage1_experiments@seed_<n>)."""
+
+    seeds: Seeds
     bottleneck_stage: int = Field(ge=0)  # index into stage1.model.channels of the layer to squeeze
     bottleneck_widths: list[PositiveInt] = Field(min_length=1)
 
@@ -51,12 +60,12 @@ class ExperimentParams(BaselineParams):
         return self
 
 
-def train_baseline(params: BaselineParams, data: Splits, device: torch.device,
+def train_baseline(params: BaselineParams, seed: str, data: Splits, device: torch.device,
                    checkpoints: Checkpoints | None = None) -> Run:
-    """Train the baseline into runs/stage1/, with its test predictions (for the confusion matrix) and its
-    per-step loss and gradient norm (it is Stage 2's baseline, whose variants record the same)."""
-    return train_run(STAGE1, params.stage1.model, params.stage1.train_for(params.profile), data,
-                     profile=params.profile, device=device, runtime=params.runtime, record_steps=True,
+    """Train the baseline with one seed into runs/stage1/<seed>/, with its test predictions (for the confusion
+    matrix) and its per-step loss and gradient norm (it is Stage 2's baseline, whose variants record the same)."""
+    return train_run(f"{STAGE1}/{seed}", params.stage1.model, seeded(params.stage1.train_for(params.profile), seed),
+                     data, profile=params.profile, device=device, runtime=params.runtime, record_steps=True,
                      predictions=True, checkpoints=checkpoints)
 
 
@@ -76,12 +85,12 @@ def experiment_models(params: ExperimentParams) -> dict[str, BaselineCNNConfig |
     return variants
 
 
-def train_experiments(params: ExperimentParams, data: Splits, device: torch.device,
+def train_experiments(params: ExperimentParams, seed: str, data: Splits, device: torch.device,
                       checkpoints: Checkpoints | None = None) -> dict:
-    """Train every variant (runs/stage1_experiments/<variant>/) and check the linear collapse numerically
-    on the trained networks; record both in runs/stage1_experiments/experiment.json."""
-    train_cfg = params.stage1.train_for(params.profile)
-    runs = {name: train_run(f"{STAGE1_EXPERIMENTS}/{name}", model_cfg, train_cfg, data, profile=params.profile,
+    """Train every variant with one seed (runs/stage1_experiments/<seed>/<variant>/) and check the linear
+    collapse numerically on the trained networks; record both in runs/stage1_experiments/<seed>/experiment.json."""
+    train_cfg, folder = seeded(params.stage1.train_for(params.profile), seed), f"{STAGE1_EXPERIMENTS}/{seed}"
+    runs = {name: train_run(f"{folder}/{name}", model_cfg, train_cfg, data, profile=params.profile,
                             device=device, runtime=params.runtime, predictions=True, checkpoints=checkpoints)
             for name, model_cfg in experiment_models(params).items()}
     collapse = {}
@@ -91,5 +100,5 @@ def train_experiments(params: ExperimentParams, data: Splits, device: torch.devi
     record = {"variants": list(runs), "bottleneck_stage": params.stage1_experiments.bottleneck_stage,
               "bottleneck_widths": params.stage1_experiments.bottleneck_widths,
               "baseline_channels": params.stage1.model.channels, "collapse": collapse}
-    write_json(RUNS / STAGE1_EXPERIMENTS / EXPERIMENT_RECORD, record)
+    write_json(RUNS / folder / EXPERIMENT_RECORD, record)
     return record

@@ -1,9 +1,9 @@
 """Stage 2, part 1: width and depth scaling variants of the baseline.
 
-Every variant is the Stage 1 baseline with a wider or deeper configuration, trained with Stage 1's recipe,
-budget and seed (`stage1.train` with the active profile's `stage1.<profile>` block), recording per-step loss
-and gradient norm in runs/stage2/<variant>/. So the baseline they are compared with is the Stage 1 run itself
-(runs/stage1/, which records the same steps), never a second training of it. Their diagnostics (overfitting,
+Every variant is the Stage 1 baseline with a wider or deeper configuration, trained with Stage 1's recipe and
+budget (`stage1.train` with the active profile's `stage1.<profile>` block) once per seed of `stage2.seeds`,
+recording per-step loss and gradient norm in runs/stage2/<variant>/<seed>/. So the baseline they are compared
+with is the Stage 1 runs themselves (runs/stage1/<seed>/, which record the same steps). Their diagnostics (overfitting,
 optimisation stability) are analysis (analysis/stage2_results.py), from those files.
 """
 from __future__ import annotations
@@ -16,9 +16,11 @@ from pydantic import Field, model_validator
 from ..core.errors import ConfigError
 from ..core.layout import STAGE2_BASELINE, variant_run
 from ..core.schema import PositiveInt, Section
+from ..core.seeds import Seeds
 from ..data.cifar10 import Splits
 from ..models.baseline import BaselineCNNConfig
 from ..training.checkpoint import Checkpoints
+from ..training.recipe import seeded
 from ..training.train_run import Run, train_run
 from .stage1 import BaselineParams
 
@@ -30,8 +32,10 @@ class ScalingVariant(Section):
 
 
 class Stage2Config(Section):
-    """Scaling variants of the baseline, each trained with Stage 1's recipe and budget."""
+    """Scaling variants of the baseline, each trained with Stage 1's recipe and budget once per seed of
+    `seeds` (stage2@<variant>-<seed>)."""
 
+    seeds: Seeds
     variants: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], ScalingVariant] = Field(min_length=1)
     loss_window: int = Field(20, ge=2)  # steps per window of the loss-spread (stability) diagnostic
     # Validation accuracy that counts as learning (chance is 0.1): a variant below it is left out of the
@@ -67,12 +71,14 @@ def variant_model(base: BaselineCNNConfig, variant: ScalingVariant) -> BaselineC
     return base.scaled(variant.width, variant.convs_per_stage)
 
 
-def train_variant(params: Stage2Params, name: str, data: Splits, device: torch.device,
+def train_variant(params: Stage2Params, name: str, seed: str, data: Splits, device: torch.device,
                   checkpoints: Checkpoints | None = None) -> Run:
+    """Train variant `name` with one seed (a key of stage2.seeds) into runs/stage2/<variant>/<seed>/."""
     if name not in params.stage2.variants:
         raise ConfigError(f"unknown stage2 variant {name!r}; params.yaml stage2.variants has "
                           f"{', '.join(sorted(params.stage2.variants))}")
     model_cfg = variant_model(params.stage1.model, params.stage2.variants[name])
-    return train_run(variant_run(name), model_cfg, params.stage1.train_for(params.profile), data,
+    return train_run(f"{variant_run(name)}/{seed}", model_cfg, seeded(params.stage1.train_for(params.profile), seed),
+                     data,
                      profile=params.profile, device=device, runtime=params.runtime, record_steps=True,
                      predictions=True, checkpoints=checkpoints)

@@ -1,8 +1,11 @@
 """Stage 3: the residual CNN with batch norm, dropout, label smoothing and weight decay, and its ablations.
 
 The five components (components/stage3_components.py) are flat switches in params.yaml (stage3.residual,
-.batchnorm, .dropout, .label_smoothing, .weight_decay). The full model uses them as set; each ablation turns
-exactly one off, and its DVC stage does not depend on that key (dvc.yaml lists the other four).
+.batchnorm, .dropout, .label_smoothing, .weight_decay). The full model uses them as set and trains once per
+seed of `stage3.seeds` (stage3@seed_<n>): it is the reference its ablations are compared with, so its seeds
+measure how much retraining alone moves a result. Each ablation turns exactly one component off and trains once
+per seed of `stage3.ablation_seeds` (stage3_no_<component>@seed_<n>); its DVC stage does not depend on that
+component's key (dvc.yaml lists the other four).
 """
 from __future__ import annotations
 
@@ -13,10 +16,11 @@ from ..components.stage3_components import STAGE3_COMPONENTS
 from ..components.switches import switched
 from ..core.layout import STAGE3, run_name
 from ..core.schema import PROFILES, NonNegativeFloat, PositiveInt, Section
+from ..core.seeds import Seeds
 from ..data.cifar10 import Splits
 from ..models.residual import ResidualCNNConfig
 from ..training.checkpoint import Checkpoints
-from ..training.recipe import TrainConfig, TrainSection
+from ..training.recipe import SeededSection, TrainConfig, seeded
 from ..training.stage import TrainingView
 from ..training.train_run import Run, train_run
 
@@ -28,9 +32,11 @@ class Stage3ModelConfig(Section):
     blocks_per_stage: PositiveInt = 1
 
 
-class Stage3Config(TrainSection):
-    """The five components under test, one key each, so an ablation can depend on all but its own."""
+class Stage3Config(SeededSection):
+    """The five components under test, one key each, so an ablation can depend on all but its own; the full
+    model's seeds (`seeds`) and every ablation's (`ablation_seeds`)."""
 
+    ablation_seeds: Seeds
     residual: bool
     batchnorm: bool
     dropout: float = Field(ge=0, lt=1)
@@ -51,15 +57,14 @@ class Stage3Config(TrainSection):
 
 
 class Stage3Params(TrainingView):
-    """What the stage3 and stage3_ablations@<ablation> stages read."""
+    """What the stage3@<seed> and stage3_no_<component>@<seed> stages read."""
 
     stage3: Stage3Config
 
 
 def switches(params: Stage3Params, ablation: str | None = None) -> dict:
     """The component settings, with `ablation`'s one switched off."""
-    values = {c.switch: getattr(params.stage3, c.switch) for c in STAGE3_COMPONENTS}
-    return switched(values, STAGE3_COMPONENTS, ablation, STAGE3)
+    return switched(params.stage3, STAGE3_COMPONENTS, ablation, STAGE3)
 
 
 def model_config(params: Stage3Params, values: dict) -> ResidualCNNConfig:
@@ -74,10 +79,11 @@ def recipe(params: Stage3Params, values: dict) -> TrainConfig:
     return TrainConfig.model_validate(base)
 
 
-def train(params: Stage3Params, data: Splits, device: torch.device, ablation: str | None = None,
+def train(params: Stage3Params, seed: str, data: Splits, device: torch.device, ablation: str | None = None,
           checkpoints: Checkpoints | None = None) -> Run:
-    """Train the full model (ablation None) or one ablation, into runs/stage3/ or runs/stage3_ablations/<ablation>/."""
+    """Train the full model (ablation None) or one ablation with one seed, into runs/stage3/<seed>/ or
+    runs/stage3_ablations/<ablation>/<seed>/."""
     values = switches(params, ablation)
-    return train_run(run_name(STAGE3, ablation), model_config(params, values), recipe(params, values), data,
-                     profile=params.profile, device=device, runtime=params.runtime, predictions=True,
-                     checkpoints=checkpoints)
+    return train_run(f"{run_name(STAGE3, ablation)}/{seed}", model_config(params, values),
+                     seeded(recipe(params, values), seed), data, profile=params.profile, device=device,
+                     runtime=params.runtime, predictions=True, checkpoints=checkpoints)

@@ -12,14 +12,14 @@ from pydantic import Field
 
 from ..components.stage5_components import STAGE5_COMPONENTS
 from ..components.switches import switched
-from ..core.layout import STAGE5, run_name, seed_number
+from ..core.layout import STAGE5, run_name
 from ..core.schema import PositiveInt, Section
 from ..data import IMAGE_SIZE
 from ..data.cifar10 import Splits
 from ..models.residual import ResNet18Config
 from ..training.checkpoint import Checkpoints
 from ..training.distributed import SINGLE, World
-from ..training.recipe import TrainConfig
+from ..training.recipe import TrainConfig, seeded
 from ..training.train_run import Run, train_run
 from . import stage4
 
@@ -45,8 +45,7 @@ class Stage5Params(stage4.Stage4Params):
 
 def switches(params: Stage5Params, ablation: str | None = None) -> dict[str, bool]:
     """The three switches, with `ablation`'s component turned off."""
-    values = {c.switch: getattr(params.stage5, c.switch) for c in STAGE5_COMPONENTS}
-    return switched(values, STAGE5_COMPONENTS, ablation, STAGE5)
+    return switched(params.stage5, STAGE5_COMPONENTS, ablation, STAGE5)
 
 
 def model_config(params: Stage5Params, values: dict[str, bool]) -> ResNet18Config:
@@ -67,6 +66,6 @@ def train(params: Stage5Params, data: Splits, device: torch.device, seed: str, a
     into runs/stage5/<seed>/ or runs/stage5_ablations/<ablation>/<seed>/."""
     values = switches(params, ablation)
     return train_run(f"{run_name(STAGE5, ablation)}/{seed}", model_config(params, values),
-                     recipe(params, values).model_copy(update={"seed": seed_number(seed)}), data,
+                     seeded(recipe(params, values), seed), data,
                      profile=params.profile, device=device, runtime=params.runtime, predictions=True,
                      checkpoints=checkpoints, world=world)

@@ -7,32 +7,42 @@ array task, a SkyPilot job or a local GPU worker per stage).
                                                           # a share of the stages named instead
 
 A training stage is one whose outputs are runs (runs/...). Seed stages that the active profile does not
-train (see params.yaml stage4.seeds) are left out: they only write a skipped marker. Stages are dealt
-round-robin in dvc.yaml's order, so each share mixes cheap and expensive ones.
+train (a stage declaring `<section>.seeds.seed_<n>` whose list lacks the profile: core/seeds.py) are left out:
+they only write a skipped marker. Stages are dealt round-robin in dvc.yaml's order, so each share mixes cheap
+and expensive ones.
 """
 from __future__ import annotations
 
 import argparse
+import re
+from functools import reduce
 from pathlib import Path
+from typing import Any
 
+from dvc.dependency.param import ParamsDependency
 from dvc.repo import Repo
 
-from ..core.params_file import load
-from .stage4 import Stage4Params
+from ..core.params_file import read_params_file
+
+SEED_KEY = re.compile(r"\.(ablation_)?seeds\.seed_[0-9]+$")  # the one seed entry a seed stage declares
 
 
-def training_stages(params: Stage4Params, repo_dir: str | Path = ".") -> list[str]:
-    """Names DVC knows the training stages by (e.g. `stage4@seed_0`), in dvc.yaml's order."""
+def training_stages(params: dict[str, Any], repo_dir: str | Path = ".") -> list[str]:
+    """Names DVC knows the training stages by (e.g. `stage4@seed_0`), in dvc.yaml's order, but for the seed stages
+    that `params` (params.yaml as read) do not train at its profile."""
     with Repo(str(repo_dir)) as repo:
         stages = [s for s in repo.index.stages
                   if any(Path(out.def_path).parts[0] == "runs" for out in s.outs)]
-    names = []
-    for stage in stages:
-        seed = stage.addressing.rpartition("@")[2]
-        if seed in params.stage4.seeds and params.profile not in params.stage4.seeds[seed]:
-            continue
-        names.append(stage.addressing)
-    return names
+        return [s.addressing for s in stages if params["profile"] in _profiles_training(s, params)]
+
+
+def _profiles_training(stage, params: dict[str, Any]) -> list[str]:
+    """The profiles `stage` trains at: its seed entry's list, every profile for a stage with no seed."""
+    seed_keys = [key for dep in stage.deps if isinstance(dep, ParamsDependency) for key in dep.params
+                 if SEED_KEY.search(key)]
+    if not seed_keys:
+        return [params["profile"]]
+    return reduce(lambda node, key: node[key], seed_keys[0].split("."), params)
 
 
 def share(names: list[str], workers: int, worker: int) -> list[str]:
@@ -48,7 +58,7 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 <= args.worker < args.workers:
         parser.error(f"--worker must be in 0..{args.workers - 1}")
-    names = args.stages or training_stages(load(Stage4Params))
+    names = args.stages or training_stages(read_params_file())
     print("\n".join(share(names, args.workers, args.worker)))
 
 

@@ -146,6 +146,8 @@ def provenance(profile: str, seed: int, device: torch.device, data_meta: dict) -
         "seed": seed,
         "device": device.type,
         "torch_version": torch.__version__,
+        # CPU results agree to the last digit only at the same thread count (docs/pipeline.md)
+        "torch_threads": torch.get_num_threads(),
         "data_source": data_meta.get("source"),
         "data_official": data_meta.get("official"),
         "data_counts": data_meta.get("counts"),

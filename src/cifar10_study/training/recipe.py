@@ -6,7 +6,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
+from ..core.layout import seed_number, seeds_trained
 from ..core.schema import PROFILES, NonNegativeFloat, PositiveInt, Profile, Section, describe
+from ..core.seeds import Seeds
 from ..data.augment import AugmentConfig
 
 
@@ -106,3 +108,26 @@ class TrainSection(ProfileOverrides):
 
     def train_for(self, profile: Profile) -> TrainConfig:
         return self.recipe(self.train, profile)
+
+
+def seeded(train: TrainConfig, seed: str) -> TrainConfig:
+    """`train` with the seed of `seed` (seed_<n>, a key of a `seeds` mapping, core/seeds.py)."""
+    return train.model_copy(update={"seed": seed_number(seed)})
+
+
+class SeededSection(TrainSection):
+    """A recipe trained once per seed: `seeds` maps each seed_<n> to the profiles that train it (core/seeds.py),
+    so the seed is never set in `train` or a profile block."""
+
+    seeds: Seeds
+
+    @model_validator(mode="after")
+    def _seed_set_once(self):
+        if "seed" in self.train.model_fields_set or any("seed" in getattr(self, p) for p in PROFILES):
+            raise ValueError("the seeds come from `seeds`; do not set seed in train or a profile block")
+        return self
+
+    def seeds_for(self, profile: Profile) -> list[int]:
+        """The seeds trained at `profile`, ascending."""
+        return seeds_trained(self.seeds, profile)
+
