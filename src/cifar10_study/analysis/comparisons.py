@@ -16,6 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..core.errors import StudyError
+from ..core.layout import seed_run, seeds_trained
+from ..core.schema import Profile, View
 from . import run_records
 from .calibration import expected_calibration_error
 from .stats import (
@@ -38,6 +40,16 @@ SHARED = ("parameters", "flops_per_image", "epochs", "train_images", "test_image
           "peak_memory_kind", "compiled", "compile", "runtime")
 
 
+class SeedSettings(View):
+    """A params section's `seeds` as analysis reads them (core/seeds.py validated them)."""
+
+    seeds: dict[str, list[Profile]]  # seed_<n> -> the profiles that train it
+
+    def trained(self, profile: Profile) -> list[int]:
+        """The seeds trained at `profile`, ascending."""
+        return seeds_trained(self.seeds, profile)
+
+
 @dataclass(frozen=True)
 class SeededRuns:
     name: str  # e.g. "stage4", "stage5_ablations/no_se"
@@ -50,10 +62,14 @@ class SeededRuns:
 
     @classmethod
     def load(cls, name: str, seeds: list[int]) -> "SeededRuns":
-        """Every file of the configuration's runs, each read once."""
+        """Every file of configuration `name`'s runs (runs/<name>/seed_<s>/), each read once."""
+        return cls.from_runs(name, {seed: seed_run(name, seed) for seed in seeds})
+
+    @classmethod
+    def from_runs(cls, name: str, runs: dict[int, str]) -> "SeededRuns":
+        """Every file of the runs (seed -> run name, in seed order), each read once."""
         per_seed, correct, confidence, histories = {}, {}, {}, {}
-        for seed in seeds:
-            run = f"{name}/seed_{seed}"
+        for seed, run in runs.items():
             per_seed[seed] = run_records.read_run(run)
             predictions = run_records.predictions(run)
             correct[seed] = run_records.correct(predictions)
@@ -65,9 +81,10 @@ class SeededRuns:
         for seed, m in per_seed.items():  # calibration, from the test predictions
             m["test_ece"] = expected_calibration_error(confidence[seed], correct[seed])
             m["test_nll"] = m["test_loss"]  # mean cross-entropy of the true class, no label smoothing
+        seeds = list(runs)
         first = per_seed[seeds[0]]
         summary = {
-            "run": name, "seeds": list(seeds),
+            "run": name, "seeds": seeds,
             **{key: _summarize_all([m[key] for m in per_seed.values()]) for key in SUMMARISED},
             **{key: first[key] for key in SHARED},
             "provenance": {k: v for k, v in first["provenance"].items() if k != "seed"},
@@ -78,6 +95,22 @@ class SeededRuns:
         return cls(name, summary, accuracy, correct, confidence, per_seed, histories)
 
     @property
+    def seeds(self) -> list[int]:
+        return self.summary["seeds"]
+
+    def mean_record(self) -> dict:
+        """A run record (run_records.read_run) for the configuration: its first seed's, with every number of
+        SUMMARISED replaced by its mean over the seeds (None where a run has none), and `seeds` and
+        `test_accuracy_std` (None for one seed). What a table row or a sentence about the configuration shows."""
+        means = {key: None if self.summary[key] is None else self.summary[key]["mean"] for key in SUMMARISED}
+        return {**self.per_seed[self.seeds[0]], **means, "seeds": self.seeds,
+                "test_accuracy_std": self.summary["test_accuracy"]["std"]}
+
+    def mean_history(self) -> pd.DataFrame:
+        """Per epoch, the mean over the seeds of every column of their histories."""
+        return pd.concat(self.histories.values()).groupby("epoch", as_index=False).mean()
+
+    @property
     def ece(self) -> dict[int, float]:
         """seed -> expected calibration error of its test predictions."""
         return {seed: m["test_ece"] for seed, m in self.per_seed.items()}
@@ -86,6 +119,15 @@ class SeededRuns:
     def validated(self) -> bool:
         """Whether the runs kept a validation split (not so when they trained on it: train_on_validation)."""
         return self.summary["final_val_accuracy"] is not None
+
+
+def mean_val_curves(configs: dict[str, SeededRuns]) -> pd.DataFrame:
+    """Validation accuracy per epoch, mean over seeds; one column per configuration, index epoch. A
+    configuration whose runs trained on the validation split has an empty (NaN) column: the table keeps
+    the columns `dvc plots` is declared with."""
+    return pd.DataFrame({label: pd.concat([h.set_index("epoch")["val_acc"] for h in runs.histories.values()],
+                                          axis=1).mean(axis=1)
+                         for label, runs in configs.items()}).rename_axis("epoch")
 
 
 def _summarize_all(values: list) -> dict | None:

@@ -1,6 +1,7 @@
-"""Stage 2's analysis, from runs/stage2/<variant>/ (and runs/stage1/, the variants' baseline),
-runs/stage2_vanishing/ and runs/stage2_explosion/: the variants' overfitting and stability diagnostics, what
-happened at each depth of the vanishing-gradient test, and how cost grows with width (least-squares fits).
+"""Stage 2's analysis, from runs/stage2/<variant>/<seed>/ (and runs/stage1/<seed>/, the variants' baseline),
+runs/stage2_vanishing/ and runs/stage2_explosion/: the variants' results over their seeds, each against the
+baseline's seed-noise floor, their overfitting and stability diagnostics, what happened at each depth of the
+vanishing-gradient test, and how cost grows with width (least-squares fits).
 
 `write_outputs` writes what git tracks: metrics/stage2.json, metrics/stage2_vanishing.json and
 metrics/stage2_explosion.json (deterministic results only: no timings, which runs/stage2_explosion/timing.json
@@ -10,7 +11,7 @@ folder's timing.csv (measurements.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping
+from typing import Mapping
 
 import pandas as pd
 
@@ -22,14 +23,19 @@ from ..core.layout import (
     STAGE2,
     STAGE2_BASELINE,
     VANISHING,
+    seed_run,
     variant_run,
 )
-from ..core.schema import View
+from ..core.schema import Profile, View
+from .comparisons import SeededRuns, SeedSettings, mean_val_curves
 from .diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from .findings import learned
 from .measurements import write_apart
 from .outputs import METRICS, PLOTS
-from .run_records import history, lean, read_run, steps, val_accuracy_by_epoch
+from .run_records import history, read_run, steps
+from .seed_noise import Difference
+from .stage1_results import difference_metrics, seeded_metrics
+from .stats import StatisticsConfig
 
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
 # What the explosion test counts for every width, the same on every machine (it measures time and memory too).
@@ -49,6 +55,7 @@ class VariantShape(View):
 
 
 class VariantSettings(View):
+    seeds: dict[str, list[Profile]]  # the variants' seeds: seed_<n> -> the profiles that train it
     variants: dict[str, VariantShape]  # params.yaml order
     loss_window: int  # steps per window of the loss-spread (stability) diagnostic
     # Validation accuracy that counts as learning: a run that stays below it says nothing about overfitting or
@@ -57,9 +64,18 @@ class VariantSettings(View):
 
 
 class Stage2AnalysisParams(View):
-    """What the stage2_analysis stage reads (stage2.variants, stage2.loss_window, stage2.learned_accuracy)."""
+    """What the stage2_analysis stage reads (the seeds trained, stage2.variants, stage2.loss_window,
+    stage2.learned_accuracy, the significance level)."""
 
+    profile: Profile
+    stage1: SeedSettings  # the baseline's seeds
     stage2: VariantSettings
+    statistics: StatisticsConfig = StatisticsConfig()
+
+    def variant_seeds(self, variant: str) -> list[int]:
+        """The seeds of a variant (the baseline's are the Stage 1 runs') trained at the active profile."""
+        return (self.stage1 if variant == STAGE2_BASELINE else SeedSettings(seeds=self.stage2.seeds)).trained(
+            self.profile)
 
 
 # --- scaling variants ---------------------------------------------------------------------------------------
@@ -73,33 +89,44 @@ def compared_variants(settings: VariantSettings) -> dict[str, VariantShape]:
 
 @dataclass(frozen=True)
 class VariantRuns:
-    """The baseline's and every scaling variant's files, each read once; variant name -> its record, history
-    (with epoch seconds) and steps, in compared_variants() order."""
+    """The baseline's and every scaling variant's files, each read once, in compared_variants() order: variant
+    name -> its runs over seeds, each seed's steps, its mean record and mean history (with epoch seconds)."""
 
+    seeded: dict[str, SeededRuns]
+    steps: dict[str, dict[int, pd.DataFrame]]
     records: dict[str, dict]
     histories: dict[str, pd.DataFrame]
-    steps: dict[str, pd.DataFrame]
 
     @classmethod
-    def load(cls, variants: Iterable[str]) -> "VariantRuns":
-        names = list(variants)
-        return cls({v: read_run(variant_run(v)) for v in names}, {v: history(variant_run(v)) for v in names},
-                   {v: steps(variant_run(v)) for v in names})
+    def load(cls, params: Stage2AnalysisParams) -> "VariantRuns":
+        seeded = {v: SeededRuns.load(variant_run(v), params.variant_seeds(v)) for v in compared_variants(params.stage2)}
+        seed_steps = {v: {seed: steps(seed_run(r.name, seed)) for seed in r.seeds} for v, r in seeded.items()}
+        return cls(seeded, seed_steps, {v: r.mean_record() for v, r in seeded.items()},
+                   {v: r.mean_history() for v, r in seeded.items()})
+
+    def against_baseline(self, alpha: float) -> dict[str, Difference]:
+        """Every scaled variant against the baseline, judged against the seed-noise floor."""
+        base = self.seeded[STAGE2_BASELINE]
+        return {v: Difference.of(r, base, alpha) for v, r in self.seeded.items() if v != STAGE2_BASELINE}
 
 
 def variants_table(settings: VariantSettings, runs: VariantRuns) -> pd.DataFrame:
-    """One row per variant, the baseline first: its results, timing and the two diagnostics."""
+    """One row per variant, the baseline first: its results (means over its seeds, with the seeds and the test
+    accuracy's spread), timing, the overfitting diagnostic of its mean curve and the stability diagnostic (the
+    mean over its seeds)."""
     rows = []
     for name, variant in compared_variants(settings).items():
         run, h = runs.records[name], runs.histories[name]
+        stability = pd.DataFrame([stability_summary(st, settings.loss_window) for st in runs.steps[name].values()])
         rows.append({
             # Depth as the run's model has it, so the baseline's is stage1.model's and a variant's is never None.
             "variant": name, "width": variant.width, "convs_per_stage": run["config"]["model"]["convs_per_stage"],
+            "seeds": len(run["seeds"]),
             **{k: run[k] for k in ("parameters", "flops_per_image", "final_train_accuracy", "final_val_accuracy",
-                                   "test_accuracy", "test_loss", "images_per_second", "peak_memory_bytes",
-                                   "peak_memory_kind")},
+                                   "test_accuracy", "test_accuracy_std", "test_loss", "images_per_second",
+                                   "peak_memory_bytes", "peak_memory_kind")},
             "mean_epoch_seconds": float(h["epoch_seconds"].mean()),
-            **overfitting_summary(h), **stability_summary(runs.steps[name], settings.loss_window),
+            **overfitting_summary(h), **stability.mean().to_dict(),
         })
     return pd.DataFrame(rows)
 
@@ -230,12 +257,16 @@ def _accuracy_per_parameter(table: pd.DataFrame) -> None:
 # --- outputs ------------------------------------------------------------------------------------------------
 
 def write_outputs(params: Stage2AnalysisParams) -> None:
-    runs = VariantRuns.load(compared_variants(params.stage2))
+    runs = VariantRuns.load(params)
     variants = variants_table(params.stage2, runs)
+    rows = {row["variant"]: row for row in variants.to_dict("records")}
+    against = runs.against_baseline(params.statistics.alpha)
     write_json(METRICS / "stage2.json", {"variants": {
-        row["variant"]: {**lean(row), **{k: row[k] for k in VARIANT_METRICS}} for row in variants.to_dict("records")}})
+        name: {**seeded_metrics(r), **{k: rows[name][k] for k in VARIANT_METRICS},
+               **({"against_baseline": difference_metrics(against[name])} if name in against else {})}
+        for name, r in runs.seeded.items()}})
     write_apart(PLOTS / STAGE2 / "variants.csv", variants, key="variant")
-    write_csv(PLOTS / STAGE2 / "val_accuracy.csv", val_accuracy_by_epoch(runs.histories), index=True)
+    write_csv(PLOTS / STAGE2 / "val_accuracy.csv", mean_val_curves(runs.seeded), index=True)
 
     stress = StressTests.load(params.stage2.learned_accuracy)
     write_json(METRICS / "stage2_vanishing.json", {"depths": {name: {

@@ -1,6 +1,7 @@
-"""Stage 3's analysis, from runs/stage3/ and runs/stage3_ablations/<name>/: the full model and each
-ablation's results (metrics/stage3.json) and validation curves (plots/stage3/val_accuracy.csv); which
-ablations cost accuracy, whether the optimizer decays every parameter, and which runs the convergence
+"""Stage 3's analysis, from runs/stage3/<seed>/ and runs/stage3_ablations/<name>/<seed>/: the full model's and
+each ablation's results over their seeds, each ablation against the full model's seed-noise floor and the full
+model against the Stage 1 baseline's (metrics/stage3.json), their mean validation curves
+(plots/stage3/val_accuracy.csv); whether the optimizer decays every parameter, and which runs the convergence
 comparison puts side by side."""
 from __future__ import annotations
 
@@ -8,8 +9,27 @@ from ..components.stage3_components import STAGE3_COMPONENTS
 from ..components.switches import ablations
 from ..core.fileio import write_csv, write_json
 from ..core.layout import STAGE1, STAGE3, run_name, variant_run
+from ..core.schema import Profile, View
+from .comparisons import SeededRuns, SeedSettings, mean_val_curves
 from .outputs import METRICS, PLOTS
-from .run_records import history, lean, read_run, val_accuracy_by_epoch
+from .seed_noise import Difference
+from .stage1_results import difference_metrics, seeded_metrics
+from .stats import StatisticsConfig
+
+
+class Stage3Seeds(View):
+    seeds: dict[str, list[Profile]]  # the full model's: seed_<n> -> the profiles that train it
+    ablation_seeds: dict[str, list[Profile]]  # every ablation's
+
+
+class Stage3AnalysisParams(View):
+    """What the stage3_analysis stage reads: which seeds trained (Stage 3's and the Stage 1 baseline's, which
+    the full model is compared with), and the significance level."""
+
+    profile: Profile
+    stage1: SeedSettings
+    stage3: Stage3Seeds
+    statistics: StatisticsConfig = StatisticsConfig()
 
 
 def configurations() -> dict[str, str]:
@@ -25,9 +45,17 @@ def convergence(best_variant: str, baseline: dict) -> tuple[dict[str, str], floa
              "Stage 3 residual CNN": run_name(STAGE3)}, baseline["final_val_accuracy"])
 
 
-def ablations_that_hurt(full: dict, ablations: dict[str, dict]) -> dict[str, dict]:
-    """The ablations (name -> run record) whose test accuracy is below the full model's."""
-    return {name: m for name, m in ablations.items() if m["test_accuracy"] < full["test_accuracy"]}
+def stage3_runs(params: Stage3AnalysisParams) -> dict[str, SeededRuns]:
+    """Label -> runs over seeds of every configuration (configurations()), each over its seeds."""
+    full = SeedSettings(seeds=params.stage3.seeds).trained(params.profile)
+    ablation = SeedSettings(seeds=params.stage3.ablation_seeds).trained(params.profile)
+    return {label: SeededRuns.load(run, full if label == STAGE3 else ablation)
+            for label, run in configurations().items()}
+
+
+def against_full(runs: dict[str, SeededRuns], alpha: float) -> dict[str, Difference]:
+    """Each ablation against the full model, judged against the seed-noise floor."""
+    return {label: Difference.of(r, runs[STAGE3], alpha) for label, r in runs.items() if label != STAGE3}
 
 
 def decays_every_parameter(kinds: dict[str, dict]) -> bool:
@@ -37,8 +65,14 @@ def decays_every_parameter(kinds: dict[str, dict]) -> bool:
     return bool(one_d) and all(d > 0 for k in one_d for d in k["weight_decay"])
 
 
-def write_outputs() -> None:
-    runs = configurations()
-    write_json(METRICS / "stage3.json", {"configurations": {label: lean(read_run(run)) for label, run in runs.items()}})
-    write_csv(PLOTS / STAGE3 / "val_accuracy.csv",
-              val_accuracy_by_epoch({label: history(run) for label, run in runs.items()}), index=True)
+def write_outputs(params: Stage3AnalysisParams) -> None:
+    runs = stage3_runs(params)
+    alpha = params.statistics.alpha
+    against = against_full(runs, alpha)
+    baseline = SeededRuns.load(STAGE1, params.stage1.trained(params.profile))
+    write_json(METRICS / "stage3.json", {
+        "configurations": {label: {**seeded_metrics(r), **({"against_full": difference_metrics(against[label])}
+                                                           if label in against else {})}
+                           for label, r in runs.items()},
+        "against_stage1_baseline": difference_metrics(Difference.of(runs[STAGE3], baseline, alpha))})
+    write_csv(PLOTS / STAGE3 / "val_accuracy.csv", mean_val_curves(runs), index=True)

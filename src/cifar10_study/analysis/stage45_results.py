@@ -17,7 +17,7 @@ from ..core.fileio import write_csv, write_json
 from ..core.layout import STAGE4, STAGE5, run_name, seed_run, seeds_trained
 from ..core.schema import Profile, View
 from .calibration import pooled_reliability, reliability_bins
-from .comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
+from .comparisons import SeededRuns, SeedSettings, compare, compare_calibration, holm_adjusted, mean_val_curves
 from .outputs import METRICS, PLOTS
 from .run_records import predictions
 from .stats import StatisticsConfig
@@ -59,10 +59,6 @@ def verdict_withheld(verdict: str | None) -> bool:
 def profile_of(runs: SeededRuns) -> str:
     """The profile a configuration's runs trained at."""
     return runs.summary["provenance"]["profile"]
-
-
-class SeedSettings(View):
-    seeds: dict[str, list[Profile]]  # seed_<n> -> the profiles that train it
 
 
 class Stage45AnalysisParams(View):
@@ -119,15 +115,6 @@ def reliability(configs: dict[str, SeededRuns]) -> pd.DataFrame:
     """Every configuration's reliability bins, pooled over its seeds; a `configuration` column."""
     return pd.concat([pooled_reliability([reliability_bins(runs.confidence[s], runs.correct[s]) for s in runs.correct])
                       .assign(configuration=label) for label, runs in configs.items()], ignore_index=True)
-
-
-def mean_val_curves(configs: dict[str, SeededRuns]) -> pd.DataFrame:
-    """Validation accuracy per epoch, mean over seeds; one column per configuration, index epoch. A
-    configuration whose runs trained on the validation split has an empty (NaN) column: the table keeps
-    the columns `dvc plots` is declared with."""
-    return pd.DataFrame({label: pd.concat([h.set_index("epoch")["val_acc"] for h in runs.histories.values()],
-                                          axis=1).mean(axis=1)
-                         for label, runs in configs.items()}).rename_axis("epoch")
 
 
 def _verdicts_withheld(tests: dict[str, dict], profile: str) -> dict[str, dict]:

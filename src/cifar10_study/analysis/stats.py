@@ -1,7 +1,10 @@
 """Small, pure statistics for comparing two training configurations A and B over seeds.
 
 Welch's t test compares mean test accuracy across seeds; the exact McNemar test compares per-image
-correctness on the shared test set, for when there are too few seeds to estimate a variance. One
+correctness on the shared test set, for when there are too few seeds to estimate a variance (it measures
+how much the test images could move a comparison of two trained models, never how much retraining with
+another seed would). `seed_noise_test` judges a difference against retraining alone: Welch's test with
+seeds on both sides, or one run against the prediction interval of a reference's seeds. One
 significance level `alpha` drives both the interval (confidence 1 - alpha) and the tests; a family of
 comparisons is corrected with Holm's step-down adjustment; `detectable_difference` says how large a
 difference the design could find, so that "no significant difference" reads as what it is.
@@ -20,6 +23,8 @@ from ..core.schema import Section
 
 WELCH_BASIS = "Welch t test across seeds"
 MCNEMAR_BASIS = "McNemar (exact, pooled over matched seeds)"
+PREDICTION_BASIS = "prediction interval of the reference's seeds"
+NO_SEED_SPREAD = "seed spread not measured"
 
 
 class StatisticsConfig(Section):
@@ -84,6 +89,51 @@ def welch_difference(a: Sequence[float], b: Sequence[float], confidence: float =
         p_value=float(2 * stats.t.sf(abs(t_stat), df)),
     )
     return result
+
+
+def prediction_interval(reference: Sequence[float], confidence: float = 0.95) -> dict | None:
+    """Where one more seed of the reference would land with probability `confidence` (normal seed-to-seed
+    spread, estimated from the reference's seeds): mean +- t[1 - (1 - confidence)/2, n - 1] * s * sqrt(1 + 1/n).
+    Returns {"mean", "low", "high", "half_width", "scale" (s * sqrt(1 + 1/n), the spread of a new seed's
+    distance from the mean), "n"}; None with fewer than 2 values or no spread."""
+    r = summarize(reference)
+    if r["std"] is None or r["std"] == 0.0:
+        return None
+    scale = r["std"] * math.sqrt(1 + 1 / r["n"])
+    half = float(stats.t.ppf(0.5 + confidence / 2, r["n"] - 1)) * scale
+    return {"mean": r["mean"], "low": r["mean"] - half, "high": r["mean"] + half, "half_width": half,
+            "scale": scale, "n": r["n"]}
+
+
+def seed_noise_test(a: Sequence[float], reference: Sequence[float], alpha: float = 0.05) -> dict:
+    """Is mean(a) - mean(reference) beyond what retraining with other seeds gives? Returns {"difference",
+    "floor", "p_value", "basis", "n_a", "n_reference"}: `floor` is the largest difference seed noise alone
+    reaches with probability 1 - alpha (the difference is beyond it exactly when p_value < alpha).
+
+    - seeds on both sides (>= 2, some spread): Welch's t test; the floor is its interval's half-width;
+    - one run against a reference of >= 2 seeds: the run against the reference's (1 - alpha) prediction
+      interval (the t statistic (a - mean) / (s * sqrt(1 + 1/n)), n - 1 degrees of freedom), which assumes the
+      run's configuration spreads over seeds as the reference does; the floor is the interval's half-width;
+      several seeds against a one-seed reference: the same with the roles swapped;
+    - one seed a side (or no spread): no floor, p_value None (NO_SEED_SPREAD): nothing is beyond seed noise.
+    """
+    _check_level("alpha", alpha)
+    sa, sr = summarize(a), summarize(reference)
+    out = {"difference": sa["mean"] - sr["mean"], "floor": None, "p_value": None, "basis": NO_SEED_SPREAD,
+           "n_a": sa["n"], "n_reference": sr["n"]}
+    if sa["n"] >= 2 and sr["n"] >= 2:
+        welch = welch_difference(a, reference, confidence=1 - alpha)
+        if welch["p_value"] is not None:
+            out.update(floor=welch["ci_high"] - welch["difference"], p_value=welch["p_value"], basis=WELCH_BASIS)
+        return out
+    single, several = (sa, reference) if sa["n"] == 1 else (sr, a)
+    interval = prediction_interval(several, confidence=1 - alpha)
+    if interval is None:
+        return out
+    t_stat = (single["mean"] - interval["mean"]) / interval["scale"]
+    out.update(floor=interval["half_width"], p_value=float(2 * stats.t.sf(abs(t_stat), interval["n"] - 1)),
+               basis=PREDICTION_BASIS)
+    return out
 
 
 def _counts(correct_a: np.ndarray, correct_b: np.ndarray) -> tuple[int, int, int]:

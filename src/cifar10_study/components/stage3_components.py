@@ -1,6 +1,6 @@
 """Stage 3's components, one flat switch each in params.yaml's stage3 section (stage3.<switch>); each has an
-ablation, the full model with that component off (runs/stage3_ablations/no_<switch>/, DVC stage
-stage3_ablations@no_<switch>)."""
+ablation, the full model with that component off (runs/stage3_ablations/no_<switch>/<seed>/, DVC stages
+stage3_no_<switch>@<seed>)."""
 from .switches import Component
 
 STAGE3_COMPONENTS = (

@@ -42,10 +42,12 @@ def draw_all(study: Study, results: list[StageResult]) -> None:
 
 def _stage1(study: Study) -> None:
     profile = study.profile
-    plots.curves(study.histories[STAGE1], FIGURES / "stage1_curves.png", f"Stage 1 baseline CNN ({profile} profile)")
+    seeds = len(study.baseline["seeds"])
+    plots.curves(study.histories[STAGE1], FIGURES / "stage1_curves.png",
+                 f"Stage 1 baseline CNN, mean of {seeds} seed(s) ({profile} profile)")
     plots.confusion(confusion_matrix(study.stage1_predictions), list(CLASSES),
                     FIGURES / "stage1_confusion_matrix.png",
-                    f"Stage 1 baseline: test confusion matrix ({profile} profile)")
+                    f"Stage 1 baseline: test confusion matrix, {seeds} seed(s) pooled ({profile} profile)")
     if study.experiments is not None:
         stage = study.experiments["bottleneck_stage"]
         plots.accuracy_vs_width(bottleneck_table(study.experiments), FIGURES / "stage1_bottleneck.png",
@@ -56,8 +58,9 @@ def _stage1(study: Study) -> None:
 def _stage2(study: Study) -> None:
     plots.overfitting(study.stage2.histories, FIGURES / "stage2_overfitting.png",
                       f"Stage 2: train vs validation ({study.profile} profile)")
-    plots.stability(study.stage2.steps, study.params.stage2.loss_window,
-                    FIGURES / "stage2_stability.png", f"Stage 2: optimisation stability ({study.profile} profile)")
+    first_seed = {v: steps[min(steps)] for v, steps in study.stage2.steps.items()}
+    plots.stability(first_seed, study.params.stage2.loss_window, FIGURES / "stage2_stability.png",
+                    f"Stage 2: optimisation stability, each variant's first seed ({study.profile} profile)")
 
 
 def _stress_tests(stress: StressTests) -> None:

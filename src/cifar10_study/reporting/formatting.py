@@ -20,6 +20,18 @@ def mean_std(stat: dict) -> str:
     return f"{pct(stat['mean'])}{spread} ({stat['n']} seed{'s' if stat['n'] > 1 else ''})"
 
 
+def accuracy_over_seeds(record: dict) -> str:
+    """A configuration's mean record (SeededRuns.mean_record) as its test accuracy's mean_std()."""
+    return mean_std({"n": len(record["seeds"]), "mean": record["test_accuracy"], "std": record["test_accuracy_std"]})
+
+
+def against_cell(d) -> str:
+    """A seed_noise.Difference as a table cell: '-1.21 points (floor +-2.50: within seed noise)'."""
+    if d is None:
+        return ""
+    return f"{100 * d.difference:+.2f} points (floor {d.floor_text}: {d.verdict})"
+
+
 NOT_RECORDED = "not recorded"
 # Where the report points for what the machine measured (reports/timing.md, beside report.md): kept out of the
 # report, whose every line an identical rerun reproduces.

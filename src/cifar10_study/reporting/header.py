@@ -51,9 +51,13 @@ def header(study: Study) -> str:
         *([f"- **Stages 4-5 are a pipeline check** at the `{prov['profile']}` profile: their statistics are "
            f"computed and shown, and no verdict or ranking is drawn from them."] if pipeline_check(prov["profile"])
           else []),
-        f"- **Device:** {prov['device']}, torch {prov['torch_version']}; {_precision(prov)}. The hardware, the "
+        f"- **Device:** {prov['device']}, torch {prov['torch_version']}, {prov.get('torch_threads', 'unrecorded')} "
+        f"torch threads; {_precision(prov)}. The hardware, the "
         f"commit and the time and memory of every run: [timing.md](timing.md).",
         f"- **Data:** {_data(prov)}.",
         "- Accuracies are final-epoch values; the test set is used for reporting only (selection, if any, uses "
         "the validation split).",
+        f"- **Seeds:** each Stage 1-3 configuration's accuracy is the mean over its seeds (the Stage 1 baseline "
+        f"{len(base['seeds'])}); a difference counts as an effect only beyond the seed-noise floor, what retraining "
+        f"with other seeds alone gives (see the findings).",
     ])

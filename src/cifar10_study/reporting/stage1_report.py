@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 
 from ..analysis.stage1_results import PARAMETER_BUDGET, bottleneck_table, within_budget
-from .formatting import TIMING_LINK, md, pct
+from ..analysis.stats import prediction_interval
+from ..core.layout import STAGE1, STAGE1_EXPERIMENTS
+from .formatting import TIMING_LINK, accuracy_over_seeds, against_cell, md, pct
 from .study import Study
 from .tables import parameter_table
 
@@ -15,8 +17,22 @@ def _run_row(name: str, m: dict) -> dict:
         "run": name, "params": f"{m['parameters']:,}", "FLOPs/image": f"{m['flops_per_image'] / 1e6:.1f} M",
         "epochs": m["epochs"], "train images": f"{m['train_images']:,}",
         "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
-        "test acc": pct(m["test_accuracy"]),
+        "test acc": accuracy_over_seeds(m),
     }
+
+
+def _seed_spread(study: Study) -> list[str]:
+    """The baseline's test accuracy per seed and the floor it sets for one run compared with it."""
+    runs, alpha = study.seeded[STAGE1], study.params.statistics.alpha
+    per_seed = ", ".join(f"seed {seed}: {pct(a)}" for seed, a in runs.accuracy.items())
+    interval = prediction_interval(list(runs.accuracy.values()), confidence=1 - alpha)
+    floor = ("with one seed, or seeds that agree exactly, there is no spread to judge a comparison with the baseline "
+             "against" if interval is None else
+             f"another seed of the baseline would land within {pct(interval['low'])} to {pct(interval['high'])} "
+             f"with probability {1 - alpha:g} (±{100 * interval['half_width']:.2f} points, the prediction interval "
+             f"of its {interval['n']} seeds): a one-seed configuration compared with the baseline counts as "
+             f"different only outside it, and one with several seeds by Welch's t test")
+    return [f"The baseline's seeds ({per_seed}) measure how far retraining alone moves a result: {floor}.", ""]
 
 
 def _describe_cnn(model: dict, params: int) -> str:
@@ -58,6 +74,7 @@ def stage1_section(study: Study) -> list[str]:
         "",
         md(pd.DataFrame([_run_row("stage1 baseline", base)])),
         "",
+        *_seed_spread(study),
         TIMING_LINK,
         "",
         "![Stage 1 curves](figures/stage1_curves.png)",
@@ -71,11 +88,12 @@ def stage1_section(study: Study) -> list[str]:
         *_parameter_count(parameter_table(base["layers"])),
     ]
     if study.experiments is not None:
-        lines += _collapse(base, study.experiments) + _bottleneck(study.experiments)
+        against = {name: study.against(f"{STAGE1_EXPERIMENTS}/{name}", STAGE1) for name in study.experiments["runs"]}
+        lines += _collapse(base, study.experiments, against) + _bottleneck(study.experiments, against)
     return lines
 
 
-def _collapse(base: dict, exp: dict) -> list[str]:
+def _collapse(base: dict, exp: dict, against: dict) -> list[str]:
     runs, col = exp["runs"], exp["collapse"]
     avg, mx = col["linear_avgpool"], col["linear_maxpool"]
     rows = [
@@ -85,7 +103,8 @@ def _collapse(base: dict, exp: dict) -> list[str]:
         ("softmax classifier on pixels", runs["softmax"]),
     ]
     table = pd.DataFrame([{"model": n, "params": f"{m['parameters']:,}", "val acc": pct(m["final_val_accuracy"]),
-                           "test acc": pct(m["test_accuracy"])} for n, m in rows])
+                           "test acc": accuracy_over_seeds(m), "test acc vs baseline": against_cell(against.get(k))}
+                          for (n, m), k in zip(rows, (None, "linear_maxpool", "linear_avgpool", "softmax"))])
     verdict = "equals" if avg["is_affine"] else "does NOT equal"
     agreement = ("the same as the network" if avg["affine_accuracy"] == avg["network_accuracy"]
                  else f"against {pct(avg['network_accuracy'])} for the network")
@@ -111,7 +130,7 @@ def _collapse(base: dict, exp: dict) -> list[str]:
     ]
 
 
-def _bottleneck(exp: dict) -> list[str]:
+def _bottleneck(exp: dict, against: dict) -> list[str]:
     bn = bottleneck_table(exp)
     lo, hi = bn.iloc[0], bn.loc[bn["test_accuracy"].idxmax()]
     return [
@@ -121,7 +140,9 @@ def _bottleneck(exp: dict) -> list[str]:
         f"channels, everything else as the baseline:",
         "",
         md(pd.DataFrame({"width": bn["width"], "params": bn["parameters"].map("{:,}".format),
-                         "val acc": bn["final_val_accuracy"].map(pct), "test acc": bn["test_accuracy"].map(pct)})),
+                         "val acc": bn["final_val_accuracy"].map(pct),
+                         "test acc": [accuracy_over_seeds(exp["runs"][f"bottleneck_{w}"]) for w in bn["width"]],
+                         "test acc vs baseline": [against_cell(against[f"bottleneck_{w}"]) for w in bn["width"]]})),
         "",
         "![Bottleneck sweep](figures/stage1_bottleneck.png)",
         "",

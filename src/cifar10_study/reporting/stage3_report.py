@@ -6,11 +6,11 @@ import pandas as pd
 
 from ..analysis.diagnostics import first_epoch_reaching
 from ..analysis.stage2_results import best_variant, scaled_variants
-from ..analysis.stage3_results import ablations_that_hurt, configurations, convergence, decays_every_parameter
+from ..analysis.stage3_results import configurations, convergence, decays_every_parameter
 from ..components.stage3_components import STAGE3_COMPONENTS
 from ..components.switches import turned_off
 from ..core.layout import STAGE3
-from .formatting import TIMING_LINK, md, pct
+from .formatting import TIMING_LINK, accuracy_over_seeds, against_cell, md, pct
 from .study import Study
 
 
@@ -24,7 +24,7 @@ def _convergence_rows(study: Study) -> tuple[list[dict], float, set[int]]:
         rows.append({"model": label, "params": f"{m['parameters']:,}", "train images/epoch": f"{m['train_images']:,}",
                      f"epochs to {pct(target)} val": epoch or "not reached",
                      "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
-                     "test acc": pct(m["test_accuracy"]),
+                     "test acc": accuracy_over_seeds(m),
                      "gap (train - val)": pct(m["final_train_accuracy"] - m["final_val_accuracy"])})
     return rows, target, {study.records[run]["train_images"] for run in compared.values()}
 
@@ -60,7 +60,7 @@ def stage3_section(study: Study) -> list[str]:
         "",
         "### Ablations",
         "",
-        *_ablations(full, {name: study.records[run] for name, run in configurations().items() if name != STAGE3}),
+        *_ablations(study, full),
         _weight_decay_coverage(full["weight_decay"]),
         "",
     ]
@@ -71,28 +71,39 @@ def _component(ablation: str) -> str:
     return turned_off(STAGE3_COMPONENTS, ablation, STAGE3).label
 
 
-def _ablations(full: dict, ablations: dict[str, dict]) -> list[str]:
+def _ablations(study: Study, full: dict) -> list[str]:
+    configs = {name: run for name, run in configurations().items() if name != STAGE3}
+    against = {name: study.against(run, STAGE3) for name, run in configs.items()}
     table = [{"run": "full model", "turned off": "", "params": f"{full['parameters']:,}",
               "train acc": pct(full["final_train_accuracy"]), "val acc": pct(full["final_val_accuracy"]),
-              "test acc": pct(full["test_accuracy"]), "test acc vs full": ""}]
-    for name, m in ablations.items():
+              "test acc": accuracy_over_seeds(full), "test acc vs full": ""}]
+    for name, run in configs.items():
+        m = study.records[run]
         table.append({"run": name, "turned off": _component(name), "params": f"{m['parameters']:,}",
                       "train acc": pct(m["final_train_accuracy"]), "val acc": pct(m["final_val_accuracy"]),
-                      "test acc": pct(m["test_accuracy"]),
-                      "test acc vs full": f"{100 * (m['test_accuracy'] - full['test_accuracy']):+.2f} points"})
-    lines = [md(pd.DataFrame(table)), ""]
-    if not ablations:
-        return lines
-    hurt = ablations_that_hurt(full, ablations)
-    helped = sorted(_component(n) for n in ablations if n not in hurt)
+                      "test acc": accuracy_over_seeds(m), "test acc vs full": against_cell(against[name])})
+    lines = [md(pd.DataFrame(table), numparse=False), ""]
+    hurt = {name: d for name, d in against.items() if d.difference < 0 and d.beyond_noise}
+    helped = {name: d for name, d in against.items() if d.difference > 0 and d.beyond_noise}
+    within = sorted(_component(name) for name, d in against.items() if not d.beyond_noise)
     if hurt:
-        worst = min(hurt.items(), key=lambda kv: kv[1]["test_accuracy"])
-        lines.append(f"Removing {_component(worst[0])} costs the most: test accuracy "
-                     f"{pct(worst[1]['test_accuracy'])} against {pct(full['test_accuracy'])} for the full model.")
+        lines.append("Removing " + ", ".join(f"{_component(n)} ({100 * d.difference:+.2f} points)"
+                                            for n, d in sorted(hurt.items(), key=lambda kv: kv[1].difference))
+                     + " costs accuracy beyond seed noise.")
     if helped:
-        lines.append(f"Removing {', '.join(helped)} did not lower test accuracy at this profile.")
-    return lines + ["Each row is one seed: the seed-to-seed spread is not measured here, so small differences may "
-                    "be noise.", ""]
+        lines.append("Removing " + ", ".join(_component(n) for n in helped) + " raises accuracy beyond seed noise.")
+    if within:
+        lines.append(f"Removing {', '.join(within)} moves test accuracy by less than retraining with another seed "
+                     f"can: within seed noise at this profile, whatever the test images say.")
+    return lines + [f"Accuracies are means over seeds ({_seed_counts(study, full, configs)}); each difference is "
+                    f"judged against the full model's seed-noise floor (one-seed ablations: the prediction interval "
+                    f"of the full model's seeds; several seeds a side: Welch's t test).", ""]
+
+
+def _seed_counts(study: Study, full: dict, configs: dict[str, str]) -> str:
+    ablation_seeds = {len(study.records[run]["seeds"]) for run in configs.values()}
+    counts = " or ".join(map(str, sorted(ablation_seeds)))
+    return f"the full model {len(full['seeds'])}, each ablation {counts}"
 
 
 def _weight_decay_coverage(kinds: dict[str, dict]) -> str:

@@ -5,23 +5,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 from ..analysis import stage1_results
-from ..analysis.available import completed_stages
-from ..analysis.comparisons import SeededRuns
-from ..analysis.run_records import correct, files, history, predictions, read_run
-from ..analysis.stage2_results import Stage2AnalysisParams, StressTests, VariantRuns, compared_variants, variants_table
-from ..analysis.stage3_results import configurations
+from ..analysis.available import TrainedSeeds, completed_stages
+from ..analysis.comparisons import SeededRuns, SeedSettings
+from ..analysis.seed_noise import Difference
+from ..analysis.stage1_results import Stage1AnalysisParams, every_seed_predictions
+from ..analysis.stage2_results import Stage2AnalysisParams, StressTests, VariantRuns, variants_table
+from ..analysis.stage3_results import Stage3AnalysisParams, stage3_runs
 from ..analysis.stage45_results import Stage5Results, Stage45AnalysisParams, stage4_runs, stage5_runs
 from ..core.errors import StudyError
-from ..core.layout import RUNS, STAGE1, variant_run
+from ..core.layout import RUNS, STAGE1, STAGE2_BASELINE, variant_run
 from ..core.provenance import git_state
+from ..core.schema import Profile
 
 
-class ReportParams(Stage2AnalysisParams, Stage45AnalysisParams):
-    """What the report stage reads of params.yaml: what the Stage 2 and Stages 4-5 analyses read."""
+class ReportParams(Stage1AnalysisParams, Stage2AnalysisParams, Stage3AnalysisParams, Stage45AnalysisParams):
+    """What the report stage reads of params.yaml: what every analysis stage reads."""
+
+    def trained_seeds(self) -> TrainedSeeds:
+        def trained(seeds: dict) -> list[int]:
+            return SeedSettings(seeds=seeds).trained(self.profile)
+
+        return TrainedSeeds(self.stage1.trained(self.profile), self.stage1_experiments.trained(self.profile),
+                            trained(self.stage2.seeds), trained(self.stage3.seeds),
+                            trained(self.stage3.ablation_seeds), self.seeds())
 
 
 @dataclass(frozen=True)
@@ -31,12 +40,12 @@ class Study:
     params: ReportParams
     done: set[str]
     code: dict  # the git commit the report is written at (core.provenance.git_state), for timing.md
-    records: dict[str, dict]  # run name -> record (read_run) of every single run the report names
-    histories: dict[str, pd.DataFrame]  # run name -> per-epoch history with each epoch's seconds
-    stage1_predictions: pd.DataFrame  # the Stage 1 baseline's test predictions
-    # run name -> per-image test correctness of every single run above that kept its predictions (the
-    # Stage 1-3 findings compare runs on the same images)
-    correct: dict[str, np.ndarray]
+    # configuration (its runs' folder, e.g. stage1, stage2/width_x2, stage3_ablations/no_dropout) -> its runs
+    # over seeds, for every complete Stage 1-3 configuration the report names
+    seeded: dict[str, SeededRuns]
+    records: dict[str, dict]  # configuration -> its mean record over seeds (SeededRuns.mean_record)
+    histories: dict[str, pd.DataFrame]  # configuration -> its mean history over seeds, with epoch seconds
+    stage1_predictions: pd.DataFrame  # the Stage 1 baseline's test predictions, every seed's
     experiments: dict | None  # stage1_results.experiments(): the collapse check and the bottleneck sweep
     stage2: VariantRuns | None
     variants: pd.DataFrame | None  # stage2_results.variants_table
@@ -46,48 +55,52 @@ class Study:
 
     @property
     def baseline(self) -> dict:
-        """The Stage 1 baseline's run record."""
+        """The Stage 1 baseline's mean record over its seeds."""
         return self.records[STAGE1]
 
     @property
-    def profile(self) -> str:
+    def profile(self) -> Profile:
         """The profile the Stage 1 baseline trained at."""
         return self.baseline["provenance"]["profile"]
 
+    def against(self, configuration: str, reference: str) -> Difference | None:
+        """`configuration` against `reference` (both complete configurations' runs folders), judged against the
+        seed-noise floor; None where either is not complete."""
+        if configuration not in self.seeded or reference not in self.seeded:
+            return None
+        return Difference.of(self.seeded[configuration], self.seeded[reference], self.params.statistics.alpha)
+
     @classmethod
     def load(cls, params: ReportParams) -> "Study":
-        seeds = params.seeds()
-        done = completed_stages(compared_variants(params.stage2), seeds)
+        seeds = params.trained_seeds()
+        done = completed_stages(params.stage2.variants, seeds)
         if "stage1" not in done:
             raise StudyError(f"no finished Stage 1 run in {RUNS / STAGE1}: the report starts from it; "
                              f"run `dvc repro {STAGE1}`")
-        stage2 = VariantRuns.load(compared_variants(params.stage2)) if "stage2" in done else None
-        records, histories = _single_runs(done, stage2)
-        stage1_predictions = predictions(STAGE1)
-        stage4 = stage4_runs(seeds) if "stage4" in done else None
+        stage2 = VariantRuns.load(params) if "stage2" in done else None
+        seeded = _configurations(params, done, stage2)
+        experiments = (stage1_results.experiments(params.profile, params.stage1_experiments)
+                       if "stage1_experiments" in done else None)
+        if experiments is not None:
+            seeded |= {runs.name: runs for runs in experiments["seeded"].values()}
+        stage4 = stage4_runs(seeds.stage4) if "stage4" in done else None
         return cls(
-            params, done, git_state(), records, histories, stage1_predictions,
-            _correctness(records, {STAGE1: stage1_predictions}),
-            stage1_results.experiments() if "stage1_experiments" in done else None,
-            stage2, None if stage2 is None else variants_table(params.stage2, stage2),
+            params, done, git_state(), seeded, {name: r.mean_record() for name, r in seeded.items()},
+            {name: r.mean_history() for name, r in seeded.items()}, every_seed_predictions(seeded[STAGE1]),
+            experiments, stage2, None if stage2 is None else variants_table(params.stage2, stage2),
             StressTests.load(params.stage2.learned_accuracy) if "stress_tests" in done else None,
             stage4,
-            Stage5Results.of(stage4, *stage5_runs(seeds), params.statistics) if {"stage4", "stage5"} <= done else None)
+            Stage5Results.of(stage4, *stage5_runs(seeds.stage4), params.statistics)
+            if {"stage4", "stage5"} <= done else None)
 
 
-def _single_runs(done: set[str], stage2: VariantRuns | None) -> tuple[dict[str, dict], dict[str, pd.DataFrame]]:
-    """Run name -> record and run name -> history of the one-seed runs of Stages 1-3 that are complete: the
-    baseline, the scaling variants (already read by VariantRuns), Stage 3 and its ablations."""
-    records, histories = {}, {}
-    if stage2 is not None:  # with the baseline's, the Stage 1 run's
-        records |= {variant_run(v): r for v, r in stage2.records.items()}
-        histories |= {variant_run(v): h for v, h in stage2.histories.items()}
-    runs = [run for run in (STAGE1, *(configurations().values() if "stage3" in done else ())) if run not in records]
-    return records | {run: read_run(run) for run in runs}, histories | {run: history(run) for run in runs}
-
-
-def _correctness(records: dict[str, dict], loaded: dict[str, pd.DataFrame]) -> dict[str, np.ndarray]:
-    """Run name -> whether each test image was classified right, for the runs that kept their predictions
-    (`loaded`: predictions already read, not read again)."""
-    kept = [run for run in records if run in loaded or files(run).predictions.is_file()]
-    return {run: correct(loaded[run] if run in loaded else predictions(run)) for run in kept}
+def _configurations(params: ReportParams, done: set[str], stage2: VariantRuns | None) -> dict[str, SeededRuns]:
+    """Runs folder -> runs over seeds of the complete Stage 1-3 configurations: the baseline, the scaling
+    variants (already read by VariantRuns), Stage 3 and its ablations."""
+    if stage2 is not None:  # with the baseline's, the Stage 1 runs
+        seeded = {variant_run(v): r for v, r in stage2.seeded.items()}
+    else:
+        seeded = {STAGE1: SeededRuns.load(STAGE1, params.variant_seeds(STAGE2_BASELINE))}
+    if "stage3" in done:
+        seeded |= {r.name: r for r in stage3_runs(params).values()}
+    return seeded

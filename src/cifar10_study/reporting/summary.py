@@ -36,7 +36,7 @@ from ..core.errors import StudyError
 from ..core.fileio import write_text
 from ..core.layout import STAGE1, variant_run
 from .comparison_wording import test_name
-from .formatting import mean_std, pct
+from .formatting import accuracy_over_seeds, mean_std, pct
 from .study import Study
 
 TABLE_CSV, TABLE_MD = Path("reports/tables/summary.csv"), Path("reports/summary.md")
@@ -48,7 +48,9 @@ README_END = "<!-- summary:end -->"
 class StageResult:
     stage: str
     model: str
-    metrics: dict  # a run's record, or a configuration's summary over seeds (accuracies as {"n", "mean", "std"})
+    # a configuration's mean record over seeds (Stages 1-3), or its summary over seeds (accuracies as {"n", "mean",
+    # "std"}: Stages 4-5)
+    metrics: dict
     histories: dict[str, pd.DataFrame]  # every run of the stage: label -> history, for picking the best by val acc
     verdict: str = ""  # what the stage's test says (Stages 4-5), or why it says nothing
 
@@ -101,8 +103,9 @@ def collect(study: Study) -> list[StageResult]:
 
 
 def _accuracy(metrics: dict) -> str:
+    """Over seeds, from a configuration's summary (Stages 4-5) or its mean record (Stages 1-3)."""
     acc = metrics["test_accuracy"]
-    return mean_std(acc) if isinstance(acc, dict) else f"{pct(acc)} (1 seed)"
+    return mean_std(acc) if isinstance(acc, dict) else accuracy_over_seeds(metrics)
 
 
 def mean(value) -> float | None:
