@@ -57,7 +57,7 @@ def parser() -> CommandParser:
         description="Print the likeliest CIFAR-10 classes of each image, with their probabilities, by the model a "
                     "run trained. Images of any size are made CIFAR-like first: turned upright, converted to RGB, "
                     "cropped to their centred square and resized to 32x32 (bicubic).",
-        epilog="example: python -m cifar10_study.predict runs/stage1 cat.jpg ship.png --top 5")
+        epilog="example: python -m cifar10_study.predict runs/stage1/seed_0 cat.jpg ship.png --top 5")
     add_run_dir_argument(p)
     p.add_argument("images", metavar="IMAGE", type=Path, nargs="+", help="PNG or JPEG image files")
     add_precision_argument(p)

@@ -21,7 +21,7 @@ from .training.device import EvalPrecision, precision_record
 from .training.recipe import TrainConfig
 from .training.train_run import load_weights
 
-EXAMPLES = "e.g. runs/stage1 or runs/stage4/seed_0"
+EXAMPLES = "e.g. runs/stage1/seed_0 or runs/stage4/seed_1"
 
 
 @dataclass(frozen=True)

@@ -344,6 +344,43 @@ stages:
                      "stage5@no_se": {"params": ["stage5.mixup"], "outs": ["runs/stage5_ablations/no_se"]}}
 
 
+# Stage 2's form: one matrix over two params dicts, the variants and their seeds (dvc.yaml's stage2).
+VARIANT_PARAMS = """\
+stage2:
+  seeds:
+    seed_0: [full, quick]
+    seed_1: [full]
+  variants:
+    width_x2: {width: 2}
+    depth_x2: {convs_per_stage: 2}
+"""
+VARIANT_MATRIX = """\
+stages:
+  stage2:
+    matrix:
+      variant: ${stage2.variants}
+      seed: ${stage2.seeds}
+    cmd: mkdir -p runs/${item.variant}/${item.seed} && echo ${item.variant} > runs/${item.variant}/${item.seed}/r.txt
+    params: ["stage2.seeds.${item.seed}", "stage2.variants.${item.variant}"]
+    outs:
+      - runs/${item.variant}/${item.seed}
+"""
+
+
+def test_a_matrix_over_two_params_dicts_names_each_variant_seed_pair_by_their_keys(repo_dir):
+    root = make_repo(repo_dir, VARIANT_MATRIX, VARIANT_PARAMS)
+    found = stages(root)
+    assert set(found) == {f"stage2@{v}-{s}" for v in ("width_x2", "depth_x2") for s in ("seed_0", "seed_1")}
+    assert found["stage2@depth_x2-seed_1"] == {"params": ["stage2.seeds.seed_1", "stage2.variants.depth_x2"],
+                                               "outs": ["runs/depth_x2/seed_1"]}
+    reproduce(root)
+    set_param(root, "stage2.variants.width_x2.width", 4)  # one variant's shape: its seeds only
+    assert stale(root) == {"stage2@width_x2-seed_0", "stage2@width_x2-seed_1"}
+    set_param(root, "stage2.variants.width_x2.width", 2)
+    set_param(root, "stage2.seeds.seed_1", ["full", "quick"])  # one seed's profiles: its variants only
+    assert stale(root) == {"stage2@width_x2-seed_1", "stage2@depth_x2-seed_1"}
+
+
 def test_a_foreach_cannot_nest_a_matrix(repo_dir):
     error = load_error(make_repo(repo_dir, """\
 stages:

@@ -40,36 +40,55 @@ def _png(path: Path) -> bool:
     return path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def _smoke_seeds(params: dict, section: str, key: str = "seeds") -> list[int]:
+    return [int(s.removeprefix("seed_")) for s, profiles in params[section][key].items() if "smoke" in profiles]
+
+
 def test_repro_produces_every_output(repo):
     params = _params(repo)
-    # Stage 1: the run folder (DVC-cached) and the analysis outputs (git-tracked)
-    base, info = read_json(repo / "runs/stage1/results.json"), read_json(repo / "runs/stage1/info.json")
+    # Stage 1: one run folder per seed (DVC-cached) and the analysis outputs over the seeds (git-tracked)
+    base_seeds = _smoke_seeds(params, "stage1")
+    assert len(base_seeds) >= 2  # the tests exercise the across-seed statistics
+    results = {s: read_json(repo / f"runs/stage1/seed_{s}/results.json") for s in base_seeds}
+    base, info = results[0], read_json(repo / "runs/stage1/seed_0/info.json")
     assert 0.0 <= base["test_accuracy"] <= 1.0 and base["train_images"] == 256 and base["epochs"] == 1
     assert info["provenance"]["profile"] == "smoke" and info["provenance"]["data_official"] is False
-    assert read_json(repo / "metrics/stage1.json") == {k: base[k] for k in (
-        "test_accuracy", "test_loss", "final_val_accuracy", "final_train_accuracy", "parameters", "flops_per_image")}
+    assert info["provenance"]["seed"] == 0 and info["provenance"]["torch_threads"] >= 1
+    assert read_json(repo / f"runs/stage1/seed_{base_seeds[1]}/info.json")["provenance"]["seed"] == base_seeds[1]
+    untrained = [s for s in params["stage1"]["seeds"] if "smoke" not in params["stage1"]["seeds"][s]]
+    assert all((repo / f"runs/stage1/{s}/skipped.json").is_file() for s in untrained) and untrained
+    metrics = read_json(repo / "metrics/stage1.json")
+    assert metrics["seeds"] == base_seeds and set(metrics["per_seed"]) == {f"seed_{s}" for s in base_seeds}
+    for key in ("test_accuracy", "test_loss", "final_val_accuracy"):  # the mean over seeds
+        assert metrics[key] == pytest.approx(sum(r[key] for r in results.values()) / len(results))
+    assert metrics["parameters"] == base["parameters"]
     cm = read_json(repo / "plots/stage1/confusion_matrix.json")["matrix"]
-    assert sum(map(sum, cm)) == N_TEST and len(pd.read_csv(repo / "plots/stage1/predictions.csv")) == N_TEST
+    every_seed = len(base_seeds) * N_TEST  # every seed's test predictions
+    assert sum(map(sum, cm)) == every_seed and len(pd.read_csv(repo / "plots/stage1/predictions.csv")) == every_seed
     table = pd.read_csv(repo / "reports/tables/stage1_param_table.csv")
     assert table["parameters"].iloc[-1] == base["parameters"] == table["parameters"].iloc[:-1].sum()
-    saved = torch.load(repo / "runs/stage1/weights.pt", weights_only=True)
+    saved = torch.load(repo / "runs/stage1/seed_0/weights.pt", weights_only=True)
     assert saved["config"]["model"]["name"] == "baseline_cnn"
 
     exp = read_json(repo / "metrics/stage1_experiments.json")
-    assert exp["collapse"]["linear_avgpool"]["is_affine"] is True
-    assert exp["collapse"]["linear_maxpool"]["is_affine"] is False
+    assert exp["collapse"]["seed_0"]["linear_avgpool"]["is_affine"] is True
+    assert exp["collapse"]["seed_0"]["linear_maxpool"]["is_affine"] is False
+    against = exp["runs"]["linear_avgpool"]["against_baseline"]  # one run against the baseline's seeds
+    assert set(against) == {"difference", "seed_noise_floor", "p_seed_noise", "beyond_seed_noise",
+                            "p_mcnemar_test_images"}
     widths = params["stage1_experiments"]["bottleneck_widths"]
     assert list(pd.read_csv(repo / "plots/stage1_experiments/bottleneck.csv")["width"]) == sorted(widths)
     assert len(pd.read_csv(repo / "plots/stage1_experiments/val_accuracy.csv").columns) == 1 + len(widths) + 3
 
     variants = params["stage2"]["variants"]
     stage2 = read_json(repo / "metrics/stage2.json")
-    assert list(stage2["variants"]) == ["baseline", *variants]  # the baseline is the Stage 1 run, not retrained
+    assert list(stage2["variants"]) == ["baseline", *variants]  # the baseline is the Stage 1 runs, not retrained
     assert not (repo / "runs/stage2/baseline").exists()
     for name in stage2["variants"]:
-        run = repo / ("runs/stage1" if name == "baseline" else f"runs/stage2/{name}")
+        run = repo / ("runs/stage1/seed_0" if name == "baseline" else f"runs/stage2/{name}/seed_0")
         results, info = read_json(run / "results.json"), read_json(run / "info.json")
-        assert stage2["variants"][name]["test_accuracy"] == results["test_accuracy"]
+        assert stage2["variants"][name]["per_seed"]["seed_0"]["test_accuracy"] == results["test_accuracy"]
+        assert ("against_baseline" in stage2["variants"][name]) is (name != "baseline")
         steps = pd.read_csv(run / "steps.csv")
         assert len(steps) == results["epochs"] * (results["train_images"] // info["config"]["train"]["batch_size"])
     vanishing = read_json(repo / "metrics/stage2_vanishing.json")
@@ -81,14 +100,21 @@ def test_repro_produces_every_output(repo):
     assert not explosion.loc[16, "trained"] and explosion.loc[16, "reason"]
     assert set(read_json(repo / "metrics/stage2_explosion.json")["widths"]) == {"x1", "x2", "x4", "x8", "x16"}
 
-    stage3 = read_json(repo / "metrics/stage3.json")["configurations"]
+    stage3_metrics = read_json(repo / "metrics/stage3.json")
+    stage3 = stage3_metrics["configurations"]
     assert set(stage3) == {"stage3", "no_residual", "no_batchnorm", "no_dropout", "no_label_smoothing",
                            "no_weight_decay"}
-    full_info = read_json(repo / "runs/stage3/info.json")
+    assert stage3["stage3"]["seeds"] == _smoke_seeds(params, "stage3")
+    assert stage3["no_dropout"]["seeds"] == _smoke_seeds(params, "stage3", "ablation_seeds")
+    assert "against_full" in stage3["no_dropout"] and "against_full" not in stage3["stage3"]
+    assert stage3_metrics["against_stage1_baseline"]["difference"] == pytest.approx(
+        stage3["stage3"]["test_accuracy"] - metrics["test_accuracy"])
+    full_info = read_json(repo / "runs/stage3/seed_0/info.json")
     assert full_info["config"]["model"]["residual"] and full_info["config"]["train"]["label_smoothing"] > 0
-    assert read_json(repo / "runs/stage3_ablations/no_batchnorm/info.json")["config"]["model"]["batchnorm"] is False
+    no_batchnorm = read_json(repo / "runs/stage3_ablations/no_batchnorm/seed_0/info.json")
+    assert no_batchnorm["config"]["model"]["batchnorm"] is False
 
-    seeds = [int(s.removeprefix("seed_")) for s, profiles in params["stage4"]["seeds"].items() if "smoke" in profiles]
+    seeds = _smoke_seeds(params, "stage4")
     for name in ("stage4", "stage5", "stage5_ablations/no_se", "stage5_ablations/no_mixup",
                  "stage5_ablations/no_cutout"):
         for seed in seeds:
@@ -204,10 +230,6 @@ def _stale_stages(repo: Path) -> set[str]:
 
 # check_params reads the whole file, so it is stale after any edit; its marker does not change, so that
 # alone reruns nothing downstream. Stages are listed when their own inputs changed (DVC's status).
-VARIANTS = {f"stage2@{name}"
-            for name in YAML(typ="safe").load((ROOT / "params.yaml").read_text())["stage2"]["variants"]}
-ABLATIONS = {f"stage3_ablations@{c.ablation}" for c in STAGE3_COMPONENTS}
-STAGE3 = {"stage3", *ABLATIONS}
 SEEDS = ("seed_0", "seed_1", "seed_2")  # every seed stage exists; a profile that does not train one skips it
 
 
@@ -216,20 +238,27 @@ def seeded(*groups: str, seeds=SEEDS) -> set[str]:
     return {f"{group}@{seed}" for group in groups for seed in seeds}
 
 
+STAGE1 = seeded("stage1", "stage1_experiments")
+VARIANTS = {f"stage2@{name}-{seed}"
+            for name in YAML(typ="safe").load((ROOT / "params.yaml").read_text())["stage2"]["variants"]
+            for seed in SEEDS}
+ABLATIONS = seeded(*(f"stage3_{c.ablation}" for c in STAGE3_COMPONENTS))
+STAGE3 = seeded("stage3") | ABLATIONS
 STAGE4 = seeded("stage4")
 STAGE5 = seeded("stage5", *(f"stage5_{c.ablation}" for c in STAGE5_COMPONENTS))
-TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4,
-            *STAGE5}
+TRAINING = {*STAGE1, *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4, *STAGE5}
 ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "headline", "report"}
+# What reads which trained seeds of the Stage 1 baseline: every comparison with it
+BASELINE_READERS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "report"}
 
 
 # A few cases cross-checked against the real `dvc status` of the reproduced smoke pipeline: the whole
 # table (every switch, recipe, profile block, analysis-only and runtime key) is tests/unit/test_wiring.py,
 # which reads the same dvc.yaml and params.yaml with DVC's own parser in seconds.
 @pytest.mark.parametrize("key,value,expected", [
-    ("profile", "quick", TRAINING | {"stage45_analysis", "headline", "report"}),
+    ("profile", "quick", TRAINING | ANALYSIS),  # the analyses read which seeds the profile trains
     # A stage declares only the active profile's block (here smoke): the quick block is not its input.
-    ("stage1.smoke.epochs", 2, {"stage1", "stage1_experiments", *VARIANTS}),  # Stage 2 trains with Stage 1's budget
+    ("stage1.smoke.epochs", 2, STAGE1 | VARIANTS),  # Stage 2 trains with Stage 1's budget
     ("stage1.quick.epochs", 2, set()),
     ("stage2.loss_window", 5, {"stage2_analysis", "report"}),  # analysis only: no training run
     # Stage 5's documented `dvc exp run -S stage5.cutout=false`: stage5 and the other two ablations (the
@@ -239,6 +268,8 @@ ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_an
     # analysis and report, which read the whole list), no other seed's.
     ("stage4.seeds.seed_1", ["full"], seeded("stage4", "stage5", "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout",
                                              seeds=("seed_1",)) | {"stage45_analysis", "report"}),
+    # The same for a Stage 1-3 seed: the baseline's seed_2 reruns alone, with every comparison with the baseline.
+    ("stage1.seeds.seed_2", ["full", "smoke"], {"stage1@seed_2"} | BASELINE_READERS),
     ("runtime.compile", "off", set()),  # runtime: how to run, never what
 ])
 def test_a_param_change_marks_exactly_the_stages_that_read_it(repo, key, value, expected):
@@ -280,10 +311,24 @@ def _replace_once(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+NO_FLIP_GROUP = """\
+  stage3_no_flip:
+    foreach: ${stage3.ablation_seeds}
+    do:
+      cmd: python stages/stage3.py ${key} no_flip
+      deps: *stage3_deps
+      params: [profile, precision, "stage3.ablation_seeds.${key}", stage3.residual, stage3.batchnorm, stage3.dropout,
+               stage3.label_smoothing, stage3.weight_decay, stage3.model, stage3.train, "stage3.${profile}"]
+      outs:
+        - runs/stage3_ablations/no_flip/${key}
+
+"""
+
+
 def test_adding_a_stage3_component_as_the_docs_say_reruns_stage3_alone(repo):
     """docs/extending.md's Stage 3 recipe (a flip switch) applied to the reproduced pipeline, its four edits: then
-    `dvc status` shows Stage 3's runs, the new ablation and what reads the declaration; every Stage 1, 2, 4 and 5
-    run stays cached."""
+    `dvc status` shows Stage 3's runs, the new ablation's and what reads the declaration; every Stage 1, 2, 4 and
+    5 run stays cached."""
     stage3_py, declaration = repo / PKG / "experiments/stage3.py", repo / PKG / "components/stage3_components.py"
     touched = {path: path.read_text() for path in (repo / "params.yaml", repo / "dvc.yaml", stage3_py, declaration)}
     try:
@@ -295,20 +340,14 @@ def test_adding_a_stage3_component_as_the_docs_say_reruns_stage3_alone(repo):
                       '    base["augment"]["flip"] = values["flip"]\n')
         _replace_once(declaration, '    Component("weight_decay", off=0.0),\n',
                       '    Component("weight_decay", off=0.0),\n    Component("flip", off=False),\n')
-        for c in STAGE3_COMPONENTS:  # every row's others gain the new switch
-            others = ", ".join(o.switch for o in STAGE3_COMPONENTS if o != c)
-            _replace_once(repo / "dvc.yaml", f"{c.ablation}: {{others: [{others}]}}",
-                          f"{c.ablation}: {{others: [{others}, flip]}}")
-        row = STAGE3_COMPONENTS[0].ablation
-        _replace_once(repo / "dvc.yaml", f"      {row}: {{others:",
-                      "      no_flip: {others: [residual, batchnorm, dropout, label_smoothing, weight_decay]}\n"
-                      f"      {row}: {{others:")
-        _replace_once(repo / "dvc.yaml", "stage3.weight_decay, stage3.model",
-                      "stage3.weight_decay, stage3.flip, stage3.model")
-        _replace_once(repo / "dvc.yaml", '"stage3.${item.others[3]}"]',
-                      '"stage3.${item.others[3]}", "stage3.${item.others[4]}"]')
-        assert _stale_stages(repo) == STAGE3 | {"stage3_ablations@no_flip", "stage3_analysis", "report",
-                                                 "check_params"}
+        dvc_yaml = repo / "dvc.yaml"  # the full model and every other ablation declare the new switch
+        text = dvc_yaml.read_text()
+        assert text.count(" stage3.model, stage3.train,") == 1 + len(STAGE3_COMPONENTS)
+        text = text.replace(" stage3.model, stage3.train,", " stage3.flip, stage3.model, stage3.train,")
+        dvc_yaml.write_text(text)
+        _replace_once(dvc_yaml, "  stage3_analysis:\n", NO_FLIP_GROUP + "  stage3_analysis:\n")
+        assert _stale_stages(repo) == STAGE3 | seeded("stage3_no_flip") | {"stage3_analysis", "report",
+                                                                           "check_params"}
     finally:
         for path, text in touched.items():
             path.write_text(text)
@@ -328,7 +367,7 @@ def test_the_analysis_and_report_read_every_run():
 
 def test_bad_params_stop_dvc_repro_before_any_output_is_touched(repo):
     outputs = ["metrics/stage1.json", "metrics/stage1_experiments.json", "plots/stage1/history.csv",
-               "reports/report.md", "runs/stage1/weights.pt", "runs/stage1/results.json"]
+               "reports/report.md", "runs/stage1/seed_0/weights.pt", "runs/stage1/seed_0/results.json"]
     before = {name: (repo / name).read_bytes() for name in outputs}
     original = (repo / "params.yaml").read_text()
     try:
@@ -348,23 +387,23 @@ def _files(repo: Path, *folders: str, skip: tuple[str, ...] = ()) -> dict[str, b
 
 
 def test_a_retrained_stage_gives_byte_identical_outputs_and_the_same_lock(repo):
-    """On CPU an identical rerun writes identical files: forcing Stage 1 to train again, then reproducing
-    what depends on it, rewrites its weights, results, info, history and predictions, and every metrics and
-    Stage 1 plots file, byte for byte. Only timing.json (timings, memory, machine, commit) differs, and DVC
-    ignores it (.dvcignore), so dvc.lock does not change."""
+    """On CPU an identical rerun writes identical files: forcing a Stage 1 seed to train again, then
+    reproducing what depends on it, rewrites its weights, results, info, history and predictions, and every
+    metrics and Stage 1 plots file, byte for byte. Only timing.json (timings, memory, machine, commit) differs,
+    and DVC ignores it (.dvcignore), so dvc.lock does not change."""
     lock = (repo / "dvc.lock").read_bytes()
     before = _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("timing.json",))
-    assert {"runs/stage1/weights.pt", "runs/stage1/history.csv", "runs/stage1/predictions.csv",
-            "runs/stage1/info.json"} <= before.keys()
-    timing = (repo / "runs/stage1/timing.json").read_bytes()
-    forced, after = (dvc(repo, *args) for args in (("repro", "-f", "stage1"), ("repro",)))
+    assert {"runs/stage1/seed_0/weights.pt", "runs/stage1/seed_0/history.csv", "runs/stage1/seed_0/predictions.csv",
+            "runs/stage1/seed_0/info.json"} <= before.keys()
+    timing = (repo / "runs/stage1/seed_0/timing.json").read_bytes()
+    forced, after = (dvc(repo, *args) for args in (("repro", "-f", "stage1@seed_0"), ("repro",)))
     for result in (forced, after):
         assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
-    assert "Running stage 'stage1'" in forced.stdout
+    assert "Running stage 'stage1@seed_0'" in forced.stdout
     # The retrained outputs hash as before, so nothing downstream of Stage 1 is stale: nothing runs.
     assert "Running stage" not in after.stdout and "Data and pipelines are up to date" in after.stdout
     assert _files(repo, "runs/stage1", "metrics", "plots/stage1", skip=("timing.json",)) == before
-    assert (repo / "runs/stage1/timing.json").read_bytes() != timing  # it was trained again, and timed
+    assert (repo / "runs/stage1/seed_0/timing.json").read_bytes() != timing  # it was trained again, and timed
     assert (repo / "dvc.lock").read_bytes() == lock
     assert json.loads(dvc(repo, "status", "--json").stdout) == {}
 
@@ -388,7 +427,7 @@ def test_what_the_machine_measured_is_only_in_timing_files_which_dvc_ignores(rep
         if not _timing_file(str(table.relative_to(repo))):
             assert not MEASURED & set(pd.read_csv(table).columns), table
     shown = (repo / "reports/report.md").read_text() + (repo / "reports/summary.md").read_text()
-    hardware = read_json(repo / "runs/stage1/timing.json")["provenance"]["hardware"]
+    hardware = read_json(repo / "runs/stage1/seed_0/timing.json")["provenance"]["hardware"]
     assert not [word for word in (*MEASURED_WORDS, hardware) if word in shown]
     assert "[timing.md](timing.md)" in (repo / "reports/report.md").read_text()
     for file in TIMING_FILES:
@@ -417,7 +456,7 @@ def test_an_identical_rerun_of_the_analyses_and_the_report_elsewhere_changes_onl
     lock = (repo / "dvc.lock").read_bytes()
     outputs = ("metrics", "plots", "reports")
     before = {k: v for k, v in _files(repo, *outputs).items() if not _timing_file(k)}
-    timed = repo / "runs/stage1/timing.json"
+    timed = repo / "runs/stage1/seed_0/timing.json"
     original = timed.read_text()
     times = json.loads(original)
     timed.write_text(json.dumps({**times, "train_seconds": 2 * times["train_seconds"],
@@ -462,7 +501,7 @@ def test_an_analysis_stage_that_fails_midway_leaves_its_previous_outputs(repo):
     second write fails, and the new metrics it had already written (from a run result changed for the
     test) are not moved into place."""
     before = _files(repo, "metrics")
-    plots, results = repo / "plots/stage1", repo / "runs/stage1/results.json"
+    plots, results = repo / "plots/stage1", repo / "runs/stage1/seed_0/results.json"
     original = results.read_text()
     results.write_text(json.dumps({**json.loads(original), "test_accuracy": 0.123}))
     shutil.move(plots, repo / "plots-stage1.saved")
@@ -507,13 +546,19 @@ def _stage_list(repo: Path, *args: str) -> list[str]:
 
 
 def test_the_stage_list_names_every_training_stage_of_the_active_profile(repo):
-    names = _stage_list(repo)
-    seeds = [s for s, profiles in _params(repo)["stage4"]["seeds"].items() if "smoke" in profiles]
-    assert names == [n for n in names if n in set(names)]  # no duplicates
+    names, params = _stage_list(repo), _params(repo)
+    seeds = [s for s, profiles in params["stage4"]["seeds"].items() if "smoke" in profiles]
+    assert len(names) == len(set(names))  # no duplicates
     assert {f"stage4@{s}" for s in seeds} | {f"stage5_no_cutout@{s}" for s in seeds} <= set(names)
-    assert "stage4@seed_2" not in names  # seed_2 trains at the full profile only
+    assert {"stage1@seed_0", "stage1@seed_1", "stage3@seed_1", "stage3_no_dropout@seed_0"} <= set(names)
+    for untrained in ("stage4@seed_2", "stage1@seed_2", "stage3_no_dropout@seed_1", "stage2@width_x2-seed_1"):
+        assert untrained not in names  # seeds the smoke profile does not train
     assert not [n for n in names if "analysis" in n or n in ("report", "download", "check_params")]
-    assert len(names) == 2 + len(VARIANTS) + 2 + 6 + 5 * len(seeds)  # stage1 x2, stage2, stress x2, stage3 x6, 4/5
+    counts = {"stage1": len(_smoke_seeds(params, "stage1")), "stage1_experiments": 1,
+              "stage2": len(params["stage2"]["variants"]), "stress tests": 2,
+              "stage3": len(_smoke_seeds(params, "stage3")), "stage3 ablations": len(STAGE3_COMPONENTS),
+              "stages 4-5": (1 + len(STAGE5_COMPONENTS) + 1) * len(seeds)}
+    assert len(names) == sum(counts.values()), counts
     shares = [_stage_list(repo, "--workers", "2", "--worker", str(k)) for k in (0, 1)]
     assert sorted(shares[0] + shares[1]) == sorted(names) and not set(shares[0]) & set(shares[1])
 
@@ -691,7 +736,7 @@ def test_the_gpu_study_command_runs_on_cpu_and_returns_its_few_files(repo, tmp_p
     with tarfile.open(out / "study.tar.gz") as tar:
         names = set(tar.getnames())
     assert {"dvc.lock", "params.yaml", "metrics/headline.json", "reports/report.md", "reports/summary.md",
-            "runs/stage4/seed_0/results.json", "runs/stage4/seed_0/predictions.csv", "runs/stage1/history.csv",
+            "runs/stage4/seed_0/results.json", "runs/stage4/seed_0/predictions.csv", "runs/stage1/seed_0/history.csv",
             "runs/stage4/seed_2/skipped.json"} <= names
     assert not [n for n in names if n.endswith(".pt")]  # no weights travel back
     assert (out / "summary.md").read_text() == (repo / "reports/summary.md").read_text()

@@ -26,15 +26,15 @@ def repo(tmp_path_factory):
 
 
 def run_stage(repo):
-    return subprocess.run([sys.executable, "stages/stage1.py"], cwd=repo, env=pipeline_env(repo),
+    return subprocess.run([sys.executable, "stages/stage1.py", "seed_0"], cwd=repo, env=pipeline_env(repo),
                           capture_output=True, text=True)
 
 
 def kill_after_an_epoch(repo) -> int:
-    """Start stage1, SIGKILL it as soon as a checkpoint exists (one finished epoch); the epoch it holds."""
-    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=pipeline_env(repo),
+    """Start stage1@seed_0, SIGKILL it as soon as a checkpoint exists (one finished epoch); the epoch it holds."""
+    proc = subprocess.Popen([sys.executable, "stages/stage1.py", "seed_0"], cwd=repo, env=pipeline_env(repo),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    folder, deadline = repo / ".cache/checkpoints/stage1", time.monotonic() + 120
+    folder, deadline = repo / ".cache/checkpoints/stage1/seed_0", time.monotonic() + 120
     # Only look for the file while the run goes on (an epoch takes ~0.1 s): reading it would let the run finish.
     while not any(folder.glob("*.pt")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.005)
@@ -48,39 +48,39 @@ def kill_after_an_epoch(repo) -> int:
 
 
 def results(repo) -> tuple[dict, pd.DataFrame]:
-    return read_json(repo / "runs/stage1/results.json"), pd.read_csv(repo / "runs/stage1/history.csv")
+    return read_json(repo / "runs/stage1/seed_0/results.json"), pd.read_csv(repo / "runs/stage1/seed_0/history.csv")
 
 
 def test_killed_run_resumes_and_matches_the_uninterrupted_run(repo):
     first = run_stage(repo)
     assert first.returncode == 0, first.stderr
     reference = results(repo)
-    assert not (repo / ".cache/checkpoints/stage1").exists()  # a finished stage leaves no checkpoint
+    assert not (repo / ".cache/checkpoints/stage1/seed_0").exists()  # a finished stage leaves no checkpoint
 
-    (repo / "runs/stage1/results.json").unlink()
+    (repo / "runs/stage1/seed_0/results.json").unlink()
     kill_after_an_epoch(repo)
-    assert not (repo / "runs/stage1/results.json").exists()  # nothing that looks like a success
+    assert not (repo / "runs/stage1/seed_0/results.json").exists()  # nothing that looks like a success
 
     resumed = run_stage(repo)
     assert resumed.returncode == 0, resumed.stderr
-    assert "resuming stage1 from epoch" in resumed.stderr
+    assert "resuming stage1/seed_0 from epoch" in resumed.stderr
     metrics, history = results(repo)
     assert metrics == reference[0]
     pd.testing.assert_frame_equal(history, reference[1])
-    assert not (repo / ".cache/checkpoints/stage1").exists()
+    assert not (repo / ".cache/checkpoints/stage1/seed_0").exists()
 
 
 def test_a_changed_param_never_resumes_a_stale_checkpoint(repo):
     kill_after_an_epoch(repo)
-    [stale] = (repo / ".cache/checkpoints/stage1").glob("*.pt")
+    [stale] = (repo / ".cache/checkpoints/stage1/seed_0").glob("*.pt")
     original = (repo / "params.yaml").read_text()
     try:
         set_param(repo, "stage1.train.optimizer.lr", 0.02)
         result = run_stage(repo)
         assert result.returncode == 0, result.stderr
         assert "resuming" not in result.stderr
-        assert f"discarding checkpoint {stale.relative_to(repo)} of run stage1: recipe changed since it was written" \
-            in result.stderr
+        assert (f"discarding checkpoint {stale.relative_to(repo)} of run stage1/seed_0: recipe changed since it "
+                "was written") in result.stderr
         assert not stale.exists()
     finally:
         (repo / "params.yaml").write_text(original)
@@ -94,7 +94,7 @@ def test_an_edit_to_code_the_stage_does_not_run_keeps_its_checkpoint(repo):
         kill_after_an_epoch(repo)
         report.write_text(originals[report] + "\n# an edited sentence\n")
         resumed = run_stage(repo)
-        assert resumed.returncode == 0 and "resuming stage1 from epoch" in resumed.stderr, resumed.stderr
+        assert resumed.returncode == 0 and "resuming stage1/seed_0 from epoch" in resumed.stderr, resumed.stderr
         kill_after_an_epoch(repo)
         engine.write_text(originals[engine] + "\n# an edited loop\n")
         restarted = run_stage(repo)
@@ -109,11 +109,11 @@ def test_params_edited_while_a_stage_trains_stop_it_before_it_writes(repo):
     """DVC reads params at a stage's end: a run must not write outputs under params it did not use."""
     first = run_stage(repo)
     assert first.returncode == 0, first.stderr
-    before = {p.name: p.read_bytes() for p in (repo / "runs/stage1").iterdir()}
+    before = {p.name: p.read_bytes() for p in (repo / "runs/stage1/seed_0").iterdir()}
     original = (repo / "params.yaml").read_text()
-    proc = subprocess.Popen([sys.executable, "stages/stage1.py"], cwd=repo, env=pipeline_env(repo),
+    proc = subprocess.Popen([sys.executable, "stages/stage1.py", "seed_0"], cwd=repo, env=pipeline_env(repo),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    folder, deadline = repo / ".cache/checkpoints/stage1", time.monotonic() + 120
+    folder, deadline = repo / ".cache/checkpoints/stage1/seed_0", time.monotonic() + 120
     while not any(folder.glob("*.pt")) and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.005)
     try:
@@ -124,8 +124,8 @@ def test_params_edited_while_a_stage_trains_stop_it_before_it_writes(repo):
     assert proc.returncode == 2
     # The epochs' progress lines, then the one error line.
     *progress, error = err.strip().splitlines()
-    assert error == ("error: params.yaml changed while stage1.py ran (stage1.smoke.epochs: 12 -> 13); "
+    assert error == ("error: params.yaml changed while stage1.py seed_0 ran (stage1.smoke.epochs: 12 -> 13); "
                      "nothing was written: rerun")
-    assert all(line.startswith("stage1 epoch ") for line in progress)
-    assert {p.name: p.read_bytes() for p in (repo / "runs/stage1").iterdir()} == before
+    assert all(line.startswith("stage1/seed_0 epoch ") for line in progress)
+    assert {p.name: p.read_bytes() for p in (repo / "runs/stage1/seed_0").iterdir()} == before
 

@@ -251,7 +251,7 @@ def ran(log: str) -> list[str]:
 
 
 def test_every_task_succeeds_and_every_training_stage_is_trained_once(array):
-    assert len(array.stages) >= 20 and array.stages[0] == "stage1"  # the smoke profile's every training stage
+    assert len(array.stages) >= 20 and array.stages[0] == "stage1@seed_0"  # the smoke profile's every training stage
     assert array.tasks == {k: ("COMPLETED", "0:0") for k in range(len(array.stages))}, array.tasks
     trained = {}
     for task, stage in enumerate(array.stages):
@@ -294,7 +294,7 @@ def test_a_fresh_clone_restores_every_stage_and_gets_the_one_machine_metrics(arr
 
 
 def test_a_task_restores_a_stage_already_trained_and_a_failed_task_names_its_stage(array, cluster):
-    """A second array over two named stages: `stage1`, which the first array trained (its task restores it from
+    """A second array over two named stages: `stage1@seed_0`, which the first array trained (its task restores it from
     the remote's run cache instead of training it again), and a stage that does not exist (its task fails, and
     its log ends with one line naming the stage and the clone it keeps). Submitted from a shell without the
     venv on PATH: the tasks get it from STUDY_ENV_SETUP, as on a cluster whose nodes set up their own."""
@@ -305,12 +305,12 @@ def test_a_task_restores_a_stage_already_trained_and_a_failed_task_names_its_sta
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if p != venv_bin)
     job = cluster.submit(["sbatch", "--array=0-1",
                           f"--export=ALL,REPO_URL={array.bare},REPO_REV={array.rev},STUDY_ENV_SETUP=source {activate}",
-                          "scaleout/slurm.sbatch", "stage1", FAILING_STAGE], array.checkout, env)
+                          "scaleout/slurm.sbatch", "stage1@seed_0", FAILING_STAGE], array.checkout, env)
     tasks = cluster.wait(job, timeout=600)
     assert tasks[0] == ("COMPLETED", "0:0"), tasks
     restored = array.log(0, job)
     assert restored.splitlines()[0].endswith(f", python {PYTHON}"), restored[:300]  # the venv, from the setup
-    assert "Stage 'stage1' is cached - skipping run, checking out outputs" in restored, restored[-2000:]
+    assert "Stage 'stage1@seed_0' is cached - skipping run, checking out outputs" in restored, restored[-2000:]
     assert ran(restored) == [], restored[-2000:]
     assert tasks[1][0] == "FAILED" and tasks[1][1] != "0:0", tasks
     failed = array.log(1, job)

@@ -215,10 +215,12 @@ def test_every_training_stage_caches_all_its_outputs():
     """A `cache: false` output turns DVC's run cache off for the stage, and `dvc push --run-cache` never
     sends an uncached file, so no other machine could restore the run."""
     training = _training_stages()
-    # stage1, stage1_experiments, stage2, vanishing, explosion, stage3, its ablations, stage4, stage5 and its ablations
+    # stage1, stage1_experiments, stage2, vanishing, explosion, stage3, one group per Stage 3 ablation, stage4,
+    # stage5 and one group per Stage 5 ablation (each a foreach or matrix over its seeds, but for the stress tests)
     assert set(training) == {"stage1", "stage1_experiments", "stage2", "stage2_vanishing", "stage2_explosion",
-                             "stage3", "stage3_ablations", "stage4", "stage5", "stage5_no_se", "stage5_no_mixup",
-                             "stage5_no_cutout"}
+                             "stage3", "stage3_no_residual", "stage3_no_batchnorm", "stage3_no_dropout",
+                             "stage3_no_label_smoothing", "stage3_no_weight_decay", "stage4", "stage5",
+                             "stage5_no_se", "stage5_no_mixup", "stage5_no_cutout"}
     for name, stage in training.items():
         entries = stage.get("outs", []) + stage.get("metrics", []) + stage.get("plots", [])
         uncached = [e for e in entries if isinstance(e, dict) and any(v.get("cache") is False for v in e.values())]
@@ -233,12 +235,39 @@ def test_profile_blocks_are_declared_for_the_active_profile_only():
         assert not [p for p in params if p.endswith((".quick", ".smoke", ".full"))], (name, params)
 
 
-def test_a_stage_needing_an_argument_says_so_in_one_line():
-    result = subprocess.run([sys.executable, str(ROOT / "stages/stage2.py")], capture_output=True, text=True,
+@pytest.mark.parametrize("script,args,expected", [
+    ("stage2.py", [], "stage2.py <variant"),
+    ("stage2.py", ["width_x2"], "stage2.py <seed (a key of stage2.seeds"),
+    ("stage1.py", [], "stage1.py <seed (a key of stage1.seeds"),
+    ("stage1_experiments.py", [], "stage1_experiments.py <seed (a key of stage1_experiments.seeds"),
+    ("stage3.py", [], "stage3.py <seed (a key of stage3.seeds or stage3.ablation_seeds"),
+    ("stage4.py", [], "stage4.py <seed (a key of stage4.seeds"),
+])
+def test_a_stage_needing_an_argument_says_so_in_one_line(script, args, expected):
+    """Every seed stage takes its seed (the Stage 2 variants their variant, then the seed); without it, one line
+    and nothing written."""
+    result = subprocess.run([sys.executable, str(ROOT / "stages" / script), *args], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT / "src")}, cwd=ROOT, timeout=120)
     assert result.returncode == 2
-    assert result.stderr.startswith("error: usage: python ") and "stage2.py <variant" in result.stderr
+    assert result.stderr.startswith("error: usage: python ") and expected in result.stderr, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+SEED_STAGE_SCRIPTS = ["stages/stage1.py", "stages/stage1_experiments.py", "stages/stage2.py", "stages/stage3.py",
+                      "stages/stage4.py", "stages/stage5.py"]
+
+
+def test_a_seed_stage_script_loads_no_training_code_before_its_skip_check(imported_by_script):
+    """A seed stage that the active profile leaves out is skipped reading params.yaml alone (core/seeds.py): its
+    script imports the experiment and training code (and with them torch) inside main, after the check, so that
+    importing it loads core and the component declarations only."""
+    assert set(SEED_STAGE_SCRIPTS) <= set(imported_by_script)
+    for script in SEED_STAGE_SCRIPTS:
+        packages = {PurePosixPath(m).relative_to("src/cifar10_study").parts[0] for m in imported_by_script[script]}
+        assert packages <= {"__init__.py", "core", "components"}, (script, sorted(imported_by_script[script]))
+        assert "src/cifar10_study/core/seeds.py" in imported_by_script[script], script
+    # ... while the training code still runs there: it is in the script's static closure, below the check.
+    assert "src/cifar10_study/training/engine.py" in import_closure(ROOT / "stages/stage3.py")
 
 
 # --- A training stage's code deps: exactly the code it runs -----------------------------------------------------

@@ -136,14 +136,33 @@ BAD = [
      "stage2_explosion.train_budget_tflop.smoke: required key is missing"),
     ("stage2_explosion.train.schedule.name", "warmup", "stage2_explosion.train.schedule.name: Input should be"),
     ("stage4.seeds.seed_1", [], "stage4.seeds.seed_1: List should have at least 1 item"),
-    ("stage4.seeds.seed_1", ["full", "full"], "stage4: seeds.seed_1: each profile once, got ['full', 'full']"),
+    ("stage4.seeds.seed_1", ["full", "full"], "stage4.seeds: seed_1: each profile once, got ['full', 'full']"),
     ("stage4.seeds.seed_1", ["fast"], "stage4.seeds.seed_1.0: Input should be 'full', 'preview', 'quick' or 'smoke'"),
     ("stage4.seeds", {"seed_0": ["full", "preview", "smoke"]},
-     "stage4: seeds: no seed trains at the quick profile; list it"),
+     "stage4.seeds: no seed trains at the quick profile; list it under a seed"),
     ("stage4.seeds", {"zero": ["full", "quick", "smoke"]}, "stage4.seeds.zero.[key]: String should match pattern"),
     ("stage4.seeds", [0, 1], "stage4.seeds: Input should be a valid dictionary"),
-    ("stage4.train.seed", 3, "the seeds come from stage4.seeds; do not set seed in stage4.train/full/quick/smoke"),
-    ("stage4.quick", {"epochs": 1, "seed": 2}, "the seeds come from stage4.seeds"),
+    ("stage4.train.seed", 3, "stage4: the seeds come from `seeds`; do not set seed in train or a profile block"),
+    ("stage4.quick", {"epochs": 1, "seed": 2}, "stage4: the seeds come from `seeds`"),
+    # Every Stage 1-3 configuration takes its seeds from a `seeds` mapping, validated as stage4.seeds is.
+    ("stage1.seeds", {"seed_0": ["full", "quick", "smoke"]},
+     "stage1.seeds: no seed trains at the preview profile; list it under a seed"),
+    ("stage1.seeds", {"seed_0": ["full"], "seed_1": ["preview", "quick"]},
+     "stage1.seeds: no seed trains at the smoke profile"),
+    ("stage1.seeds", _DELETE, "stage1.seeds: required key is missing"),
+    ("stage1.train.seed", 3, "stage1: the seeds come from `seeds`; do not set seed in train or a profile block"),
+    ("stage1.quick", {"epochs": 5, "seed": 1}, "stage1: the seeds come from `seeds`"),
+    ("stage1_experiments.seeds", {}, "stage1_experiments.seeds: Dictionary should have at least 1 item"),
+    ("stage1_experiments.seeds", _DELETE, "stage1_experiments.seeds: required key is missing"),
+    ("stage2.seeds.seed_0", ["quick", "full", "quick", "preview", "smoke"],
+     "stage2.seeds: seed_0: each profile once, got ['quick', 'full', 'quick', 'preview', 'smoke']"),
+    ("stage2.seeds.seed_1", [], "stage2.seeds.seed_1: List should have at least 1 item"),
+    ("stage3.seeds.seed_x", ["full"], "stage3.seeds.seed_x.[key]: String should match pattern"),
+    ("stage3.ablation_seeds", {"seed_0": ["full", "preview", "quick"]},
+     "stage3.ablation_seeds: no seed trains at the smoke profile; list it under a seed"),
+    ("stage3.ablation_seeds", _DELETE, "stage3.ablation_seeds: required key is missing"),
+    ("stage3.train.seed", 1, "stage3: the seeds come from `seeds`; do not set seed in train or a profile block"),
+    ("stage3.smoke", {"epochs": 2, "seed": 1}, "stage3: the seeds come from `seeds`"),
     ("stage4.train.augment.cutout", 40, "stage4.train.augment.cutout: Input should be less than or equal to 32"),
     ("stage4.train.mixup_alpha", -1, "stage4.train.mixup_alpha: Input should be greater than or equal to 0"),
     ("stage4.train.compile", "default", "stage4.train.compile: unknown key"),  # runtime.compile, not recipe
@@ -261,5 +280,6 @@ def test_the_stage2_analysis_view_reads_learned_accuracy_as_check_params_does():
     from cifar10_study.analysis.stage2_results import VariantSettings
     from cifar10_study.experiments.stage2 import Stage2Config
 
-    given = {"variants": {"width_x2": {"width": 2}}, "loss_window": 20}
+    given = {"seeds": {"seed_0": ["full", "preview", "quick", "smoke"]}, "variants": {"width_x2": {"width": 2}},
+             "loss_window": 20}
     assert VariantSettings.model_validate(given).learned_accuracy == Stage2Config.model_validate(given).learned_accuracy

@@ -3,6 +3,7 @@ rule for image files, and one `error:` line with exit status 2 for every bad inp
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -259,3 +260,20 @@ def test_the_module_runs_as_a_command_and_says_what_to_do(tmp_path):
 def test_help_describes_the_command(main, capsys):
     code, out, _ = run_main(main, ["--help"], capsys)
     assert code == 0 and "RUN_DIR" in out and "example: python -m cifar10_study." in out
+
+
+def test_a_run_records_the_torch_thread_count_its_cpu_results_depend_on(trained):
+    """CPU results agree to the last digit only at the same thread count: the report's header names it."""
+    _, files = trained
+    provenance = read_json(files.info)["provenance"]
+    assert provenance["torch_threads"] == torch.get_num_threads() and provenance["seed"] == 0
+
+
+# Every configuration's runs folder holds one folder per seed (runs/stage1/seed_<n>/): an example naming the
+# configuration's folder would stop with "holds several runs".
+def test_the_help_and_errors_give_one_runs_folder_as_the_example(capsys, tmp_path):
+    _, out, _ = run_main(predict.main, ["--help"], capsys)
+    _, _, err = run_main(predict.main, [str(tmp_path / "nowhere"), "cat.png"], capsys)
+    examples = re.findall(r"runs/[\w/]+", out + err)
+    assert examples and all(re.fullmatch(r"runs/\w+/seed_\d+", e) for e in examples), examples
+

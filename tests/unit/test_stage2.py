@@ -7,7 +7,7 @@ import torch
 from ruamel.yaml import YAML
 
 from cifar10_study.analysis import stage2_results
-from cifar10_study.analysis.available import completed_stages
+from cifar10_study.analysis.available import TrainedSeeds, completed_stages
 from cifar10_study.analysis.diagnostics import overfitting_summary, quadratic_fit, stability_summary
 from cifar10_study.core.layout import variant_run
 from cifar10_study.experiments import stress_tests
@@ -172,48 +172,94 @@ def test_explosion_counts_every_width_and_says_why_one_was_not_trained(params_ra
 
 def test_the_variants_baseline_is_the_stage1_run_listed_first():
     settings = stage2_results.VariantSettings(
-        variants={"width_x2": {"width": 2}, "depth_x2": {"convs_per_stage": 2}}, loss_window=20,
-        learned_accuracy=0.2)
+        seeds={"seed_0": ["smoke"]}, variants={"width_x2": {"width": 2}, "depth_x2": {"convs_per_stage": 2}},
+        loss_window=20, learned_accuracy=0.2)
     compared = stage2_results.compared_variants(settings)
     assert list(compared) == ["baseline", "width_x2", "depth_x2"]
     assert (compared["baseline"].width, compared["baseline"].convs_per_stage) == (1, None)  # None: stage1.model's
     assert [variant_run(v) for v in compared] == ["stage1", "stage2/width_x2", "stage2/depth_x2"]
 
 
-def _record(convs_per_stage: int) -> dict:
-    """What read_run gives of a run, as far as the variants' table reads it."""
+def test_the_baselines_seeds_are_the_stage1_runs_and_each_variants_stage2s_at_the_profile():
+    params = stage2_results.Stage2AnalysisParams(
+        profile="quick", stage1={"seeds": {"seed_0": ["full", "quick"], "seed_2": ["quick"], "seed_1": ["quick"]}},
+        stage2={"seeds": {"seed_0": ["full", "quick"], "seed_1": ["full"]}, "variants": {"width_x2": {"width": 2}},
+                "loss_window": 20})
+    assert params.variant_seeds("baseline") == [0, 1, 2]  # ascending, whatever the params' order
+    assert params.variant_seeds("width_x2") == [0]
+    assert params.model_copy(update={"profile": "full"}).variant_seeds("width_x2") == [0, 1]
+    assert params.statistics.alpha == 0.05  # the default level where params.yaml sets none
+
+
+def _record(convs_per_stage: int, seeds: list[int], std: float | None) -> dict:
+    """What SeededRuns.mean_record gives of a configuration, as far as the variants' table reads it."""
     return {"parameters": 1, "flops_per_image": 2, "final_train_accuracy": 0.5, "final_val_accuracy": 0.4,
-            "test_accuracy": 0.4, "test_loss": 1.5, "images_per_second": 10.0, "peak_memory_bytes": 3,
-            "peak_memory_kind": "process_peak_rss", "config": {"model": {"convs_per_stage": convs_per_stage}}}
+            "test_accuracy": 0.4, "test_accuracy_std": std, "test_loss": 1.5, "images_per_second": 10.0,
+            "peak_memory_bytes": 3, "peak_memory_kind": "process_peak_rss", "seeds": seeds,
+            "config": {"model": {"convs_per_stage": convs_per_stage}}}
 
 
 def test_the_variants_table_gives_each_rows_depth_as_its_runs_model_has_it():
     """With a baseline of 2 conv layers per stage, a variant that only widens it has depth 2 (not 1), and the
-    findings' wider/deeper split is taken against that depth."""
+    findings' wider/deeper split is taken against that depth. Each row's results are its mean record over seeds,
+    with their number and the test accuracy's spread; the overfitting diagnostic is its mean curve's, the stability
+    diagnostic the mean over its seeds."""
     shapes = {"wide": {"width": 2}, "wide_shallow": {"width": 2, "convs_per_stage": 1},
               "deep": {"convs_per_stage": 3}, "shallow": {"convs_per_stage": 1}}
-    settings = stage2_results.VariantSettings(variants=shapes, loss_window=2)
+    settings = stage2_results.VariantSettings(seeds={"seed_0": ["smoke"]}, variants=shapes, loss_window=2)
     depth = {"baseline": 2, "wide": 2, "wide_shallow": 1, "deep": 3, "shallow": 1}
     history = pd.DataFrame({"epoch": [1, 2], "train_acc": [0.3, 0.5], "val_acc": [0.3, 0.4],
-                            "val_loss": [2.0, 1.5], "train_loss": [2.1, 1.4], "epoch_seconds": [1.0, 1.0]})
-    steps = pd.DataFrame({"step": range(8), "loss": [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.4, 1.3], "grad_norm": 1.0})
-    runs = stage2_results.VariantRuns({v: _record(d) for v, d in depth.items()}, dict.fromkeys(depth, history),
-                                      dict.fromkeys(depth, steps))
-    table = stage2_results.variants_table(settings, runs)
-    assert dict(zip(table["variant"], table["convs_per_stage"])) == depth
+                            "val_loss": [2.0, 1.5], "train_loss": [2.1, 1.4], "epoch_seconds": [1.0, 3.0]})
+    later_minimum = history.assign(val_loss=[1.0, 1.5], val_acc=[0.3, 0.2])  # best at epoch 1, gap 0.3 at the end
+
+    def steps(grad_norm: float) -> pd.DataFrame:
+        return pd.DataFrame({"step": range(8), "loss": [2.0, 1.9, 1.8, 1.7, 1.6, 1.5, 1.4, 1.3],
+                             "grad_norm": grad_norm})
+    records = {v: _record(d, [0], None) for v, d in depth.items()} | {"baseline": _record(2, [0, 1, 2], 0.01)}
+    per_seed_steps = {v: {0: steps(1.0)} for v in depth} | {"baseline": {0: steps(1.0), 1: steps(2.0), 2: steps(6.0)}}
+    runs = stage2_results.VariantRuns({}, per_seed_steps, records,
+                                      dict.fromkeys(depth, history) | {"deep": later_minimum})
+    table = stage2_results.variants_table(settings, runs).set_index("variant")
+    assert list(table.index) == list(depth)  # the baseline first, then params.yaml order
+    assert table["convs_per_stage"].to_dict() == depth
+    assert table["seeds"].to_dict() == {"baseline": 3, "wide": 1, "wide_shallow": 1, "deep": 1, "shallow": 1}
+    assert table.loc["baseline", "test_accuracy_std"] == 0.01 and pd.isna(table.loc["wide", "test_accuracy_std"])
+    assert table.loc["baseline", "grad_norm_median"] == pytest.approx(3.0)  # (1 + 2 + 6) / 3 seeds
+    assert table.loc["baseline", "grad_norm_max"] == pytest.approx(3.0) and table.loc["wide", "grad_norm_median"] == 1.0
+    assert table.loc["baseline", "mean_epoch_seconds"] == 2.0
+    assert (table.loc["deep", "best_val_loss_epoch"], table.loc["deep", "final_gap"]) == (1, pytest.approx(0.3))
+    assert (table.loc["wide", "best_val_loss_epoch"], table.loc["wide", "final_gap"]) == (2, pytest.approx(0.1))
+    table = table.reset_index()
     assert stage2_results.wider_variants(table) == ["wide"]
     assert stage2_results.deeper_variants(table) == ["deep"]
 
 
-def test_stage2_is_complete_only_with_the_stage1_run_beside_its_variants(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    for run in ("stage2/width_x2", "stage2/depth_x2"):
+def _finish(tmp_path, *runs: str) -> None:
+    for run in runs:
         (tmp_path / "runs" / run).mkdir(parents=True)
         (tmp_path / "runs" / run / "results.json").write_text("{}")
-    assert "stage2" not in completed_stages(["baseline", "width_x2", "depth_x2"], [0])
-    (tmp_path / "runs/stage1").mkdir()
-    (tmp_path / "runs/stage1/results.json").write_text("{}")
-    assert "stage2" in completed_stages(["baseline", "width_x2", "depth_x2"], [0])
+
+
+def test_stage1_and_stage2_are_complete_only_with_every_seed_they_train(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    seeds = TrainedSeeds(stage1=[0, 1, 2], stage1_experiments=[0], stage2=[0, 1], stage3=[0], stage3_ablations=[0],
+                         stage4=[0])
+    variants = ["width_x2", "depth_x2"]
+    _finish(tmp_path, "stage2/width_x2/seed_0", "stage2/depth_x2/seed_0", "stage2/width_x2/seed_1",
+            "stage1/seed_0", "stage1/seed_1")
+    assert not {"stage1", "stage2"} & completed_stages(variants, seeds)  # stage1 seed 2 and depth_x2 seed 1 missing
+    _finish(tmp_path, "stage2/depth_x2/seed_1")
+    assert "stage2" in completed_stages(variants, seeds) and "stage1" not in completed_stages(variants, seeds)
+    _finish(tmp_path, "stage1/seed_2")
+    assert {"stage1", "stage2"} <= completed_stages(variants, seeds)
+    (tmp_path / "runs/stage1/seed_2/results.json").unlink()  # a run not finished: no results.json yet
+    assert "stage1" not in completed_stages(variants, seeds)
+    # The experiments are complete once each seed's record is written (last, after its variants).
+    assert "stage1_experiments" not in completed_stages(variants, seeds)
+    (tmp_path / "runs/stage1_experiments/seed_0").mkdir(parents=True)
+    (tmp_path / "runs/stage1_experiments/seed_0/experiment.json").write_text("{}")
+    assert "stage1_experiments" in completed_stages(variants, seeds)
+    assert "stage1_experiments" not in completed_stages(variants, TrainedSeeds([0], [0, 1], [0], [0], [0], [0]))
 
 
 def test_a_variant_never_learned_below_the_learned_accuracy_the_vanishing_test_uses():

@@ -114,3 +114,30 @@ def test_every_component_is_a_config_field_and_a_params_key():
     assert set(switches) <= set(Stage3Config.model_fields)
     assert set(switches) <= set(load_params(ROOT / "params.yaml").stage3.model_fields_set)
     assert list(stage3.switches(load_params(ROOT / "params.yaml"))) == switches
+
+
+@pytest.mark.parametrize("ablation", [None, *(c.ablation for c in STAGE3_COMPONENTS)])
+def test_the_full_model_and_each_ablation_train_one_seed_into_its_own_folder(monkeypatch, ablation):
+    """stage3@seed_<n> and stage3_no_<component>@seed_<n>: the seed of the stage's argument, the recipe of the
+    switches with the ablation's one off, into runs/stage3/<seed>/ or runs/stage3_ablations/<ablation>/<seed>/."""
+    params = load_params(ROOT / "params.yaml")
+    calls = []
+    monkeypatch.setattr(stage3, "train_run", lambda name, model_cfg, train_cfg, data, **kw: calls.append(
+        (name, model_cfg, train_cfg)))
+    stage3.train(params, "seed_2", None, torch.device("cpu"), ablation)
+    [(name, model_cfg, train_cfg)] = calls
+    assert name == ("stage3/seed_2" if ablation is None else f"stage3_ablations/{ablation}/seed_2")
+    values = stage3.switches(params, ablation)
+    assert model_cfg == stage3.model_config(params, values)
+    assert train_cfg.seed == 2  # from the stage's seed, never from params.yaml
+    assert train_cfg.model_dump(exclude={"seed"}) == stage3.recipe(params, values).model_dump(exclude={"seed"})
+
+
+def test_the_switches_are_read_from_the_section_as_validated():
+    """switched() reads each component's switch off the stage3 section itself: a changed switch reaches the full
+    model, and the ablation of that very component still turns it off."""
+    params = load_params(ROOT / "params.yaml")
+    changed = params.model_copy(update={"stage3": params.stage3.model_copy(update={"dropout": 0.3})})
+    assert stage3.switches(changed)["dropout"] == 0.3
+    assert stage3.switches(changed, "no_dropout")["dropout"] == 0.0
+    assert stage3.switches(changed, "no_residual")["dropout"] == 0.3

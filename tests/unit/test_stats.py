@@ -7,6 +7,8 @@ from scipy import stats as sps
 
 from cifar10_study.analysis.stats import (
     MCNEMAR_BASIS,
+    NO_SEED_SPREAD,
+    PREDICTION_BASIS,
     WELCH_BASIS,
     decisive_test,
     detectable_across_seeds,
@@ -14,6 +16,8 @@ from cifar10_study.analysis.stats import (
     holm,
     mcnemar,
     pooled_mcnemar,
+    prediction_interval,
+    seed_noise_test,
     summarize,
     verdict,
     welch_difference,
@@ -179,3 +183,125 @@ def test_detectable_difference_on_images_by_hand():
     assert detectable_on_images(m, alpha=0.05, power=0.8) == pytest.approx(0.017719, abs=1e-6)
     assert detectable_on_images({**m, "n": 4000}, 0.05, 0.8) == pytest.approx(0.017719 / 4, abs=1e-6)
     assert detectable_on_images({"a_only": 0, "b_only": 0, "n": 1000, "p_value": 1.0}, 0.05, 0.8) is None
+
+
+# --- the seed-noise floor: what retraining with other seeds alone gives -----------------------------------------
+
+def t_quantile_df2(q: float) -> float:
+    """Student's t quantile at 2 degrees of freedom in closed form: (2q - 1) / sqrt(2 q (1 - q))."""
+    return (2 * q - 1) / math.sqrt(2 * q * (1 - q))
+
+
+REFERENCE = [0.70, 0.72, 0.74]  # mean 0.72, sample std 0.02, n 3: t at 2 degrees of freedom
+
+
+def test_prediction_interval_by_hand():
+    # scale = s * sqrt(1 + 1/n) = 0.02 * sqrt(4/3) = 0.0230940; t[0.975, 2] = 0.95 / sqrt(2 * 0.975 * 0.025) = 4.3026527
+    scale = 0.02 * math.sqrt(4 / 3)
+    half = t_quantile_df2(0.975) * scale
+    assert t_quantile_df2(0.975) == pytest.approx(4.3026527, abs=1e-7) and half == pytest.approx(0.0993655, abs=1e-7)
+    interval = prediction_interval(REFERENCE, confidence=0.95)
+    assert interval == {"mean": pytest.approx(0.72), "low": pytest.approx(0.72 - half),
+                        "high": pytest.approx(0.72 + half), "half_width": pytest.approx(half),
+                        "scale": pytest.approx(scale), "n": 3}
+    # At 90%: t[0.95, 2] = 0.9 / sqrt(2 * 0.95 * 0.05) = 2.9199856, a narrower interval.
+    assert t_quantile_df2(0.95) == pytest.approx(2.9199856, abs=1e-7)
+    assert prediction_interval(REFERENCE, confidence=0.90)["half_width"] == pytest.approx(t_quantile_df2(0.95) * scale)
+    # Wider than the confidence interval of the mean (s / sqrt(n)): one more seed, not the mean of many.
+    assert half > t_quantile_df2(0.975) * 0.02 / math.sqrt(3)
+    # The default level is 95%, and the order of the seeds does not matter.
+    assert prediction_interval(REFERENCE[::-1]) == interval
+
+
+# Seeds that agree exactly, at accuracies whose mean over the seeds is exact in floating point.
+@pytest.mark.parametrize("reference", [[0.72], [0.72, 0.72], [0.75, 0.75, 0.75], [0.7474, 0.7474, 0.7474]])
+def test_no_prediction_interval_without_a_seed_spread(reference):
+    assert prediction_interval(reference) is None
+
+
+# Three seeds that agree exactly at 0.1 or 0.7 have a float mean one rounding away from the value: their spread
+# must still be 0 (no floor, "seed spread not measured"), not ~1e-16 (which would call anything beyond seed noise).
+@pytest.mark.parametrize("accuracy", [0.1, 0.7])
+def test_seeds_that_agree_exactly_have_no_spread_whatever_their_accuracy(accuracy):
+    assert prediction_interval([accuracy] * 3) is None
+    assert seed_noise_test([accuracy + 0.01], [accuracy] * 3)["basis"] == NO_SEED_SPREAD
+
+
+def test_the_seed_noise_test_is_welch_with_two_seeds_or_more_a_side():
+    a = [0.75, 0.76, 0.77]
+    test = seed_noise_test(a, REFERENCE, alpha=0.05)
+    welch = welch_difference(a, REFERENCE, confidence=0.95)
+    # se^2 = 0.0001/3 + 0.0004/3; df = (5e-4/3)^2 / ((1e-4/3)^2/2 + (4e-4/3)^2/2) = 25 / 8.5
+    se, df = math.sqrt(5e-4 / 3), 25 / 8.5
+    assert welch["df"] == pytest.approx(df)
+    assert test == {"difference": pytest.approx(0.04), "floor": pytest.approx(sps.t.ppf(0.975, df) * se),
+                    "p_value": pytest.approx(sps.ttest_ind(a, REFERENCE, equal_var=False).pvalue),
+                    "basis": WELCH_BASIS, "n_a": 3, "n_reference": 3}
+    assert test["floor"] == pytest.approx(welch["ci_high"] - welch["difference"])  # the interval's half-width
+    # Two seeds a side are enough; no spread on one side still leaves the other's.
+    assert seed_noise_test([0.75, 0.77], [0.70, 0.74])["basis"] == WELCH_BASIS
+    assert seed_noise_test([0.75, 0.75], REFERENCE)["basis"] == WELCH_BASIS
+
+
+def test_one_run_is_judged_by_the_prediction_interval_of_the_references_seeds_by_hand():
+    # t = (0.80 - 0.72) / (0.02 * sqrt(4/3)) = sqrt(12); at 2 df the two-sided p is 1 - t / sqrt(t^2 + 2)
+    # = 1 - sqrt(6/7) = 0.0741799.
+    test = seed_noise_test([0.80], REFERENCE, alpha=0.05)
+    floor = prediction_interval(REFERENCE)["half_width"]
+    assert test == {"difference": pytest.approx(0.08), "floor": pytest.approx(floor),
+                    "p_value": pytest.approx(1 - math.sqrt(6 / 7)), "basis": PREDICTION_BASIS, "n_a": 1,
+                    "n_reference": 3}
+    assert test["p_value"] == pytest.approx(0.0741799, abs=1e-7) and test["p_value"] > 0.05  # inside the interval
+    # Several seeds against a one-seed reference: the same, roles swapped (the several seeds' interval).
+    swapped = seed_noise_test(REFERENCE, [0.80], alpha=0.05)
+    assert swapped["difference"] == pytest.approx(-0.08) and swapped["basis"] == PREDICTION_BASIS
+    assert (swapped["floor"], swapped["p_value"]) == pytest.approx((test["floor"], test["p_value"]))
+    assert (swapped["n_a"], swapped["n_reference"]) == (3, 1)
+    # Below the interval is as far out as above it.
+    assert seed_noise_test([0.64], REFERENCE)["p_value"] == pytest.approx(test["p_value"])
+    # At a looser level the floor is the 80% interval's half-width.
+    assert seed_noise_test([0.80], REFERENCE, alpha=0.2)["floor"] == pytest.approx(
+        prediction_interval(REFERENCE, confidence=0.8)["half_width"])
+
+
+@pytest.mark.parametrize("a, reference", [([0.80], [0.70]), ([0.80], [0.75, 0.75, 0.75]), ([0.8, 0.8], [0.7, 0.7]),
+                                          ([0.25, 0.25, 0.25], [0.7])])
+def test_without_a_seed_spread_there_is_no_floor_and_nothing_beyond_it(a, reference):
+    """One seed a side, or seeds that agree exactly: McNemar may still see the test images differ, but seed noise is
+    not measured, so no p value says the difference is beyond it."""
+    test = seed_noise_test(a, reference)
+    assert test == {"difference": pytest.approx(np.mean(a) - np.mean(reference)), "floor": None, "p_value": None,
+                    "basis": NO_SEED_SPREAD, "n_a": len(a), "n_reference": len(reference)}
+
+
+@pytest.mark.parametrize("a, reference", [
+    *[([x], REFERENCE) for x in (0.60, 0.62, 0.65, 0.70, 0.72, 0.75, 0.80, 0.81, 0.82, 0.85)],
+    *[([x - 0.01, x, x + 0.02], REFERENCE) for x in (0.60, 0.67, 0.68, 0.70, 0.72, 0.75, 0.76, 0.78, 0.85)],
+    ([0.9, 0.5, 0.88], [0.72, 0.73, 0.74]),  # a side whose seeds disagree
+])
+@pytest.mark.parametrize("alpha", [0.05, 0.01, 0.2])
+def test_the_difference_is_beyond_seed_noise_exactly_when_it_exceeds_the_floor(a, reference, alpha):
+    test = seed_noise_test(a, reference, alpha)
+    assert test["basis"] in (WELCH_BASIS, PREDICTION_BASIS)
+    assert (test["p_value"] < alpha) == (abs(test["difference"]) > test["floor"])
+
+
+@pytest.mark.parametrize("basis_of, a", [("prediction", [0.72]), ("welch", [0.71, 0.72, 0.74])])
+@pytest.mark.parametrize("alpha", [0.05, 0.01])
+def test_at_the_floor_p_is_alpha(basis_of, a, alpha):
+    """A difference just beyond the floor has p just below alpha, and just inside it p just above: the floor is
+    where the test turns."""
+    floor = seed_noise_test(a, REFERENCE, alpha)["floor"]
+    centre = np.mean(a) - np.mean(REFERENCE)
+    for side in (1, -1):
+        beyond = seed_noise_test([x + side * (floor * 1.0001) - centre for x in a], REFERENCE, alpha)
+        inside = seed_noise_test([x + side * (floor * 0.9999) - centre for x in a], REFERENCE, alpha)
+        assert beyond["p_value"] < alpha < inside["p_value"]
+        assert beyond["p_value"] == pytest.approx(alpha, rel=1e-2)
+        assert inside["p_value"] == pytest.approx(alpha, rel=1e-2)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 1.5])
+def test_the_seed_noise_test_refuses_a_level_outside_0_1(alpha):
+    with pytest.raises(ValueError, match=rf"^alpha must be in \(0, 1\), got {alpha}$"):
+        seed_noise_test([0.8], REFERENCE, alpha)

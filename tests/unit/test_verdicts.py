@@ -10,8 +10,15 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from cifar10_study.analysis.comparisons import SeededRuns, compare, compare_calibration, holm_adjusted
-from cifar10_study.analysis.stage45_results import SeedSettings, Stage5Results, Stage45AnalysisParams, write_outputs
+from cifar10_study.analysis.comparisons import (
+    SeededRuns,
+    SeedSettings,
+    compare,
+    compare_calibration,
+    holm_adjusted,
+    mean_val_curves,
+)
+from cifar10_study.analysis.stage45_results import Stage5Results, Stage45AnalysisParams, write_outputs
 from cifar10_study.analysis.stats import StatisticsConfig
 from cifar10_study.core.errors import StudyError
 from cifar10_study.core.fileio import read_json, write_json
@@ -119,6 +126,54 @@ def test_seeded_runs_load_summarises_every_seed_from_the_files():
     assert r.validated
     assert s["config"]["model"] == {"name": "resnet18", "se_reduction": 16}
     assert "seed" not in s["config"]["train"] and s["config"]["train"]["mixup_alpha"] == 1.0
+
+
+def test_a_configurations_mean_record_and_history_are_its_seeds_means():
+    r = runs("stage5", {0: 90, 1: 91, 2: 92})
+    assert r.seeds == [0, 1, 2]
+    record = r.mean_record()
+    # Every summarised number is its mean over the seeds; the rest is the first seed's record.
+    assert (record["test_accuracy"], record["test_accuracy_std"]) == (pytest.approx(0.91), pytest.approx(0.01))
+    assert record["final_train_accuracy"] == pytest.approx(0.93) and record["train_seconds"] == pytest.approx(101.0)
+    assert record["test_ece"] == pytest.approx(0.145) and record["seeds"] == [0, 1, 2]
+    assert record["parameters"] == SE_RESNET18 and record["provenance"]["seed"] == 0
+    assert r.per_seed[0]["test_accuracy"] == 0.90  # the seed's own record is left as it was
+    history = r.mean_history()
+    assert history["epoch"].tolist() == [1, 2]
+    assert history["val_acc"].tolist() == pytest.approx([0.81, 0.89])  # (k / N - 0.1, k / N - 0.02), mean k 91
+    assert history["epoch_seconds"].tolist() == pytest.approx([50.0, 50.0])
+    one = runs("stage4", {0: 80}, se=None, mixup=0.0, cutout=0, params=RESNET18)
+    assert one.mean_record()["test_accuracy_std"] is None and one.mean_record()["test_accuracy"] == 0.80
+    # Without a validation split the mean has no validation accuracy either.
+    assert runs("stage5_ablations/no_se", {0: 90, 1: 91}, train_on_validation=True).mean_record()[
+        "final_val_accuracy"] is None
+
+
+def test_runs_from_any_folders_are_one_configuration():
+    """SeededRuns.from_runs: the Stage 1 experiments keep one folder per seed with every variant in it
+    (runs/stage1_experiments/seed_<n>/<variant>/), read as the configuration stage1_experiments/<variant>."""
+    write_runs("stage1_experiments_seed_2", {0: 70})
+    write_runs("stage1_experiments_seed_0", {0: 74})
+    r = SeededRuns.from_runs("stage1_experiments/softmax", {0: "stage1_experiments_seed_0/seed_0",
+                                                           2: "stage1_experiments_seed_2/seed_0"})
+    assert r.name == r.summary["run"] == "stage1_experiments/softmax" and r.seeds == [0, 2]
+    assert r.accuracy == {0: 0.74, 2: 0.70} and r.summary["test_accuracy"]["mean"] == pytest.approx(0.72)
+    np.testing.assert_array_equal(r.correct[2], np.arange(N) < 70)
+
+
+def test_mean_val_curves_give_one_column_per_configuration_and_keep_one_without_validation():
+    curves = mean_val_curves({"stage4": runs("stage4", {0: 80, 1: 82}), "stage5": runs("stage5", {0: 90}),
+                              "trained on val": runs("x", {0: 90}, train_on_validation=True)})
+    assert curves.index.name == "epoch" and curves.index.tolist() == [1, 2]
+    assert curves["stage4"].tolist() == pytest.approx([0.71, 0.79]) and curves["stage5"].tolist() == pytest.approx(
+        [0.80, 0.88])
+    assert curves["trained on val"].isna().all()
+
+
+def test_the_seeds_a_profile_trains_are_read_in_ascending_order():
+    settings = SeedSettings(seeds={"seed_2": ["full"], "seed_10": ["full", "quick"], "seed_0": ["full", "quick"]})
+    assert settings.trained("full") == [0, 2, 10] and settings.trained("quick") == [0, 10]
+    assert settings.trained("smoke") == []
 
 
 def test_compare_a_better_configuration_both_ways_round():
@@ -631,7 +686,7 @@ def test_the_report_header_says_when_stages_4_and_5_are_a_pipeline_check():
     def header_at(profile: str) -> str:
         baseline = {"provenance": {"profile": profile, "data_official": True, "data_counts": {}, "hardware": "a CPU",
                                    "device": "cpu", "torch_version": "2"},
-                    "config": {"train": {"epochs": 1, "train_subset": None}}}
+                    "config": {"train": {"epochs": 1, "train_subset": None}}, "seeds": [0, 1, 2]}
         return header(SimpleNamespace(baseline=baseline, code={"git_commit": None}))
 
     note = "- **Stages 4-5 are a pipeline check** at the `quick` profile: their statistics are computed and shown"

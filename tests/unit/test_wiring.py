@@ -22,10 +22,15 @@ PARAMS = YAML(typ="safe", pure=True).load((ROOT / "params.yaml").read_text())
 ACTIVE = PARAMS["profile"]  # the profile block every stage declares (`stage1.${profile}`)
 INACTIVE = sorted({"full", "preview", "quick", "smoke"} - {ACTIVE})
 
-VARIANTS = {f"stage2@{name}" for name in PARAMS["stage2"]["variants"]}
-STAGE3_ABLATIONS = {f"stage3_ablations@{c.ablation}" for c in STAGE3_COMPONENTS}
-STAGE3 = {"stage3", *STAGE3_ABLATIONS}
-SEEDS = sorted(PARAMS["stage4"]["seeds"])  # one stage per seed (stage4@seed_0, ...) whatever the profile
+# Every training configuration but the two stress tests is one stage per seed of its section's `seeds` mapping
+# (stage1@seed_0, ...), whatever the profile: a seed the active profile leaves out only writes a skip marker.
+SEEDS = sorted(PARAMS["stage4"]["seeds"])  # Stages 4-5
+STAGE1_SEEDS = sorted(PARAMS["stage1"]["seeds"])
+EXPERIMENT_SEEDS = sorted(PARAMS["stage1_experiments"]["seeds"])
+STAGE2_SEEDS = sorted(PARAMS["stage2"]["seeds"])
+STAGE3_SEEDS = sorted(PARAMS["stage3"]["seeds"])  # the full model
+ABLATION_SEEDS = sorted(PARAMS["stage3"]["ablation_seeds"])  # each Stage 3 ablation
+STAGE3_GROUPS = tuple(f"stage3_{c.ablation}" for c in STAGE3_COMPONENTS)  # stage3_no_residual, ...
 STAGE5_GROUPS = ("stage5", *(f"stage5_{c.ablation}" for c in STAGE5_COMPONENTS))
 
 
@@ -33,10 +38,20 @@ def seeded(*groups: str, seeds=SEEDS) -> set[str]:
     return {f"{group}@{seed}" for group in groups for seed in seeds}
 
 
+def variants(*names: str, seeds=STAGE2_SEEDS) -> set[str]:
+    """Stage 2's matrix stages: one per variant and seed, e.g. stage2@width_x2-seed_0."""
+    return {f"stage2@{name}-{seed}" for name in names for seed in seeds}
+
+
+STAGE1 = seeded("stage1", seeds=STAGE1_SEEDS)
+EXPERIMENTS = seeded("stage1_experiments", seeds=EXPERIMENT_SEEDS)
+VARIANTS = variants(*PARAMS["stage2"]["variants"])
+STAGE3_FULL = seeded("stage3", seeds=STAGE3_SEEDS)
+STAGE3_ABLATIONS = seeded(*STAGE3_GROUPS, seeds=ABLATION_SEEDS)
+STAGE3 = STAGE3_FULL | STAGE3_ABLATIONS
 STAGE4 = seeded("stage4")
 STAGE5 = seeded(*STAGE5_GROUPS)
-TRAINING = {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4,
-            *STAGE5}
+TRAINING = {*STAGE1, *EXPERIMENTS, *VARIANTS, "stage2_vanishing", "stage2_explosion", *STAGE3, *STAGE4, *STAGE5}
 ANALYSIS = {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "headline", "report"}
 
 
@@ -45,6 +60,7 @@ class Stage:
     params: tuple[str, ...]  # declared params keys of params.yaml, interpolated
     paths: frozenset[str]  # file and folder deps, relative to the repository root
     outs: frozenset[str]
+    cmd: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +79,7 @@ def stages() -> dict[str, Stage]:
             assert not [k for d in params for k in d.params if set(k) & set("*?[]")], stage.addressing
             found[stage.addressing] = Stage(tuple(k for d in params for k in d.params),
                                             frozenset(rel(d.fs_path) for d in stage.deps if d not in params),
-                                            frozenset(rel(o.fs_path) for o in stage.outs))
+                                            frozenset(rel(o.fs_path) for o in stage.outs), stage.cmd)
     return found
 
 
@@ -126,6 +142,36 @@ def test_the_training_stages_are_the_ones_that_write_runs(stages):
     assert set(stages) == TRAINING | ANALYSIS | {"check_params", "download"}
 
 
+# Each seed stage's seeds entry, run folder and command, from its name (group@seed, stage2@variant-seed).
+SEED_STAGES = [
+    *[(name, f"stage1.seeds.{name[7:]}", f"runs/stage1/{name[7:]}", f"stages/stage1.py {name[7:]}")
+      for name in sorted(STAGE1)],
+    *[(name, f"stage1_experiments.seeds.{name[19:]}", f"runs/stage1_experiments/{name[19:]}",
+       f"stages/stage1_experiments.py {name[19:]}") for name in sorted(EXPERIMENTS)],
+    *[(f"stage2@{v}-{seed}", f"stage2.seeds.{seed}", f"runs/stage2/{v}/{seed}", f"stages/stage2.py {v} {seed}")
+      for v in PARAMS["stage2"]["variants"] for seed in STAGE2_SEEDS],
+    *[(f"stage3@{seed}", f"stage3.seeds.{seed}", f"runs/stage3/{seed}", f"stages/stage3.py {seed}")
+      for seed in STAGE3_SEEDS],
+    *[(f"stage3_{c.ablation}@{seed}", f"stage3.ablation_seeds.{seed}", f"runs/stage3_ablations/{c.ablation}/{seed}",
+       f"stages/stage3.py {seed} {c.ablation}") for c in STAGE3_COMPONENTS for seed in ABLATION_SEEDS],
+    *[(f"stage4@{seed}", f"stage4.seeds.{seed}", f"runs/stage4/{seed}", f"stages/stage4.py {seed}") for seed in SEEDS],
+]
+
+
+def test_every_seed_stage_declares_its_own_seed_entry_alone_trains_that_seed_and_writes_its_own_folder(stages):
+    """A seed stage declares one seeds entry, its own (so adding a profile to a seed retrains that seed alone, and
+    experiments/stage_list.py finds the profiles that train the stage from it), passes that seed to its script,
+    and writes that seed's folder only."""
+    assert {row[0] for row in SEED_STAGES} == TRAINING - STAGE5 - {"stage2_vanishing", "stage2_explosion"}
+    for name, entry, out, cmd in SEED_STAGES:
+        stage = stages[name]
+        assert [k for k in stage.params if ".seeds." in k or ".ablation_seeds." in k] == [entry], name
+        assert stage.outs == {out}, name
+        assert stage.cmd == f"python {cmd}", name
+    for name in ("stage2_vanishing", "stage2_explosion"):  # the stress tests train once, with their own seed
+        assert not [k for k in stages[name].params if "seeds" in k], name
+
+
 def another_value(key: str):
     """A value of params.yaml's `key` other than its own (the wiring reads values, it validates none)."""
     section, name = key.split(".")
@@ -140,9 +186,9 @@ CASES = [
     # (every seed's stage: DVC declares them all; a seed the active profile leaves out only writes a marker)
     *[(f"stage5.{key}", another_value(f"stage5.{key}"), STAGE5 - seeded(f"stage5_{c.ablation}"))
       for c in STAGE5_COMPONENTS for key in c.keys],
-    # Stage 3: a switch reruns the full model and every ablation but its own.
-    *[(f"stage3.{c.switch}", another_value(f"stage3.{c.switch}"), STAGE3 - {f"stage3_ablations@{c.ablation}"})
-      for c in STAGE3_COMPONENTS],
+    # Stage 3: a switch reruns the full model and every ablation but its own, every seed of each.
+    *[(f"stage3.{c.switch}", another_value(f"stage3.{c.switch}"),
+       STAGE3 - seeded(f"stage3_{c.ablation}", seeds=ABLATION_SEEDS)) for c in STAGE3_COMPONENTS],
     ("stage3.train.optimizer.lr", 0.05, STAGE3),
     ("stage3.model.blocks_per_stage", 2, STAGE3),
     (f"stage3.{P}", {"epochs": 1}, STAGE3),
@@ -154,18 +200,33 @@ CASES = [
     # A seed's entry (the profiles that train it) marks that seed's runs only, and the analysis.
     ("stage4.seeds.seed_1", ["full"],
      seeded("stage4", *STAGE5_GROUPS, seeds=["seed_1"]) | {"stage45_analysis", "report"}),
-    ("stage1.train.optimizer.lr", 0.01, {"stage1", "stage1_experiments", *VARIANTS}),
-    ("stage1.model.hidden", 128, {"stage1", "stage1_experiments", *VARIANTS, "stage2_explosion"}),
-    (f"stage1.{P}", {"epochs": 1}, {"stage1", "stage1_experiments", *VARIANTS}),  # Stage 2 trains with its budget
-    ("stage1_experiments.bottleneck_widths", [2, 8], {"stage1_experiments"}),
-    ("stage2.variants.width_x2", {"width": 3, "convs_per_stage": 1}, {"stage2@width_x2", "stage2_analysis", "report"}),
+    # The Stage 1-3 seeds likewise: one entry reruns that seed's stage of its own configuration, and the analyses
+    # that read those runs (the Stage 1 baseline's seeds are the reference of Stages 1, 2 and 3).
+    ("stage1.seeds.seed_1", ["full"],
+     {"stage1@seed_1", "stage1_analysis", "stage2_analysis", "stage3_analysis", "report"}),
+    ("stage1_experiments.seeds.seed_1", ["full", "quick"],
+     {"stage1_experiments@seed_1", "stage1_analysis", "report"}),
+    ("stage2.seeds.seed_2", ["full", "quick"], variants(*PARAMS["stage2"]["variants"], seeds=["seed_2"])
+     | {"stage2_analysis", "report"}),
+    ("stage3.seeds.seed_0", ["full"], {"stage3@seed_0", "stage3_analysis", "report"}),
+    ("stage3.ablation_seeds.seed_1", ["full", "quick"],
+     seeded(*STAGE3_GROUPS, seeds=["seed_1"]) | {"stage3_analysis", "report"}),
+    ("stage1.train.optimizer.lr", 0.01, STAGE1 | EXPERIMENTS | VARIANTS),
+    ("stage1.model.hidden", 128, STAGE1 | EXPERIMENTS | VARIANTS | {"stage2_explosion"}),
+    (f"stage1.{P}", {"epochs": 1}, STAGE1 | EXPERIMENTS | VARIANTS),  # Stage 2 trains with its budget
+    ("stage1_experiments.bottleneck_widths", [2, 8], EXPERIMENTS),
+    ("stage2.variants.width_x2", {"width": 3, "convs_per_stage": 1},
+     variants("width_x2") | {"stage2_analysis", "report"}),
     # Analysis-only params rerun the analysis and the report, never a training run.
     ("stage2.loss_window", 5, {"stage2_analysis", "report"}),
     ("stage2.learned_accuracy", 0.3, {"stage2_analysis", "report"}),
+    # The significance level and power judge every comparison, Stages 1-5.
+    ("statistics.alpha", 0.01, {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "report"}),
     (f"stage2_explosion.train_budget_tflop.{P}", 99.0, {"stage2_explosion"}),
     ("data.val_size", 40, {"download"}),
     ("data.split_seed", 3, {"download"}),
-    ("profile", "full" if P != "full" else "quick", TRAINING | {"stage45_analysis", "headline", "report"}),
+    ("profile", "full" if P != "full" else "quick",
+     TRAINING | {"stage1_analysis", "stage2_analysis", "stage3_analysis", "stage45_analysis", "headline", "report"}),
     # The precision changes every training run's numbers (device.py), so every training run reruns.
     ("precision", "fp32" if PARAMS["precision"] != "fp32" else "auto", TRAINING),
 ]
@@ -227,8 +288,8 @@ def test_editing_analysis_or_reporting_code_marks_no_training_stage(stages, modu
     (f"{PKG}/experiments/stage3.py", STAGE3 | {"check_params"}),
     # A network's code reruns the runs that train it: the residual network never reruns the baseline CNN's.
     (f"{PKG}/models/residual.py", STAGE3 | STAGE4 | STAGE5 | {"check_params"}),
-    (f"{PKG}/models/baseline.py", {"stage1", "stage1_experiments", *VARIANTS, "stage2_vanishing", "stage2_explosion",
-                                   "check_params"}),
+    (f"{PKG}/models/baseline.py", STAGE1 | EXPERIMENTS | VARIANTS | {"stage2_vanishing", "stage2_explosion",
+                                                                    "check_params"}),
     (f"{PKG}/models/registry.py", {"check_params"}),  # for evaluate and predict: no training stage runs it
     # A component declaration reruns its own stage's runs and the analysis that names them, no other stage's.
     (f"{PKG}/components/stage3_components.py", STAGE3 | {"check_params", "stage3_analysis", "report"}),
@@ -239,6 +300,9 @@ def test_editing_analysis_or_reporting_code_marks_no_training_stage(stages, modu
     (f"{PKG}/views.py", set()),  # the views run in no stage: editing them reruns nothing
     (f"{PKG}/reporting/stage45_report.py", {"report"}),
     ("stages/stage5.py", STAGE5),
+    ("stages/stage3.py", STAGE3),  # the full model's and every ablation's seeds
+    ("stages/stage2.py", VARIANTS),
+    ("stages/stage1.py", STAGE1),
 ])
 def test_a_source_module_marks_exactly_the_stages_that_run_it(stages, module, expected):
     assert stale_after_editing(stages, module) == expected
@@ -269,8 +333,11 @@ def test_at_every_profile_dvc_resolves_each_stages_own_override_block(tmp_path, 
         declared = {s.name: [k for d in s.deps if isinstance(d, ParamsDependency) for k in d.params]
                     for s in repo.index.stages}
     other = {"full", "preview", "quick", "smoke"} - {profile}
-    assert declared["stage1"] and f"stage1.{profile}" in declared["stage1"]
-    assert f"stage4.{profile}" in declared["stage4@seed_0"] and f"stage4.{profile}" in declared["stage5@seed_0"]
+    for name, section in [("stage1@seed_0", "stage1"), ("stage1_experiments@seed_0", "stage1"),
+                          ("stage2@width_x2-seed_0", "stage1"), ("stage3@seed_0", "stage3"),
+                          ("stage3_no_residual@seed_0", "stage3"), ("stage4@seed_0", "stage4"),
+                          ("stage5@seed_0", "stage4")]:
+        assert f"{section}.{profile}" in declared[name], name
     for name, keys in declared.items():
         assert not [k for k in keys if k.rsplit(".", 1)[-1] in other], name
         for key in keys:  # each declared key is in params.yaml
@@ -281,7 +348,8 @@ def test_at_every_profile_dvc_resolves_each_stages_own_override_block(tmp_path, 
 
 
 @pytest.mark.parametrize("section,components,full,ablation_stage", [
-    ("stage3", STAGE3_COMPONENTS, ["stage3"], lambda ablation: [f"stage3_ablations@{ablation}"]),
+    ("stage3", STAGE3_COMPONENTS, [f"stage3@{s}" for s in STAGE3_SEEDS],
+     lambda ablation: [f"stage3_{ablation}@{s}" for s in ABLATION_SEEDS]),
     ("stage5", STAGE5_COMPONENTS, [f"stage5@{s}" for s in SEEDS],
      lambda ablation: [f"stage5_{ablation}@{s}" for s in SEEDS])])
 def test_dvc_yaml_has_one_ablation_per_declared_component_declaring_every_other_components_keys(

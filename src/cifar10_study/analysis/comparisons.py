@@ -106,6 +106,13 @@ class SeededRuns:
         return {**self.per_seed[self.seeds[0]], **means, "seeds": self.seeds,
                 "test_accuracy_std": self.summary["test_accuracy"]["std"]}
 
+    def metrics(self, keys: tuple[str, ...] = run_records.METRIC_KEYS) -> dict:
+        """What a metrics file holds for the configuration: the mean over its seeds of each result (`keys`), the
+        test accuracy's standard deviation over seeds (None for one seed), the seeds, and each seed's results."""
+        mean = self.mean_record()
+        return {**run_records.lean(mean, keys), "test_accuracy_std": mean["test_accuracy_std"], "seeds": self.seeds,
+                "per_seed": {f"seed_{seed}": run_records.lean(record, keys) for seed, record in self.per_seed.items()}}
+
     def mean_history(self) -> pd.DataFrame:
         """Per epoch, the mean over the seeds of every column of their histories."""
         return pd.concat(self.histories.values()).groupby("epoch", as_index=False).mean()

@@ -54,6 +54,11 @@ class Difference:
             return NO_SEED_SPREAD
         return "beyond seed noise" if self.beyond_noise else "within seed noise"
 
+    def metrics(self) -> dict:
+        """The comparison as a metrics file holds it."""
+        return {"difference": self.difference, "seed_noise_floor": self.floor, "p_seed_noise": self.p_value,
+                "beyond_seed_noise": self.beyond_noise, "p_mcnemar_test_images": self.mcnemar_p}
+
     @property
     def floor_text(self) -> str:
         """The floor as a table cell: "±1.23 points" or "not measured"."""

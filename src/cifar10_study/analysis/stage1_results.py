@@ -21,7 +21,7 @@ from ..data import CLASSES
 from .comparisons import SeededRuns, SeedSettings, mean_val_curves
 from .measurements import write_apart
 from .outputs import METRICS, PLOTS
-from .run_records import METRIC_KEYS, lean, predictions
+from .run_records import predictions
 from .seed_noise import Difference
 from .stats import StatisticsConfig
 
@@ -66,20 +66,6 @@ def against_baseline(exp: dict, base: SeededRuns, alpha: float) -> dict[str, Dif
     return {name: Difference.of(runs, base, alpha) for name, runs in exp["seeded"].items()}
 
 
-def seeded_metrics(runs: SeededRuns, keys: tuple[str, ...] = METRIC_KEYS) -> dict:
-    """What a metrics file holds for a configuration: the mean over its seeds of each result (`keys`), the
-    test accuracy's standard deviation over seeds (None for one seed), the seeds, and each seed's results."""
-    mean = runs.mean_record()
-    return {**lean(mean, keys), "test_accuracy_std": mean["test_accuracy_std"], "seeds": runs.seeds,
-            "per_seed": {f"seed_{seed}": lean(record, keys) for seed, record in runs.per_seed.items()}}
-
-
-def difference_metrics(d: Difference) -> dict:
-    """A comparison as a metrics file holds it."""
-    return {"difference": d.difference, "seed_noise_floor": d.floor, "p_seed_noise": d.p_value,
-            "beyond_seed_noise": d.beyond_noise, "p_mcnemar_test_images": d.mcnemar_p}
-
-
 def bottleneck_table(exp: dict) -> pd.DataFrame:
     """One row per bottleneck width, narrowest first."""
     return pd.DataFrame([{"width": w, **{k: exp["runs"][f"bottleneck_{w}"][k] for k in SWEEP_COLUMNS}}
@@ -102,11 +88,11 @@ def every_seed_predictions(runs: SeededRuns) -> pd.DataFrame:
 def write_outputs(params: Stage1AnalysisParams) -> None:
     base = baseline(params.profile, params.stage1)
     exp = experiments(params.profile, params.stage1_experiments)
-    write_json(METRICS / "stage1.json", seeded_metrics(base))
+    write_json(METRICS / "stage1.json", base.metrics())
     against = against_baseline(exp, base, params.statistics.alpha)
     write_json(METRICS / "stage1_experiments.json", {
-        "runs": {name: {**seeded_metrics(runs, ("test_accuracy", "final_val_accuracy", "parameters")),
-                        "against_baseline": difference_metrics(against[name])}
+        "runs": {name: {**runs.metrics(("test_accuracy", "final_val_accuracy", "parameters")),
+                        "against_baseline": against[name].metrics()}
                  for name, runs in exp["seeded"].items()},
         "collapse": {f"seed_{seed}": {name: {"is_affine": fit["is_affine"],
                                              "max_rel_diff_float32": fit["max_rel_diff_float32"]}

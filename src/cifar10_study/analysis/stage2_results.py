@@ -34,7 +34,6 @@ from .measurements import write_apart
 from .outputs import METRICS, PLOTS
 from .run_records import history, read_run, steps
 from .seed_noise import Difference
-from .stage1_results import difference_metrics, seeded_metrics
 from .stats import StatisticsConfig
 
 VARIANT_METRICS = ("best_val_loss_epoch", "final_gap", "loss_spread_median", "grad_norm_median")
@@ -262,8 +261,8 @@ def write_outputs(params: Stage2AnalysisParams) -> None:
     rows = {row["variant"]: row for row in variants.to_dict("records")}
     against = runs.against_baseline(params.statistics.alpha)
     write_json(METRICS / "stage2.json", {"variants": {
-        name: {**seeded_metrics(r), **{k: rows[name][k] for k in VARIANT_METRICS},
-               **({"against_baseline": difference_metrics(against[name])} if name in against else {})}
+        name: {**r.metrics(), **{k: rows[name][k] for k in VARIANT_METRICS},
+               **({"against_baseline": against[name].metrics()} if name in against else {})}
         for name, r in runs.seeded.items()}})
     write_apart(PLOTS / STAGE2 / "variants.csv", variants, key="variant")
     write_csv(PLOTS / STAGE2 / "val_accuracy.csv", mean_val_curves(runs.seeded), index=True)

@@ -13,7 +13,6 @@ from ..core.schema import Profile, View
 from .comparisons import SeededRuns, SeedSettings, mean_val_curves
 from .outputs import METRICS, PLOTS
 from .seed_noise import Difference
-from .stage1_results import difference_metrics, seeded_metrics
 from .stats import StatisticsConfig
 
 
@@ -71,8 +70,8 @@ def write_outputs(params: Stage3AnalysisParams) -> None:
     against = against_full(runs, alpha)
     baseline = SeededRuns.load(STAGE1, params.stage1.trained(params.profile))
     write_json(METRICS / "stage3.json", {
-        "configurations": {label: {**seeded_metrics(r), **({"against_full": difference_metrics(against[label])}
+        "configurations": {label: {**r.metrics(), **({"against_full": against[label].metrics()}
                                                            if label in against else {})}
                            for label, r in runs.items()},
-        "against_stage1_baseline": difference_metrics(Difference.of(runs[STAGE3], baseline, alpha))})
+        "against_stage1_baseline": Difference.of(runs[STAGE3], baseline, alpha).metrics()})
     write_csv(PLOTS / STAGE3 / "val_accuracy.csv", mean_val_curves(runs), index=True)

@@ -43,7 +43,9 @@ def summarize(values: Sequence[float]) -> dict:
     x = np.asarray(values, dtype=float)
     if x.size == 0:
         raise ValueError("summarize() needs at least one value")
-    std = float(x.std(ddof=1)) if x.size >= 2 else None
+    # Equal values have no spread: exactly 0, not the rounding error of their float mean (three seeds at 0.1
+    # would otherwise give ~1e-16 and a test that calls any other value beyond their noise).
+    std = (0.0 if np.all(x == x[0]) else float(x.std(ddof=1))) if x.size >= 2 else None
     return {"n": int(x.size), "mean": float(x.mean()), "std": std}
 
 

@@ -85,7 +85,8 @@ def _ablations(study: Study, full: dict) -> list[str]:
     lines = [md(pd.DataFrame(table), numparse=False), ""]
     hurt = {name: d for name, d in against.items() if d.difference < 0 and d.beyond_noise}
     helped = {name: d for name, d in against.items() if d.difference > 0 and d.beyond_noise}
-    within = sorted(_component(name) for name, d in against.items() if not d.beyond_noise)
+    within = sorted(_component(name) for name, d in against.items() if d.p_value is not None and not d.beyond_noise)
+    unmeasured = sorted(_component(name) for name, d in against.items() if d.p_value is None)
     if hurt:
         lines.append("Removing " + ", ".join(f"{_component(n)} ({100 * d.difference:+.2f} points)"
                                             for n, d in sorted(hurt.items(), key=lambda kv: kv[1].difference))
@@ -95,6 +96,9 @@ def _ablations(study: Study, full: dict) -> list[str]:
     if within:
         lines.append(f"Removing {', '.join(within)} moves test accuracy by less than retraining with another seed "
                      f"can: within seed noise at this profile, whatever the test images say.")
+    if unmeasured:
+        lines.append(f"The effect of removing {', '.join(unmeasured)} is not judged: with one seed a side, or seeds "
+                     f"that agree exactly, there is no seed spread to judge it against.")
     return lines + [f"Accuracies are means over seeds ({_seed_counts(study, full, configs)}); each difference is "
                     f"judged against the full model's seed-noise floor (one-seed ablations: the prediction interval "
                     f"of the full model's seeds; several seeds a side: Welch's t test).", ""]
