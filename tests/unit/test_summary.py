@@ -69,8 +69,8 @@ def test_the_best_run_figure_leaves_out_stages_without_validation_curves():
 def test_the_summary_table_holds_no_measurement_of_the_machine_which_the_timing_table_does():
     """An identical rerun on another machine (or a run restored from a DVC cache) changes a run's training time
     and hardware: they go to reports/timing.md, so summary.md and summary.csv stay the same."""
-    metrics = {"parameters": 1000, "flops_per_image": 2e6, "test_accuracy": 0.5, "epochs": 1, "train_images": 10,
-               "test_images": 10, "train_seconds": 1234.0,
+    metrics = {"parameters": 1000, "flops_per_image": 2e6, "test_accuracy": 0.5, "test_accuracy_std": None,
+               "seeds": [0], "epochs": 1, "train_images": 10, "test_images": 10, "train_seconds": 1234.0,
                "provenance": {"hardware": "a test CPU", "device": "cpu", "profile": "smoke"}}
     results = [StageResult("1", "a model", metrics, {})]
     shown = table(results).to_markdown(index=False) + csv_table(results).to_csv(index=False)
