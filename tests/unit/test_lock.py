@@ -120,9 +120,9 @@ def test_the_lock_check_sees_a_code_change_and_a_params_change_but_not_data_sour
     assert stale_dependencies(checkout) == {}  # where the data came from is the one allowed difference
     engine = checkout / "src/cifar10_study/training/engine.py"
     engine.write_text(engine.read_text() + "# an edit\n")
-    assert "src/cifar10_study/training" in stale_dependencies(checkout)["stage1"]
-    set_param(checkout, "stage1.train.seed", 7)
-    assert stale_dependencies(checkout)["stage1"]["params.yaml"] == {"stage1.train": "modified"}
+    assert "src/cifar10_study/training" in stale_dependencies(checkout)["stage1@seed_0"]
+    set_param(checkout, "stage1.train.epochs", 7)
+    assert stale_dependencies(checkout)["stage1@seed_0"]["params.yaml"] == {"stage1.train": "modified"}
 
 
 def test_the_lock_check_sees_a_hand_edited_metrics_file_and_plots_table(checkout):
