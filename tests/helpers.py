@@ -3,6 +3,7 @@ on the fly (no real data), small models and in-memory splits that learn in a few
 pipeline in a fresh git repository to run the real DVC on. Fixtures live in conftest.py."""
 from __future__ import annotations
 
+import gzip
 import hashlib
 import io
 import os
@@ -54,7 +55,8 @@ def write_archive(path: Path, per_batch: int = 60, overrides: dict | None = None
     """Write a cifar-10-python.tar.gz look-alike: six batches of `per_batch` images (balanced labels) and
     batches.meta. `overrides` maps batch name -> dict or raw bytes; `meta` replaces batches.meta."""
     overrides = overrides or {}
-    with tarfile.open(path, "w:gz") as tar:
+    # gzip's header time fixed: the same arguments give the same bytes, whichever test or worker writes them
+    with gzip.GzipFile(path, "wb", mtime=0) as packed, tarfile.open(fileobj=packed, mode="w") as tar:
         def add(name: str, payload: bytes) -> None:
             info = tarfile.TarInfo(name)
             info.size = len(payload)

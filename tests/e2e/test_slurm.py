@@ -207,23 +207,19 @@ class Array:
     tasks: dict[int, tuple[str, str]]
     nodes: Path  # the tasks' TMPDIR, where they clone
     seconds: float
-    one_machine: Path  # the smoke pipeline reproduced on one machine (smoke_repo)
 
     def log(self, task: int, job: str | None = None) -> str:
         return (self.checkout / f"slurm-{job or self.job}_{task}.out").read_text()
 
 
 @pytest.fixture(scope="module")
-def array(cluster, request, tmp_path_factory) -> Array:
+def array(cluster, tmp_path_factory) -> Array:
     """The smoke pipeline in a bare repository with a folder remote in its .dvc/config (docs/scaling-out.md's
     "A shared DVC remote"), the user's checkout of it, and from there the documented `sbatch --array`, waited
-    for. The archive is committed (git add -f), as a download would give every task the same bytes."""
-    # asked for here, not as an argument: pytest sets session fixtures up first, and a machine without Slurm
-    # skips (in `cluster`) before it would reproduce the pipeline for nothing
-    smoke_repo = request.getfixturevalue("smoke_repo")
+    for. The archive is committed (git add -f), as a download would give every task the same bytes: those of
+    the one-machine run's archive (copy_pipeline writes the same archive every time)."""
     base = tmp_path_factory.mktemp("slurm")
     origin = copy_pipeline(base / "origin")
-    shutil.copy(smoke_repo / "data/raw/cifar-10-python.tar.gz", origin / "data/raw")  # the one-machine run's data
     assert dvc(origin, "remote", "add", "-d", "shared", str(base / "remote")).returncode == 0
     subprocess.run(["git", "add", "-f", "data/raw/cifar-10-python.tar.gz"], cwd=origin, check=True)
     commit_everything(origin)
@@ -242,7 +238,7 @@ def array(cluster, request, tmp_path_factory) -> Array:
     tasks = cluster.wait(job)
     seconds = time.monotonic() - start
     print(f"slurm array: {len(tasks)} tasks in {seconds:.1f} s")
-    return Array(checkout, bare, rev, job, stages, tasks, nodes, seconds, smoke_repo)
+    return Array(checkout, bare, rev, job, stages, tasks, nodes, seconds)
 
 
 def ran(log: str) -> list[str]:
@@ -265,7 +261,7 @@ def test_every_task_succeeds_and_every_training_stage_is_trained_once(array):
     assert list(array.nodes.glob("cifar10-study-*")) == []  # each task removed its clone: its stage is on the remote
 
 
-def test_a_fresh_clone_restores_every_stage_and_gets_the_one_machine_metrics(array, tmp_path):
+def test_a_fresh_clone_restores_every_stage_and_gets_the_one_machine_metrics(array, request, tmp_path):
     """The doc's `dvc repro --pull` when the array is done, in a fresh clone without the archive: every stage
     the array trained, and the data, come from the remote; only the analysis, the report and the skip markers
     of seeds the profile does not train run; every metrics file is the one-machine run's, byte for byte."""
@@ -280,7 +276,9 @@ def test_a_fresh_clone_restores_every_stage_and_gets_the_one_machine_metrics(arr
         assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in result.stdout, stage
     assert not set(ran(result.stdout)) & {"download", *array.stages}, ran(result.stdout)
     assert {"stage1_analysis", "stage45_analysis", "report"} <= set(ran(result.stdout))
-    smoke_repo = array.one_machine
+    # asked for here, not as an argument: pytest sets session fixtures up first, and a machine without Slurm
+    # skips (in `cluster`) before it would reproduce the pipeline for nothing
+    smoke_repo = request.getfixturevalue("smoke_repo")
     base = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], cwd=smoke_repo, capture_output=True,
                           text=True, check=True).stdout.strip()
     names = subprocess.run(["git", "ls-tree", "-r", "--name-only", base, "metrics"], cwd=smoke_repo,
