@@ -15,6 +15,7 @@ from cifar10_study.analysis.stats import (
     detectable_on_images,
     holm,
     mcnemar,
+    p_text,
     pooled_mcnemar,
     prediction_interval,
     seed_noise_test,
@@ -305,3 +306,13 @@ def test_at_the_floor_p_is_alpha(basis_of, a, alpha):
 def test_the_seed_noise_test_refuses_a_level_outside_0_1(alpha):
     with pytest.raises(ValueError, match=rf"^alpha must be in \(0, 1\), got {alpha}$"):
         seed_noise_test([0.8], REFERENCE, alpha)
+
+
+def test_a_p_value_that_underflows_reads_as_a_bound_not_as_zero():
+    """Thousands of images flipped one way: the exact binomial p underflows to 0; the text says what it is
+    below, never "0"."""
+    a = np.ones(5000, dtype=bool)
+    b = np.zeros(5000, dtype=bool)
+    assert mcnemar(a, b)["p_value"] == 0.0
+    assert p_text(0.0) == "< 1e-300"
+    assert (p_text(4.5e-4), p_text(0.2), p_text(1.0)) == ("0.00045", "0.2", "1")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..core.errors import StudyError
 from .comparisons import SeededRuns
-from .stats import NO_SEED_SPREAD, pooled_mcnemar, seed_noise_test
+from .stats import NO_SEED_SPREAD, p_text, pooled_mcnemar, seed_noise_test
 
 
 def points(x: float) -> str:
@@ -67,5 +67,5 @@ class Difference:
     def __str__(self) -> str:
         seeds = f"{self.seeds[0]} against {self.seeds[1]} seed(s)"
         floor = "" if self.floor is None else f", seed-noise floor {self.floor_text}"
-        return (f"{points(self.difference)} ({seeds}{floor}: {self.verdict}; McNemar p = {self.mcnemar_p:.2g}, "
+        return (f"{points(self.difference)} ({seeds}{floor}: {self.verdict}; McNemar p {p_text(self.mcnemar_p)}, "
                 f"test images only)")

@@ -24,6 +24,7 @@ from ..core.layout import (
     STAGE2_BASELINE,
     VANISHING,
     seed_run,
+    seeds_trained,
     variant_run,
 )
 from ..core.schema import Profile, View
@@ -73,8 +74,9 @@ class Stage2AnalysisParams(View):
 
     def variant_seeds(self, variant: str) -> list[int]:
         """The seeds of a variant (the baseline's are the Stage 1 runs') trained at the active profile."""
-        return (self.stage1 if variant == STAGE2_BASELINE else SeedSettings(seeds=self.stage2.seeds)).trained(
-            self.profile)
+        if variant == STAGE2_BASELINE:
+            return self.stage1.trained(self.profile)
+        return seeds_trained(self.stage2.seeds, self.profile)
 
 
 # --- scaling variants ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..components.stage3_components import STAGE3_COMPONENTS
 from ..components.switches import ablations
 from ..core.fileio import write_csv, write_json
-from ..core.layout import STAGE1, STAGE3, run_name, variant_run
+from ..core.layout import STAGE1, STAGE3, run_name, seeds_trained, variant_run
 from ..core.schema import Profile, View
 from .comparisons import SeededRuns, SeedSettings, mean_val_curves
 from .outputs import METRICS, PLOTS
@@ -46,8 +46,8 @@ def convergence(best_variant: str, baseline: dict) -> tuple[dict[str, str], floa
 
 def stage3_runs(params: Stage3AnalysisParams) -> dict[str, SeededRuns]:
     """Label -> runs over seeds of every configuration (configurations()), each over its seeds."""
-    full = SeedSettings(seeds=params.stage3.seeds).trained(params.profile)
-    ablation = SeedSettings(seeds=params.stage3.ablation_seeds).trained(params.profile)
+    full = seeds_trained(params.stage3.seeds, params.profile)
+    ablation = seeds_trained(params.stage3.ablation_seeds, params.profile)
     return {label: SeededRuns.load(run, full if label == STAGE3 else ablation)
             for label, run in configurations().items()}
 

@@ -34,6 +34,12 @@ class StatisticsConfig(Section):
     power: float = Field(0.8, gt=0, lt=1)  # the power at which each comparison's detectable difference is given
 
 
+def p_text(p: float) -> str:
+    """A p value as text, two significant digits; one that underflowed to 0 (a difference of thousands of
+    images) as the bound it is below, never as "0"."""
+    return f"{p:.2g}" if p > 0 else "< 1e-300"
+
+
 def summarize(values: Sequence[float]) -> dict:
     """{"n", "mean", "std"} of `values` (in their own units, e.g. accuracy in [0, 1]).
 

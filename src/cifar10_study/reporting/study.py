@@ -9,14 +9,14 @@ import pandas as pd
 
 from ..analysis import stage1_results
 from ..analysis.available import TrainedSeeds, completed_stages
-from ..analysis.comparisons import SeededRuns, SeedSettings
+from ..analysis.comparisons import SeededRuns
 from ..analysis.seed_noise import Difference
 from ..analysis.stage1_results import Stage1AnalysisParams, every_seed_predictions
 from ..analysis.stage2_results import Stage2AnalysisParams, StressTests, VariantRuns, variants_table
 from ..analysis.stage3_results import Stage3AnalysisParams, stage3_runs
 from ..analysis.stage45_results import Stage5Results, Stage45AnalysisParams, stage4_runs, stage5_runs
 from ..core.errors import StudyError
-from ..core.layout import RUNS, STAGE1, STAGE2_BASELINE, variant_run
+from ..core.layout import RUNS, STAGE1, STAGE2_BASELINE, seeds_trained, variant_run
 from ..core.provenance import git_state
 from ..core.schema import Profile
 
@@ -25,12 +25,10 @@ class ReportParams(Stage1AnalysisParams, Stage2AnalysisParams, Stage3AnalysisPar
     """What the report stage reads of params.yaml: what every analysis stage reads."""
 
     def trained_seeds(self) -> TrainedSeeds:
-        def trained(seeds: dict) -> list[int]:
-            return SeedSettings(seeds=seeds).trained(self.profile)
-
         return TrainedSeeds(self.stage1.trained(self.profile), self.stage1_experiments.trained(self.profile),
-                            trained(self.stage2.seeds), trained(self.stage3.seeds),
-                            trained(self.stage3.ablation_seeds), self.seeds())
+                            seeds_trained(self.stage2.seeds, self.profile),
+                            seeds_trained(self.stage3.seeds, self.profile),
+                            seeds_trained(self.stage3.ablation_seeds, self.profile), self.seeds())
 
 
 @dataclass(frozen=True)
