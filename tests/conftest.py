@@ -13,13 +13,6 @@ from helpers import write_archive
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
-def pytest_collection_modifyitems(items):
-    """Under pytest-xdist (`--dist loadgroup`, pyproject.toml), each module's tests run in one worker: a module's
-    fixtures are made once, and the tests that change the shared smoke pipeline never run beside each other."""
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(item.module.__name__))
-
-
 @pytest.fixture(autouse=True, scope="session")
 def deterministic_cpu():
     """As the stage entry points do on CPU (device.init_device), so tests check the same code path."""

@@ -26,7 +26,7 @@ def smoke_repo(tmp_path_factory) -> Path:
 
     Once for the whole run under pytest-xdist too: the first worker to ask reproduces it in the folder all
     workers' temporary folders share, the others wait for it. Only tests/e2e/test_pipeline.py changes it, and
-    its tests all run in one worker (conftest.py groups tests by module); the Slurm test reads its first commit."""
+    its tests all run in one worker (`--dist loadfile`, pyproject.toml); the Slurm test reads its first commit."""
     if "PYTEST_XDIST_WORKER" not in os.environ:
         return reproduce_smoke(tmp_path_factory.mktemp("pipeline"))
     shared = tmp_path_factory.getbasetemp().parent

@@ -184,7 +184,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("key,value,message", BAD, ids=[f"{k}={'(deleted)' if v is _DELETE else repr(v)}"[:60] for k, v, _ in BAD])
+# ids the same in every process (pytest-xdist's workers compare their collections): no object addresses
+@pytest.mark.parametrize("key,value,message", BAD,
+                         ids=[f"{k}={'(deleted)' if v is _DELETE else repr(v)}"[:60] for k, v, _ in BAD])
 def test_bad_value_is_one_line_naming_the_key(raw, key, value, message):
     with pytest.raises(ConfigError) as err:
         parse_params(_set(raw, key, value))

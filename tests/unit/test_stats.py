@@ -315,4 +315,4 @@ def test_a_p_value_that_underflows_reads_as_a_bound_not_as_zero():
     b = np.zeros(5000, dtype=bool)
     assert mcnemar(a, b)["p_value"] == 0.0
     assert p_text(0.0) == "< 1e-300"
-    assert (p_text(4.5e-4), p_text(0.2), p_text(1.0)) == ("0.00045", "0.2", "1")
+    assert (p_text(4.5e-4), p_text(0.2), p_text(1.0)) == ("= 0.00045", "= 0.2", "= 1")

@@ -35,9 +35,9 @@ class StatisticsConfig(Section):
 
 
 def p_text(p: float) -> str:
-    """A p value as text, two significant digits; one that underflowed to 0 (a difference of thousands of
-    images) as the bound it is below, never as "0"."""
-    return f"{p:.2g}" if p > 0 else "< 1e-300"
+    """What follows "p" in a sentence: "= 0.00045" (two significant digits), or, for a p that underflowed to 0
+    (a difference of thousands of images), the bound it is below, never "= 0"."""
+    return f"= {p:.2g}" if p > 0 else "< 1e-300"
 
 
 def summarize(values: Sequence[float]) -> dict:
