@@ -32,7 +32,6 @@ from ..analysis.stage45_results import (
     reaches_target,
     verdict_withheld,
 )
-from ..analysis.stats import p_text
 from ..core.errors import StudyError
 from ..core.fileio import write_text
 from ..core.layout import STAGE1, variant_run
@@ -75,7 +74,7 @@ def stage5_verdict(r: Stage5Results) -> str:
     if verdict_withheld(c["verdict"]):
         return c["verdict"]
     against = "from Stage 4" if c["verdict"] == "no significant difference" else "than Stage 4"
-    return f"{c['verdict']} {against} ({test_name(c)} p {p_text(c['p_value'])})"
+    return f"{c['verdict']} {against} ({test_name(c)} p {c['p_value']:.2g})"
 
 
 def collect(study: Study) -> list[StageResult]:
