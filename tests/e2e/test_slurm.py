@@ -247,7 +247,7 @@ def ran(log: str) -> list[str]:
 
 
 def test_every_task_succeeds_and_every_training_stage_is_trained_once(array):
-    assert len(array.stages) >= 20 and array.stages[0] == "stage1@seed_0"  # the smoke profile's every training stage
+    assert len(array.stages) >= 15 and array.stages[0] == "stage1@seed_0"  # the smoke profile's every training stage
     assert array.tasks == {k: ("COMPLETED", "0:0") for k in range(len(array.stages))}, array.tasks
     trained = {}
     for task, stage in enumerate(array.stages):

@@ -278,10 +278,13 @@ def test_the_quick_profile_trains_three_seeds_of_each_reference_and_seed_0_of_ev
     assert names.index("stage3@seed_2") < names.index("stage3_no_residual@seed_0") < names.index("stage4@seed_0")
 
 
-def test_the_smoke_profile_trains_two_seeds_of_stage1_and_stage3():
+def test_the_smoke_profile_trains_two_seeds_of_stage1_and_stage3_and_seed_0_of_the_rest():
+    """Two seeds of the references run the statistics across seeds in the end-to-end tests; one of everything
+    else keeps the smoke pipeline (and the Slurm array over it) short."""
     names = set(training_stages(raw_params("smoke"), ROOT))
     assert {n for n in names if n.startswith(("stage1@", "stage3@"))} == seeded("stage1", "stage3", seeds=[0, 1])
-    assert seeded(*STAGE3_ABLATIONS, seeds=[0]) <= names and not seeded(*STAGE3_ABLATIONS, seeds=[1, 2]) & names
+    others = (*STAGE3_ABLATIONS, "stage4", *STAGE5_GROUPS)
+    assert seeded(*others, seeds=[0]) <= names and not seeded(*others, seeds=[1, 2]) & names
     assert "stage1@seed_2" not in names and "stage2@width_x2-seed_0" in names
 
 

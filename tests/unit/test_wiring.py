@@ -198,7 +198,7 @@ CASES = [
     (f"stage4.{P}", {"epochs": 1}, STAGE4 | STAGE5),
     *[(f"stage4.{p}", {"epochs": 1}, set()) for p in INACTIVE],
     # A seed's entry (the profiles that train it) marks that seed's runs only, and the analysis.
-    ("stage4.seeds.seed_1", ["full"],
+    ("stage4.seeds.seed_1", ["full", "quick"],
      seeded("stage4", *STAGE5_GROUPS, seeds=["seed_1"]) | {"stage45_analysis", "report"}),
     # The Stage 1-3 seeds likewise: one entry reruns that seed's stage of its own configuration, and the analyses
     # that read those runs (the Stage 1 baseline's seeds are the reference of Stages 1, 2 and 3).
