@@ -59,6 +59,7 @@ class SeededRuns:
     confidence: dict[int, np.ndarray] = field(default_factory=dict)  # seed -> [test images], softmax of the prediction
     per_seed: dict[int, dict] = field(default_factory=dict)  # seed -> that run's record (results + info)
     histories: dict[int, pd.DataFrame] = field(default_factory=dict)  # seed -> per-epoch history
+    predictions: dict[int, pd.DataFrame] = field(default_factory=dict)  # seed -> its predictions.csv table
 
     @classmethod
     def load(cls, name: str, seeds: list[int]) -> "SeededRuns":
@@ -68,10 +69,10 @@ class SeededRuns:
     @classmethod
     def from_runs(cls, name: str, runs: dict[int, str]) -> "SeededRuns":
         """Every file of the runs (seed -> run name, in seed order), each read once."""
-        per_seed, correct, confidence, histories = {}, {}, {}, {}
+        per_seed, correct, confidence, histories, tables = {}, {}, {}, {}, {}
         for seed, run in runs.items():
             per_seed[seed] = run_records.read_run(run)
-            predictions = run_records.predictions(run)
+            predictions = tables[seed] = run_records.predictions(run)
             correct[seed] = run_records.correct(predictions)
             if "confidence" not in predictions:
                 raise StudyError(f"{run_records.files(run).predictions}: no confidence column (written by an older "
@@ -92,7 +93,7 @@ class SeededRuns:
                        "train": {k: v for k, v in first["config"]["train"].items() if k != "seed"}},
         }
         accuracy = {seed: m["test_accuracy"] for seed, m in per_seed.items()}
-        return cls(name, summary, accuracy, correct, confidence, per_seed, histories)
+        return cls(name, summary, accuracy, correct, confidence, per_seed, histories, tables)
 
     @property
     def seeds(self) -> list[int]:

@@ -21,7 +21,6 @@ from ..data import CLASSES
 from .comparisons import SeededRuns, SeedSettings, mean_val_curves
 from .measurements import write_apart
 from .outputs import METRICS, PLOTS
-from .run_records import predictions
 from .seed_noise import Difference
 from .stats import StatisticsConfig
 
@@ -82,7 +81,7 @@ def confusion_matrix(table: pd.DataFrame) -> np.ndarray:
 
 def every_seed_predictions(runs: SeededRuns) -> pd.DataFrame:
     """The test predictions of every seed, one after another (the confusion matrix counts them all)."""
-    return pd.concat([predictions(seed_run(runs.name, seed)) for seed in runs.seeds], ignore_index=True)
+    return pd.concat([runs.predictions[seed] for seed in runs.seeds], ignore_index=True)
 
 
 def write_outputs(params: Stage1AnalysisParams) -> None:
